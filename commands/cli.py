@@ -1,0 +1,535 @@
+"""The `jamsos` command line. It only parses input into commands and calls :func:`commands.handlers.execute`.
+
+Exit codes: 0 ok; 2 malformed input; 3 a business rule refused it (already paid, outside window...);
+4 unknown agreement/member/claim; 5 command id reused with another payload; 6 concurrent change,
+retry; 1 anything unexpected. Errors print one line: ``error: <field>: <reason>``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from commands import bulk
+from commands.bootstrap import Ledger, bootstrap
+from commands.cohort_file import read_cohort_file
+from commands.handlers import execute
+from commands.messages import (
+    AmendBudget,
+    ApproveClaim,
+    CarryInJht,
+    ChangePayer,
+    Command,
+    EnrolMember,
+    ForgetMember,
+    ImportCohort,
+    PayClaim,
+    PayCohort,
+    PayContribution,
+    RejectClaim,
+    SignAgreement,
+    SubmitClaim,
+    Sweep,
+    field_error,
+)
+from ledger.errors import (
+    ConcurrencyConflict,
+    IdempotencyConflict,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    RuleViolation,
+)
+from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Programme, SchoolLevel
+
+app = typer.Typer(
+    name="jamsos",
+    help="Event-sourced ledger of BPJS Ketenagakerjaan (BPU) cover paid by third parties: "
+    "agreements, members, contributions, claims.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+agreement_app = typer.Typer(help="Funding agreements (perjanjian pendanaan): sign, show, amend budget.")
+member_app = typer.Typer(help="Members (peserta): enrol, import a cohort, show, change payer, forget.")
+contribution_app = typer.Typer(help="Contributions (iuran): pay one member or a whole cohort.")
+claim_app = typer.Typer(help="Benefit claims (klaim): submit, approve, reject, pay.")
+app.add_typer(agreement_app, name="agreement")
+app.add_typer(member_app, name="member")
+app.add_typer(contribution_app, name="contribution")
+app.add_typer(claim_app, name="claim")
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_CODES: list[tuple[type[LedgerError], int]] = [
+    (IdempotencyConflict, 5),
+    (ConcurrencyConflict, 6),
+    (NotFound, 4),
+    (RuleViolation, 3),
+    (InvalidInput, 2),
+]
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", envvar="JAMSOS_STORE", help="Store: a SQLite file (default ./jamsos.db) or postgresql://..."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+CommandIdOpt = Annotated[
+    str | None, typer.Option("--command-id", help="Idempotency key: a retry with the same id returns the first result.")
+]
+ActorOpt = Annotated[str, typer.Option("--actor", envvar="JAMSOS_ACTOR", help="Who is acting (recorded on every event).")]
+OnOpt = Annotated[str | None, typer.Option("--on", help="Business (effective) date YYYY-MM-DD; default today (WIB).")]
+AsOfOpt = Annotated[
+    str | None, typer.Option("--as-of", help="Recorded-time cut-off (ISO timestamp): only events recorded by then.")
+]
+
+
+def fail(err: LedgerError) -> None:
+    code = next((c for t, c in EXIT_CODES if isinstance(err, t)), 1)
+    err_console.print(f"error: {err.field}: {err.reason}", markup=False, highlight=False)
+    if isinstance(err, bulk.ImportRejected):
+        for row in err.errors:
+            err_console.print(f"  {row}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def parse_date(text: str | None, field: str = "on") -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(InvalidInput(field, f"must be a date YYYY-MM-DD, got {text!r}"))
+    raise AssertionError  # pragma: no cover
+
+
+def parse_timestamp(text: str | None, field: str = "as_of") -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        fail(InvalidInput(field, f"must be an ISO timestamp like 2026-02-05T17:00:00+07:00, got {text!r}"))
+        raise AssertionError from None  # pragma: no cover
+    if value.tzinfo is None:
+        from commands.clock import WIB
+
+        value = value.replace(tzinfo=WIB)
+    return value
+
+
+def parse_rupiah(text: str, field: str) -> int:
+    """Whole rupiah as plain digits: '16800'. '16.800', '16,800', '16800.5', '-1' are refused."""
+    cleaned = text.strip()
+    if not cleaned.isdigit():
+        fail(InvalidInput(field, f"must be whole rupiah as plain digits (e.g. 16800), got {text!r}"))
+    value = int(cleaned)
+    if value <= 0:
+        fail(InvalidInput(field, f"must be greater than zero, got {value}"))
+    return value
+
+
+def build(cls: type[Command], **fields: Any) -> Command:
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if fields.get("command_id") is None:
+        fields.pop("command_id", None)
+    try:
+        return cls(**fields)
+    except ValidationError as exc:
+        fail(field_error(exc))
+    except LedgerError as exc:
+        fail(exc)
+    raise AssertionError  # pragma: no cover
+
+
+def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
+    elif render is not None:
+        render(result)
+    else:
+        table = Table(show_header=False, box=None)
+        for key, value in result.items():
+            table.add_row(f"[bold]{key}[/bold]", json.dumps(value, ensure_ascii=False, default=str)
+                          if isinstance(value, dict | list) else str(value))
+        console.print(table)
+
+
+def with_ledger(store: str | None, fn: Callable[[Ledger], Any], *, create: bool = True) -> Any:
+    ledger = None
+    try:
+        ledger = bootstrap(store, create=create)
+        return fn(ledger)
+    except LedgerError as err:
+        fail(err)
+    finally:
+        if ledger is not None:
+            ledger.close()
+    return None
+
+
+def run_command(store: str | None, command: Command, as_json: bool) -> None:
+    bulk.SHOW_PROGRESS = not as_json and sys.stderr.isatty()
+    result = with_ledger(store, lambda ledger: execute(ledger, command))
+    emit(result, as_json)
+
+
+# --- init / sweep ---------------------------------------------------------------------------------
+
+
+@app.command()
+def init(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Create the store, its key file (master key + pepper) and the member-key table."""
+
+    def go(ledger: Ledger) -> dict[str, Any]:
+        settings = ledger.store.settings
+        return {
+            "store": settings.url,
+            "key_file": str(settings.default_key_file()) if settings.kind != "memory" else None,
+            "keystore": settings.default_keystore_url().split("@")[-1],
+            "events": ledger.store.max_notification_id(),
+        }
+
+    emit(with_ledger(store, go), as_json)
+
+
+@app.command()
+def sweep(
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Emit every lapse due by --on (ARREARS, FUNDING_ENDED). Running it again for the date emits nothing."""
+    run_command(store, build(Sweep, effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+
+
+# --- agreements -----------------------------------------------------------------------------------
+
+
+@agreement_app.command("sign")
+def agreement_sign(
+    agreement_id: Annotated[str, typer.Option("--id", help="Agreement id, e.g. SKW-RENTAN-2025.")],
+    name: Annotated[str, typer.Option(help="Programme name.")],
+    payer_id: Annotated[str, typer.Option(help="Payer id, e.g. PEMKOT-SKW.")],
+    payer_type: Annotated[PayerType, typer.Option(help="Payer type.")],
+    fund_source: Annotated[FundSource, typer.Option(help="Fund source (sumber dana).")],
+    region: Annotated[str, typer.Option(help="Kemendagri region code, e.g. 61.72.")],
+    first_period: Annotated[str, typer.Option(help="First covered month YYYY-MM.")],
+    last_period: Annotated[str, typer.Option(help="Last covered month YYYY-MM.")],
+    budget: Annotated[str, typer.Option(help="Budget ceiling in whole rupiah.")],
+    payer_name: Annotated[str, typer.Option(help="Payer's name.")] = "",
+    legal_basis: Annotated[str, typer.Option(help="Perwali / Perbup / MoU reference.")] = "",
+    programme: Annotated[list[Programme] | None, typer.Option(help="Programmes bought (repeat).")] = None,
+    cadence: Annotated[BillingCadence, typer.Option(help="Billing cadence.")] = BillingCadence.MONTHLY,
+    cohort: Annotated[int, typer.Option(help="Planned cohort size.")] = 0,
+    income: Annotated[str, typer.Option(help="Declared income basis (rupiah).")] = "1000000",
+    on: OnOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+    command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Record a funding agreement; the rate is taken from the tariff in force, never typed."""
+    command = build(
+        SignAgreement,
+        agreement_id=agreement_id, name=name, payer_id=payer_id, payer_name=payer_name, payer_type=payer_type,
+        fund_source=fund_source, legal_basis=legal_basis, region_code=region, first_period=first_period,
+        last_period=last_period, programmes=programme or None, declared_income_rp=parse_rupiah(income, "income"),
+        billing_cadence=cadence, budget_rp=parse_rupiah(budget, "budget_rp"), cohort_planned=cohort,
+        effective_on=parse_date(on), command_id=command_id, actor=actor,
+    )
+    run_command(store, command, as_json)
+
+
+@agreement_app.command("amend-budget")
+def agreement_amend_budget(
+    agreement_id: Annotated[str, typer.Argument(help="Agreement id.")],
+    budget: Annotated[str, typer.Option(help="New budget ceiling (rupiah).")],
+    reason: Annotated[str, typer.Option(help="Why (e.g. APBD-P 2025).")],
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Amend the budget ceiling (an event; the old figure stays in history)."""
+    run_command(store, build(AmendBudget, agreement_id=agreement_id, budget_rp=parse_rupiah(budget, "budget_rp"),
+                             reason=reason, effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+
+
+@agreement_app.command("show")
+def agreement_show(
+    agreement_id: Annotated[str, typer.Argument(help="Agreement id.")],
+    on: OnOpt = None, as_of: AsOfOpt = None, store: StoreOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Show an agreement and its cohort: members enrolled, active and paid."""
+    from projections.ledger_views import agreement_view
+
+    view = with_ledger(store, lambda ledger: agreement_view(ledger, agreement_id, parse_date(on),
+                                                            parse_timestamp(as_of)), create=False)
+    emit(view, as_json)
+
+
+# --- members --------------------------------------------------------------------------------------
+
+
+@member_app.command("enrol")
+def member_enrol(
+    nik: Annotated[str, typer.Option(help="16-digit NIK.")],
+    name: Annotated[str, typer.Option(help="Full name (stored encrypted only).")],
+    region: Annotated[str, typer.Option(help="Kemendagri region code.")],
+    role: Annotated[str, typer.Option(help="Occupation / role, e.g. PETANI, NELAYAN, KETUA_RT.")],
+    agreement_id: Annotated[str | None, typer.Option("--agreement", help="Funding agreement; omit for self-paying.")]
+    = None,
+    village: Annotated[str | None, typer.Option(help="10-digit village code 61.07.01.2001.")] = None,
+    birth_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD (stored encrypted only).")] = None,
+    address: Annotated[str | None, typer.Option(help="Address (stored encrypted only).")] = None,
+    income: Annotated[str | None, typer.Option(help="Declared monthly income (rupiah).")] = None,
+    programme: Annotated[list[Programme] | None, typer.Option(help="Programmes (repeat); default JKK+JKM.")] = None,
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Enrol one worker (the same NIK twice in an agreement is refused)."""
+    command = build(
+        EnrolMember, nik=nik, name=name, region_code=region, role=role, agreement_id=agreement_id,
+        village_code=village, birth_date=parse_date(birth_date, "birth_date"), address=address,
+        declared_income_rp=parse_rupiah(income, "declared_income_rp") if income else None,
+        programmes=programme or None, effective_on=parse_date(on), command_id=command_id, actor=actor,
+    )
+    run_command(store, command, as_json)
+
+
+@member_app.command("import")
+def member_import(
+    file: Annotated[Path, typer.Argument(help="CSV or XLSX: nik,name,birth_date,address,village_code,role,"
+                                        "declared_income_rp")],
+    agreement_id: Annotated[str, typer.Option("--agreement", help="Agreement the cohort is enrolled under.")],
+    region: Annotated[str | None, typer.Option(help="Region code (default: the agreement's).")] = None,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the good rows; write rejects to a file.")]
+    = False,
+    rejects: Annotated[Path | None, typer.Option(help="Where --skip-invalid writes rejected rows (CSV).")] = None,
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Enrol a cohort from a file. Default: any bad row → nothing imported, every bad row listed."""
+    try:
+        rows, invalid, digest = read_cohort_file(file)
+    except LedgerError as err:
+        fail(err)
+        return
+    command = build(
+        ImportCohort, agreement_id=agreement_id, region_code=region, rows=rows, invalid_rows=invalid,
+        skip_invalid=skip_invalid, source_digest=digest, effective_on=parse_date(on),
+        command_id=command_id or f"import:{agreement_id}:{digest[:32]}", actor=actor,
+    )
+    bulk.SHOW_PROGRESS = not as_json and sys.stderr.isatty()
+    result = with_ledger(store, lambda ledger: execute(ledger, command))
+    if skip_invalid and result.get("rejected"):
+        target = rejects or file.with_name(file.stem + ".rejects.csv")
+        with target.open("w", encoding="utf-8") as fh:
+            fh.write("line,field,reason\n")
+            for rej in result["rejected"]:
+                reason = str(rej["reason"]).replace('"', "'")
+                fh.write(f'{rej["line"]},{rej["field"]},"{reason}"\n')
+        result = {**result, "rejects_file": str(target)}
+    emit(result, as_json)
+
+
+@member_app.command("show")
+def member_show(
+    nik: Annotated[str, typer.Argument(help="16-digit NIK.")],
+    reveal: Annotated[bool, typer.Option("--reveal", help="Decrypt and show the personal data.")] = False,
+    on: OnOpt = None, as_of: AsOfOpt = None, store: StoreOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Show a member: chains, payers, periods paid, claims, refunds due (personal data only with --reveal)."""
+    from projections.ledger_views import member_view
+
+    view = with_ledger(store, lambda ledger: member_view(ledger, nik, parse_date(on), parse_timestamp(as_of), reveal),
+                       create=False)
+    emit(view, as_json)
+
+
+@member_app.command("forget")
+def member_forget(
+    nik: Annotated[str, typer.Argument(help="16-digit NIK.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded, no personal data).")] = "data subject request (UU 27/2022)",
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Erase a member's personal data by destroying their key; every amount and count stays."""
+    run_command(store, build(ForgetMember, nik=nik, reason=reason, effective_on=parse_date(on), command_id=command_id,
+                             actor=actor), as_json)
+
+
+@member_app.command("change-payer")
+def member_change_payer(
+    nik: Annotated[str, typer.Argument(help="16-digit NIK.")],
+    from_period: Annotated[str, typer.Option(help="First month the new payer funds (YYYY-MM).")],
+    agreement_id: Annotated[str | None, typer.Option("--agreement", help="New agreement; omit for self-paying.")]
+    = None,
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Another payer (or the member) takes over from a month on."""
+    run_command(store, build(ChangePayer, nik=nik, from_period=from_period, agreement_id=agreement_id,
+                             effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+
+
+@member_app.command("carry-in-jht")
+def member_carry_in_jht(
+    nik: Annotated[str, typer.Argument(help="16-digit NIK.")],
+    amount: Annotated[str, typer.Option(help="JHT balance brought in (rupiah).")],
+    source: Annotated[str, typer.Option(help="Where it comes from (earlier KPJ, development returns).")],
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Record an old-age savings (JHT) balance brought in."""
+    run_command(store, build(CarryInJht, nik=nik, amount_rp=parse_rupiah(amount, "amount_rp"), source=source,
+                             effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+
+
+# --- contributions --------------------------------------------------------------------------------
+
+
+@contribution_app.command("pay")
+def contribution_pay(
+    periods: Annotated[str, typer.Option(help="2026-01, or a range 2026-01..2026-03.")],
+    amount: Annotated[str, typer.Option(help="Amount paid in whole rupiah; must equal the tariff.")],
+    reference: Annotated[str, typer.Option(help="Payment reference (SP2D / transfer id), spent once.")],
+    nik: Annotated[str | None, typer.Option(help="Pay one member.")] = None,
+    agreement_id: Annotated[str | None, typer.Option("--agreement", help="Pay every active member of it.")] = None,
+    payer_id: Annotated[str | None, typer.Option(help="Payer (checked against the member's).")] = None,
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Record a contribution payment for one member (--nik) or a whole cohort (--agreement)."""
+    if (nik is None) == (agreement_id is None):
+        fail(InvalidInput("nik", "give exactly one of --nik (one member) or --agreement (whole cohort)"))
+    amount_rp = parse_rupiah(amount, "amount_rp")
+    command: Command
+    if nik is not None:
+        command = build(PayContribution, nik=nik, periods=periods.split(","), amount_rp=amount_rp,
+                        payment_reference=reference, payer_id=payer_id, effective_on=parse_date(on),
+                        command_id=command_id, actor=actor)
+    else:
+        command = build(PayCohort, agreement_id=agreement_id, periods=periods.split(","), amount_rp=amount_rp,
+                        payment_reference=reference, effective_on=parse_date(on), command_id=command_id, actor=actor)
+    run_command(store, command, as_json)
+
+
+@contribution_app.command("quote")
+def contribution_quote(
+    agreement_id: Annotated[str, typer.Option("--agreement", help="Agreement id.")],
+    periods: Annotated[str, typer.Option(help="2026-01, or a range 2026-01..2026-03.")],
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """What paying these periods for the agreement's payable cohort would cost (writes nothing)."""
+    from commands.messages import _parse_periods
+
+    def go(ledger: Ledger) -> Any:
+        return bulk.quote_cohort(ledger, agreement_id, _parse_periods(periods.split(",")), parse_date(on))
+
+    emit(with_ledger(store, go, create=False), as_json)
+
+
+# --- claims ---------------------------------------------------------------------------------------
+
+
+@claim_app.command("submit")
+def claim_submit(
+    claim_id: Annotated[str, typer.Option("--id", help="Claim id (unique).")],
+    nik: Annotated[str, typer.Option(help="Member's NIK.")],
+    claim_type: Annotated[ClaimType, typer.Option("--type", help="Benefit claimed.")],
+    event_date: Annotated[str, typer.Option(help="Date of death / accident / diagnosis (YYYY-MM-DD).")],
+    income: Annotated[str | None, typer.Option(help="Declared income (default: the member's).")] = None,
+    months_unable: Annotated[int, typer.Option(help="STMB: months unable to work.")] = 0,
+    medical_cost: Annotated[str | None, typer.Option(help="Medical cost (rupiah).")] = None,
+    home_care_cost: Annotated[str | None, typer.Option(help="Home care cost (rupiah).")] = None,
+    home_care_days: Annotated[int, typer.Option(help="Home care days.")] = 0,
+    school_level: Annotated[list[SchoolLevel] | None, typer.Option(help="Scholarship: a level per child.")] = None,
+    death_claim_id: Annotated[str | None, typer.Option(help="Scholarship: the death claim it follows.")] = None,
+    heir_name: Annotated[str | None, typer.Option(help="Heir's name (stored encrypted only).")] = None,
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Submit a claim; it is screened at once (covered, held in arrears, or rejected)."""
+    command = build(
+        SubmitClaim, claim_id=claim_id, nik=nik, claim_type=claim_type,
+        event_date=parse_date(event_date, "event_date"),
+        declared_income_rp=parse_rupiah(income, "declared_income_rp") if income else None,
+        months_unable=months_unable,
+        medical_cost_rp=parse_rupiah(medical_cost, "medical_cost_rp") if medical_cost else 0,
+        home_care_cost_rp=parse_rupiah(home_care_cost, "home_care_cost_rp") if home_care_cost else 0,
+        home_care_days=home_care_days, school_levels=school_level or [], death_claim_id=death_claim_id,
+        heir_name=heir_name, effective_on=parse_date(on), command_id=command_id, actor=actor,
+    )
+    run_command(store, command, as_json)
+
+
+@claim_app.command("approve")
+def claim_approve(
+    claim_id: Annotated[str, typer.Argument(help="Claim id.")],
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Approve: the amount is computed from the benefit table in force on the event date."""
+    run_command(store, build(ApproveClaim, claim_id=claim_id, effective_on=parse_date(on), command_id=command_id,
+                             actor=actor), as_json)
+
+
+@claim_app.command("reject")
+def claim_reject(
+    claim_id: Annotated[str, typer.Argument(help="Claim id.")],
+    reason_code: Annotated[str, typer.Option(help="Short code, e.g. FRAUD, DOCUMENTS.")],
+    reason: Annotated[str, typer.Option(help="Why.")],
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Reject a submitted or held claim with a reason."""
+    run_command(store, build(RejectClaim, claim_id=claim_id, reason_code=reason_code, reason=reason,
+                             effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+
+
+@claim_app.command("pay")
+def claim_pay(
+    claim_id: Annotated[str, typer.Argument(help="Claim id.")],
+    reference: Annotated[str, typer.Option(help="Payment reference (spent once).")],
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Record the payout of an approved claim."""
+    run_command(store, build(PayClaim, claim_id=claim_id, payment_reference=reference, effective_on=parse_date(on),
+                             command_id=command_id, actor=actor), as_json)
+
+
+# --- demo -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    store: Annotated[str, typer.Option("--store", help="A fresh SQLite file for the demo.")] = "jamsos.db",
+    scale: Annotated[float, typer.Option(help="Cohort scale (1.0 = the seed figures).")] = 1.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Load the seed schemes (domain.md §8) and play them month by month on a simulated clock."""
+    from commands.demo import run_demo
+
+    try:
+        summary = run_demo(store, scale=scale, quiet=as_json)
+    except LedgerError as err:
+        fail(err)
+        return
+    emit(summary, as_json)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+"""Plain handler functions: load, let the aggregates decide, save everything in one transaction.
+
+``execute(ledger, command)`` is the single entry for CLI, HTTP and broker alike. It wraps every
+handler in the idempotency contract (command records, see :mod:`ledger.reservations`) and retries a
+handler that lost an optimistic-concurrency race, so the loser re-decides on fresh state (and, for a
+payment, gets "already paid").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from typing import Any, TypeVar
+
+from commands import bulk
+from commands.bootstrap import Ledger
+from commands.common import (
+    context,
+    effective_date,
+    load_agreement,
+    member_for_nik,
+    payload_digest,
+    release_held_claims,
+    reserve_reference,
+    window_of,
+    windows_for,
+)
+from commands.messages import (
+    DEFAULT_PROGRAMMES,
+    AmendBudget,
+    ApproveClaim,
+    CarryInJht,
+    ChangePayer,
+    Command,
+    EnrolMember,
+    ForgetMember,
+    ImportCohort,
+    PayClaim,
+    PayCohort,
+    PayContribution,
+    RejectClaim,
+    SignAgreement,
+    SubmitClaim,
+    Sweep,
+)
+from ledger.aggregate import Aggregate, CommandContext
+from ledger.agreement import Agreement, agreement_id_for
+from ledger.claim import Claim, ClaimFacts, claim_id_for
+from ledger.errors import ConcurrencyConflict, InvalidInput, NotFound, RuleViolation
+from ledger.identity import PersonalData
+from ledger.member import Member
+from ledger.reservations import (
+    CommandRecord,
+    command_record_id,
+)
+from ledger.values import ClaimStatus, PayerType, Period, require_region_code
+
+RETRIES_MAX = 5
+CLAIM_PAYER_ID = "BPJS-TK"
+"""Claims are paid by BPJS from the programme funds, never by the scheme's payer (domain.md §6)."""
+
+Result = dict[str, Any]
+C = TypeVar("C", bound=Command)
+HandlerFn = Callable[[Ledger, Any, CommandContext, date], tuple[list[Aggregate[Any]], Result]]
+
+
+def execute(ledger: Ledger, command: Command) -> Result:
+    """Run ``command`` exactly once per command id; return its (possibly replayed) result."""
+    kind = command.kind  # type: ignore[attr-defined]
+    digest = payload_digest(ledger, command)
+    record_id = command_record_id(command.command_id)
+    bulk_handler = bulk.BULK_HANDLERS.get(type(command))
+    for _attempt in range(RETRIES_MAX):
+        record = ledger.store.load(CommandRecord, record_id)
+        prior = record.replay_result(kind, digest)
+        if prior is not None:
+            return {**prior, "replayed": True}
+        ctx = context(ledger, command)
+        on = effective_date(ledger, command)
+        try:
+            if bulk_handler is not None:
+                return bulk_handler(ledger, command, ctx, on, record, digest)
+            aggregates, result = HANDLERS[type(command)](ledger, command, ctx, on)
+            record.accept(ctx, kind, digest, result, on)
+            ledger.store.save(*aggregates, record)
+            return result
+        except ConcurrencyConflict:
+            continue
+    raise ConcurrencyConflict("command_id", f"gave up after {RETRIES_MAX} concurrent retries; try again")
+
+
+# --- handlers -------------------------------------------------------------------------------------
+
+
+def sign_agreement(ledger: Ledger, cmd: SignAgreement, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    existing = ledger.store.load(Agreement, agreement_id_for(cmd.agreement_id))
+    agreement = Agreement.sign(
+        ctx,
+        code=cmd.agreement_id,
+        name=cmd.name,
+        payer_id=cmd.payer_id,
+        payer_name=cmd.payer_name,
+        payer_type=cmd.payer_type,
+        fund_source=cmd.fund_source,
+        legal_basis=cmd.legal_basis,
+        region_code=cmd.region_code,
+        first_period=Period.parse(cmd.first_period, "first_period"),
+        last_period=Period.parse(cmd.last_period, "last_period"),
+        programmes=list(cmd.programmes),
+        declared_income_rp=cmd.declared_income_rp,
+        billing_cadence=cmd.billing_cadence,
+        budget_rp=cmd.budget_rp,
+        cohort_planned=cmd.cohort_planned,
+        signed_on=on,
+        existing=existing,
+    )
+    s = agreement.state
+    return [agreement], {
+        "agreement_id": s.code,
+        "rate_per_member_month_rp": s.rate_per_member_month_rp,
+        "window": f"{s.first_period}..{s.last_period}",
+    }
+
+
+def amend_budget(ledger: Ledger, cmd: AmendBudget, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    agreement = load_agreement(ledger, cmd.agreement_id)
+    agreement.amend_budget(ctx, cmd.budget_rp, cmd.reason, on)
+    return [agreement], {"agreement_id": cmd.agreement_id, "budget_rp": cmd.budget_rp}
+
+
+def enrol_member(ledger: Ledger, cmd: EnrolMember, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    member = member_for_nik(ledger, cmd.nik, must_exist=False)
+    agreement = load_agreement(ledger, cmd.agreement_id) if cmd.agreement_id else None
+    windows = windows_for(ledger, member)
+    if agreement is not None:
+        windows[agreement.state.code] = window_of(agreement)
+        payer_id, payer_type, fund_source = (
+            agreement.state.payer_id,
+            agreement.state.payer_type,
+            agreement.state.fund_source,
+        )
+        programmes = cmd.programmes or list(agreement.state.programmes)
+        income = cmd.declared_income_rp or agreement.state.declared_income_rp
+    else:
+        from ledger.values import FundSource
+
+        payer_id, payer_type, fund_source = f"SELF:{member.id.hex[:12]}", PayerType.SELF, FundSource.SELF
+        programmes = cmd.programmes or list(DEFAULT_PROGRAMMES)
+        if cmd.declared_income_rp is None:
+            raise InvalidInput("declared_income_rp", "a self-paying member must declare an income")
+        income = cmd.declared_income_rp
+    personal = None
+    if not member.exists:
+        data = PersonalData(nik=cmd.nik, name=cmd.name, birth_date=cmd.birth_date, address=cmd.address, phone=cmd.phone)
+        personal = ledger.keyring.seal(member.id, data.model_dump_json().encode())
+    member.enrol(
+        ctx,
+        on=on,
+        agreement=window_of(agreement) if agreement else None,
+        payer_id=payer_id,
+        payer_type=payer_type,
+        fund_source=fund_source,
+        region_code=require_region_code(cmd.region_code),
+        village_code=cmd.village_code,
+        role=cmd.role,
+        programmes=programmes,
+        declared_income_rp=income,
+        personal=personal,
+        windows=windows,
+    )
+    spell = member.state.spells[-1]
+    return [member], {"member_id": str(member.id), "first_period": spell.first_period, "payer_id": payer_id}
+
+
+def pay_contribution(
+    ledger: Ledger, cmd: PayContribution, ctx: CommandContext, on: date
+) -> tuple[list[Any], Result]:
+    member = member_for_nik(ledger, cmd.nik)
+    windows = windows_for(ledger, member)
+    periods = [Period.parse(p, "periods") for p in cmd.periods]
+    decision = member.pay(
+        ctx,
+        on=on,
+        periods=periods,
+        amount_rp=cmd.amount_rp,
+        payment_reference=cmd.payment_reference,
+        windows=windows,
+        payer_id=cmd.payer_id,
+    )
+    ref = reserve_reference(
+        ledger, ctx, cmd.payment_reference, decision.segment.payer_id, cmd.amount_rp, "contribution", on
+    )
+    released = release_held_claims(ledger, ctx, member, on, cmd.payment_reference)
+    return [member, ref, *released], {
+        "member_id": str(member.id),
+        "periods": decision.periods,
+        "amount_rp": decision.amount_rp,
+        "reinstated": decision.late_periods,
+        "claims_released": [c.state.claim_ref for c in released],
+    }
+
+
+def change_payer(ledger: Ledger, cmd: ChangePayer, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    member = member_for_nik(ledger, cmd.nik)
+    windows = windows_for(ledger, member)
+    from ledger.values import FundSource
+
+    if cmd.agreement_id:
+        agreement = load_agreement(ledger, cmd.agreement_id)
+        window = window_of(agreement)
+        windows[window.code] = window
+        payer_id, payer_type, fund_source = (
+            agreement.state.payer_id,
+            agreement.state.payer_type,
+            agreement.state.fund_source,
+        )
+    else:
+        window = None
+        payer_id, payer_type, fund_source = f"SELF:{member.id.hex[:12]}", PayerType.SELF, FundSource.SELF
+    member.change_payer(
+        ctx,
+        on=on,
+        from_period=Period.parse(cmd.from_period, "from_period"),
+        agreement=window,
+        payer_id=payer_id,
+        payer_type=payer_type,
+        fund_source=fund_source,
+        windows=windows,
+    )
+    return [member], {"member_id": str(member.id), "payer_id": payer_id, "from_period": cmd.from_period}
+
+
+def carry_in_jht(ledger: Ledger, cmd: CarryInJht, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    member = member_for_nik(ledger, cmd.nik)
+    member.carry_in_jht(ctx, cmd.amount_rp, cmd.source, on)
+    return [member], {"member_id": str(member.id), "jht_balance_rp": member.jht_balance_rp}
+
+
+def forget_member(ledger: Ledger, cmd: ForgetMember, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    member = member_for_nik(ledger, cmd.nik)
+    member.erase_personal_data(ctx, cmd.reason, on)
+    # destroy the key first: if saving the event then fails, the data is gone anyway (fail safe)
+    ledger.keyring.forget(member.id)
+    return [member], {"member_id": str(member.id), "personal_data_erased": True}
+
+
+def submit_claim(ledger: Ledger, cmd: SubmitClaim, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    member = member_for_nik(ledger, cmd.nik)
+    existing = ledger.store.load(Claim, claim_id_for(cmd.claim_id))
+    death_claim = ledger.store.load(Claim, claim_id_for(cmd.death_claim_id)) if cmd.death_claim_id else None
+    facts = ClaimFacts(
+        claim_type=cmd.claim_type,
+        event_date=cmd.event_date,
+        declared_income_rp=cmd.declared_income_rp or member.state.declared_income_rp,
+        months_unable=cmd.months_unable,
+        medical_cost_rp=cmd.medical_cost_rp,
+        home_care_cost_rp=cmd.home_care_cost_rp,
+        home_care_days=cmd.home_care_days,
+        school_levels=list(cmd.school_levels),
+        death_claim_ref=cmd.death_claim_id,
+    )
+    sealed = None
+    if cmd.heir_name:
+        sealed = ledger.keyring.seal(member.id, json.dumps({"heir_name": cmd.heir_name}).encode())
+    claim = Claim.submit(
+        ctx,
+        claim_ref=cmd.claim_id,
+        member=member,
+        facts=facts,
+        on=on,
+        sealed_details=sealed,
+        existing=existing,
+        death_claim=death_claim,
+    )
+    return [claim, member], claim_result(claim)
+
+
+def claim_result(claim: Claim) -> Result:
+    s = claim.state
+    return {
+        "claim_id": s.claim_ref,
+        "status": s.status.value,
+        "amount_rp": s.amount_rp,
+        "components": dict(s.components),
+        "reason_code": s.reason_code,
+    }
+
+
+def load_claim(ledger: Ledger, claim_ref: str) -> Claim:
+    claim = ledger.store.load(Claim, claim_id_for(claim_ref))
+    if not claim.exists:
+        raise NotFound("claim_id", f"unknown claim {claim_ref}")
+    return claim
+
+
+def approve_claim(ledger: Ledger, cmd: ApproveClaim, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    claim = load_claim(ledger, cmd.claim_id)
+    assert claim.state.member_id is not None
+    member = ledger.store.load(Member, claim.state.member_id)
+    claim.approve(ctx, member, on)
+    return [claim], claim_result(claim)
+
+
+def reject_claim(ledger: Ledger, cmd: RejectClaim, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    claim = load_claim(ledger, cmd.claim_id)
+    claim.reject(ctx, on, cmd.reason_code, cmd.reason)
+    return [claim], claim_result(claim)
+
+
+def pay_claim(ledger: Ledger, cmd: PayClaim, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    claim = load_claim(ledger, cmd.claim_id)
+    if claim.state.status is not ClaimStatus.APPROVED:
+        raise RuleViolation("claim_id", f"cannot pay claim {cmd.claim_id}: it is {claim.state.status.value}")
+    ref = reserve_reference(
+        ledger, ctx, cmd.payment_reference, CLAIM_PAYER_ID, claim.state.amount_rp, "claim_payout", on
+    )
+    claim.pay(ctx, on, cmd.payment_reference)
+    return [claim, ref], {**claim_result(claim), "payment_reference": cmd.payment_reference}
+
+
+HANDLERS: dict[type[Command], HandlerFn] = {
+    SignAgreement: sign_agreement,
+    AmendBudget: amend_budget,
+    EnrolMember: enrol_member,
+    PayContribution: pay_contribution,
+    ChangePayer: change_payer,
+    CarryInJht: carry_in_jht,
+    ForgetMember: forget_member,
+    SubmitClaim: submit_claim,
+    ApproveClaim: approve_claim,
+    RejectClaim: reject_claim,
+    PayClaim: pay_claim,
+}
+
+assert set(HANDLERS).isdisjoint(bulk.BULK_HANDLERS)
+assert {PayCohort, ImportCohort, Sweep} <= set(bulk.BULK_HANDLERS)

@@ -1,0 +1,296 @@
+"""Command messages: the only way to ask the ledger to change. CLI, HTTP and broker build these.
+
+Each command has a ``command_id`` (given, or generated): the same id with the same payload returns
+the original result and writes nothing; the same id with another payload is an idempotency conflict.
+``effective_on`` is the business date (``--on``); when omitted it is today in WIB.
+Money fields are whole rupiah (strict integers): 16800, never 16800.0, "16.800" or "16,800".
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+
+from ledger.errors import InvalidInput
+from ledger.identity import validate_nik
+from ledger.values import (
+    BillingCadence,
+    ClaimType,
+    FundSource,
+    PayerType,
+    Period,
+    Programme,
+    SchoolLevel,
+)
+
+Rupiah = Annotated[StrictInt, Field(gt=0, le=10**15)]
+RupiahOrZero = Annotated[StrictInt, Field(ge=0, le=10**15)]
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9\-_./:]*$")]
+DEFAULT_PROGRAMMES = [Programme.JKK, Programme.JKM]
+
+
+def new_command_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command_id: str = Field(default_factory=new_command_id, min_length=1, max_length=128)
+    actor: str = Field(default="cli", min_length=1, max_length=128)
+    effective_on: date | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """What idempotency compares: everything but the command id and the actor."""
+        return self.model_dump(mode="json", exclude={"command_id", "actor"})
+
+
+class _HasNik(Command):
+    nik: str
+
+    @field_validator("nik")
+    @classmethod
+    def _nik(cls, value: str) -> str:
+        return validate_nik(value)
+
+
+def _parse_periods(value: Any) -> list[str]:
+    """``2026-01``, ``2026-01..2026-03`` or a list of months → sorted list of ``YYYY-MM``."""
+    items: list[Any] = value if isinstance(value, list) else [value]
+    out: list[Period] = []
+    for item in items:
+        text = str(item).strip()
+        if ".." in text:
+            first_text, last_text = text.split("..", 1)
+            first, last = Period.parse(first_text, "periods"), Period.parse(last_text, "periods")
+            if last < first:
+                raise InvalidInput("periods", f"range {text} ends before it starts")
+            if first.months_until(last) >= 120:
+                raise InvalidInput("periods", f"range {text} is longer than 120 months")
+            out.extend(first + i for i in range(first.months_until(last) + 1))
+        else:
+            out.append(Period.parse(text, "periods"))
+    if len(set(out)) != len(out):
+        raise InvalidInput("periods", "a period is listed twice")
+    return [str(p) for p in sorted(out)]
+
+
+class SignAgreement(Command):
+    kind: Literal["agreement.sign"] = "agreement.sign"
+    agreement_id: Code
+    name: str = Field(min_length=1, max_length=200)
+    payer_id: Code
+    payer_name: str = Field(default="", max_length=200)
+    payer_type: PayerType
+    fund_source: FundSource
+    legal_basis: str = Field(default="", max_length=200)
+    region_code: str
+    first_period: str
+    last_period: str
+    programmes: list[Programme] = Field(default_factory=lambda: list(DEFAULT_PROGRAMMES), min_length=1)
+    declared_income_rp: Rupiah = 1_000_000
+    billing_cadence: BillingCadence = BillingCadence.MONTHLY
+    budget_rp: Rupiah
+    cohort_planned: StrictInt = Field(default=0, ge=0, le=10_000_000)
+
+    @field_validator("first_period", "last_period")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        return str(Period.parse(value))
+
+
+class AmendBudget(Command):
+    kind: Literal["agreement.amend_budget"] = "agreement.amend_budget"
+    agreement_id: Code
+    budget_rp: Rupiah
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class EnrolMember(_HasNik):
+    """Enrol one worker: under an agreement (its payer pays) or self-paying (no agreement)."""
+
+    kind: Literal["member.enrol"] = "member.enrol"
+    name: str = Field(min_length=1, max_length=200)
+    birth_date: date | None = None
+    address: str | None = Field(default=None, max_length=500)
+    phone: str | None = Field(default=None, max_length=32)
+    agreement_id: Code | None = None
+    region_code: str
+    village_code: str | None = None
+    role: str = Field(min_length=1, max_length=64)
+    programmes: list[Programme] | None = None
+    declared_income_rp: Rupiah | None = None
+
+
+class PayContribution(_HasNik):
+    kind: Literal["contribution.pay"] = "contribution.pay"
+    periods: list[str]
+    amount_rp: Rupiah
+    payment_reference: Code
+    payer_id: Code | None = None
+
+    @field_validator("periods", mode="before")
+    @classmethod
+    def _periods(cls, value: Any) -> list[str]:
+        return _parse_periods(value)
+
+
+class PayCohort(Command):
+    """Pay the same periods for every active member of an agreement under one payment reference."""
+
+    kind: Literal["contribution.pay_cohort"] = "contribution.pay_cohort"
+    agreement_id: Code
+    periods: list[str]
+    amount_rp: Rupiah
+    payment_reference: Code
+
+    @field_validator("periods", mode="before")
+    @classmethod
+    def _periods(cls, value: Any) -> list[str]:
+        return _parse_periods(value)
+
+
+class ChangePayer(_HasNik):
+    kind: Literal["member.change_payer"] = "member.change_payer"
+    agreement_id: Code | None = None
+    from_period: str
+    payer_id: Code | None = None
+
+    @field_validator("from_period")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        return str(Period.parse(value, "from_period"))
+
+
+class CarryInJht(_HasNik):
+    kind: Literal["member.carry_in_jht"] = "member.carry_in_jht"
+    amount_rp: Rupiah
+    source: str = Field(min_length=1, max_length=200)
+
+
+class ForgetMember(_HasNik):
+    kind: Literal["member.forget"] = "member.forget"
+    reason: str = Field(default="data subject request (UU 27/2022)", max_length=500)
+
+
+class SubmitClaim(_HasNik):
+    kind: Literal["claim.submit"] = "claim.submit"
+    claim_id: Code
+    claim_type: ClaimType
+    event_date: date
+    declared_income_rp: Rupiah | None = None
+    months_unable: StrictInt = Field(default=0, ge=0, le=120)
+    medical_cost_rp: RupiahOrZero = 0
+    home_care_cost_rp: RupiahOrZero = 0
+    home_care_days: StrictInt = Field(default=0, ge=0, le=3650)
+    school_levels: list[SchoolLevel] = Field(default_factory=list, max_length=2)
+    death_claim_id: Code | None = None
+    heir_name: str | None = Field(default=None, max_length=200)
+
+
+class ApproveClaim(Command):
+    kind: Literal["claim.approve"] = "claim.approve"
+    claim_id: Code
+
+
+class RejectClaim(Command):
+    kind: Literal["claim.reject"] = "claim.reject"
+    claim_id: Code
+    reason_code: Code
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PayClaim(Command):
+    kind: Literal["claim.pay"] = "claim.pay"
+    claim_id: Code
+    payment_reference: Code
+
+
+class Sweep(Command):
+    """Emit every lapse due by ``effective_on``; running it again for the same date emits nothing."""
+
+    kind: Literal["sweep"] = "sweep"
+
+
+class CohortRow(BaseModel):
+    """One row of a cohort import (CSV/XLSX)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    nik: str
+    name: str = Field(min_length=1, max_length=200)
+    birth_date: date | None = None
+    address: str | None = Field(default=None, max_length=500)
+    village_code: str | None = None
+    role: str = Field(min_length=1, max_length=64)
+    declared_income_rp: Rupiah | None = None
+
+    @field_validator("nik")
+    @classmethod
+    def _nik(cls, value: str) -> str:
+        return validate_nik(value)
+
+
+class ImportCohort(Command):
+    """Enrol many workers under one agreement; rows already validated and numbered by line."""
+
+    kind: Literal["member.import"] = "member.import"
+    agreement_id: Code
+    region_code: str | None = None
+    rows: list[tuple[int, CohortRow]]
+    invalid_rows: list[tuple[int, str, str]] = Field(default_factory=list)
+    """Rows the file parser already refused: (line, field, reason)."""
+    skip_invalid: bool = False
+    source_digest: str = ""
+
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    cls.model_fields["kind"].default: cls
+    for cls in (
+        SignAgreement,
+        AmendBudget,
+        EnrolMember,
+        PayContribution,
+        PayCohort,
+        ChangePayer,
+        CarryInJht,
+        ForgetMember,
+        SubmitClaim,
+        ApproveClaim,
+        RejectClaim,
+        PayClaim,
+        Sweep,
+        ImportCohort,
+    )
+}
+
+
+def field_error(exc: ValidationError) -> InvalidInput:
+    """The first pydantic error as an :class:`InvalidInput` naming the field."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "command"
+    ctx_error = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, InvalidInput):
+        return InvalidInput(ctx_error.field if ctx_error.field != "period" else field, ctx_error.reason)
+    message = err["msg"]
+    if err["type"] in {"int_type", "int_from_float", "int_parsing"}:
+        message = f"must be whole rupiah or a whole number, got {err.get('input')!r}"
+    elif err["type"] == "extra_forbidden":
+        message = "unknown field"
+    return InvalidInput(field, message)
+
+
+def parse_command(kind: str, data: dict[str, Any]) -> Command:
+    """Validate a message into its command type, raising :class:`InvalidInput` naming the field."""
+    cls = COMMAND_TYPES.get(kind)
+    if cls is None:
+        raise InvalidInput("kind", f"unknown command type {kind!r}; known: {', '.join(sorted(COMMAND_TYPES))}")
+    try:
+        return cls.model_validate({**data, "kind": kind})
+    except ValidationError as exc:
+        raise field_error(exc) from None
+    except InvalidInput:
+        raise

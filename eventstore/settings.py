@@ -1,0 +1,111 @@
+"""The one place where the project's own settings map onto the library's environment variables.
+
+A store is named by URL:
+- ``memory://`` — in memory (tests);
+- ``sqlite:///path/to/file.db`` or a bare path — the embedded default (``./jamsos.db``);
+- ``postgresql://user[:password]@host[:port]/dbname[?schema=name]`` — production.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+from ledger.errors import InvalidInput
+
+DEFAULT_STORE = "jamsos.db"
+APPLICATION_NAME = "jamsos"
+"""Names the PostgreSQL tables (``jamsos_events``); never rename it (stack-notes: new empty tables)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    kind: str  # "memory" | "sqlite" | "postgres"
+    url: str
+    sqlite_path: Path | None = None
+    pg_dbname: str = ""
+    pg_host: str = ""
+    pg_port: str = "5432"
+    pg_user: str = ""
+    pg_password: str = ""
+    pg_schema: str = ""
+
+    @classmethod
+    def from_url(cls, url: str | None) -> StoreSettings:
+        url = (url or os.environ.get("JAMSOS_STORE") or DEFAULT_STORE).strip()
+        if url.startswith("memory:"):
+            return cls(kind="memory", url="memory://")
+        if url.startswith(("postgresql://", "postgres://")):
+            parsed = urlparse(url)
+            if not parsed.path.strip("/"):
+                raise InvalidInput("store", "a PostgreSQL URL needs a database name: postgresql://user@host/db")
+            query = parse_qs(parsed.query)
+            return cls(
+                kind="postgres",
+                url=url,
+                pg_dbname=parsed.path.strip("/"),
+                pg_host=parsed.hostname or "127.0.0.1",
+                pg_port=str(parsed.port or 5432),
+                pg_user=unquote(parsed.username or os.environ.get("USER", "postgres")),
+                pg_password=unquote(parsed.password or ""),
+                pg_schema=(query.get("schema") or [""])[0],
+            )
+        if url.startswith("sqlite:"):
+            path = url.removeprefix("sqlite:///")
+            if not path or path == url:
+                raise InvalidInput("store", "a SQLite URL needs a file: sqlite:///jamsos.db")
+            return cls(kind="sqlite", url=url, sqlite_path=Path(path))
+        if "://" in url:
+            raise InvalidInput("store", f"unsupported store URL {url!r}: use memory://, sqlite:///FILE or postgresql://")
+        return cls(kind="sqlite", url=f"sqlite:///{url}", sqlite_path=Path(url))
+
+    def library_env(self) -> dict[str, str]:
+        """Environment for :class:`eventsourcing.application.Application`."""
+        if self.kind == "memory":
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        if self.kind == "sqlite":
+            assert self.sqlite_path is not None
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.pg_dbname,
+            "POSTGRES_HOST": self.pg_host,
+            "POSTGRES_PORT": self.pg_port,
+            "POSTGRES_USER": self.pg_user,
+            "POSTGRES_PASSWORD": self.pg_password,
+            "POSTGRES_LOCK_TIMEOUT": "30",
+            "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_MAX_OVERFLOW": "4",
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+        }
+        if self.pg_schema:
+            env["POSTGRES_SCHEMA"] = self.pg_schema
+        return env
+
+    def default_key_file(self) -> Path:
+        override = os.environ.get("JAMSOS_KEY_FILE")
+        if override:
+            return Path(override)
+        if self.kind == "sqlite":
+            assert self.sqlite_path is not None
+            return self.sqlite_path.with_suffix(".key")
+        return Path("jamsos.key")
+
+    def default_keystore_url(self) -> str:
+        """Member data keys live apart from the events (a separate file for SQLite)."""
+        override = os.environ.get("JAMSOS_KEYSTORE")
+        if override:
+            return override
+        if self.kind == "memory":
+            return "sqlite://"
+        if self.kind == "sqlite":
+            assert self.sqlite_path is not None
+            return f"sqlite:///{self.sqlite_path.with_suffix('.keys.db')}"
+        password = f":{self.pg_password}" if self.pg_password else ""
+        return f"postgresql+psycopg://{self.pg_user}{password}@{self.pg_host}:{self.pg_port}/{self.pg_dbname}"

@@ -1,0 +1,1 @@
+"""jamsos-ledger write model: values, rules, events and aggregates. No I/O lives here."""

@@ -1,0 +1,188 @@
+"""Funding agreement (perjanjian pendanaan: Perwali/Perbup/MoU) — who pays, for whom, when, how much.
+
+Invariants:
+- The window is at least one period and at most ``WINDOW_MONTHS_MAX`` long.
+- The rate per member-month is the tariff in force at the window's start for the programmes bought;
+  a signer cannot type a different rate.
+- Budget is a ceiling, not an invoice: it is never compared to payments here (finance does that).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from pydantic import BaseModel
+
+from ledger.aggregate import Aggregate, CommandContext
+from ledger.errors import AlreadyDone, InvalidInput, RuleViolation
+from ledger.events import AgreementBudgetAmended, AgreementClosed, AgreementSigned, LedgerEvent
+from ledger.tariff import tariff_in_force
+from ledger.values import (
+    BillingCadence,
+    FundSource,
+    PayerType,
+    Period,
+    Programme,
+    require_code,
+    require_region_code,
+    require_rupiah,
+)
+
+NS_AGREEMENT = uuid.UUID("0b0e3f7e-58a4-4a5c-93c1-2f1e8e7d6a10")
+WINDOW_MONTHS_MAX = 60
+
+
+def agreement_id_for(code: str) -> uuid.UUID:
+    return uuid.uuid5(NS_AGREEMENT, code)
+
+
+class AgreementState(BaseModel):
+    code: str = ""
+    name: str = ""
+    payer_id: str = ""
+    payer_name: str = ""
+    payer_type: PayerType = PayerType.SELF
+    fund_source: FundSource = FundSource.SELF
+    legal_basis: str = ""
+    region_code: str = ""
+    first_period: str = ""
+    last_period: str = ""
+    programmes: list[Programme] = []
+    declared_income_rp: int = 0
+    rate_per_member_month_rp: int = 0
+    billing_cadence: BillingCadence = BillingCadence.MONTHLY
+    budget_rp: int = 0
+    cohort_planned: int = 0
+    signed_on: date | None = None
+    closed: bool = False
+
+
+class Agreement(Aggregate[AgreementState]):
+    """A payer's commitment to fund a cohort over a window of coverage periods."""
+
+    state_type = AgreementState
+
+    @property
+    def first_period(self) -> Period:
+        return Period.parse(self.state.first_period)
+
+    @property
+    def last_period(self) -> Period:
+        return Period.parse(self.state.last_period)
+
+    def covers_period(self, period: Period) -> bool:
+        return self.first_period <= period <= self.last_period
+
+    @classmethod
+    def sign(
+        cls,
+        ctx: CommandContext,
+        *,
+        code: str,
+        name: str,
+        payer_id: str,
+        payer_name: str,
+        payer_type: PayerType,
+        fund_source: FundSource,
+        legal_basis: str,
+        region_code: str,
+        first_period: Period,
+        last_period: Period,
+        programmes: list[Programme],
+        declared_income_rp: int,
+        billing_cadence: BillingCadence,
+        budget_rp: int,
+        cohort_planned: int,
+        signed_on: date,
+        existing: Agreement | None = None,
+    ) -> Agreement:
+        code = require_code(code, "agreement_id")
+        if existing is not None and existing.exists:
+            raise AlreadyDone("agreement_id", f"agreement {code} is already signed")
+        require_code(payer_id, "payer_id")
+        region_code = require_region_code(region_code)
+        if not name.strip():
+            raise InvalidInput("name", "must not be empty")
+        if last_period < first_period:
+            raise InvalidInput("last_period", f"{last_period} is before first_period {first_period}")
+        if first_period.months_until(last_period) + 1 > WINDOW_MONTHS_MAX:
+            raise InvalidInput("last_period", f"window longer than {WINDOW_MONTHS_MAX} months")
+        if payer_type is PayerType.SELF:
+            raise InvalidInput("payer_type", "a funding agreement needs a third-party payer")
+        require_rupiah(budget_rp, "budget_rp")
+        require_rupiah(declared_income_rp, "declared_income_rp")
+        if not 0 <= cohort_planned <= 10_000_000:
+            raise InvalidInput("cohort_planned", "must be 0..10,000,000")
+        tariff = tariff_in_force(first_period.start())
+        per_programme = tariff.monthly_rp(set(programmes), declared_income_rp, payer_type)
+        agg = cls(agreement_id_for(code))
+        agg._trigger(
+            ctx,
+            AgreementSigned,
+            signed_on,
+            agreement_code=code,
+            name=name.strip(),
+            payer_id=payer_id,
+            payer_name=payer_name.strip() or payer_id,
+            payer_type=payer_type,
+            fund_source=fund_source,
+            legal_basis=legal_basis.strip(),
+            region_code=region_code,
+            first_period=str(first_period),
+            last_period=str(last_period),
+            programmes=sorted(set(programmes)),
+            declared_income_rp=declared_income_rp,
+            rate_per_member_month_rp=sum(per_programme.values()),
+            billing_cadence=billing_cadence,
+            budget_rp=budget_rp,
+            cohort_planned=cohort_planned,
+        )
+        return agg
+
+    def amend_budget(self, ctx: CommandContext, budget_rp: int, reason: str, on: date) -> None:
+        require_rupiah(budget_rp, "budget_rp")
+        if self.state.closed:
+            raise RuleViolation("agreement_id", f"agreement {self.state.code} is closed")
+        if budget_rp == self.state.budget_rp:
+            raise AlreadyDone("budget_rp", f"budget is already Rp{budget_rp:,}")
+        self._trigger(
+            ctx,
+            AgreementBudgetAmended,
+            on,
+            budget_rp=budget_rp,
+            previous_budget_rp=self.state.budget_rp,
+            reason=reason,
+        )
+
+    def close(self, ctx: CommandContext, reason: str, on: date) -> None:
+        if self.state.closed:
+            raise AlreadyDone("agreement_id", f"agreement {self.state.code} is already closed")
+        self._trigger(ctx, AgreementClosed, on, reason=reason)
+
+    def apply(self, event: LedgerEvent) -> None:
+        s = self.state
+        if isinstance(event, AgreementSigned):
+            s.code = event.agreement_code
+            s.name = event.name
+            s.payer_id = event.payer_id
+            s.payer_name = event.payer_name
+            s.payer_type = event.payer_type
+            s.fund_source = event.fund_source
+            s.legal_basis = event.legal_basis
+            s.region_code = event.region_code
+            s.first_period = event.first_period
+            s.last_period = event.last_period
+            s.programmes = list(event.programmes)
+            s.declared_income_rp = event.declared_income_rp
+            s.rate_per_member_month_rp = event.rate_per_member_month_rp
+            s.billing_cadence = event.billing_cadence
+            s.budget_rp = event.budget_rp
+            s.cohort_planned = event.cohort_planned
+            s.signed_on = event.effective_on
+        elif isinstance(event, AgreementBudgetAmended):
+            s.budget_rp = event.budget_rp
+        elif isinstance(event, AgreementClosed):
+            s.closed = True
+        else:  # pragma: no cover - a new event type must be handled here
+            raise TypeError(f"Agreement cannot apply {type(event).__name__}")

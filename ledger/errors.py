@@ -1,0 +1,56 @@
+"""Domain errors. Each names the field (or business key) at fault and the reason.
+
+A command that raises any of these has written nothing: handlers decide before they save.
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base class: ``field`` is what the user must fix, ``reason`` says why."""
+
+    code = "ledger_error"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+    def as_dict(self) -> dict[str, str]:
+        return {"error": self.code, "field": self.field, "reason": self.reason}
+
+
+class InvalidInput(LedgerError):
+    """The value is malformed (shape, range, type)."""
+
+    code = "invalid_input"
+
+
+class RuleViolation(LedgerError):
+    """The value is well-formed but a business rule forbids it (window, tariff, duplicate...)."""
+
+    code = "rule_violation"
+
+
+class NotFound(LedgerError):
+    """The referenced agreement, member or claim does not exist."""
+
+    code = "not_found"
+
+
+class AlreadyDone(RuleViolation):
+    """The fact is already recorded (period already paid, NIK already enrolled...)."""
+
+    code = "already_done"
+
+
+class IdempotencyConflict(LedgerError):
+    """The command id was used before with a different payload."""
+
+    code = "idempotency_conflict"
+
+
+class ConcurrencyConflict(LedgerError):
+    """Another writer changed the same aggregate first; retrying re-decides on fresh state."""
+
+    code = "concurrency_conflict"

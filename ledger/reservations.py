@@ -1,0 +1,108 @@
+"""Reservation aggregates: business keys made unique by the event store's own (id, version) key.
+
+Two writers cannot both create version 1 of the same id, so saving a reservation in the same
+transaction as the command's events makes "used twice" impossible on every store:
+- :class:`CommandRecord` — one per command id (idempotency: same payload → original result).
+- :class:`PaymentReference` — one per payment reference (an SP2D or transfer id is spent once).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel
+
+from ledger.aggregate import Aggregate, CommandContext
+from ledger.errors import AlreadyDone, IdempotencyConflict
+from ledger.events import CommandAccepted, LedgerEvent, PaymentReferenceUsed
+from ledger.values import require_code
+
+NS_COMMAND = uuid.UUID("5e9a3c1d-2b4f-4e6a-8d7c-1a2b3c4d5e6f")
+NS_PAYMENT_REFERENCE = uuid.UUID("9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a")
+
+
+def command_record_id(command_id: str) -> uuid.UUID:
+    return uuid.uuid5(NS_COMMAND, command_id)
+
+
+def payment_reference_id(reference: str) -> uuid.UUID:
+    return uuid.uuid5(NS_PAYMENT_REFERENCE, reference)
+
+
+class CommandRecordState(BaseModel):
+    command_type: str = ""
+    payload_digest: str = ""
+    result: dict[str, Any] = {}
+
+
+class CommandRecord(Aggregate[CommandRecordState]):
+    """The memory of one command id: what it asked (a keyed digest) and what it answered."""
+
+    state_type = CommandRecordState
+
+    def replay_result(self, command_type: str, payload_digest: str) -> dict[str, Any] | None:
+        """The original result for a retry, None if unused; raises if the id was used otherwise."""
+        if not self.exists:
+            return None
+        if self.state.command_type != command_type or self.state.payload_digest != payload_digest:
+            raise IdempotencyConflict(
+                "command_id",
+                f"already used for a different {self.state.command_type} command; use a new command id",
+            )
+        return dict(self.state.result)
+
+    def accept(
+        self, ctx: CommandContext, command_type: str, payload_digest: str, result: dict[str, Any], on: date
+    ) -> None:
+        assert not self.exists, "a command id is accepted once"
+        self._trigger(
+            ctx, CommandAccepted, on, command_type=command_type, payload_digest=payload_digest, result=result
+        )
+
+    def apply(self, event: LedgerEvent) -> None:
+        assert isinstance(event, CommandAccepted)
+        self.state.command_type = event.command_type
+        self.state.payload_digest = event.payload_digest
+        self.state.result = dict(event.result)
+
+
+class PaymentReferenceState(BaseModel):
+    reference: str = ""
+    payer_id: str = ""
+    amount_rp: int = 0
+    purpose: str = ""
+    command_id: str = ""
+
+
+class PaymentReference(Aggregate[PaymentReferenceState]):
+    """A payment reference, spent once by one payer for one amount."""
+
+    state_type = PaymentReferenceState
+
+    def use(self, ctx: CommandContext, *, reference: str, payer_id: str, amount_rp: int, purpose: str,
+            on: date) -> None:
+        reference = require_code(reference, "payment_reference")
+        if self.exists:
+            s = self.state
+            if s.command_id == ctx.command_id:
+                return  # a resumed bulk command continues under its own reservation
+            if s.payer_id != payer_id or s.amount_rp != amount_rp:
+                raise AlreadyDone(
+                    "payment_reference",
+                    f"{reference} was already used by payer {s.payer_id} for Rp{s.amount_rp:,}",
+                )
+            raise AlreadyDone("payment_reference", f"{reference} was already used (command {s.command_id})")
+        self._trigger(
+            ctx, PaymentReferenceUsed, on, reference=reference, payer_id=payer_id, amount_rp=amount_rp,
+            purpose=purpose,
+        )
+
+    def apply(self, event: LedgerEvent) -> None:
+        assert isinstance(event, PaymentReferenceUsed)
+        self.state.reference = event.reference
+        self.state.payer_id = event.payer_id
+        self.state.amount_rp = event.amount_rp
+        self.state.purpose = event.purpose
+        self.state.command_id = event.command_id

@@ -1,0 +1,234 @@
+"""Value objects of the domain: rupiah, periods, identifiers and the closed vocabularies.
+
+Every value here validates itself on construction and raises :class:`ledger.errors.InvalidInput`
+naming the field, so a command can never carry a malformed value into the aggregates.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+from functools import total_ordering
+from typing import Any
+
+from ledger.errors import InvalidInput
+
+RUPIAH_MAX = 10**15
+"""Upper bound for any single amount (Rp1 quadrillion): far above any real flow, catches unit slips."""
+
+
+def require_rupiah(value: Any, field: str, *, allow_zero: bool = False) -> int:
+    """Return ``value`` as whole rupiah, or raise naming ``field``.
+
+    Rupiah are integers: no floats, no decimals, no thousands separators.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(field, f"must be whole rupiah (an integer), got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise InvalidInput(field, f"must be greater than zero, got {value}")
+    if value > RUPIAH_MAX:
+        raise InvalidInput(field, f"exceeds the limit of Rp{RUPIAH_MAX:,}")
+    return value
+
+
+class Programme(StrEnum):
+    """A BPJS Ketenagakerjaan programme available to BPU (non-wage) members."""
+
+    JKK = "JKK"  # Jaminan Kecelakaan Kerja: work accident and occupational disease
+    JKM = "JKM"  # Jaminan Kematian: death (not work-related)
+    JHT = "JHT"  # Jaminan Hari Tua: old-age savings
+
+
+class PayerType(StrEnum):
+    """Who pays the contribution (pemberi dana)."""
+
+    APBD_KOTA = "APBD_KOTA"
+    APBD_KAB = "APBD_KAB"
+    APBD_PROV = "APBD_PROV"
+    APBN = "APBN"
+    APBDES = "APBDES"
+    BAZNAS = "BAZNAS"
+    CSR = "CSR"
+    DONOR = "DONOR"
+    SELF = "SELF"
+
+    @property
+    def is_government_budget(self) -> bool:
+        """True for state budgets (APBN/APBD/APBDes): excluded from the PP 50/2025 relief."""
+        return self in {
+            PayerType.APBD_KOTA,
+            PayerType.APBD_KAB,
+            PayerType.APBD_PROV,
+            PayerType.APBN,
+            PayerType.APBDES,
+        }
+
+
+class FundSource(StrEnum):
+    """The budget line the money comes from (sumber dana); separate from the payer."""
+
+    APBD = "APBD"
+    DBH_SAWIT = "DBH_SAWIT"
+    APBDES = "APBDES"
+    APBN = "APBN"
+    ZIS = "ZIS"
+    CSR = "CSR"
+    DONATION = "DONATION"
+    SELF = "SELF"
+
+
+class BillingCadence(StrEnum):
+    MONTHLY = "MONTHLY"
+    SEMESTER = "SEMESTER"
+    ANNUAL = "ANNUAL"
+
+
+class LapseReason(StrEnum):
+    ARREARS = "ARREARS"
+    FUNDING_ENDED = "FUNDING_ENDED"
+
+
+class ClaimType(StrEnum):
+    """Benefit claims (klaim manfaat) of domain.md §4."""
+
+    JKM_DEATH = "JKM_DEATH"
+    JKK_DEATH = "JKK_DEATH"
+    JKK_DISABILITY = "JKK_DISABILITY"  # total permanent disability
+    JKK_STMB = "JKK_STMB"  # sementara tidak mampu bekerja: temporary inability to work
+    JKK_MEDICAL = "JKK_MEDICAL"
+    SCHOLARSHIP = "SCHOLARSHIP"  # beasiswa, for up to two children
+
+    @property
+    def is_death(self) -> bool:
+        return self in {ClaimType.JKM_DEATH, ClaimType.JKK_DEATH}
+
+    @property
+    def programme(self) -> Programme:
+        return Programme.JKM if self in {ClaimType.JKM_DEATH} else Programme.JKK
+
+
+class ClaimStatus(StrEnum):
+    SUBMITTED = "SUBMITTED"
+    HELD = "HELD"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    PAID = "PAID"
+
+
+class SchoolLevel(StrEnum):
+    TK = "TK"
+    SD = "SD"
+    SMP = "SMP"
+    SMA = "SMA"
+    UNIVERSITY = "UNIVERSITY"
+
+
+_PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@total_ordering
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A coverage month, named by the ``YYYY-MM`` in which it starts.
+
+    Invariant: 1 <= month <= 12 and 2000 <= year <= 2100.
+    Where the month starts depends on the member's anchor day (see :meth:`start`).
+    """
+
+    year: int
+    month: int
+
+    def __post_init__(self) -> None:
+        if not (2000 <= self.year <= 2100 and 1 <= self.month <= 12):
+            raise InvalidInput("period", f"{self.year:04d}-{self.month:02d} is not a valid month")
+
+    @classmethod
+    def parse(cls, text: Any, field: str = "period") -> Period:
+        if isinstance(text, Period):
+            return text
+        match = _PERIOD_RE.match(str(text).strip())
+        if not match:
+            raise InvalidInput(field, f"must be YYYY-MM, got {text!r}")
+        year, month = int(match.group(1)), int(match.group(2))
+        if not 1 <= month <= 12:
+            raise InvalidInput(field, f"month must be 01..12, got {text!r}")
+        if not 2000 <= year <= 2100:
+            raise InvalidInput(field, f"year must be 2000..2100, got {text!r}")
+        return cls(year, month)
+
+    @classmethod
+    def containing(cls, day: date, anchor_day: int = 1) -> Period:
+        """The period whose span (for this anchor day) contains ``day``."""
+        this = cls(day.year, day.month)
+        return this if day >= this.start(anchor_day) else this - 1
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Period):
+            return NotImplemented
+        return (self.year, self.month) < (other.year, other.month)
+
+    @property
+    def index(self) -> int:
+        """Months since year 0: lets periods be subtracted."""
+        return self.year * 12 + self.month - 1
+
+    def __add__(self, months: int) -> Period:
+        i = self.index + months
+        return Period(i // 12, i % 12 + 1)
+
+    def __sub__(self, months: int) -> Period:
+        return self + (-months)
+
+    def months_until(self, other: Period) -> int:
+        return other.index - self.index
+
+    def start(self, anchor_day: int = 1) -> date:
+        """First day of the period: the anchor day, clamped to the month's last day."""
+        last = calendar.monthrange(self.year, self.month)[1]
+        return date(self.year, self.month, min(anchor_day, last))
+
+    def end(self, anchor_day: int = 1) -> date:
+        """Last day of the period: the day before the next period starts."""
+        return (self + 1).start(anchor_day) - timedelta(days=1)
+
+
+def period_range(first: Period, last: Period) -> list[Period]:
+    """Every period from ``first`` to ``last`` inclusive (empty if last < first)."""
+    return [first + i for i in range(first.months_until(last) + 1)]
+
+
+_REGION_RE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
+
+
+def require_region_code(value: Any, field: str = "region_code") -> str:
+    """A Kemendagri region code: ``61``, ``61.72``, ``61.72.01`` or ``61.07.01.2001``."""
+    text = str(value).strip()
+    if not _REGION_RE.match(text):
+        raise InvalidInput(field, f"must be a Kemendagri code like 61.72 or 61.07.01.2001, got {value!r}")
+    return text
+
+
+def require_kpj(value: Any, field: str = "kpj") -> str:
+    """KPJ: the 11-digit BPJS Ketenagakerjaan member number."""
+    text = str(value).strip()
+    if len(text) != 11 or not text.isdigit():
+        raise InvalidInput(field, f"must be 11 digits, got {len(text)} characters")
+    return text
+
+
+def require_code(value: Any, field: str, *, max_len: int = 64) -> str:
+    """A business reference (agreement id, payment reference, claim id): printable, bounded."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        raise InvalidInput(field, "must not be empty")
+    if len(text) > max_len:
+        raise InvalidInput(field, f"must be at most {max_len} characters")
+    if not all(ch.isalnum() or ch in "-_./:" for ch in text):
+        raise InvalidInput(field, f"may hold only letters, digits and - _ . / :, got {text!r}")
+    return text

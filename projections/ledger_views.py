@@ -1,0 +1,174 @@
+"""Read views over the event log for `member show` and `agreement show`, with both kinds of time.
+
+``on`` (business time) asks who was covered on that day; ``as_of`` (knowledge time) replays only the
+events *recorded* by then, so a view can be reproduced exactly as the ledger knew it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from commands.bootstrap import Ledger
+from commands.clock import business_today
+from eventstore.mapper import decode_state
+from ledger.agreement import Agreement, agreement_id_for
+from ledger.claim import Claim, claim_id_for
+from ledger.coverage import is_covered, spell_on
+from ledger.errors import InvalidInput, NotFound
+from ledger.events import MEMBER_EVENTS, LedgerEvent, MemberEnrolled
+from ledger.identity import PersonalData, member_id_for, validate_nik
+from ledger.member import Member, member_summary
+from ledger.values import Period
+
+PAGE_SIZE = 10_000
+_MEMBER_TOPICS = {cls.__name__ for cls in MEMBER_EVENTS}
+
+
+def _check_as_of(ledger: Ledger, as_of: datetime | None) -> None:
+    if as_of is not None and as_of > ledger.clock.now():
+        raise InvalidInput("as_of", f"{as_of.isoformat()} is in the future")
+
+
+def replay_as_of(ledger: Ledger, cls: type[Any], aggregate_id: uuid.UUID, as_of: datetime | None) -> Any:
+    """The aggregate as recorded by ``as_of`` (all of it when None)."""
+    if as_of is None:
+        return ledger.store.load(cls, aggregate_id)
+    events = [e for e in ledger.store.events_of(aggregate_id) if e.recorded_at <= as_of]
+    return cls.replay(aggregate_id, events)
+
+
+def coverage_on(member: Member, day: date) -> dict[str, Any]:
+    s = member.state
+    spell = spell_on(s.spells, day)
+    return {
+        "on": day.isoformat(),
+        "member_on_that_day": spell is not None and (s.died_on is None or day <= s.died_on),
+        "covered": is_covered(s.spells, s.paid, day, s.died_on),
+        "period": str(Period.containing(day, spell.anchor_day)) if spell else None,
+        "payer_id": spell.segment_for(Period.containing(day, spell.anchor_day)).payer_id if spell else None,
+    }
+
+
+def member_view(
+    ledger: Ledger, nik: str, on: date | None, as_of: datetime | None, reveal: bool = False
+) -> dict[str, Any]:
+    nik = validate_nik(nik)
+    _check_as_of(ledger, as_of)
+    member_id = member_id_for(ledger.keyring.secrets.pepper, nik)
+    member: Member = replay_as_of(ledger, Member, member_id, as_of)
+    if not member.exists:
+        raise NotFound("nik", "unknown member (no enrolment for this NIK)")
+    view = member_summary(member)
+    view["coverage"] = coverage_on(member, on or business_today(ledger.clock))
+    view["as_of"] = as_of.isoformat() if as_of else None
+    claims = []
+    for claim_ref in member.state.claims:
+        claim: Claim = replay_as_of(ledger, Claim, claim_id_for(claim_ref), as_of)
+        cs = claim.state
+        claims.append(
+            {
+                "claim_id": cs.claim_ref,
+                "type": cs.facts.claim_type.value if cs.facts else None,
+                "event_date": cs.facts.event_date.isoformat() if cs.facts else None,
+                "status": cs.status.value,
+                "amount_rp": cs.amount_rp,
+                "components": dict(cs.components),
+                "reason_code": cs.reason_code,
+                "paid_on": cs.paid_on.isoformat() if cs.paid_on else None,
+                "payment_reference": cs.payment_reference,
+            }
+        )
+    view["claims"] = claims
+    if reveal:
+        view["personal"] = reveal_personal(ledger, member)
+    return view
+
+
+def reveal_personal(ledger: Ledger, member: Member) -> dict[str, Any] | str:
+    sealed = member.state.personal
+    if sealed is None:
+        return "none recorded"
+    plain = ledger.keyring.open(member.id, sealed)
+    if plain is None:
+        return "erased (the member's key was destroyed)"
+    return json.loads(PersonalData.model_validate_json(plain).model_dump_json())
+
+
+def agreement_view(ledger: Ledger, code: str, on: date | None, as_of: datetime | None) -> dict[str, Any]:
+    _check_as_of(ledger, as_of)
+    day = on or business_today(ledger.clock)
+    agreement: Agreement = replay_as_of(ledger, Agreement, agreement_id_for(code), as_of)
+    if not agreement.exists:
+        raise NotFound("agreement_id", f"unknown agreement {code}")
+    members = list(_cohort(ledger, code, as_of))
+    s = agreement.state
+    active = covered = 0
+    paid_rp = refund_due_rp = 0
+    for m in members:
+        cov = coverage_on(m, day)
+        active += bool(cov["member_on_that_day"] and cov["payer_id"] == s.payer_id)
+        covered += bool(cov["covered"] and cov["payer_id"] == s.payer_id)
+        for p in m.state.paid.values():
+            if p.agreement_code == code:
+                paid_rp += p.amount_rp
+                refund_due_rp += p.amount_rp if p.refund_due else 0
+    return {
+        "agreement_id": s.code,
+        "name": s.name,
+        "payer": {"id": s.payer_id, "name": s.payer_name, "type": s.payer_type.value, "fund_source": s.fund_source.value},
+        "legal_basis": s.legal_basis,
+        "region_code": s.region_code,
+        "window": f"{s.first_period}..{s.last_period}",
+        "programmes": [p.value for p in s.programmes],
+        "rate_per_member_month_rp": s.rate_per_member_month_rp,
+        "billing_cadence": s.billing_cadence.value,
+        "budget_rp": s.budget_rp,
+        "closed": s.closed,
+        "members_enrolled": len(members),
+        "on": day.isoformat(),
+        "members_active_on": active,
+        "members_covered_on": covered,
+        "contributions_paid_rp": paid_rp,
+        "refunds_due_rp": refund_due_rp,
+        "as_of": as_of.isoformat() if as_of else None,
+    }
+
+
+def _cohort(ledger: Ledger, code: str, as_of: datetime | None) -> Any:
+    """Members ever enrolled under ``code`` (as recorded by ``as_of``)."""
+    if as_of is None:
+        ids = {row.aggregate_id for row in ledger.store.snapshots_of_kind("Member")}
+        for member in ledger.store.load_many(Member, sorted(ids, key=lambda i: i.hex)).values():
+            if any(seg.agreement_code == code for sp in member.state.spells for seg in sp.segments):
+                yield member
+        return
+    streams: dict[uuid.UUID, list[LedgerEvent]] = defaultdict(list)
+    position = 1
+    while True:
+        page = ledger.store.select_notifications(position, PAGE_SIZE)
+        if not page:
+            break
+        for n in page:
+            if not n.topic.startswith("ledger.events:"):
+                continue
+            state = ledger.store.mapper.plain_state(n.state)
+            recorded = datetime.fromisoformat(orjson.loads(state)["recorded_at"])
+            if recorded > as_of:
+                continue
+            event = decode_state(n.topic, n.originator_id, n.originator_version, state)
+            if isinstance(event, LedgerEvent) and n.topic.split(":")[1] in _MEMBER_TOPICS:
+                streams[n.originator_id].append(event)
+        position = page[-1].id + 1
+    for member_id, events in streams.items():
+        if not isinstance(events[0], MemberEnrolled):
+            continue
+        member = Member.replay(member_id, events)
+        if any(seg.agreement_code == code for sp in member.state.spells for seg in sp.segments):
+            yield member
+
