@@ -301,7 +301,8 @@ def sweep(ledger: Ledger, cmd: Sweep, ctx: CommandContext, on: date, record: Com
     lapsed: Counter[str] = Counter()
     changed: list[Aggregate[Any]] = []
     claims_rejected = 0
-    for row in ledger.store.snapshots_of_kind("Member"):
+    ended = [code for code, w in windows.items() if w.last_period < Period.containing(on)]
+    for row in ledger.store.members_to_sweep(ended, on.isoformat()):
         member = Member.from_snapshot(row.aggregate_id, row.version, row.state)
         due = member.lapse_due(on, windows)
         if due is not None:

@@ -7,7 +7,6 @@ deterministic NIKs. Figures it prints are read back from the ledger, never typed
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -31,7 +30,7 @@ from commands.messages import (
 )
 from ledger.errors import InvalidInput
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Period, period_range
-from projections.ledger_views import agreement_view, member_view
+from projections.ledger_views import agreement_view, member_view, members_by_agreement
 
 DEMO_START = date(2025, 1, 2)
 DEMO_END = date(2026, 11, 20)
@@ -324,15 +323,16 @@ def _play(d: DemoRun) -> None:
 
 def _summary(d: DemoRun) -> dict[str, Any]:
     ledger = d.ledger
+    cohorts = members_by_agreement(ledger, None)
     agreements = {}
     for s in SCHEMES:
-        view = agreement_view(ledger, s.code, DEMO_END, None)
+        view = agreement_view(ledger, s.code, DEMO_END, None, cohorts)
         agreements[s.code] = {k: view[k] for k in ("members_enrolled", "contributions_paid_rp", "refunds_due_rp",
                                                    "budget_rp", "window")}
     skw = ("SKW-RENTAN-2025", "SKW-SAWIT-2025")
 
     def active(on: date) -> int:
-        return sum(agreement_view(ledger, c, on, None)["members_active_on"] for c in skw)
+        return sum(agreement_view(ledger, c, on, None, cohorts)["members_active_on"] for c in skw)
 
     heir = next(p for p in d.people["BKY-DESA-2025"] if p.village == KARYA_BHAKTI_VILLAGE)
     heir_view = member_view(ledger, heir.nik, date(2025, 5, 31), None)

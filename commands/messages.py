@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
@@ -30,6 +30,7 @@ Rupiah = Annotated[StrictInt, Field(gt=0, le=10**15)]
 RupiahOrZero = Annotated[StrictInt, Field(ge=0, le=10**15)]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9\-_./:]*$")]
 DEFAULT_PROGRAMMES = [Programme.JKK, Programme.JKM]
+CommandT = TypeVar("CommandT", bound="Command")
 
 
 def new_command_id() -> str:
@@ -281,6 +282,14 @@ def field_error(exc: ValidationError) -> InvalidInput:
     elif err["type"] == "extra_forbidden":
         message = "unknown field"
     return InvalidInput(field, message)
+
+
+def make(cls: type[CommandT], **fields: Any) -> CommandT:
+    """Build a command, turning pydantic's errors into :class:`InvalidInput` naming the field."""
+    try:
+        return cls(**fields)
+    except ValidationError as exc:
+        raise field_error(exc) from None
 
 
 def parse_command(kind: str, data: dict[str, Any]) -> Command:

@@ -108,4 +108,7 @@ class StoreSettings:
             assert self.sqlite_path is not None
             return f"sqlite:///{self.sqlite_path.with_suffix('.keys.db')}"
         password = f":{self.pg_password}" if self.pg_password else ""
-        return f"postgresql+psycopg://{self.pg_user}{password}@{self.pg_host}:{self.pg_port}/{self.pg_dbname}"
+        url = f"postgresql+psycopg://{self.pg_user}{password}@{self.pg_host}:{self.pg_port}/{self.pg_dbname}"
+        if self.pg_schema:
+            url += f"?options=-csearch_path%3D{self.pg_schema}"
+        return url

@@ -35,23 +35,42 @@ A = TypeVar("A", bound=Aggregate[Any])
 
 SNAPSHOT_TABLE = "jamsos_snapshots"
 CHUNK_IDS_MAX = 500
+_UPSERT_SET = (
+    "kind=excluded.kind, version=excluded.version, cohort=excluded.cohort, due_on=excluded.due_on, "
+    "has_claims=excluded.has_claims, state=excluded.state"
+)
 """Ids per IN (...) query: well under SQLite's variable limit."""
 
 
 @dataclass(frozen=True, slots=True)
 class SnapshotRow:
+    """An aggregate's state at ``version``, with the index columns the bulk paths query by.
+
+    ``cohort``: for a member, the agreement funding its open chain ("SELF"), None when closed.
+    ``due_on``: for a member, the ISO date an arrears lapse falls due. ``has_claims``: 1 if any claim.
+    """
+
     aggregate_id: uuid.UUID
     kind: str
     version: int
     cohort: str | None
+    due_on: str | None
+    has_claims: int
     state: bytes
+
+    def values(self, id_value: Any) -> tuple[Any, ...]:
+        return (id_value, self.kind, self.version, self.cohort, self.due_on, self.has_claims, self.state)
 
 
 def snapshot_row(agg: Aggregate[Any]) -> SnapshotRow:
-    cohort = None
-    if isinstance(agg, Member) and agg.state.spells:
-        cohort = agg.state.spells[-1].current_segment.agreement_code
-    return SnapshotRow(agg.id, type(agg).__name__, agg.version, cohort, agg.snapshot())
+    cohort = due_on = None
+    has_claims = 0
+    if isinstance(agg, Member):
+        cohort = agg.cohort
+        due = agg.arrears_lapse_on()
+        due_on = due.isoformat() if due else None
+        has_claims = int(bool(agg.state.claims))
+    return SnapshotRow(agg.id, type(agg).__name__, agg.version, cohort, due_on, has_claims, agg.snapshot())
 
 
 class LedgerApplication(Application[uuid.UUID]):
@@ -151,6 +170,10 @@ class LedgerStore(abc.ABC):
     def snapshots_of_kind(self, kind: str, cohort: str | None = None) -> Iterator[SnapshotRow]:
         """Every snapshot of a kind (optionally of one cohort), ordered by aggregate id."""
 
+    @abc.abstractmethod
+    def members_to_sweep(self, cohorts: Sequence[str], due_by: str) -> Iterator[SnapshotRow]:
+        """Members of the given cohorts, or with an arrears lapse due by ``due_by``, or with claims."""
+
     def select_notifications(self, start: int, limit: int) -> Sequence[Notification]:
         return self.recorder.select_notifications(start=start, limit=limit)
 
@@ -186,6 +209,17 @@ class MemoryStore(LedgerStore):
         yield from sorted(rows, key=lambda r: r.aggregate_id.hex)
 
 
+    def members_to_sweep(self, cohorts: Sequence[str], due_by: str) -> Iterator[SnapshotRow]:
+        wanted = set(cohorts)
+        with self._lock:
+            rows = [
+                r for r in self._snapshots.values()
+                if r.kind == "Member"
+                and (r.cohort in wanted or (r.due_on is not None and r.due_on <= due_by) or r.has_claims)
+            ]
+        yield from sorted(rows, key=lambda r: r.aggregate_id.hex)
+
+
 class SQLiteStore(LedgerStore):
     """The embedded default: one SQLite file (WAL, synchronous=FULL as the library sets it)."""
 
@@ -193,7 +227,7 @@ class SQLiteStore(LedgerStore):
         with self._datastore.transaction(commit=True) as c:
             c.execute(
                 f"CREATE TABLE IF NOT EXISTS {SNAPSHOT_TABLE} (aggregate_id TEXT PRIMARY KEY, kind TEXT NOT NULL, "
-                "version INTEGER NOT NULL, cohort TEXT, state BLOB NOT NULL)"
+                "version INTEGER NOT NULL, cohort TEXT, due_on TEXT, has_claims INTEGER NOT NULL, state BLOB NOT NULL)"
             )
             c.execute(f"CREATE INDEX IF NOT EXISTS {SNAPSHOT_TABLE}_kind ON {SNAPSHOT_TABLE} (kind, cohort)")
 
@@ -208,10 +242,10 @@ class SQLiteStore(LedgerStore):
                 statement, [(s.originator_id.hex, s.originator_version, s.topic, s.state) for s in stored]
             )
             c.executemany(
-                f"INSERT INTO {SNAPSHOT_TABLE} VALUES (?,?,?,?,?) ON CONFLICT(aggregate_id) DO UPDATE SET "
-                "kind=excluded.kind, version=excluded.version, cohort=excluded.cohort, state=excluded.state "
+                f"INSERT INTO {SNAPSHOT_TABLE} VALUES (?,?,?,?,?,?,?) ON CONFLICT(aggregate_id) DO UPDATE SET "
+                f"{_UPSERT_SET} "
                 f"WHERE excluded.version > {SNAPSHOT_TABLE}.version",
-                [(r.aggregate_id.hex, r.kind, r.version, r.cohort, r.state) for r in snapshots],
+                [r.values(r.aggregate_id.hex) for r in snapshots],
             )
 
     def _select_snapshots(self, ids: Sequence[uuid.UUID]) -> Iterable[SnapshotRow]:
@@ -223,7 +257,8 @@ class SQLiteStore(LedgerStore):
 
     @staticmethod
     def _row(r: Any) -> SnapshotRow:
-        return SnapshotRow(uuid.UUID(r["aggregate_id"]), r["kind"], r["version"], r["cohort"], bytes(r["state"]))
+        return SnapshotRow(uuid.UUID(r["aggregate_id"]), r["kind"], r["version"], r["cohort"], r["due_on"],
+                           r["has_claims"], bytes(r["state"]))
 
     def snapshots_of_kind(self, kind: str, cohort: str | None = None) -> Iterator[SnapshotRow]:
         sql = f"SELECT * FROM {SNAPSHOT_TABLE} WHERE kind=?"
@@ -238,8 +273,32 @@ class SQLiteStore(LedgerStore):
             yield self._row(r)
 
 
+    def members_to_sweep(self, cohorts: Sequence[str], due_by: str) -> Iterator[SnapshotRow]:
+        marks = ",".join("?" * len(cohorts)) or "NULL"
+        sql = (
+            f"SELECT * FROM {SNAPSHOT_TABLE} WHERE kind='Member' AND "
+            f"(cohort IN ({marks}) OR due_on <= ? OR has_claims = 1) ORDER BY aggregate_id"
+        )
+        with self._datastore.transaction(commit=False) as c:
+            c.execute(sql, [*cohorts, due_by])
+            rows = c.fetchall()
+        for r in rows:
+            yield self._row(r)
+
+
 class PostgresStore(LedgerStore):
     """Production adapter: the library's PostgreSQL recorder (EXCLUSIVE table lock per write)."""
+
+    def __init__(self, settings: StoreSettings) -> None:
+        if settings.pg_schema:
+            import psycopg
+
+            with psycopg.connect(
+                dbname=settings.pg_dbname, host=settings.pg_host, port=settings.pg_port, user=settings.pg_user,
+                password=settings.pg_password or None, autocommit=True, connect_timeout=10,
+            ) as conn:
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.pg_schema}"')
+        super().__init__(settings)
 
     @property
     def _datastore(self) -> Any:
@@ -254,7 +313,7 @@ class PostgresStore(LedgerStore):
         with self._datastore.transaction(commit=True) as c:
             c.execute(
                 f"CREATE TABLE IF NOT EXISTS {self._table} (aggregate_id uuid PRIMARY KEY, kind text NOT NULL, "
-                "version bigint NOT NULL, cohort text, state bytea NOT NULL)"
+                "version bigint NOT NULL, cohort text, due_on text, has_claims integer NOT NULL, state bytea NOT NULL)"
             )
             c.execute(f"CREATE INDEX IF NOT EXISTS {SNAPSHOT_TABLE}_kind ON {self._table} (kind, cohort)")
 
@@ -264,10 +323,10 @@ class PostgresStore(LedgerStore):
             recorder._insert_stored_events(curs, stored)  # lock table, notify, insert via unnest
             if snapshots:
                 curs.executemany(
-                    f"INSERT INTO {self._table} VALUES (%s,%s,%s,%s,%s) ON CONFLICT (aggregate_id) DO UPDATE SET "
-                    "kind=excluded.kind, version=excluded.version, cohort=excluded.cohort, state=excluded.state "
+                    f"INSERT INTO {self._table} VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (aggregate_id) DO UPDATE SET "
+                    f"{_UPSERT_SET} "
                     f"WHERE excluded.version > {SNAPSHOT_TABLE}.version",
-                    [(r.aggregate_id, r.kind, r.version, r.cohort, r.state) for r in snapshots],
+                    [r.values(r.aggregate_id) for r in snapshots],
                 )
 
     def _select_snapshots(self, ids: Sequence[uuid.UUID]) -> Iterable[SnapshotRow]:
@@ -278,7 +337,8 @@ class PostgresStore(LedgerStore):
 
     @staticmethod
     def _row(r: Any) -> SnapshotRow:
-        return SnapshotRow(r["aggregate_id"], r["kind"], r["version"], r["cohort"], bytes(r["state"]))
+        return SnapshotRow(r["aggregate_id"], r["kind"], r["version"], r["cohort"], r["due_on"], r["has_claims"],
+                           bytes(r["state"]))
 
     def snapshots_of_kind(self, kind: str, cohort: str | None = None) -> Iterator[SnapshotRow]:
         sql = f"SELECT * FROM {self._table} WHERE kind=%s"
@@ -288,6 +348,17 @@ class PostgresStore(LedgerStore):
             params.append(cohort)
         with self._datastore.transaction(commit=False) as c:
             c.execute(sql + " ORDER BY aggregate_id", params)
+            rows = c.fetchall()
+        for r in rows:
+            yield self._row(r)
+
+    def members_to_sweep(self, cohorts: Sequence[str], due_by: str) -> Iterator[SnapshotRow]:
+        sql = (
+            f"SELECT * FROM {self._table} WHERE kind='Member' AND "
+            "(cohort = ANY(%s) OR due_on <= %s OR has_claims = 1) ORDER BY aggregate_id"
+        )
+        with self._datastore.transaction(commit=False) as c:
+            c.execute(sql, [list(cohorts), due_by])
             rows = c.fetchall()
         for r in rows:
             yield self._row(r)

@@ -82,13 +82,10 @@ class LapseDue:
 
 
 def last_paid_in_spell(spell: Spell, paid: Mapping[str, PaidPeriod]) -> Period | None:
-    first = Period.parse(spell.first_period)
-    best: Period | None = None
-    for key in paid:
-        p = Period.parse(key)
-        if p >= first and (best is None or p > best):
-            best = p
-    return best
+    """The latest paid period of the chain (``YYYY-MM`` strings sort like the months they name)."""
+    first = spell.first_period
+    best = max((key for key in paid if key >= first), default=None)
+    return Period.parse(best) if best is not None else None
 
 
 def lapse_due(

@@ -185,6 +185,27 @@ class Member(Aggregate[MemberState]):
         )
         return self.state.jht_carried_in_rp + paid_jht
 
+    def arrears_lapse_on(self) -> date | None:
+        """The day an ARREARS lapse falls due if nothing more is paid (None when no chain is open).
+
+        The sweep uses it as an index to find candidates; :meth:`lapse_due` stays the one decision.
+        """
+        spell = self.open_spell
+        if spell is None:
+            return None
+        last = last_paid_in_spell(spell, self.state.paid)
+        base = last if last is not None else Period.parse(spell.first_period) - 1
+        rules = coverage_rules_in_force((base + 1).start(spell.anchor_day))
+        return (base + (rules.arrears_months_max + 1)).start(spell.anchor_day)
+
+    @property
+    def cohort(self) -> str | None:
+        """The agreement funding the open chain ("SELF" if self-paying); None when closed or dead."""
+        spell = self.open_spell
+        if spell is None:
+            return None
+        return spell.current_segment.agreement_code or "SELF"
+
     def lapse_due(self, on: date, windows: Mapping[str, AgreementWindow]) -> LapseDue | None:
         spell = self.open_spell
         return None if spell is None else lapse_due(spell, self.state.paid, on, windows)

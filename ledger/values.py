@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from functools import total_ordering
 from typing import Any
 
 from ledger.errors import InvalidInput
@@ -127,10 +126,11 @@ class SchoolLevel(StrEnum):
 
 
 _PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_PARSED: dict[str, Period] = {}
+_PARSED_MAX = 4_096
 
 
-@total_ordering
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class Period:
     """A coverage month, named by the ``YYYY-MM`` in which it starts.
 
@@ -149,6 +149,10 @@ class Period:
     def parse(cls, text: Any, field: str = "period") -> Period:
         if isinstance(text, Period):
             return text
+        if isinstance(text, str):
+            cached = _PARSED.get(text)
+            if cached is not None:
+                return cached
         match = _PERIOD_RE.match(str(text).strip())
         if not match:
             raise InvalidInput(field, f"must be YYYY-MM, got {text!r}")
@@ -157,7 +161,10 @@ class Period:
             raise InvalidInput(field, f"month must be 01..12, got {text!r}")
         if not 2000 <= year <= 2100:
             raise InvalidInput(field, f"year must be 2000..2100, got {text!r}")
-        return cls(year, month)
+        period = cls(year, month)
+        if isinstance(text, str) and len(_PARSED) < _PARSED_MAX:
+            _PARSED[text] = period
+        return period
 
     @classmethod
     def containing(cls, day: date, anchor_day: int = 1) -> Period:
@@ -167,11 +174,6 @@ class Period:
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, Period):
-            return NotImplemented
-        return (self.year, self.month) < (other.year, other.month)
 
     @property
     def index(self) -> int:
@@ -190,6 +192,8 @@ class Period:
 
     def start(self, anchor_day: int = 1) -> date:
         """First day of the period: the anchor day, clamped to the month's last day."""
+        if anchor_day <= 28:
+            return date(self.year, self.month, anchor_day)
         last = calendar.monthrange(self.year, self.month)[1]
         return date(self.year, self.month, min(anchor_day, last))
 

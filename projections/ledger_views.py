@@ -100,13 +100,22 @@ def reveal_personal(ledger: Ledger, member: Member) -> dict[str, Any] | str:
     return json.loads(PersonalData.model_validate_json(plain).model_dump_json())
 
 
-def agreement_view(ledger: Ledger, code: str, on: date | None, as_of: datetime | None) -> dict[str, Any]:
+def agreement_view(
+    ledger: Ledger,
+    code: str,
+    on: date | None,
+    as_of: datetime | None,
+    cohorts: dict[str, list[Member]] | None = None,
+) -> dict[str, Any]:
+    """Figures of one agreement; pass ``cohorts`` (from :func:`members_by_agreement`) to reuse one read."""
     _check_as_of(ledger, as_of)
     day = on or business_today(ledger.clock)
     agreement: Agreement = replay_as_of(ledger, Agreement, agreement_id_for(code), as_of)
     if not agreement.exists:
         raise NotFound("agreement_id", f"unknown agreement {code}")
-    members = list(_cohort(ledger, code, as_of))
+    if cohorts is None:
+        cohorts = members_by_agreement(ledger, as_of)
+    members = cohorts.get(code, [])
     s = agreement.state
     active = covered = 0
     paid_rp = refund_due_rp = 0
@@ -140,13 +149,20 @@ def agreement_view(ledger: Ledger, code: str, on: date | None, as_of: datetime |
     }
 
 
-def _cohort(ledger: Ledger, code: str, as_of: datetime | None) -> Any:
-    """Members ever enrolled under ``code`` (as recorded by ``as_of``)."""
+def members_by_agreement(ledger: Ledger, as_of: datetime | None) -> dict[str, list[Member]]:
+    """Every member (as recorded by ``as_of``) under each agreement it was ever funded by."""
+    out: dict[str, list[Member]] = defaultdict(list)
+    for member in _all_members(ledger, as_of):
+        codes = {seg.agreement_code for sp in member.state.spells for seg in sp.segments if seg.agreement_code}
+        for code in codes:
+            out[code].append(member)
+    return out
+
+
+def _all_members(ledger: Ledger, as_of: datetime | None) -> Any:
     if as_of is None:
-        ids = {row.aggregate_id for row in ledger.store.snapshots_of_kind("Member")}
-        for member in ledger.store.load_many(Member, sorted(ids, key=lambda i: i.hex)).values():
-            if any(seg.agreement_code == code for sp in member.state.spells for seg in sp.segments):
-                yield member
+        for row in ledger.store.snapshots_of_kind("Member"):
+            yield Member.from_snapshot(row.aggregate_id, row.version, row.state)
         return
     streams: dict[uuid.UUID, list[LedgerEvent]] = defaultdict(list)
     position = 1
@@ -155,20 +171,14 @@ def _cohort(ledger: Ledger, code: str, as_of: datetime | None) -> Any:
         if not page:
             break
         for n in page:
-            if not n.topic.startswith("ledger.events:"):
+            if n.topic.split(":")[-1] not in _MEMBER_TOPICS or not n.topic.startswith("ledger.events:"):
                 continue
             state = ledger.store.mapper.plain_state(n.state)
             recorded = datetime.fromisoformat(orjson.loads(state)["recorded_at"])
             if recorded > as_of:
                 continue
-            event = decode_state(n.topic, n.originator_id, n.originator_version, state)
-            if isinstance(event, LedgerEvent) and n.topic.split(":")[1] in _MEMBER_TOPICS:
-                streams[n.originator_id].append(event)
+            streams[n.originator_id].append(decode_state(n.topic, n.originator_id, n.originator_version, state))
         position = page[-1].id + 1
     for member_id, events in streams.items():
-        if not isinstance(events[0], MemberEnrolled):
-            continue
-        member = Member.replay(member_id, events)
-        if any(seg.agreement_code == code for sp in member.state.spells for seg in sp.segments):
-            yield member
-
+        if isinstance(events[0], MemberEnrolled):
+            yield Member.replay(member_id, events)

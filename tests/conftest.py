@@ -1,0 +1,94 @@
+"""Fixtures: one behavioural suite over every store (memory, SQLite file, real PostgreSQL).
+
+PostgreSQL runs for real: ``JAMSOS_TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``).
+Each test gets its own schema, dropped afterwards. If the server cannot be reached the PostgreSQL tests
+**fail** under CI (``CI`` set) or when ``JAMSOS_REQUIRE_SERVICES=1``; elsewhere they are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from commands.bootstrap import Ledger, bootstrap
+from commands.clock import WIB, SimulatedClock
+
+PG_URL = os.environ.get("JAMSOS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SERVICES_REQUIRED = bool(os.environ.get("CI")) or os.environ.get("JAMSOS_REQUIRE_SERVICES") == "1"
+
+
+def postgres_available() -> str | None:
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+        return None
+    except Exception as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def require_postgres() -> None:
+    problem = postgres_available()
+    if problem is None:
+        return
+    message = f"PostgreSQL not reachable at {PG_URL}: {problem}"
+    if SERVICES_REQUIRED:
+        pytest.fail(message + " (services are required here: CI or JAMSOS_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL store URL with a fresh schema of its own."""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}schema={schema}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "test.key"))
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("pg_schema_url"))
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock(datetime(2025, 1, 2, 8, tzinfo=WIB))
+
+
+@pytest.fixture
+def ledger(store_url: str, clock: SimulatedClock) -> Iterator[Ledger]:
+    ledger = bootstrap(store_url, clock=clock)
+    yield ledger
+    ledger.close()
+
+
+def at(clock: SimulatedClock, day: date) -> None:
+    clock.set_day(day)
+
+
+def events_count(ledger: Ledger) -> int:
+    return ledger.store.max_notification_id()
+
+
+def nik(i: int, region: str = "6172") -> str:
+    from commands.demo import synthetic_nik
+
+    return synthetic_nik(region, i)
+
+
+def kwargs(**values: Any) -> dict[str, Any]:
+    return values
