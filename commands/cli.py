@@ -16,6 +16,11 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+
+try:  # typer >= 0.2x vendors click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
 from rich.console import Console
 from rich.table import Table
 
@@ -93,12 +98,22 @@ AsOfOpt = Annotated[
 ]
 
 
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def print_error(field: str, reason: str) -> None:
+    """``error: <field>: <reason>`` as exactly one line (rich would wrap it at the terminal width)."""
+    sys.stderr.write(f"error: {_one_line(field)}: {_one_line(reason)}\n")
+
+
 def fail(err: LedgerError) -> None:
     code = next((c for t, c in EXIT_CODES if isinstance(err, t)), 1)
-    err_console.print(f"error: {err.field}: {err.reason}", markup=False, highlight=False)
+    print_error(err.field, err.reason)
     if isinstance(err, bulk.ImportRejected):
         for row in err.errors:
-            err_console.print(f"  {row}", markup=False, highlight=False)
+            sys.stderr.write(f"  {_one_line(row)}\n")
+    sys.stderr.flush()
     raise typer.Exit(code)
 
 
@@ -329,7 +344,9 @@ def member_import(
     )
     bulk.SHOW_PROGRESS = not as_json and sys.stderr.isatty()
     result = with_ledger(store, lambda ledger: execute(ledger, command))
-    if skip_invalid and result.get("rejected"):
+    # a replayed import returns the recorded result, where "rejected" is only a count: the rejects file
+    # written by the first run stays as it is
+    if skip_invalid and isinstance(result.get("rejected"), list) and result["rejected"]:
         target = rejects or file.with_name(file.stem + ".rejects.csv")
         with target.open("w", encoding="utf-8") as fh:
             fh.write("line,field,reason\n")
@@ -528,7 +545,21 @@ def demo(
 
 
 def main() -> None:
-    app()
+    """Run the CLI. Usage errors (missing option, unknown choice) also print one ``error: <field>: <reason>``."""
+    try:
+        code = app(standalone_mode=False)
+    except click_exceptions.NoArgsIsHelpError as exc:  # bare `jamsos` or `jamsos member`: show the help
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click_exceptions.ClickException as exc:
+        param = getattr(exc, "param", None)
+        field = param.name if param is not None and param.name else "usage"
+        print_error(field, f"{exc.format_message()} (see --help)")
+        sys.exit(exc.exit_code)
+    except click_exceptions.Abort:
+        print_error("command", "aborted")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

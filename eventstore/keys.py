@@ -30,6 +30,7 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
@@ -38,6 +39,7 @@ from ledger.errors import InvalidInput
 from ledger.identity import SealedPersonalData
 
 KEY_BYTES = 32
+KEYS_LOCK_KEY = 0x4A414D4B4559  # serialises CREATE TABLE of the key table across processes
 NONCE_BYTES = 12
 
 metadata = MetaData()
@@ -95,7 +97,10 @@ class MemberKeyring:
             )
         else:
             self.engine = create_engine(keystore_url)
-        metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": KEYS_LOCK_KEY})
+            metadata.create_all(conn)
         self._cache: dict[uuid.UUID, bytes] = {}
 
     def digest(self, data: bytes) -> bytes:

@@ -34,6 +34,7 @@ from ledger.member import Member
 A = TypeVar("A", bound=Aggregate[Any])
 
 SNAPSHOT_TABLE = "jamsos_snapshots"
+SCHEMA_LOCK_KEY = 0x4A414D534F53  # "JAMSOS": advisory lock held while creating tables
 CHUNK_IDS_MAX = 500
 _UPSERT_SET = (
     "kind=excluded.kind, version=excluded.version, cohort=excluded.cohort, due_on=excluded.due_on, "
@@ -290,15 +291,21 @@ class PostgresStore(LedgerStore):
     """Production adapter: the library's PostgreSQL recorder (EXCLUSIVE table lock per write)."""
 
     def __init__(self, settings: StoreSettings) -> None:
-        if settings.pg_schema:
-            import psycopg
+        import psycopg
 
-            with psycopg.connect(
-                dbname=settings.pg_dbname, host=settings.pg_host, port=settings.pg_port, user=settings.pg_user,
-                password=settings.pg_password or None, autocommit=True, connect_timeout=10,
-            ) as conn:
-                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.pg_schema}"')
-        super().__init__(settings)
+        # Processes starting together would race on CREATE TABLE / CREATE FUNCTION ("tuple concurrently
+        # updated"): one session-level advisory lock serialises the schema set-up.
+        with psycopg.connect(
+            dbname=settings.pg_dbname, host=settings.pg_host, port=settings.pg_port, user=settings.pg_user,
+            password=settings.pg_password or None, autocommit=True, connect_timeout=10,
+        ) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", [SCHEMA_LOCK_KEY])
+            try:
+                if settings.pg_schema:
+                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.pg_schema}"')
+                super().__init__(settings)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", [SCHEMA_LOCK_KEY])
 
     @property
     def _datastore(self) -> Any:

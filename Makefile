@@ -1,0 +1,39 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both set up the virtualenv themselves.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench setup clean-demo
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## make demo: the seed schemes of domain.md §8, played month by month into demo/jamsos.db (SQLite)
+demo: $(STAMP)
+	rm -rf demo && mkdir -p demo
+	cd demo && ../$(BIN)/jamsos demo --store jamsos.db
+	@echo
+	@echo "Explore it:  $(BIN)/jamsos agreement show SKW-RENTAN-2025 --on 2026-01-31 --store demo/jamsos.db"
+
+## make test: lint, type-check the write model, then the whole suite (PostgreSQL must be running)
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy ledger
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy ledger
+
+## make bench: the bulk-write benchmark against raw SQLite / PostgreSQL inserts (on demand, not in CI)
+bench: $(STAMP)
+	$(BIN)/python -m bench.bulk_write --store both
+
+clean-demo:
+	rm -rf demo

@@ -1,0 +1,54 @@
+"""Layering rules, checked on the source: the write model imports no I/O, and events stay put."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import ledger.events as events_module
+from ledger.events import LedgerEvent
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN_IN_LEDGER = {
+    "sqlite3", "sqlalchemy", "psycopg", "psycopg_pool", "faststream", "aio_pika", "nats", "redis", "typer",
+    "click", "rich", "http", "urllib", "requests", "httpx", "socket", "fastapi", "starlette", "openpyxl", "csv",
+    "commands", "projections", "eventstore", "subprocess", "threading", "asyncio",
+}
+FORBIDDEN_PREFIXES_IN_LEDGER = ("eventsourcing.sqlite", "eventsourcing.postgres", "eventsourcing.popo")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_ledger_imports_no_database_broker_cli_or_http_module() -> None:
+    offenders = []
+    files = sorted((ROOT / "ledger").rglob("*.py"))
+    assert len(files) >= 8
+    for path in files:
+        for name in _imports(path):
+            if name.split(".")[0] in FORBIDDEN_IN_LEDGER or name.startswith(FORBIDDEN_PREFIXES_IN_LEDGER):
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
+
+
+def test_event_classes_live_in_their_stable_module() -> None:
+    """Stored events are found by topic (module:Class): every event class must stay in ledger.events."""
+    def walk(cls: type) -> list[type]:
+        return [cls, *[c for sub in cls.__subclasses__() for c in walk(sub)]]
+
+    for cls in walk(LedgerEvent):
+        assert cls.__module__ == events_module.__name__, f"{cls.__name__} defined in {cls.__module__}"
+
+
+def test_every_event_is_applied_by_some_aggregate() -> None:
+    source = "".join(p.read_text() for p in (ROOT / "ledger").glob("*.py") if p.name != "events.py")
+    for cls in LedgerEvent.__subclasses__():
+        assert cls.__name__ in source, f"{cls.__name__} is never used outside ledger/events.py"

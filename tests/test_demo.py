@@ -1,0 +1,86 @@
+"""`jamsos demo`: the seed scenarios of domain.md §8, read back from the ledger."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from commands.bootstrap import bootstrap
+from commands.demo import run_demo
+from commands.handlers import execute
+from commands.messages import ForgetMember
+from ledger.errors import InvalidInput
+from ledger.identity import validate_nik
+from projections.ledger_views import agreement_view, member_view
+
+DEMO_REGIONS = (b"6107", b"6171", b"6172", b"7471")
+
+
+def _readable_niks(blob: bytes) -> list[bytes]:
+    found = []
+    for match in re.finditer(rb"(?<![0-9a-f])[0-9]{16}(?![0-9a-f])", blob):
+        text = match.group(0)
+        if text[:4] in DEMO_REGIONS:
+            try:
+                validate_nik(text.decode())
+            except InvalidInput:
+                continue
+            found.append(text)
+    return found
+
+
+def test_small_demo_is_consistent_private_and_survives_forget(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    summary = run_demo("jamsos.db", scale=0.02, quiet=True)
+    heir = summary["bengkayang_heir"]
+    jkm = heir["claims"][0]
+    assert jkm["status"] == "PAID"
+    assert jkm["amount_rp"] == 42_000_000
+    assert jkm["components"] == {"lump_sum": 20_000_000, "periodic": 12_000_000, "funeral": 10_000_000}
+    assert heir["refund_due_rp"] == 7 * 16_800
+    assert [r["period"] for r in heir["refunds_due"]] == [f"2025-{m:02d}" for m in range(6, 13)]
+    assert summary["kendari_death_benefits_rp"] == [113_000_000, 207_000_000]
+    skw = summary["agreements"]["SKW-RENTAN-2025"]
+    assert skw["contributions_paid_rp"] == skw["members_enrolled"] * 16_800 * 5
+    assert summary["singkawang_active_2026_05_31"] == summary["agreements"]["SKW-SAWIT-2025"]["members_enrolled"]
+    blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("jamsos"))
+    assert b"ContributionPaid" in blob
+    assert _readable_niks(blob) == []
+    assert b"Peserta " not in blob and b"Ahli waris" not in blob
+    ledger = bootstrap("jamsos.db", create=False)
+    try:
+        before = {code: agreement_view(ledger, code, date(2025, 12, 31), None) for code in summary["agreements"]}
+        execute(ledger, ForgetMember(nik=heir["nik"]))
+        after = {code: agreement_view(ledger, code, date(2025, 12, 31), None) for code in summary["agreements"]}
+        assert after == before
+        view = member_view(ledger, heir["nik"], None, None, reveal=True)
+        assert view["personal"].startswith("erased")
+        assert view["claims"][0]["amount_rp"] == 42_000_000
+    finally:
+        ledger.close()
+
+
+@pytest.mark.slow
+def test_full_demo_shows_the_seed_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = run_demo("jamsos.db", quiet=True)
+    a = s["agreements"]
+    assert s["singkawang_active_2026_01_31"] == 8_504
+    assert s["singkawang_active_2026_05_31"] == 767
+    assert a["SKW-RENTAN-2025"]["contributions_paid_rp"] == 649_908_000
+    assert a["SKW-SAWIT-2025"]["contributions_paid_rp"] == 154_627_200
+    assert s["singkawang_contributions_rp"] == 804_535_200
+    assert a["BKY-DESA-2025"]["members_enrolled"] == 12_200
+    assert a["BKY-DESA-2025"]["contributions_paid_rp"] == 2_459_520_000
+    assert a["BKY-DESA-2025"]["budget_rp"] == 2_429_520_000
+    assert a["BKY-SAWIT-2025"]["members_enrolled"] == 2_100
+    assert a["PNK-SOSIAL-2025"]["contributions_paid_rp"] == 353_001_600
+    assert a["PNK-SOSIAL-2026"]["members_enrolled"] == 5_747
+    assert s["pontianak_2025_claims"] == {"count": 73, "paid_rp": 3_060_000_000}
+    assert s["bengkayang_heir"]["claims"][0]["amount_rp"] == 42_000_000
+    assert s["bengkayang_heir"]["refund_due_rp"] == 117_600
+    assert s["kendari_death_benefits_rp"] == [113_000_000, 207_000_000]
