@@ -13,27 +13,31 @@ last batch, so only a complete run is replayed as done.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+from eventsourcing.persistence import StoredEvent
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from commands.bootstrap import Ledger
 from commands.clock import business_today
 from commands.common import all_windows, load_agreement, window_of
 from commands.messages import Command, ImportCohort, PayCohort, Sweep
+from eventstore.store import SnapshotRow, snapshot_row
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement
 from ledger.claim import Claim, claim_id_for
 from ledger.errors import AlreadyDone, InvalidInput, LedgerError, RuleViolation
 from ledger.identity import PersonalData, member_id_for
-from ledger.member import Member, PaymentDecision, decide_payment
+from ledger.member import Member, decide_payment
 from ledger.reservations import CommandRecord, PaymentReference, payment_reference_id
 from ledger.values import Period, require_region_code
 
 Result = dict[str, Any]
+REPLICATE_BY_STATE = True
+"""Decide once per distinct member state (see :func:`outcomes_by_state`); tests turn it off to compare."""
 SHOW_PROGRESS = True
 """The CLI turns progress bars off for ``--json`` and when output is not a terminal."""
 
@@ -153,7 +157,9 @@ def import_cohort(
         "agreement_id": cmd.agreement_id,
         "imported": len(accepted),
         "resumed": resumed,
-        "rejected": [{"line": e.line, "field": e.field, "reason": e.reason} for e in sorted(errors, key=lambda e: e.line)],
+        "rejected": [
+            {"line": e.line, "field": e.field, "reason": e.reason} for e in sorted(errors, key=lambda e: e.line)
+        ],
     }
     record.accept(ctx, cmd.kind, digest, {**result, "rejected": len(errors)}, on)
     save_in_batches(ledger, [m for _, m in accepted], last=[record], label=f"enrolling {cmd.agreement_id}")
@@ -183,28 +189,134 @@ def _enrol(member: Member, ctx: CommandContext, on: date, agreement: Any, window
 # --- cohort payment -------------------------------------------------------------------------------
 
 
+# --- deciding once per distinct member state ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one decision did to a member: ``write`` (events below), ``resumed``, ``skip`` or ``none``."""
+
+    kind: str
+    amount_rp: int = 0
+    reason: str = ""
+    states: tuple[tuple[str, bytes], ...] = ()
+    snapshot: SnapshotRow | None = None
+    member: Member | None = None
+    """Set when the member was decided on its own: its pending events are saved the object-path way."""
+
+
+Decide = Callable[[Member], Outcome]
+
+
+def outcomes_by_state(
+    ledger: Ledger, rows: Iterable[SnapshotRow], decide: Decide
+) -> Iterator[tuple[SnapshotRow, Outcome]]:
+    """Run ``decide`` on each member — once per distinct state, not once per member.
+
+    Members with byte-identical snapshot state are in the same situation (the state holds no id and no
+    personal data), so the same aggregate method on them triggers byte-identical event states and leaves
+    byte-identical new state. The decision runs on the first such member; the others get copies of its
+    stored bytes with their own id and version. Members with claims, and stores with an app-wide cipher
+    (random nonces), are always decided one by one.
+    """
+    replicate = REPLICATE_BY_STATE and ledger.store.mapper.cipher is None
+    cache: dict[bytes, Outcome] = {}
+    for row in rows:
+        if not replicate or row.has_claims:
+            member = row.aggregate(Member)
+            outcome = decide(member)
+            yield row, replace(outcome, member=member if member.pending else None)
+            continue
+        outcome = cache.get(row.state)
+        if outcome is None:
+            member = row.aggregate(Member)
+            outcome = decide(member)
+            events = member.collect_events()
+            if events:
+                stored = [ledger.store.mapper.to_stored_event(e) for e in events]
+                outcome = replace(outcome, states=tuple((s.topic, s.state) for s in stored),
+                                  snapshot=snapshot_row(member))
+            cache[row.state] = outcome
+        yield row, outcome
+
+
+def to_write(row: SnapshotRow, outcome: Outcome) -> tuple[list[StoredEvent], SnapshotRow]:
+    """The stored events and new snapshot of ``row``'s member for an outcome decided on its state."""
+    assert outcome.snapshot is not None and outcome.states
+    events = [
+        StoredEvent(originator_id=row.aggregate_id, originator_version=row.version + k, topic=topic, state=state)
+        for k, (topic, state) in enumerate(outcome.states, start=1)
+    ]
+    snap = replace(outcome.snapshot, aggregate_id=row.aggregate_id, version=row.version + len(events))
+    return events, snap
+
+
+def write_in_batches(
+    ledger: Ledger,
+    writes: Sequence[tuple[SnapshotRow, Outcome]],
+    *,
+    first: Sequence[Aggregate[Any]] = (),
+    last: Sequence[Aggregate[Any]] = (),
+    label: str,
+) -> None:
+    """Append the decided members' events ``ledger.batch_size`` members per transaction; the ``first``
+    and ``last`` aggregates (reservations, the command record) ride in the first and last transaction."""
+    batches = list(_batches(writes, ledger.batch_size)) or [[]]
+    progress = _progress(len(writes), label)
+    task = progress.add_task(label, total=len(writes)) if progress else None
+    try:
+        for i, batch in enumerate(batches):
+            extra = [*(first if i == 0 else []), *(last if i == len(batches) - 1 else [])]
+            stored: list[StoredEvent] = []
+            snaps: list[SnapshotRow] = []
+            for agg in extra:
+                events = agg.collect_events()
+                if events:
+                    stored.extend(ledger.store.mapper.to_stored_event(e) for e in events)
+                    snaps.append(snapshot_row(agg))
+            for row, outcome in batch:
+                if outcome.member is not None:  # decided on its own: the object path
+                    stored.extend(ledger.store.mapper.to_stored_event(e) for e in outcome.member.collect_events())
+                    snaps.append(snapshot_row(outcome.member))
+                    continue
+                events, snap = to_write(row, outcome)
+                stored.extend(events)
+                snaps.append(snap)
+            if stored:
+                ledger.store.write(stored, snaps)
+            if progress is not None and task is not None:
+                progress.advance(task, len(batch))
+    finally:
+        if progress is not None:
+            progress.stop()
+
+
+# --- cohort payment -------------------------------------------------------------------------------
+
+
 @dataclass
 class CohortDecision:
     """Who in a cohort can be paid for the periods, and why the others cannot."""
 
-    decided: list[tuple[Member, PaymentDecision]]
+    writes: list[tuple[SnapshotRow, Outcome]]
     skipped: Counter[str]
     resumed: int
     resumed_rp: int
 
     @property
     def members_payable(self) -> int:
-        return len(self.decided) + self.resumed
+        return len(self.writes) + self.resumed
 
     @property
     def amount_rp(self) -> int:
-        return self.resumed_rp + sum(d.amount_rp for _, d in self.decided)
+        return self.resumed_rp + sum(o.amount_rp for _, o in self.writes)
 
 
 def decide_cohort(
-    ledger: Ledger, agreement_id: str, period_texts: Sequence[str], on: date, payment_reference: str | None
+    ledger: Ledger, ctx: CommandContext, agreement_id: str, period_texts: Sequence[str], on: date,
+    payment_reference: str,
 ) -> tuple[Agreement, CohortDecision]:
-    """Decide the payment of ``periods`` for every member of the cohort, with the single-member rules."""
+    """Decide (and trigger, on each member) the payment of ``periods`` for every member of the cohort."""
     agreement = load_agreement(ledger, agreement_id)
     window = window_of(agreement)
     periods = [Period.parse(p, "periods") for p in period_texts]
@@ -216,30 +328,38 @@ def decide_cohort(
             )
     windows = all_windows(ledger)
     payer_id = agreement.state.payer_id
-    result = CohortDecision([], Counter(), 0, 0)
-    for row in ledger.store.snapshots_of_kind("Member", cohort=agreement_id):
-        member = Member.from_snapshot(row.aggregate_id, row.version, row.state)
+
+    def decide(member: Member) -> Outcome:
         try:
             decision = decide_payment(member.state, periods, on, windows, payer_id)
         except AlreadyDone as err:
             mine = [member.state.paid.get(str(p)) for p in periods]
-            if payment_reference and all(x is not None and x.payment_reference == payment_reference for x in mine):
-                result.resumed += 1
-                result.resumed_rp += sum(x.amount_rp for x in mine if x is not None)
-            else:
-                result.skipped[_reason_key(err)] += 1
-            continue
+            if all(x is not None and x.payment_reference == payment_reference for x in mine):
+                return Outcome("resumed", amount_rp=sum(x.amount_rp for x in mine if x is not None))
+            return Outcome("skip", reason=_reason_key(err))
         except LedgerError as err:
-            result.skipped[_reason_key(err)] += 1
-            continue
-        result.decided.append((member, decision))
+            return Outcome("skip", reason=_reason_key(err))
+        member.record_payment(ctx, on, decision, payment_reference)
+        return Outcome("write", amount_rp=decision.amount_rp)
+
+    result = CohortDecision([], Counter(), 0, 0)
+    for row, outcome in outcomes_by_state(ledger, ledger.store.snapshots_of_kind("Member", cohort=agreement_id),
+                                          decide):
+        if outcome.kind == "write":
+            result.writes.append((row, outcome))
+        elif outcome.kind == "resumed":
+            result.resumed += 1
+            result.resumed_rp += outcome.amount_rp
+        else:
+            result.skipped[outcome.reason] += 1
     return agreement, result
 
 
 def quote_cohort(ledger: Ledger, agreement_id: str, periods: Sequence[str], on: date | None) -> Result:
     """What paying ``periods`` for the cohort would cost today (or on ``on``); writes nothing."""
     day = on or business_today(ledger.clock)
-    _, cohort = decide_cohort(ledger, agreement_id, periods, day, None)
+    ctx = CommandContext("quote", "quote", ledger.clock.now(), ledger.clock.now())
+    _, cohort = decide_cohort(ledger, ctx, agreement_id, periods, day, "QUOTE")
     return {
         "agreement_id": agreement_id,
         "periods": list(periods),
@@ -253,7 +373,7 @@ def quote_cohort(ledger: Ledger, agreement_id: str, periods: Sequence[str], on: 
 def pay_cohort(
     ledger: Ledger, cmd: PayCohort, ctx: CommandContext, on: date, record: CommandRecord, digest: str
 ) -> Result:
-    agreement, cohort = decide_cohort(ledger, cmd.agreement_id, cmd.periods, on, cmd.payment_reference)
+    agreement, cohort = decide_cohort(ledger, ctx, cmd.agreement_id, cmd.periods, on, cmd.payment_reference)
     if cohort.members_payable == 0:
         raise RuleViolation(
             "agreement_id",
@@ -266,17 +386,10 @@ def pay_cohort(
             f"Rp{cmd.amount_rp:,} does not match the tariff for the payable cohort: "
             f"{cohort.members_payable} members x {len(cmd.periods)} period(s) = Rp{cohort.amount_rp:,}",
         )
-    payer_id = agreement.state.payer_id
     ref = ledger.store.load(PaymentReference, payment_reference_id(cmd.payment_reference))
-    ref.use(ctx, reference=cmd.payment_reference, payer_id=payer_id, amount_rp=cmd.amount_rp,
+    ref.use(ctx, reference=cmd.payment_reference, payer_id=agreement.state.payer_id, amount_rp=cmd.amount_rp,
             purpose="contribution", on=on)
-    released: list[Claim] = []
-    for member, decision in cohort.decided:
-        member.record_payment(ctx, on, decision, cmd.payment_reference)
-        for claim_ref in member.state.claims:
-            claim = ledger.store.load(Claim, claim_id_for(claim_ref))
-            if claim.release_if_paid(ctx, member, on, cmd.payment_reference):
-                released.append(claim)
+    released = _release_held_claims(ledger, ctx, cohort.writes, on, cmd.payment_reference)
     result: Result = {
         "agreement_id": cmd.agreement_id,
         "periods": list(cmd.periods),
@@ -287,9 +400,28 @@ def pay_cohort(
         "claims_released": len(released),
     }
     record.accept(ctx, cmd.kind, digest, result, on)
-    save_in_batches(ledger, [m for m, _ in cohort.decided], first=[ref, *released], last=[record],
-                    label=f"paying {cmd.agreement_id}")
+    write_in_batches(ledger, cohort.writes, first=[ref], last=[*released, record], label=f"paying {cmd.agreement_id}")
     return result
+
+
+def _release_held_claims(
+    ledger: Ledger, ctx: CommandContext, writes: Sequence[tuple[SnapshotRow, Outcome]], on: date, reference: str
+) -> list[Claim]:
+    """Held claims of the paid members whose unpaid months this payment covers."""
+    released = []
+    for row, outcome in writes:
+        if not row.has_claims:
+            continue
+        if outcome.member is not None:
+            member = outcome.member
+        else:
+            _, after = to_write(row, outcome)
+            member = after.aggregate(Member)
+        for claim_ref in member.state.claims:
+            claim = ledger.store.load(Claim, claim_id_for(claim_ref))
+            if claim.release_if_paid(ctx, member, on, reference):
+                released.append(claim)
+    return released
 
 
 # --- sweep ----------------------------------------------------------------------------------------
@@ -298,25 +430,28 @@ def pay_cohort(
 def sweep(ledger: Ledger, cmd: Sweep, ctx: CommandContext, on: date, record: CommandRecord, digest: str) -> Result:
     """Emit every lapse due by ``on``; reject held claims whose arrears can no longer be paid."""
     windows = all_windows(ledger)
-    lapsed: Counter[str] = Counter()
-    changed: list[Aggregate[Any]] = []
-    claims_rejected = 0
     ended = [code for code, w in windows.items() if w.last_period < Period.containing(on)]
-    for row in ledger.store.members_to_sweep(ended, on.isoformat()):
-        member = Member.from_snapshot(row.aggregate_id, row.version, row.state)
+    lapsed: Counter[str] = Counter()
+    claims: list[Aggregate[Any]] = []
+
+    def decide(member: Member) -> Outcome:
         due = member.lapse_due(on, windows)
         if due is not None:
             member.lapse(ctx, due)
-            lapsed[due.reason.value] += 1
-            changed.append(member)
         for claim_ref in member.state.claims:
             claim = ledger.store.load(Claim, claim_id_for(claim_ref))
             if claim.close_hold_if_unpayable(ctx, member, on):
-                claims_rejected += 1
-                changed.append(claim)
-    result: Result = {"on": on.isoformat(), "lapsed": dict(sorted(lapsed.items())), "claims_rejected": claims_rejected}
+                claims.append(claim)
+        return Outcome("write", reason=due.reason.value) if due is not None else Outcome("none")
+
+    writes = []
+    for row, outcome in outcomes_by_state(ledger, ledger.store.members_to_sweep(ended, on.isoformat()), decide):
+        if outcome.kind == "write":
+            lapsed[outcome.reason] += 1
+            writes.append((row, outcome))
+    result: Result = {"on": on.isoformat(), "lapsed": dict(sorted(lapsed.items())), "claims_rejected": len(claims)}
     record.accept(ctx, cmd.kind, digest, result, on)
-    save_in_batches(ledger, changed, last=[record], label="sweeping")
+    write_in_batches(ledger, writes, last=[*claims, record], label="sweeping")
     return result
 
 

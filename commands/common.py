@@ -87,6 +87,6 @@ def all_windows(ledger: Ledger) -> dict[str, AgreementWindow]:
     """Every agreement's window (agreements are few: one per scheme and year)."""
     out = {}
     for row in ledger.store.snapshots_of_kind("Agreement"):
-        agreement = Agreement.from_snapshot(row.aggregate_id, row.version, row.state)
+        agreement = row.aggregate(Agreement)
         out[agreement.state.code] = window_of(agreement)
     return out

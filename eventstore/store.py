@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import threading
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -62,6 +63,15 @@ class SnapshotRow:
     def values(self, id_value: Any) -> tuple[Any, ...]:
         return (id_value, self.kind, self.version, self.cohort, self.due_on, self.has_claims, self.state)
 
+    def aggregate(self, cls: type[A], version: int | None = None) -> A:
+        """The aggregate this row snapshots (``state`` is zlib-compressed JSON)."""
+        return cls.from_snapshot(self.aggregate_id, self.version if version is None else version,
+                                 zlib.decompress(self.state))
+
+
+SNAPSHOT_COMPRESSION_LEVEL = 1
+"""zlib level for snapshot state: JSON shrinks ~8x at a few microseconds, which saves more I/O than it costs."""
+
 
 def snapshot_row(agg: Aggregate[Any]) -> SnapshotRow:
     cohort = due_on = None
@@ -71,7 +81,8 @@ def snapshot_row(agg: Aggregate[Any]) -> SnapshotRow:
         due = agg.arrears_lapse_on()
         due_on = due.isoformat() if due else None
         has_claims = int(bool(agg.state.claims))
-    return SnapshotRow(agg.id, type(agg).__name__, agg.version, cohort, due_on, has_claims, agg.snapshot())
+    state = zlib.compress(agg.snapshot(), SNAPSHOT_COMPRESSION_LEVEL)
+    return SnapshotRow(agg.id, type(agg).__name__, agg.version, cohort, due_on, has_claims, state)
 
 
 class LedgerApplication(Application[uuid.UUID]):
@@ -139,7 +150,7 @@ class LedgerStore(abc.ABC):
         rows = self.snapshots([aggregate_id])
         row = rows.get(aggregate_id)
         if row is not None and row.kind == cls.__name__:
-            agg = cls.from_snapshot(aggregate_id, row.version, row.state)
+            agg = row.aggregate(cls)
         else:
             agg = cls(aggregate_id)
         return cls.replay(aggregate_id, self.events_of(aggregate_id, agg.version), base=agg)
@@ -152,7 +163,7 @@ class LedgerStore(abc.ABC):
         for aggregate_id in wanted:
             row = rows.get(aggregate_id)
             if row is not None and row.kind == cls.__name__:
-                out[aggregate_id] = cls.from_snapshot(aggregate_id, row.version, row.state)
+                out[aggregate_id] = row.aggregate(cls)
             else:
                 out[aggregate_id] = self.load(cls, aggregate_id)
         return out

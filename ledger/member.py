@@ -57,6 +57,10 @@ ROLE_LEN_MAX = 64
 
 
 class MemberState(BaseModel):
+    """Everything the rules decide on. Holds no personal data, not even sealed: the sealed fields stay
+    in the ``MemberEnrolled`` event (see :func:`sealed_personal_data`), so members in the same situation
+    have byte-identical state, which the bulk paths exploit."""
+
     region_code: str = ""
     village_code: str | None = None
     role: str = ""
@@ -64,7 +68,6 @@ class MemberState(BaseModel):
     declared_income_rp: int = 0
     spells: list[Spell] = []
     paid: dict[str, PaidPeriod] = {}
-    personal: SealedPersonalData | None = None
     erased: bool = False
     died_on: date | None = None
     death_claim_ref: str | None = None
@@ -428,8 +431,6 @@ class Member(Aggregate[MemberState]):
             s.role = event.role
             s.programmes = list(event.programmes)
             s.declared_income_rp = event.declared_income_rp
-            if event.personal is not None:
-                s.personal = event.personal
             s.spells = [
                 *s.spells,
                 Spell(
@@ -492,6 +493,14 @@ class Member(Aggregate[MemberState]):
             pass  # the payment itself marked the months paid; this event records that they were late
         else:  # pragma: no cover - a new event type must be handled here
             raise TypeError(f"Member cannot apply {type(event).__name__}")
+
+
+def sealed_personal_data(events: list[LedgerEvent]) -> SealedPersonalData | None:
+    """The member's sealed personal data, from the enrolment that carried it."""
+    for event in events:
+        if isinstance(event, MemberEnrolled) and event.personal is not None:
+            return event.personal
+    return None
 
 
 def member_summary(member: Member) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from ledger.coverage import is_covered, spell_on
 from ledger.errors import InvalidInput, NotFound
 from ledger.events import MEMBER_EVENTS, LedgerEvent, MemberEnrolled
 from ledger.identity import PersonalData, member_id_for, validate_nik
-from ledger.member import Member, member_summary
+from ledger.member import Member, member_summary, sealed_personal_data
 from ledger.values import Period
 
 PAGE_SIZE = 10_000
@@ -91,7 +91,7 @@ def member_view(
 
 
 def reveal_personal(ledger: Ledger, member: Member) -> dict[str, Any] | str:
-    sealed = member.state.personal
+    sealed = sealed_personal_data(ledger.store.events_of(member.id))
     if sealed is None:
         return "none recorded"
     plain = ledger.keyring.open(member.id, sealed)
@@ -162,7 +162,7 @@ def members_by_agreement(ledger: Ledger, as_of: datetime | None) -> dict[str, li
 def _all_members(ledger: Ledger, as_of: datetime | None) -> Any:
     if as_of is None:
         for row in ledger.store.snapshots_of_kind("Member"):
-            yield Member.from_snapshot(row.aggregate_id, row.version, row.state)
+            yield row.aggregate(Member)
         return
     streams: dict[uuid.UUID, list[LedgerEvent]] = defaultdict(list)
     position = 1

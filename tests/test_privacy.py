@@ -12,7 +12,7 @@ from commands.bootstrap import bootstrap
 from commands.handlers import execute
 from commands.messages import EnrolMember, ForgetMember, PayContribution, SubmitClaim
 from ledger.identity import member_id_for
-from ledger.member import Member
+from ledger.member import Member, sealed_personal_data
 from ledger.values import ClaimType
 from projections.ledger_views import agreement_view, member_view
 from tests.conftest import PG_URL, nik
@@ -89,8 +89,9 @@ def test_forget_destroys_the_key_for_every_reader(tmp_path: Path, monkeypatch: p
     fresh = bootstrap(url)  # a new process: no cached key
     try:
         member = fresh.store.load(Member, member_id_for(fresh.keyring.secrets.pepper, person_nik))
-        assert member.state.personal is not None
-        assert fresh.keyring.open(member.id, member.state.personal) is None
+        sealed = sealed_personal_data(fresh.store.events_of(member.id))
+        assert sealed is not None
+        assert fresh.keyring.open(member.id, sealed) is None
         assert member_view(fresh, person_nik, None, None, reveal=True)["personal"].startswith("erased")
         other = member_view(fresh, PEOPLE[2][0], None, None, reveal=True)
         assert other["personal"]["name"] == PEOPLE[2][1]
