@@ -54,7 +54,7 @@ from ledger.reservations import (
     CommandRecord,
     command_record_id,
 )
-from ledger.values import ClaimStatus, PayerType, Period, require_region_code
+from ledger.values import ClaimStatus, FundSource, PayerType, Period, require_region_code
 
 RETRIES_MAX = 5
 CLAIM_PAYER_ID = "BPJS-TK"
@@ -91,6 +91,11 @@ def execute(ledger: Ledger, command: Command) -> Result:
 
 
 # --- handlers -------------------------------------------------------------------------------------
+
+
+def self_payer(member: Member) -> tuple[str, PayerType, FundSource]:
+    """A self-paying member is its own payer (pseudonymous id, never the NIK)."""
+    return f"SELF:{member.id.hex[:12]}", PayerType.SELF, FundSource.SELF
 
 
 def sign_agreement(ledger: Ledger, cmd: SignAgreement, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
@@ -143,9 +148,7 @@ def enrol_member(ledger: Ledger, cmd: EnrolMember, ctx: CommandContext, on: date
         programmes = cmd.programmes or list(agreement.state.programmes)
         income = cmd.declared_income_rp or agreement.state.declared_income_rp
     else:
-        from ledger.values import FundSource
-
-        payer_id, payer_type, fund_source = f"SELF:{member.id.hex[:12]}", PayerType.SELF, FundSource.SELF
+        payer_id, payer_type, fund_source = self_payer(member)
         programmes = cmd.programmes or list(DEFAULT_PROGRAMMES)
         if cmd.declared_income_rp is None:
             raise InvalidInput("declared_income_rp", "a self-paying member must declare an income")
@@ -204,8 +207,6 @@ def pay_contribution(
 def change_payer(ledger: Ledger, cmd: ChangePayer, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
     member = member_for_nik(ledger, cmd.nik)
     windows = windows_for(ledger, member)
-    from ledger.values import FundSource
-
     if cmd.agreement_id:
         agreement = load_agreement(ledger, cmd.agreement_id)
         window = window_of(agreement)
@@ -217,7 +218,7 @@ def change_payer(ledger: Ledger, cmd: ChangePayer, ctx: CommandContext, on: date
         )
     else:
         window = None
-        payer_id, payer_type, fund_source = f"SELF:{member.id.hex[:12]}", PayerType.SELF, FundSource.SELF
+        payer_id, payer_type, fund_source = self_payer(member)
     member.change_payer(
         ctx,
         on=on,

@@ -400,3 +400,35 @@ def test_forget_makes_personal_data_unreadable_but_keeps_totals(ledger: Ledger) 
     assert after["personal"].startswith("erased")
     assert after["contributions_paid_rp"] == before["contributions_paid_rp"] == 16_800
     assert agreement_view(ledger, AGREEMENT, date(2025, 1, 15), None)["contributions_paid_rp"] == 16_800
+
+
+def test_self_paying_member_is_anchored_on_registration_day(ledger: Ledger) -> None:
+    enrol(ledger, 7, code=None, on=date(2025, 3, 15), declared_income_rp=2_000_000)
+    result = pay(ledger, 7, ["2025-03"], 26_800, "SELF-1", on=date(2025, 3, 15))
+    assert result["amount_rp"] == 20_000 + 6_800
+    assert member_view(ledger, nik(7), date(2025, 4, 14), None)["coverage"]["covered"] is True
+    assert member_view(ledger, nik(7), date(2025, 4, 15), None)["coverage"]["covered"] is False
+    held = submit(ledger, "C-S", 7, ClaimType.JKK_MEDICAL, date(2025, 4, 16), date(2025, 4, 17),
+                  medical_cost_rp=2_000_000)
+    assert held["status"] == "HELD"
+    refused(ledger, InvalidInput, "declared_income_rp", enrol, ledger, 8, code=None)
+
+
+def test_payer_change_moves_later_periods_to_the_new_agreement(ledger: Ledger) -> None:
+    from commands.messages import ChangePayer
+
+    sign(ledger, last="2025-12")
+    sign(ledger, code="BAZNAS-TEST", payer_id="BAZNAS-X", payer_type=PayerType.BAZNAS, fund_source=FundSource.ZIS,
+         last="2025-12")
+    enrol(ledger, 1)
+    pay(ledger, 1, ["2025-01", "2025-02"], 33_600, "R1")
+    execute(ledger, ChangePayer(nik=nik(1), agreement_id="BAZNAS-TEST", from_period="2025-03",
+                                effective_on=date(2025, 2, 20)))
+    refused(ledger, RuleViolation, "payer_id", pay, ledger, 1, ["2025-03"], 16_800, "R2", payer_id="PEMKOT-SKW",
+            on=date(2025, 3, 2))
+    result = pay(ledger, 1, ["2025-03"], 16_800, "R3", payer_id="BAZNAS-X", on=date(2025, 3, 2))
+    assert result["periods"] == ["2025-03"]
+    view = member_view(ledger, nik(1), date(2025, 3, 10), None)
+    assert view["coverage"]["payer_id"] == "BAZNAS-X"
+    refused(ledger, RuleViolation, "from_period", execute, ledger,
+            ChangePayer(nik=nik(1), agreement_id=AGREEMENT, from_period="2025-02", effective_on=date(2025, 3, 3)))
