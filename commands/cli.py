@@ -16,11 +16,6 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-
-try:  # typer >= 0.2x vendors click
-    from typer._click import exceptions as click_exceptions
-except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as click_exceptions  # type: ignore[no-redef]
 from rich.console import Console
 from rich.table import Table
 
@@ -56,6 +51,11 @@ from ledger.errors import (
 )
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Programme, SchoolLevel
 
+try:  # typer >= 0.2x vendors click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+
 app = typer.Typer(
     name="jamsos",
     help="Event-sourced ledger of BPJS Ketenagakerjaan (BPU) cover paid by third parties: "
@@ -73,7 +73,6 @@ app.add_typer(contribution_app, name="contribution")
 app.add_typer(claim_app, name="claim")
 
 console = Console()
-err_console = Console(stderr=True)
 
 EXIT_CODES: list[tuple[type[LedgerError], int]] = [
     (IdempotencyConflict, 5),
@@ -91,7 +90,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.
 CommandIdOpt = Annotated[
     str | None, typer.Option("--command-id", help="Idempotency key: a retry with the same id returns the first result.")
 ]
-ActorOpt = Annotated[str, typer.Option("--actor", envvar="JAMSOS_ACTOR", help="Who is acting (recorded on every event).")]
+ActorOpt = Annotated[
+    str, typer.Option("--actor", envvar="JAMSOS_ACTOR", help="Who is acting (recorded on every event).")
+]
 OnOpt = Annotated[str | None, typer.Option("--on", help="Business (effective) date YYYY-MM-DD; default today (WIB).")]
 AsOfOpt = Annotated[
     str | None, typer.Option("--as-of", help="Recorded-time cut-off (ISO timestamp): only events recorded by then.")
@@ -142,11 +143,18 @@ def parse_timestamp(text: str | None, field: str = "as_of") -> datetime | None:
     return value
 
 
+RUPIAH_DIGITS_MAX = 16
+"""Longer than any amount the commands accept (their ceiling is 10**15), short enough for int()."""
+
+
 def parse_rupiah(text: str, field: str) -> int:
     """Whole rupiah as plain digits: '16800'. '16.800', '16,800', '16800.5', '-1' are refused."""
     cleaned = text.strip()
-    if not cleaned.isdigit():
+    # isascii: str.isdigit() also accepts '²' or '١', which int() then refuses or reads unexpectedly
+    if not (cleaned.isascii() and cleaned.isdigit()):
         fail(InvalidInput(field, f"must be whole rupiah as plain digits (e.g. 16800), got {text!r}"))
+    if len(cleaned.lstrip("0")) > RUPIAH_DIGITS_MAX:
+        fail(InvalidInput(field, f"must be at most {RUPIAH_DIGITS_MAX} digits, got {len(cleaned)}"))
     value = int(cleaned)
     if value <= 0:
         fail(InvalidInput(field, f"must be greater than zero, got {value}"))
@@ -374,7 +382,8 @@ def member_show(
 @member_app.command("forget")
 def member_forget(
     nik: Annotated[str, typer.Argument(help="16-digit NIK.")],
-    reason: Annotated[str, typer.Option(help="Why (recorded, no personal data).")] = "data subject request (UU 27/2022)",
+    reason: Annotated[str, typer.Option(help="Why (recorded, no personal data).")]
+    = "data subject request (UU 27/2022)",
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
     actor: ActorOpt = "cli",
 ) -> None:
@@ -548,15 +557,16 @@ def main() -> None:
     """Run the CLI. Usage errors (missing option, unknown choice) also print one ``error: <field>: <reason>``."""
     try:
         code = app(standalone_mode=False)
-    except click_exceptions.NoArgsIsHelpError as exc:  # bare `jamsos` or `jamsos member`: show the help
-        exc.show()
+    except click_exceptions.NoArgsIsHelpError as exc:  # bare `jamsos`: the help (typer may have printed it)
+        if exc.format_message().strip():
+            exc.show()
         sys.exit(exc.exit_code)
     except click_exceptions.ClickException as exc:
         param = getattr(exc, "param", None)
         field = param.name if param is not None and param.name else "usage"
         print_error(field, f"{exc.format_message()} (see --help)")
         sys.exit(exc.exit_code)
-    except click_exceptions.Abort:
+    except typer.Abort:
         print_error("command", "aborted")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
