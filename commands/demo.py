@@ -285,9 +285,9 @@ def _play(d: DemoRun) -> None:
                 _import(d, s, people, s.signed_on)
                 _pay(d, s.code, [str(m)], date.fromordinal(s.signed_on.toordinal() + 1))
         for s in SCHEMES:
-            if s.cadence is BillingCadence.MONTHLY and s.code in d.people and s.signed_on < m.start():
-                if Period.parse(s.first) <= m <= Period.parse(s.last):
-                    _pay(d, s.code, [str(m)], date(m.year, m.month, PAY_DAY))
+            monthly_due = s.cadence is BillingCadence.MONTHLY and s.code in d.people and s.signed_on < m.start()
+            if monthly_due and Period.parse(s.first) <= m <= Period.parse(s.last):
+                _pay(d, s.code, [str(m)], date(m.year, m.month, PAY_DAY))
         if m == Period(2025, 5):
             heir = next(p for p in d.people["BKY-DESA-2025"] if p.village == KARYA_BHAKTI_VILLAGE)
             result = _claim(d, "BKY-JKM-2025-0001", heir.nik, ClaimType.JKM_DEATH, date(2025, 5, 14),

@@ -117,7 +117,8 @@ class MemberKeyring:
         if member_id in self._cache:
             return self._cache[member_id]
         with self.engine.connect() as conn:
-            row = conn.execute(select(member_keys.c.wrapped_key).where(member_keys.c.member_id == member_id.hex)).first()
+            query = select(member_keys.c.wrapped_key).where(member_keys.c.member_id == member_id.hex)
+            row = conn.execute(query).first()
         if row is None:
             return None
         key = self._unwrap(member_id, row[0])

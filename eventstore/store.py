@@ -149,10 +149,7 @@ class LedgerStore(abc.ABC):
         """The aggregate at its latest version (a fresh one with version 0 if it has no events)."""
         rows = self.snapshots([aggregate_id])
         row = rows.get(aggregate_id)
-        if row is not None and row.kind == cls.__name__:
-            agg = row.aggregate(cls)
-        else:
-            agg = cls(aggregate_id)
+        agg = row.aggregate(cls) if row is not None and row.kind == cls.__name__ else cls(aggregate_id)
         return cls.replay(aggregate_id, self.events_of(aggregate_id, agg.version), base=agg)
 
     def load_many(self, cls: type[A], ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, A]:

@@ -182,8 +182,9 @@ class Claim(Aggregate[ClaimState]):
             cause = death_claim.state.facts.claim_type
             months = contribution_months(s.paid, Programme.JKM)
             if cause is ClaimType.JKM_DEATH and months < table.scholarship_jkm_contribution_months_min:
-                self._reject(ctx, on, "TENURE", f"JKM scholarship needs {table.scholarship_jkm_contribution_months_min} "
-                             f"contribution months; the member has {months}")
+                needed = table.scholarship_jkm_contribution_months_min
+                self._reject(ctx, on, "TENURE", f"JKM scholarship needs {needed} contribution months; "
+                             f"the member has {months}")
             elif death_claim.state.status not in (ClaimStatus.APPROVED, ClaimStatus.PAID):
                 self._reject(ctx, on, "DEATH_CLAIM_NOT_APPROVED", "the death claim it follows is not approved")
             return

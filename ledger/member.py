@@ -11,6 +11,7 @@ Invariants (checked before every event is triggered):
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -103,7 +104,7 @@ def decide_payment(
     if len(periods) > rules.advance_months_max:
         raise InvalidInput("periods", f"at most {rules.advance_months_max} periods in one payment")
     ordered = sorted(periods)
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         if b.index - a.index != 1:
             raise InvalidInput("periods", f"must be consecutive months without repeats ({a} then {b})")
     spell = state.spells[-1]

@@ -130,7 +130,9 @@ def agreement_view(
     return {
         "agreement_id": s.code,
         "name": s.name,
-        "payer": {"id": s.payer_id, "name": s.payer_name, "type": s.payer_type.value, "fund_source": s.fund_source.value},
+        "payer": {
+            "id": s.payer_id, "name": s.payer_name, "type": s.payer_type.value, "fund_source": s.fund_source.value
+        },
         "legal_basis": s.legal_basis,
         "region_code": s.region_code,
         "window": f"{s.first_period}..{s.last_period}",

@@ -43,19 +43,20 @@ AGREEMENT = "SKW-TEST-2025"
 
 
 def sign(ledger: Ledger, code: str = AGREEMENT, first: str = "2025-01", last: str = "2025-06", **extra: Any) -> Any:
-    fields: dict[str, Any] = dict(
-        agreement_id=code, name="Test scheme", payer_id="PEMKOT-SKW", payer_name="Pemkot Singkawang",
-        payer_type=PayerType.APBD_KOTA, fund_source=FundSource.APBD, region_code="61.72", first_period=first,
-        last_period=last, budget_rp=100_000_000, billing_cadence=BillingCadence.MONTHLY,
-        effective_on=date(2025, 1, 2), command_id=f"sign-{code}",
-    )
+    fields: dict[str, Any] = {
+        "agreement_id": code, "name": "Test scheme", "payer_id": "PEMKOT-SKW", "payer_name": "Pemkot Singkawang",
+        "payer_type": PayerType.APBD_KOTA, "fund_source": FundSource.APBD, "region_code": "61.72",
+        "first_period": first,
+        "last_period": last, "budget_rp": 100_000_000, "billing_cadence": BillingCadence.MONTHLY,
+        "effective_on": date(2025, 1, 2), "command_id": f"sign-{code}",
+    }
     fields.update(extra)
     return execute(ledger, SignAgreement(**fields))
 
 
 def enrol(ledger: Ledger, i: int, code: str | None = AGREEMENT, on: date = date(2025, 1, 6), **extra: Any) -> Any:
-    fields: dict[str, Any] = dict(nik=nik(i), name=f"Worker {i}", region_code="61.72", role="PETANI",
-                                  agreement_id=code, effective_on=on)
+    fields: dict[str, Any] = {"nik": nik(i), "name": f"Worker {i}", "region_code": "61.72", "role": "PETANI",
+                                  "agreement_id": code, "effective_on": on}
     fields.update(extra)
     return execute(ledger, EnrolMember(**fields))
 
