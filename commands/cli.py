@@ -348,7 +348,10 @@ def member_import(
     command = build(
         ImportCohort, agreement_id=agreement_id, region_code=region, rows=rows, invalid_rows=invalid,
         skip_invalid=skip_invalid, source_digest=digest, effective_on=parse_date(on),
-        command_id=command_id or f"import:{agreement_id}:{digest[:32]}", actor=actor,
+        # derived from everything the import depends on: re-running the same import is a safe retry,
+        # the same file with other options is a different command (whose rows then meet "already enrolled")
+        command_id=command_id or f"import:{agreement_id}:{digest[:32]}:{on or '-'}:{region or '-'}:{int(skip_invalid)}",
+        actor=actor,
     )
     bulk.SHOW_PROGRESS = not as_json and sys.stderr.isatty()
     result = with_ledger(store, lambda ledger: execute(ledger, command))

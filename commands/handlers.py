@@ -250,6 +250,8 @@ def submit_claim(ledger: Ledger, cmd: SubmitClaim, ctx: CommandContext, on: date
     member = member_for_nik(ledger, cmd.nik)
     existing = ledger.store.load(Claim, claim_id_for(cmd.claim_id))
     death_claim = ledger.store.load(Claim, claim_id_for(cmd.death_claim_id)) if cmd.death_claim_id else None
+    previous = member.state.death_claim_ref
+    previous_death_claim = ledger.store.load(Claim, claim_id_for(previous)) if previous else None
     facts = ClaimFacts(
         claim_type=cmd.claim_type,
         event_date=cmd.event_date,
@@ -273,6 +275,7 @@ def submit_claim(ledger: Ledger, cmd: SubmitClaim, ctx: CommandContext, on: date
         sealed_details=sealed,
         existing=existing,
         death_claim=death_claim,
+        previous_death_claim=previous_death_claim,
     )
     return [claim, member], claim_result(claim)
 
@@ -300,7 +303,7 @@ def approve_claim(ledger: Ledger, cmd: ApproveClaim, ctx: CommandContext, on: da
     assert claim.state.member_id is not None
     member = ledger.store.load(Member, claim.state.member_id)
     claim.approve(ctx, member, on)
-    return [claim], claim_result(claim)
+    return [claim, member], claim_result(claim)
 
 
 def reject_claim(ledger: Ledger, cmd: RejectClaim, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:

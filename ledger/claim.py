@@ -125,11 +125,12 @@ class Claim(Aggregate[ClaimState]):
         sealed_details: SealedPersonalData | None,
         existing: Claim | None = None,
         death_claim: Claim | None = None,
+        previous_death_claim: Claim | None = None,
     ) -> Claim:
         """Record the claim and, where the rules already decide it, hold or reject it at once.
 
-        Also files it on the member (one death claim per member; a death closes the member and makes
-        later paid months refunds due). Raises for malformed input; writes nothing then.
+        Also files it on the member (one death claim per member, unless the earlier one was rejected).
+        Raises for malformed input; writes nothing then.
         """
         claim_ref = require_code(claim_ref, "claim_id")
         if existing is not None and existing.exists:
@@ -145,7 +146,10 @@ class Claim(Aggregate[ClaimState]):
                 raise InvalidInput("death_claim_id", "a scholarship follows a death claim of the same member")
             if death_claim.state.member_id != member.id:
                 raise InvalidInput("death_claim_id", "belongs to another member")
-        member.file_claim(ctx, claim_ref, facts.claim_type, facts.event_date, on)
+        previous_rejected = (
+            previous_death_claim is not None and previous_death_claim.state.status is ClaimStatus.REJECTED
+        )
+        member.file_claim(ctx, claim_ref, facts.claim_type, facts.event_date, on, previous_rejected)
         spell_agreement = None
         for spell in member.state.spells:
             if spell.enrolled_on <= facts.event_date:
@@ -226,6 +230,8 @@ class Claim(Aggregate[ClaimState]):
         return False
 
     def approve(self, ctx: CommandContext, member: Member, on: date) -> ClaimApproved:
+        """Fix the amount from the benefit table in force on the event date; an approved death claim
+        closes the member (see :meth:`Member.record_death`), so save the member with the claim."""
         self._require_status("approve", ClaimStatus.SUBMITTED)
         facts = self.state.facts
         assert facts is not None
@@ -234,6 +240,8 @@ class Claim(Aggregate[ClaimState]):
         amount = sum(components.values())
         if amount <= 0:
             raise RuleViolation("claim_id", "the facts give no benefit; reject the claim instead")
+        if facts.claim_type.is_death:
+            member.record_death(ctx, self.state.claim_ref, facts.event_date)
         return self._trigger(
             ctx,
             ClaimApproved,

@@ -125,16 +125,16 @@ def decide_payment(
     late: list[str] = []
     for p in ordered:
         if p < first:
-            raise RuleViolation("period", f"{p} is before enrolment (first period {first})")
+            raise RuleViolation("periods", f"{p} is before enrolment (first period {first})")
         if str(p) in state.paid:
             raise AlreadyDone(
-                "period", f"{p} already paid (reference {state.paid[str(p)].payment_reference})"
+                "periods", f"{p} already paid (reference {state.paid[str(p)].payment_reference})"
             )
         if p > now + (rules.advance_months_max - 1):
-            raise RuleViolation("period", f"{p} is more than {rules.advance_months_max} months ahead of {now}")
+            raise RuleViolation("periods", f"{p} is more than {rules.advance_months_max} months ahead of {now}")
         if p < now - rules.arrears_months_max:
             raise RuleViolation(
-                "period", f"{p} is more than {rules.arrears_months_max} months in arrears and can no longer be paid"
+                "periods", f"{p} is more than {rules.arrears_months_max} months in arrears and can no longer be paid"
             )
         seg = spell.segment_for(p)
         if seg != segment:
@@ -143,7 +143,7 @@ def decide_payment(
             window = windows[seg.agreement_code]
             if not window.first_period <= p <= window.last_period:
                 raise RuleViolation(
-                    "period",
+                    "periods",
                     f"{p} is outside agreement {seg.agreement_code} window "
                     f"{window.first_period}..{window.last_period}",
                 )
@@ -375,21 +375,31 @@ class Member(Aggregate[MemberState]):
         )
 
     def file_claim(
-        self, ctx: CommandContext, claim_ref: str, claim_type: ClaimType, event_date: date, on: date
+        self,
+        ctx: CommandContext,
+        claim_ref: str,
+        claim_type: ClaimType,
+        event_date: date,
+        on: date,
+        previous_death_claim_rejected: bool = False,
     ) -> None:
+        """Record that a claim was filed. One death claim per member: another only if that one was rejected."""
         if claim_ref in self.state.claims:
             raise AlreadyDone("claim_id", f"claim {claim_ref} already filed")
-        if claim_type.is_death and self.state.death_claim_ref is not None:
+        if claim_type.is_death and self.state.death_claim_ref is not None and not previous_death_claim_rejected:
             raise AlreadyDone(
-                "claim_type", f"member already has a death claim ({self.state.death_claim_ref}); one per member, ever"
+                "claim_type",
+                f"member already has a death claim ({self.state.death_claim_ref}); one per member, ever",
             )
         if self.state.died_on is not None and event_date > self.state.died_on:
             raise RuleViolation("event_date", f"is after the member's death on {self.state.died_on}")
         self._trigger(ctx, ClaimFiled, on, claim_ref=claim_ref, claim_type=claim_type, event_date=event_date)
-        if claim_type.is_death:
-            self._record_death(ctx, claim_ref, event_date)
 
-    def _record_death(self, ctx: CommandContext, claim_ref: str, died_on: date) -> None:
+    def record_death(self, ctx: CommandContext, claim_ref: str, died_on: date) -> None:
+        """A death claim was approved: close the member; months paid after the death month become refunds
+        due to the payer that paid them (one event per payer and agreement)."""
+        if self.state.died_on is not None:
+            raise AlreadyDone("member", f"death already recorded on {self.state.died_on}")
         spell = self.state.spells[-1] if self.state.spells else None
         anchor = spell.anchor_day if spell else 1
         death_month = Period.containing(died_on, anchor)

@@ -167,14 +167,14 @@ def test_period_outside_window_is_refused(ledger: Ledger) -> None:
     sign(ledger)
     enrol(ledger, 1)
     pay(ledger, 1, ["2025-01..2025-06"], 6 * 16_800, "R0")
-    err = refused(ledger, RuleViolation, "period", pay, ledger, 1, ["2025-07"], 16_800, "R1", on=date(2025, 6, 20))
+    err = refused(ledger, RuleViolation, "periods", pay, ledger, 1, ["2025-07"], 16_800, "R1", on=date(2025, 6, 20))
     assert "window" in err.reason
 
 
 def test_period_before_enrolment_is_refused(ledger: Ledger) -> None:
     sign(ledger)
     enrol(ledger, 1, on=date(2025, 3, 10))
-    err = refused(ledger, RuleViolation, "period", pay, ledger, 1, ["2025-02"], 16_800, "R1", on=date(2025, 3, 11))
+    err = refused(ledger, RuleViolation, "periods", pay, ledger, 1, ["2025-02"], 16_800, "R1", on=date(2025, 3, 11))
     assert "before enrolment" in err.reason
 
 
@@ -182,7 +182,7 @@ def test_period_already_paid_is_refused(ledger: Ledger) -> None:
     sign(ledger)
     enrol(ledger, 1)
     pay(ledger, 1, ["2025-01"], 16_800, "R1")
-    err = refused(ledger, AlreadyDone, "period", pay, ledger, 1, ["2025-01"], 16_800, "R2")
+    err = refused(ledger, AlreadyDone, "periods", pay, ledger, 1, ["2025-01"], 16_800, "R2")
     assert "already paid" in err.reason
 
 
@@ -433,3 +433,19 @@ def test_payer_change_moves_later_periods_to_the_new_agreement(ledger: Ledger) -
     assert view["coverage"]["payer_id"] == "BAZNAS-X"
     refused(ledger, RuleViolation, "from_period", execute, ledger,
             ChangePayer(nik=nik(1), agreement_id=AGREEMENT, from_period="2025-02", effective_on=date(2025, 3, 3)))
+
+
+def test_rejected_death_claim_leaves_the_member_alive_and_allows_another(ledger: Ledger) -> None:
+    sign(ledger)
+    enrol(ledger, 1)
+    pay(ledger, 1, ["2025-01..2025-03"], 3 * 16_800, "R1")
+    submit(ledger, "D-1", 1, ClaimType.JKM_DEATH, date(2025, 1, 20), date(2025, 1, 22))
+    execute(ledger, RejectClaim(claim_id="D-1", reason_code="FRAUD", reason="the member is alive"))
+    view = member_view(ledger, nik(1), None, None)
+    assert view["died_on"] is None and view["refund_due_rp"] == 0
+    pay(ledger, 1, ["2025-04"], 16_800, "R2", on=date(2025, 4, 2))
+    submit(ledger, "D-2", 1, ClaimType.JKM_DEATH, date(2025, 4, 10), date(2025, 4, 12))
+    execute(ledger, ApproveClaim(claim_id="D-2", effective_on=date(2025, 4, 20)))
+    assert member_view(ledger, nik(1), None, None)["died_on"] == "2025-04-10"
+    refused(ledger, AlreadyDone, "claim_type", submit, ledger, "D-3", 1, ClaimType.JKK_DEATH, date(2025, 4, 10),
+            date(2025, 4, 21))

@@ -84,7 +84,7 @@ def test_two_processes_paying_the_same_member_period(pg_schema_url: str, tmp_pat
             mine = [o for o in outcomes if o[1] == i]
             assert sorted(o[2] for o in mine) == ["already_done", "paid"], mine
             loser = next(o for o in mine if o[2] == "already_done")
-            assert loser[3].startswith("period:") and "already paid" in loser[3]
+            assert loser[3].startswith("periods:") and "already paid" in loser[3]
             member_id = member_id_for(ledger.keyring.secrets.pepper, nik(i))
             payments = [e for e in ledger.store.events_of(member_id) if isinstance(e, ContributionPaid)]
             assert len(payments) == 1
