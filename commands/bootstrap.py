@@ -19,7 +19,7 @@ class Ledger:
     store: LedgerStore
     keyring: MemberKeyring
     clock: Clock = field(default_factory=SystemClock)
-    batch_size: int = 2_000
+    batch_size: int = 10_000
     """Aggregates per transaction on the bulk paths."""
 
     def close(self) -> None:

@@ -24,14 +24,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from commands.bootstrap import Ledger
 from commands.clock import business_today
 from commands.common import all_windows, load_agreement, window_of
-from commands.messages import Command, ImportCohort, PayCohort, Sweep
-from eventstore.store import SnapshotRow, snapshot_row
+from commands.messages import CohortRow, Command, ImportCohort, PayCohort, Sweep
+from eventstore.store import Head, SnapshotRow, snapshot_row
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement
 from ledger.claim import Claim, claim_id_for
+from ledger.coverage import AgreementWindow
 from ledger.errors import AlreadyDone, InvalidInput, LedgerError, RuleViolation
 from ledger.identity import PersonalData, member_id_for
-from ledger.member import Member, decide_payment
+from ledger.member import EnrolmentPlan, Member, decide_payment
 from ledger.reservations import CommandRecord, PaymentReference, payment_reference_id
 from ledger.values import Period, require_region_code
 
@@ -39,6 +40,7 @@ Result = dict[str, Any]
 REPLICATE_BY_STATE = True
 """Decide once per distinct member state (see :func:`outcomes_by_state`); tests turn it off to compare."""
 SHOW_PROGRESS = True
+
 """The CLI turns progress bars off for ``--json`` and when output is not a terminal."""
 
 
@@ -137,22 +139,21 @@ def import_cohort(
         if spell is not None and spell.command_id == ctx.command_id:
             resumed += 1
             continue
-        probe = Member(mid, member.version, member.state.model_copy(deep=True)) if member.exists else Member(mid)
         try:
-            _enrol(probe, ctx, on, agreement, window, windows, region, row, personal=None)
+            plan = _plan(member, on, agreement, window, windows, region, row)
         except LedgerError as err:
             errors.append(RowError(line, err.field, err.reason))
             continue
-        accepted.append((row, member))
+        accepted.append((row, member, plan))
     if errors and not cmd.skip_invalid:
         raise ImportRejected(sorted(errors, key=lambda e: e.line))
-    ledger.keyring.ensure_keys(m.id for _, m in accepted)
-    for row, member in accepted:
+    ledger.keyring.ensure_keys(m.id for _, m, _ in accepted if not m.exists)
+    for row, member, plan in accepted:
         sealed = None
         if not member.exists:
             data = PersonalData(nik=row.nik, name=row.name, birth_date=row.birth_date, address=row.address)
             sealed = ledger.keyring.seal(member.id, data.model_dump_json().encode())
-        _enrol(member, ctx, on, agreement, window, windows, region, row, personal=sealed)
+        member.enrol(ctx, plan, sealed)
     result: Result = {
         "agreement_id": cmd.agreement_id,
         "imported": len(accepted),
@@ -162,15 +163,14 @@ def import_cohort(
         ],
     }
     record.accept(ctx, cmd.kind, digest, {**result, "rejected": len(errors)}, on)
-    save_in_batches(ledger, [m for _, m in accepted], last=[record], label=f"enrolling {cmd.agreement_id}")
+    save_in_batches(ledger, [m for _, m, _ in accepted], last=[record], label=f"enrolling {cmd.agreement_id}")
     return result
 
 
-def _enrol(member: Member, ctx: CommandContext, on: date, agreement: Any, window: Any, windows: Any,
-           region: str, row: Any, personal: Any) -> None:
+def _plan(member: Member, on: date, agreement: Agreement, window: AgreementWindow,
+          windows: dict[str, AgreementWindow], region: str, row: CohortRow) -> EnrolmentPlan:
     s = agreement.state
-    member.enrol(
-        ctx,
+    return member.plan_enrolment(
         on=on,
         agreement=window,
         payer_id=s.payer_id,
@@ -181,12 +181,8 @@ def _enrol(member: Member, ctx: CommandContext, on: date, agreement: Any, window
         role=row.role,
         programmes=list(s.programmes),
         declared_income_rp=row.declared_income_rp or s.declared_income_rp,
-        personal=personal,
         windows=windows,
     )
-
-
-# --- cohort payment -------------------------------------------------------------------------------
 
 
 # --- deciding once per distinct member state ------------------------------------------------------
@@ -208,52 +204,53 @@ class Outcome:
 Decide = Callable[[Member], Outcome]
 
 
-def outcomes_by_state(
-    ledger: Ledger, rows: Iterable[SnapshotRow], decide: Decide
-) -> Iterator[tuple[SnapshotRow, Outcome]]:
+def outcomes_by_state(ledger: Ledger, heads: Iterable[Head], decide: Decide) -> Iterator[tuple[Head, Outcome]]:
     """Run ``decide`` on each member — once per distinct state, not once per member.
 
-    Members with byte-identical snapshot state are in the same situation (the state holds no id and no
-    personal data), so the same aggregate method on them triggers byte-identical event states and leaves
-    byte-identical new state. The decision runs on the first such member; the others get copies of its
-    stored bytes with their own id and version. Members with claims, and stores with an app-wide cipher
-    (random nonces), are always decided one by one.
+    Members whose heads have equal keys (snapshot state and newer event states, none of which holds an id
+    or personal data) are in the same situation, so the same aggregate method on them triggers
+    byte-identical event states and leaves byte-identical new state. The decision runs on the first such
+    member; the others get copies of its stored bytes with their own id and version. Members with claims,
+    and stores with an app-wide cipher (random nonces), are always decided one by one.
     """
-    replicate = REPLICATE_BY_STATE and ledger.store.mapper.cipher is None
-    cache: dict[bytes, Outcome] = {}
-    for row in rows:
-        if not replicate or row.has_claims:
-            member = row.aggregate(Member)
+    mapper = ledger.store.mapper
+    replicate = REPLICATE_BY_STATE and mapper.cipher is None
+    cache: dict[Any, Outcome] = {}
+    for head in heads:
+        if not replicate or head.row.has_claims:
+            member = head.aggregate(Member, mapper)
             outcome = decide(member)
-            yield row, replace(outcome, member=member if member.pending else None)
+            yield head, replace(outcome, member=member if member.pending else None)
             continue
-        outcome = cache.get(row.state)
+        key = head.key
+        outcome = cache.get(key)
         if outcome is None:
-            member = row.aggregate(Member)
+            member = head.aggregate(Member, mapper)
             outcome = decide(member)
-            events = member.collect_events()
-            if events:
-                stored = [ledger.store.mapper.to_stored_event(e) for e in events]
-                outcome = replace(outcome, states=tuple((s.topic, s.state) for s in stored),
+            pending = member.collect_events()
+            if pending:
+                stored = [mapper.to_stored_event(e) for e in pending]
+                outcome = replace(outcome, states=tuple((e.topic, e.state) for e in stored),
                                   snapshot=snapshot_row(member))
-            cache[row.state] = outcome
-        yield row, outcome
+            cache[key] = outcome
+        yield head, outcome
 
 
-def to_write(row: SnapshotRow, outcome: Outcome) -> tuple[list[StoredEvent], SnapshotRow]:
-    """The stored events and new snapshot of ``row``'s member for an outcome decided on its state."""
-    assert outcome.snapshot is not None and outcome.states
+def to_write(head: Head, outcome: Outcome) -> tuple[list[StoredEvent], SnapshotRow]:
+    """The stored events and new snapshot of ``head``'s member, for an outcome decided on its state."""
+    snap = outcome.snapshot
+    assert snap is not None and outcome.states
+    aggregate_id, version = head.aggregate_id, head.version
     events = [
-        StoredEvent(originator_id=row.aggregate_id, originator_version=row.version + k, topic=topic, state=state)
+        StoredEvent(originator_id=aggregate_id, originator_version=version + k, topic=topic, state=state)
         for k, (topic, state) in enumerate(outcome.states, start=1)
     ]
-    snap = replace(outcome.snapshot, aggregate_id=row.aggregate_id, version=row.version + len(events))
-    return events, snap
+    return events, snap.moved_to(aggregate_id, version + len(events))
 
 
 def write_in_batches(
     ledger: Ledger,
-    writes: Sequence[tuple[SnapshotRow, Outcome]],
+    writes: Sequence[tuple[Head, Outcome]],
     *,
     first: Sequence[Aggregate[Any]] = (),
     last: Sequence[Aggregate[Any]] = (),
@@ -274,12 +271,12 @@ def write_in_batches(
                 if events:
                     stored.extend(ledger.store.mapper.to_stored_event(e) for e in events)
                     snaps.append(snapshot_row(agg))
-            for row, outcome in batch:
+            for head, outcome in batch:
                 if outcome.member is not None:  # decided on its own: the object path
                     stored.extend(ledger.store.mapper.to_stored_event(e) for e in outcome.member.collect_events())
                     snaps.append(snapshot_row(outcome.member))
                     continue
-                events, snap = to_write(row, outcome)
+                events, snap = to_write(head, outcome)
                 stored.extend(events)
                 snaps.append(snap)
             if stored:
@@ -298,7 +295,7 @@ def write_in_batches(
 class CohortDecision:
     """Who in a cohort can be paid for the periods, and why the others cannot."""
 
-    writes: list[tuple[SnapshotRow, Outcome]]
+    writes: list[tuple[Head, Outcome]]
     skipped: Counter[str]
     resumed: int
     resumed_rp: int
@@ -343,10 +340,10 @@ def decide_cohort(
         return Outcome("write", amount_rp=decision.amount_rp)
 
     result = CohortDecision([], Counter(), 0, 0)
-    for row, outcome in outcomes_by_state(ledger, ledger.store.snapshots_of_kind("Member", cohort=agreement_id),
-                                          decide):
+    heads = ledger.store.heads(list(ledger.store.snapshots_of_kind("Member", cohort=agreement_id)))
+    for head, outcome in outcomes_by_state(ledger, heads, decide):
         if outcome.kind == "write":
-            result.writes.append((row, outcome))
+            result.writes.append((head, outcome))
         elif outcome.kind == "resumed":
             result.resumed += 1
             result.resumed_rp += outcome.amount_rp
@@ -405,18 +402,15 @@ def pay_cohort(
 
 
 def _release_held_claims(
-    ledger: Ledger, ctx: CommandContext, writes: Sequence[tuple[SnapshotRow, Outcome]], on: date, reference: str
+    ledger: Ledger, ctx: CommandContext, writes: Sequence[tuple[Head, Outcome]], on: date, reference: str
 ) -> list[Claim]:
-    """Held claims of the paid members whose unpaid months this payment covers."""
+    """Held claims of the paid members whose unpaid months this payment covers (members with claims are
+    decided one by one, so their outcome carries the member as it will be saved)."""
     released = []
-    for row, outcome in writes:
-        if not row.has_claims:
+    for _, outcome in writes:
+        member = outcome.member
+        if member is None:
             continue
-        if outcome.member is not None:
-            member = outcome.member
-        else:
-            _, after = to_write(row, outcome)
-            member = after.aggregate(Member)
         for claim_ref in member.state.claims:
             claim = ledger.store.load(Claim, claim_id_for(claim_ref))
             if claim.release_if_paid(ctx, member, on, reference):
@@ -445,13 +439,15 @@ def sweep(ledger: Ledger, cmd: Sweep, ctx: CommandContext, on: date, record: Com
         return Outcome("write", reason=due.reason.value) if due is not None else Outcome("none")
 
     writes = []
-    for row, outcome in outcomes_by_state(ledger, ledger.store.members_to_sweep(ended, on.isoformat()), decide):
+    heads = ledger.store.heads(list(ledger.store.members_to_sweep(ended, on.isoformat())))
+    for head, outcome in outcomes_by_state(ledger, heads, decide):
         if outcome.kind == "write":
             lapsed[outcome.reason] += 1
-            writes.append((row, outcome))
+            writes.append((head, outcome))
     result: Result = {"on": on.isoformat(), "lapsed": dict(sorted(lapsed.items())), "claims_rejected": len(claims)}
     record.accept(ctx, cmd.kind, digest, result, on)
     write_in_batches(ledger, writes, last=[*claims, record], label="sweeping")
+    ledger.store.collect_unused_states()  # the periodic job is the natural time to drop unused snapshot states
     return result
 
 

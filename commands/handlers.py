@@ -153,12 +153,7 @@ def enrol_member(ledger: Ledger, cmd: EnrolMember, ctx: CommandContext, on: date
         if cmd.declared_income_rp is None:
             raise InvalidInput("declared_income_rp", "a self-paying member must declare an income")
         income = cmd.declared_income_rp
-    personal = None
-    if not member.exists:
-        data = PersonalData(nik=cmd.nik, name=cmd.name, birth_date=cmd.birth_date, address=cmd.address, phone=cmd.phone)
-        personal = ledger.keyring.seal(member.id, data.model_dump_json().encode())
-    member.enrol(
-        ctx,
+    plan = member.plan_enrolment(
         on=on,
         agreement=window_of(agreement) if agreement else None,
         payer_id=payer_id,
@@ -169,9 +164,13 @@ def enrol_member(ledger: Ledger, cmd: EnrolMember, ctx: CommandContext, on: date
         role=cmd.role,
         programmes=programmes,
         declared_income_rp=income,
-        personal=personal,
         windows=windows,
     )
+    personal = None
+    if not member.exists:  # sealed only once the enrolment is known to be valid: no key for a refusal
+        data = PersonalData(nik=cmd.nik, name=cmd.name, birth_date=cmd.birth_date, address=cmd.address, phone=cmd.phone)
+        personal = ledger.keyring.seal(member.id, data.model_dump_json().encode())
+    member.enrol(ctx, plan, personal)
     spell = member.state.spells[-1]
     return [member], {"member_id": str(member.id), "first_period": spell.first_period, "payer_id": payer_id}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -74,6 +75,24 @@ class MemberState(BaseModel):
     death_claim_ref: str | None = None
     claims: dict[str, ClaimType] = {}
     jht_carried_in_rp: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentPlan:
+    """A checked enrolment, ready to record (see :meth:`Member.plan_enrolment`)."""
+
+    on: date
+    agreement_code: str | None
+    payer_id: str
+    payer_type: PayerType
+    fund_source: FundSource
+    region_code: str
+    village_code: str | None
+    role: str
+    programmes: tuple[Programme, ...]
+    declared_income_rp: int
+    anchor_day: int
+    first_period: str
 
 
 class PaymentDecision(BaseModel):
@@ -216,9 +235,8 @@ class Member(Aggregate[MemberState]):
 
     # --- commands --------------------------------------------------------------------------------
 
-    def enrol(
+    def plan_enrolment(
         self,
-        ctx: CommandContext,
         *,
         on: date,
         agreement: AgreementWindow | None,
@@ -230,10 +248,12 @@ class Member(Aggregate[MemberState]):
         role: str,
         programmes: list[Programme],
         declared_income_rp: int,
-        personal: SealedPersonalData | None,
         windows: Mapping[str, AgreementWindow],
-    ) -> MemberEnrolled:
-        """Start a membership chain: under an agreement (anchor day 1) or self-paying (anchor = today)."""
+    ) -> EnrolmentPlan:
+        """Check an enrolment against every rule and return what it would record; changes nothing.
+
+        Under an agreement the chain runs on calendar months (anchor day 1); a self-payer's on the day of
+        registration."""
         rules = coverage_rules_in_force(on)
         if self.state.died_on is not None:
             raise RuleViolation("nik", f"member died on {self.state.died_on.isoformat()}")
@@ -264,12 +284,8 @@ class Member(Aggregate[MemberState]):
             first = max(first, agreement.first_period)
         # the tariff must accept these programmes and income before anything is recorded
         tariff_in_force(first.start(anchor)).monthly_rp(set(programmes), declared_income_rp, payer_type, role)
-        if self.exists and personal is not None:
-            personal = None  # sealed once, on the first enrolment; re-joins do not repeat it
-        return self._trigger(
-            ctx,
-            MemberEnrolled,
-            on,
+        return EnrolmentPlan(
+            on=on,
             agreement_code=agreement.code if agreement is not None else None,
             payer_id=payer_id,
             payer_type=payer_type,
@@ -277,10 +293,31 @@ class Member(Aggregate[MemberState]):
             region_code=region_code,
             village_code=village_code,
             role=role,
-            programmes=sorted(set(programmes)),
+            programmes=tuple(sorted(set(programmes))),
             declared_income_rp=declared_income_rp,
             anchor_day=anchor,
             first_period=str(first),
+        )
+
+    def enrol(self, ctx: CommandContext, plan: EnrolmentPlan, personal: SealedPersonalData | None) -> MemberEnrolled:
+        """Record a planned enrolment. Personal data is sealed once, on the first enrolment only."""
+        if self.exists:
+            personal = None
+        return self._trigger(
+            ctx,
+            MemberEnrolled,
+            plan.on,
+            agreement_code=plan.agreement_code,
+            payer_id=plan.payer_id,
+            payer_type=plan.payer_type,
+            fund_source=plan.fund_source,
+            region_code=plan.region_code,
+            village_code=plan.village_code,
+            role=plan.role,
+            programmes=list(plan.programmes),
+            declared_income_rp=plan.declared_income_rp,
+            anchor_day=plan.anchor_day,
+            first_period=plan.first_period,
             personal=personal,
         )
 

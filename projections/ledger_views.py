@@ -163,8 +163,8 @@ def members_by_agreement(ledger: Ledger, as_of: datetime | None) -> dict[str, li
 
 def _all_members(ledger: Ledger, as_of: datetime | None) -> Any:
     if as_of is None:
-        for row in ledger.store.snapshots_of_kind("Member"):
-            yield row.aggregate(Member)
+        for head in ledger.store.heads(list(ledger.store.snapshots_of_kind("Member"))):
+            yield head.aggregate(Member, ledger.store.mapper)
         return
     streams: dict[uuid.UUID, list[LedgerEvent]] = defaultdict(list)
     position = 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+import zlib
 from datetime import date
 from pathlib import Path
 
@@ -48,6 +50,8 @@ def test_small_demo_is_consistent_private_and_survives_forget(tmp_path: Path,
     assert skw["contributions_paid_rp"] == skw["members_enrolled"] * 16_800 * 5
     assert summary["singkawang_active_2026_05_31"] == summary["agreements"]["SKW-SAWIT-2025"]["members_enrolled"]
     blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("jamsos"))
+    with sqlite3.connect(tmp_path / "jamsos.db") as conn:  # compressed snapshot states, in plain text
+        blob += b"".join(zlib.decompress(s) for (s,) in conn.execute("SELECT state FROM jamsos_snapshot_states"))
     assert b"ContributionPaid" in blob
     assert _readable_niks(blob) == []
     assert b"Peserta " not in blob and b"Ahli waris" not in blob
