@@ -352,7 +352,7 @@ class SQLiteTarget:
         return bootstrap(f"sqlite:///{self.directory / 'ledger.db'}", clock=clock)
 
     def ledger_settings(self, ledger: Ledger) -> dict[str, str]:
-        datastore: Any = ledger.store.recorder.datastore  # type: ignore[attr-defined]
+        datastore: Any = ledger.store.recorder.datastore
         with datastore.transaction(commit=False) as cursor:
             return {f"ledger_{k}": v for k, v in _sqlite_pragmas(cursor).items()}
 

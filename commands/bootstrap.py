@@ -21,6 +21,9 @@ class Ledger:
     clock: Clock = field(default_factory=SystemClock)
     batch_size: int = 10_000
     """Aggregates per transaction on the bulk paths."""
+    verify_heads: bool = True
+    """Whether the bulk write paths check snapshots for newer events before deciding. ``execute`` turns it
+    off for a first attempt (a stale snapshot makes the insert collide, and the retry verifies)."""
 
     def close(self) -> None:
         self.store.close()

@@ -18,14 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from commands.bootstrap import Ledger
 from commands.clock import business_today
 from commands.common import all_windows, load_agreement, window_of
 from commands.messages import CohortRow, Command, ImportCohort, PayCohort, Sweep
-from eventstore.store import Head, SnapshotRow, snapshot_row
+from eventstore.store import EventRow, Head, SnapshotParams, SnapshotRow, event_rows, snapshot_row
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement
 from ledger.claim import Claim, claim_id_for
@@ -77,30 +76,6 @@ def _progress(total: int, label: str) -> Progress | None:
     )
     progress.start()
     return progress
-
-
-def save_in_batches(
-    ledger: Ledger,
-    aggregates: Sequence[Aggregate[Any]],
-    *,
-    first: Sequence[Aggregate[Any]] = (),
-    last: Sequence[Aggregate[Any]] = (),
-    label: str = "saving",
-) -> None:
-    """Save ``aggregates`` ``ledger.batch_size`` per transaction; ``first``/``last`` ride with the ends."""
-    batches = list(_batches(aggregates, ledger.batch_size)) or [[]]
-    progress = _progress(len(aggregates), label)
-    task = progress.add_task(label, total=len(aggregates)) if progress else None
-    try:
-        for i, batch in enumerate(batches):
-            extra_first = list(first) if i == 0 else []
-            extra_last = list(last) if i == len(batches) - 1 else []
-            ledger.store.save(*extra_first, *batch, *extra_last)
-            if progress is not None and task is not None:
-                progress.advance(task, len(batch))
-    finally:
-        if progress is not None:
-            progress.stop()
 
 
 def _reason_key(err: LedgerError) -> str:
@@ -163,7 +138,8 @@ def import_cohort(
         ],
     }
     record.accept(ctx, cmd.kind, digest, {**result, "rejected": len(errors)}, on)
-    save_in_batches(ledger, [m for _, m, _ in accepted], last=[record], label=f"enrolling {cmd.agreement_id}")
+    write_in_batches(ledger, [(None, Outcome("write", member=m)) for _, m, _ in accepted], last=[record],
+                     label=f"enrolling {cmd.agreement_id}")
     return result
 
 
@@ -223,8 +199,8 @@ def outcomes_by_state(ledger: Ledger, heads: Iterable[Head], decide: Decide) -> 
             yield head, replace(outcome, member=member if member.pending else None)
             continue
         key = head.key
-        outcome = cache.get(key)
-        if outcome is None:
+        cached = cache.get(key)
+        if cached is None:
             member = head.aggregate(Member, mapper)
             outcome = decide(member)
             pending = member.collect_events()
@@ -232,55 +208,76 @@ def outcomes_by_state(ledger: Ledger, heads: Iterable[Head], decide: Decide) -> 
                 stored = [mapper.to_stored_event(e) for e in pending]
                 outcome = replace(outcome, states=tuple((e.topic, e.state) for e in stored),
                                   snapshot=snapshot_row(member))
-            cache[key] = outcome
-        yield head, outcome
+            cache[key] = cached = outcome
+        yield head, cached
 
 
-def to_write(head: Head, outcome: Outcome) -> tuple[list[StoredEvent], SnapshotRow]:
-    """The stored events and new snapshot of ``head``'s member, for an outcome decided on its state."""
+def to_write(head: Head, outcome: Outcome) -> tuple[list[EventRow], SnapshotParams]:
+    """The event rows and new snapshot row of ``head``'s member, for an outcome decided on its state."""
     snap = outcome.snapshot
     assert snap is not None and outcome.states
     aggregate_id, version = head.aggregate_id, head.version
-    events = [
-        StoredEvent(originator_id=aggregate_id, originator_version=version + k, topic=topic, state=state)
-        for k, (topic, state) in enumerate(outcome.states, start=1)
-    ]
-    return events, snap.moved_to(aggregate_id, version + len(events))
+    events = [(aggregate_id, version + k, topic, state) for k, (topic, state) in enumerate(outcome.states, start=1)]
+    return events, snap.params_for(aggregate_id, version + len(events))
+
+
+class _Transaction:
+    """The rows of one bulk transaction, in decision order: object-path aggregates and copied outcomes."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.events: list[EventRow] = []
+        self.snapshots: list[SnapshotParams] = []
+        self.states: dict[bytes, bytes] = {}
+
+    def add_aggregate(self, agg: Aggregate[Any]) -> None:
+        pending = agg.collect_events()
+        if pending:
+            self.events.extend(event_rows(self.ledger.store.mapper.to_stored_event(e) for e in pending))
+            row = snapshot_row(agg)
+            self.snapshots.append(row.params_for(row.aggregate_id, row.version))
+            self.states[row.state_hash] = row.state
+
+    def add_outcome(self, head: Head, outcome: Outcome) -> None:
+        rows, snap = to_write(head, outcome)
+        self.events.extend(rows)
+        self.snapshots.append(snap)
+        assert outcome.snapshot is not None
+        self.states[outcome.snapshot.state_hash] = outcome.snapshot.state
+
+    def commit(self) -> None:
+        if self.events:
+            self.ledger.store.write_rows(self.events, self.snapshots, self.states)
 
 
 def write_in_batches(
     ledger: Ledger,
-    writes: Sequence[tuple[Head, Outcome]],
+    writes: Sequence[tuple[Head | None, Outcome]],
     *,
     first: Sequence[Aggregate[Any]] = (),
     last: Sequence[Aggregate[Any]] = (),
     label: str,
 ) -> None:
     """Append the decided members' events ``ledger.batch_size`` members per transaction; the ``first``
-    and ``last`` aggregates (reservations, the command record) ride in the first and last transaction."""
+    and ``last`` aggregates (reservations, the command record) ride in the first and last transaction.
+    An outcome carrying its member is saved the object-path way; the others are copied bytes."""
     batches = list(_batches(writes, ledger.batch_size)) or [[]]
     progress = _progress(len(writes), label)
     task = progress.add_task(label, total=len(writes)) if progress else None
     try:
         for i, batch in enumerate(batches):
-            extra = [*(first if i == 0 else []), *(last if i == len(batches) - 1 else [])]
-            stored: list[StoredEvent] = []
-            snaps: list[SnapshotRow] = []
-            for agg in extra:
-                events = agg.collect_events()
-                if events:
-                    stored.extend(ledger.store.mapper.to_stored_event(e) for e in events)
-                    snaps.append(snapshot_row(agg))
+            tx = _Transaction(ledger)
+            for agg in first if i == 0 else []:
+                tx.add_aggregate(agg)
             for head, outcome in batch:
                 if outcome.member is not None:  # decided on its own: the object path
-                    stored.extend(ledger.store.mapper.to_stored_event(e) for e in outcome.member.collect_events())
-                    snaps.append(snapshot_row(outcome.member))
-                    continue
-                events, snap = to_write(head, outcome)
-                stored.extend(events)
-                snaps.append(snap)
-            if stored:
-                ledger.store.write(stored, snaps)
+                    tx.add_aggregate(outcome.member)
+                else:
+                    assert head is not None
+                    tx.add_outcome(head, outcome)
+            for agg in last if i == len(batches) - 1 else []:
+                tx.add_aggregate(agg)
+            tx.commit()
             if progress is not None and task is not None:
                 progress.advance(task, len(batch))
     finally:
@@ -311,7 +308,7 @@ class CohortDecision:
 
 def decide_cohort(
     ledger: Ledger, ctx: CommandContext, agreement_id: str, period_texts: Sequence[str], on: date,
-    payment_reference: str,
+    payment_reference: str, *, verify_heads: bool = True,
 ) -> tuple[Agreement, CohortDecision]:
     """Decide (and trigger, on each member) the payment of ``periods`` for every member of the cohort."""
     agreement = load_agreement(ledger, agreement_id)
@@ -340,7 +337,8 @@ def decide_cohort(
         return Outcome("write", amount_rp=decision.amount_rp)
 
     result = CohortDecision([], Counter(), 0, 0)
-    heads = ledger.store.heads(list(ledger.store.snapshots_of_kind("Member", cohort=agreement_id)))
+    heads = ledger.store.heads(list(ledger.store.snapshots_of_kind("Member", cohort=agreement_id)),
+                               verify=verify_heads)
     for head, outcome in outcomes_by_state(ledger, heads, decide):
         if outcome.kind == "write":
             result.writes.append((head, outcome))
@@ -370,7 +368,8 @@ def quote_cohort(ledger: Ledger, agreement_id: str, periods: Sequence[str], on: 
 def pay_cohort(
     ledger: Ledger, cmd: PayCohort, ctx: CommandContext, on: date, record: CommandRecord, digest: str
 ) -> Result:
-    agreement, cohort = decide_cohort(ledger, ctx, cmd.agreement_id, cmd.periods, on, cmd.payment_reference)
+    agreement, cohort = decide_cohort(ledger, ctx, cmd.agreement_id, cmd.periods, on, cmd.payment_reference,
+                                      verify_heads=ledger.verify_heads)
     if cohort.members_payable == 0:
         raise RuleViolation(
             "agreement_id",
@@ -439,7 +438,8 @@ def sweep(ledger: Ledger, cmd: Sweep, ctx: CommandContext, on: date, record: Com
         return Outcome("write", reason=due.reason.value) if due is not None else Outcome("none")
 
     writes = []
-    heads = ledger.store.heads(list(ledger.store.members_to_sweep(ended, on.isoformat())))
+    heads = ledger.store.heads(list(ledger.store.members_to_sweep(ended, on.isoformat())),
+                               verify=ledger.verify_heads)
     for head, outcome in outcomes_by_state(ledger, heads, decide):
         if outcome.kind == "write":
             lapsed[outcome.reason] += 1

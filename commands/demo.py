@@ -98,9 +98,18 @@ PNK_MEDICAL = 8
 PNK_MEDICAL_COST_RP = 20_000_000
 PNK_HOME_CARE_RP = 3_750_000
 # Kendari: two non-civil-servant employees died at work; income and JHT balance are recorded facts.
+@dataclass(frozen=True)
+class KendariHeirCase:
+    """A recorded fact set: declared income, JHT balance brought in, date of the fatal work accident."""
+
+    income_rp: int
+    jht_rp: int
+    died: date
+
+
 KDI_HEIRS = (
-    {"income_rp": 1_800_000, "jht_rp": 4_600_000, "died": date(2025, 8, 12)},
-    {"income_rp": 3_500_000, "jht_rp": 17_000_000, "died": date(2025, 10, 3)},
+    KendariHeirCase(income_rp=1_800_000, jht_rp=4_600_000, died=date(2025, 8, 12)),
+    KendariHeirCase(income_rp=3_500_000, jht_rp=17_000_000, died=date(2025, 10, 3)),
 )
 
 
@@ -258,14 +267,14 @@ def _play(d: DemoRun) -> None:
         people = d.new_people(s, d.size(s.cohort))
         if code == "KDI-APBD-2025":
             for heir, facts in zip(people, KDI_HEIRS, strict=False):
-                heir.income_rp = facts["income_rp"]
+                heir.income_rp = facts.income_rp
         _import(d, s, people, date(2025, 1, 6))
     for code in ("BKY-DESA-2025", "BKY-SAWIT-2025", "PNK-SOSIAL-2025"):
         _pay(d, code, [str(p) for p in period_range(Period(2025, 1), Period(2025, 12))], date(2025, 1, 10))
     d.at(date(2025, 1, 20))
     for n, (heir, facts) in enumerate(zip(d.people["KDI-APBD-2025"], KDI_HEIRS, strict=False)):
         d.run(CarryInJht(command_id=f"demo:jht:{n}", actor="demo", effective_on=date(2025, 1, 20), nik=heir.nik,
-                         amount_rp=facts["jht_rp"], source="JHT balance from earlier membership"))
+                         amount_rp=facts.jht_rp, source="JHT balance from earlier membership"))
     pnk = d.people["PNK-SOSIAL-2025"]
     n_jkm, n_jkk, n_med = (min(d.size(x), len(pnk)) for x in (PNK_JKM_DEATHS, PNK_JKK_DEATHS, PNK_MEDICAL))
     pnk_claims: dict[int, list[tuple[int, str]]] = {}
@@ -307,7 +316,7 @@ def _play(d: DemoRun) -> None:
                     _claim(d, f"PNK-2025-{k + 1:03d}", person.nik, ctype, event_day)
                     deceased_pnk.add(person.nik)
             for n, (heir, facts) in enumerate(zip(d.people["KDI-APBD-2025"], KDI_HEIRS, strict=False)):
-                died = facts["died"]
+                died = facts.died
                 if died.month == m.month:
                     result = _claim(d, f"KDI-JKK-2025-{n + 1:04d}", heir.nik, ClaimType.JKK_DEATH, died)
                     d.say(f"{died:%Y-%m}  Kendari JKK death: heirs receive Rp{result['amount_rp']:,} "

@@ -71,7 +71,8 @@ def execute(ledger: Ledger, command: Command) -> Result:
     digest = payload_digest(ledger, command)
     record_id = command_record_id(command.command_id)
     bulk_handler = bulk.BULK_HANDLERS.get(type(command))
-    for _attempt in range(RETRIES_MAX):
+    for attempt in range(RETRIES_MAX):
+        ledger.verify_heads = attempt > 0
         record = ledger.store.load(CommandRecord, record_id)
         prior = record.replay_result(kind, digest)
         if prior is not None:
@@ -87,6 +88,8 @@ def execute(ledger: Ledger, command: Command) -> Result:
             return result
         except ConcurrencyConflict:
             continue
+        finally:
+            ledger.verify_heads = True
     raise ConcurrencyConflict("command_id", f"gave up after {RETRIES_MAX} concurrent retries; try again")
 
 

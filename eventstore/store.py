@@ -24,7 +24,7 @@ import hashlib
 import threading
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -50,6 +50,11 @@ SNAPSHOT_COMPRESSION_LEVEL = 1
 """zlib level for snapshot state: JSON shrinks several times for a few microseconds."""
 STATE_HASH_BYTES = 16
 
+EventRow = tuple[uuid.UUID, int, str, bytes]
+"""(originator id, version, topic, state): a stored event as the bulk paths build it."""
+SnapshotParams = tuple[uuid.UUID, str, int, "str | None", "str | None", int, bytes]
+"""(aggregate id, kind, version, cohort, due_on, has_claims, state hash): one snapshot row to upsert."""
+
 
 @dataclass(frozen=True, slots=True)
 class SnapshotRow:
@@ -73,10 +78,15 @@ class SnapshotRow:
         """The aggregate this row snapshots."""
         return cls.from_snapshot(self.aggregate_id, self.version, zlib.decompress(self.state))
 
-    def moved_to(self, aggregate_id: uuid.UUID, version: int) -> SnapshotRow:
-        """The same state for another aggregate in the same situation."""
-        return SnapshotRow(aggregate_id, self.kind, version, self.cohort, self.due_on, self.has_claims,
-                           self.state_hash, self.state)
+    def params_for(self, aggregate_id: uuid.UUID, version: int) -> SnapshotParams:
+        """The upsert parameters of this state for an aggregate in the same situation."""
+        return (aggregate_id, self.kind, version, self.cohort, self.due_on, self.has_claims, self.state_hash)
+
+
+def event_rows(stored: Iterable[StoredEvent]) -> list[EventRow]:
+    """Stored events as the rows :meth:`LedgerStore.write_rows` takes."""
+    return [(uuid.UUID(str(s.originator_id)) if not isinstance(s.originator_id, uuid.UUID) else s.originator_id,
+             s.originator_version, s.topic, s.state) for s in stored]
 
 
 def snapshot_row(agg: Aggregate[Any]) -> SnapshotRow:
@@ -127,7 +137,7 @@ class LedgerApplication(Application[uuid.UUID]):
 
     name = APPLICATION_NAME
 
-    def construct_mapper(self) -> PydanticMapper:  # type: ignore[override]
+    def construct_mapper(self) -> PydanticMapper:
         return self.factory.mapper(transcoder=JsonBytesTranscoder(), mapper_class=PydanticMapper)  # type: ignore[return-value]
 
 
@@ -161,11 +171,20 @@ class LedgerStore(abc.ABC):
         return len(stored)
 
     def write(self, stored: Sequence[StoredEvent], snapshots: Sequence[SnapshotRow]) -> None:
-        """Append stored events and upsert snapshots atomically (the bulk paths call this directly)."""
-        assert stored, "nothing to write"
-        states = {row.state_hash: row.state for row in snapshots}
+        """Append stored events and upsert snapshots atomically."""
+        self.write_rows(
+            event_rows(stored),
+            [r.params_for(r.aggregate_id, r.version) for r in snapshots],
+            {r.state_hash: r.state for r in snapshots},
+        )
+
+    def write_rows(
+        self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: dict[bytes, bytes]
+    ) -> None:
+        """Append events and upsert snapshot rows (and any new snapshot states) in one transaction."""
+        assert events, "nothing to write"
         try:
-            self._write(stored, snapshots, list(states.items()))
+            self._write(events, snapshots, list(states.items()))
         except IntegrityError as e:
             raise ConcurrencyConflict(
                 "aggregate", "another command changed the same record first; retry to re-decide"
@@ -173,7 +192,7 @@ class LedgerStore(abc.ABC):
 
     @abc.abstractmethod
     def _write(
-        self, stored: Sequence[StoredEvent], snapshots: Sequence[SnapshotRow], states: list[tuple[bytes, bytes]]
+        self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]]
     ) -> None: ...
 
     @abc.abstractmethod
@@ -208,9 +227,14 @@ class LedgerStore(abc.ABC):
             out[aggregate_id] = self.load(cls, aggregate_id) if aggregate_id in started else cls(aggregate_id)
         return {i: out[i] for i in wanted}
 
-    def heads(self, rows: Sequence[SnapshotRow]) -> list[Head]:
+    def heads(self, rows: Sequence[SnapshotRow], *, verify: bool = True) -> list[Head]:
         """Each row with the events recorded after its version (normally none: every write path writes
-        the snapshot with the events; anything else is caught up here)."""
+        the snapshot with the events; anything else is caught up here).
+
+        ``verify=False`` trusts the snapshots without looking: only for a write path, whose first stale
+        row would make its insert collide on (id, version) and whose retry then verifies."""
+        if not verify:
+            return [Head(row) for row in rows]
         newer: dict[uuid.UUID, list[tuple[int, str, bytes]]] = {}
         for i in range(0, len(rows), CHUNK_IDS_MAX):
             for aggregate_id, version, topic, state in self._select_newer(rows[i : i + CHUNK_IDS_MAX]):
@@ -259,7 +283,7 @@ class LedgerStore(abc.ABC):
         return self.recorder.select_notifications(start=start, limit=limit)  # type: ignore[no-any-return]
 
     def max_notification_id(self) -> int:
-        return self.recorder.max_notification_id() or 0  # type: ignore[no-any-return]
+        return int(self.recorder.max_notification_id() or 0)
 
     def close(self) -> None:
         self.app.close()
@@ -274,15 +298,18 @@ class MemoryStore(LedgerStore):
         self._lock: threading.RLock = self.recorder._database_lock
 
     def _write(
-        self, stored: Sequence[StoredEvent], snapshots: Sequence[SnapshotRow], states: list[tuple[bytes, bytes]]
+        self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]]
     ) -> None:
+        stored = [StoredEvent(originator_id=i, originator_version=v, topic=t, state=s) for i, v, t, s in events]
         with self._lock:
             self.recorder._insert_events(stored)  # checks uniqueness before changing anything
             self._states.update(states)
-            for row in snapshots:
-                old = self._snapshots.get(row.aggregate_id)
-                if old is None or row.version > old[0].version:
-                    self._snapshots[row.aggregate_id] = (row, row.state_hash)
+            for aggregate_id, kind, version, cohort, due_on, has_claims, digest in snapshots:
+                old = self._snapshots.get(aggregate_id)
+                if old is None or version > old[0].version:
+                    row = SnapshotRow(aggregate_id, kind, version, cohort, due_on, has_claims, digest,
+                                      self._states[digest])
+                    self._snapshots[aggregate_id] = (row, digest)
 
     def collect_unused_states(self) -> int:
         with self._lock:
@@ -345,7 +372,7 @@ class SqlStore(LedgerStore):
     def _py_id(self, value: Any) -> uuid.UUID: ...
 
     @abc.abstractmethod
-    def _insert_events(self, cursor: Any, stored: Sequence[StoredEvent]) -> None: ...
+    def _insert_events(self, cursor: Any, events: Sequence[EventRow]) -> None: ...
 
     @abc.abstractmethod
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -379,11 +406,12 @@ class SqlStore(LedgerStore):
             c.execute(f"CREATE INDEX IF NOT EXISTS {SNAPSHOT_TABLE}_due ON {self._snapshots_t} (due_on)")
 
     def _write(
-        self, stored: Sequence[StoredEvent], snapshots: Sequence[SnapshotRow], states: list[tuple[bytes, bytes]]
+        self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]]
     ) -> None:
         p = self.placeholder
+        db_id = self._db_id
         with self._tx(commit=True) as c:
-            self._insert_events(c, stored)
+            self._insert_events(c, events)
             if states:
                 c.executemany(
                     f"INSERT INTO {self._states_t} VALUES ({p},{p}) ON CONFLICT (state_hash) DO NOTHING", states
@@ -394,11 +422,7 @@ class SqlStore(LedgerStore):
                     "ON CONFLICT (aggregate_id) DO UPDATE SET kind=excluded.kind, version=excluded.version, "
                     "cohort=excluded.cohort, due_on=excluded.due_on, has_claims=excluded.has_claims, "
                     f"state_hash=excluded.state_hash WHERE excluded.version > {SNAPSHOT_TABLE}.version",
-                    [
-                        (self._db_id(r.aggregate_id), r.kind, r.version, r.cohort, r.due_on, r.has_claims,
-                         r.state_hash)
-                        for r in snapshots
-                    ],
+                    [(db_id(i), kind, v, cohort, due, claims, h) for i, kind, v, cohort, due, claims, h in snapshots],
                 )
 
     def collect_unused_states(self) -> int:
@@ -411,25 +435,35 @@ class SqlStore(LedgerStore):
     def _deleted(self, cursor: Any) -> int:
         return int(cursor.rowcount or 0)
 
-    def _rows(self, where: str, params: list[Any]) -> list[SnapshotRow]:
-        sql = (
-            "SELECT s.aggregate_id, s.kind, s.version, s.cohort, s.due_on, s.has_claims, s.state_hash, t.state "
-            f"FROM {self._snapshots_t} s JOIN {self._states_t} t ON t.state_hash = s.state_hash "
-            f"WHERE {where} ORDER BY s.aggregate_id"
-        )
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Rows as tuples (positional access is the cheap one on both drivers)."""
         with self._tx(commit=False) as c:
+            self._tuple_rows(c)
             c.execute(sql, params)
-            found = c.fetchall()
+            return list(c.fetchall())
+
+    def _tuple_rows(self, cursor: Any) -> None:
+        """SQLite's rows index by position already."""
+
+    def _rows(self, where: str, params: list[Any]) -> list[SnapshotRow]:
+        found = self._read(
+            "SELECT s.aggregate_id, s.kind, s.version, s.cohort, s.due_on, s.has_claims, s.state_hash "
+            f"FROM {self._snapshots_t} s WHERE {where} ORDER BY s.aggregate_id",
+            params,
+        )
+        digests: dict[bytes, bytes] = {}
+        for r in found:
+            digests.setdefault(bytes(r[6]), b"")
+        wanted = list(digests)
+        for i in range(0, len(wanted), CHUNK_IDS_MAX):
+            clause, values = self._in("state_hash", wanted[i : i + CHUNK_IDS_MAX])
+            for digest, state in self._read(f"SELECT state_hash, state FROM {self._states_t} WHERE {clause}", values):
+                digests[bytes(digest)] = bytes(state)
         py_id = self._py_id
-        states: dict[bytes, bytes] = {}  # one bytes object per distinct state
         out = []
         for r in found:
-            digest = bytes(r["state_hash"])
-            state = states.get(digest)
-            if state is None:
-                state = states[digest] = bytes(r["state"])
-            out.append(SnapshotRow(py_id(r["aggregate_id"]), r["kind"], r["version"], r["cohort"], r["due_on"],
-                                   r["has_claims"], digest, state))
+            digest = bytes(r[6])
+            out.append(SnapshotRow(py_id(r[0]), r[1], r[2], r[3], r[4], r[5], digest, digests[digest]))
         return out
 
     def _select_snapshots(self, ids: Sequence[uuid.UUID]) -> Iterable[SnapshotRow]:
@@ -475,12 +509,9 @@ class SQLiteStore(SqlStore):
         cursor.execute("SELECT changes()")
         return int(cursor.fetchone()[0])
 
-    def _insert_events(self, cursor: Any, stored: Sequence[StoredEvent]) -> None:
+    def _insert_events(self, cursor: Any, events: Sequence[EventRow]) -> None:
         # one executemany: the library's own SQLite recorder inserts row by row to collect rowids
-        cursor.executemany(
-            self.recorder.insert_events_statement,
-            [(s.originator_id.hex, s.originator_version, s.topic, s.state) for s in stored],
-        )
+        cursor.executemany(self.recorder.insert_events_statement, [(i.hex, v, t, s) for i, v, t, s in events])
 
     def _select_newer(self, rows: Sequence[SnapshotRow]) -> Iterable[tuple[uuid.UUID, int, str, bytes]]:
         values = ",".join("(?,?)" for _ in rows)
@@ -537,6 +568,11 @@ class PostgresStore(SqlStore):
     def _events_t(self) -> str:
         return f"{self._schema}.{self.recorder.events_table_name}"
 
+    def _tuple_rows(self, cursor: Any) -> None:
+        from psycopg.rows import tuple_row
+
+        cursor.row_factory = tuple_row
+
     def _db_id(self, aggregate_id: uuid.UUID) -> Any:
         return aggregate_id
 
@@ -546,7 +582,8 @@ class PostgresStore(SqlStore):
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(%s)", [list(values)]
 
-    def _insert_events(self, cursor: Any, stored: Sequence[StoredEvent]) -> None:
+    def _insert_events(self, cursor: Any, events: Sequence[EventRow]) -> None:
+        stored = [StoredEvent(originator_id=i, originator_version=v, topic=t, state=s) for i, v, t, s in events]
         self.recorder._insert_stored_events(cursor, stored)  # lock table, notify, insert via unnest
 
     def _select_newer(self, rows: Sequence[SnapshotRow]) -> Iterable[tuple[uuid.UUID, int, str, bytes]]:
@@ -563,5 +600,7 @@ class PostgresStore(SqlStore):
 
 def open_store(url: str | None = None) -> LedgerStore:
     settings = StoreSettings.from_url(url)
-    cls: type[LedgerStore] = {"memory": MemoryStore, "sqlite": SQLiteStore, "postgres": PostgresStore}[settings.kind]
-    return cls(settings)
+    adapters: dict[str, Callable[[StoreSettings], LedgerStore]] = {
+        "memory": MemoryStore, "sqlite": SQLiteStore, "postgres": PostgresStore
+    }
+    return adapters[settings.kind](settings)

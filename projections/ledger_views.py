@@ -6,7 +6,6 @@ events *recorded* by then, so a view can be reproduced exactly as the ledger kne
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import defaultdict
 from datetime import date, datetime
@@ -97,7 +96,8 @@ def reveal_personal(ledger: Ledger, member: Member) -> dict[str, Any] | str:
     plain = ledger.keyring.open(member.id, sealed)
     if plain is None:
         return "erased (the member's key was destroyed)"
-    return json.loads(PersonalData.model_validate_json(plain).model_dump_json())
+    revealed: dict[str, Any] = PersonalData.model_validate_json(plain).model_dump(mode="json")
+    return revealed
 
 
 def agreement_view(
@@ -179,7 +179,8 @@ def _all_members(ledger: Ledger, as_of: datetime | None) -> Any:
             recorded = datetime.fromisoformat(orjson.loads(state)["recorded_at"])
             if recorded > as_of:
                 continue
-            streams[n.originator_id].append(decode_state(n.topic, n.originator_id, n.originator_version, state))
+            stream_id = uuid.UUID(str(n.originator_id))
+            streams[stream_id].append(decode_state(n.topic, stream_id, n.originator_version, state))
         position = page[-1].id + 1
     for member_id, events in streams.items():
         if isinstance(events[0], MemberEnrolled):
