@@ -12,6 +12,7 @@ last batch, so only a complete run is replayed as done.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -30,7 +31,7 @@ from ledger.agreement import Agreement
 from ledger.claim import Claim, claim_id_for
 from ledger.coverage import AgreementWindow
 from ledger.errors import AlreadyDone, InvalidInput, LedgerError, RuleViolation
-from ledger.identity import PersonalData, member_id_for
+from ledger.identity import PersonalData, SealedPersonalData, member_id_for
 from ledger.member import EnrolmentPlan, Member, decide_payment
 from ledger.reservations import CommandRecord, PaymentReference, payment_reference_id
 from ledger.values import Period, require_region_code
@@ -106,13 +107,27 @@ def import_cohort(
         seen[row.nik] = line
         candidates.append((line, row, member_id_for(pepper, row.nik)))
     members = ledger.store.load_many(Member, [mid for _, _, mid in candidates])
-    accepted = []
+    mapper = ledger.store.mapper
+    replicate = REPLICATE_BY_STATE and mapper.cipher is None and mapper.compressor is None
+    templates: dict[tuple[Any, ...], Outcome | LedgerError] = {}
+    accepted: list[tuple[CohortRow, Member, EnrolmentPlan]] = []  # decided one by one (re-joins)
+    newcomers: list[tuple[CohortRow, uuid.UUID, Outcome]] = []  # first enrolments, decided per situation
     resumed = 0
     for line, row, mid in candidates:
         member = members[mid]
         spell = member.open_spell
         if spell is not None and spell.command_id == ctx.command_id:
             resumed += 1
+            continue
+        if replicate and not member.exists:
+            key = (row.village_code, row.role, row.declared_income_rp)
+            if key not in templates:
+                templates[key] = _enrolment_template(ledger, ctx, on, agreement, window, windows, region, row)
+            template = templates[key]
+            if isinstance(template, LedgerError):
+                errors.append(RowError(line, template.field, template.reason))
+            else:
+                newcomers.append((row, mid, template))
             continue
         try:
             plan = _plan(member, on, agreement, window, windows, region, row)
@@ -122,25 +137,55 @@ def import_cohort(
         accepted.append((row, member, plan))
     if errors and not cmd.skip_invalid:
         raise ImportRejected(sorted(errors, key=lambda e: e.line))
-    ledger.keyring.ensure_keys(m.id for _, m, _ in accepted if not m.exists)
+    ledger.keyring.ensure_keys([*(m.id for _, m, _ in accepted if not m.exists), *(mid for _, mid, _ in newcomers)])
+    writes: list[tuple[tuple[uuid.UUID, int] | None, Outcome]] = []
     for row, member, plan in accepted:
-        sealed = None
-        if not member.exists:
-            data = PersonalData(nik=row.nik, name=row.name, birth_date=row.birth_date, address=row.address)
-            sealed = ledger.keyring.seal(member.id, data.model_dump_json().encode())
+        sealed = _seal(ledger, member.id, row) if not member.exists else None
         member.enrol(ctx, plan, sealed)
+        writes.append((None, Outcome("write", member=member)))
+    for row, mid, template in newcomers:
+        (topic, state), = template.states
+        personal = _seal(ledger, mid, row).model_dump_json().encode()
+        writes.append(((mid, 0), replace(template, states=((topic, state.replace(SEALED_SLOT, b'"personal":' +
+                                                                                  personal)),))))
     result: Result = {
         "agreement_id": cmd.agreement_id,
-        "imported": len(accepted),
+        "imported": len(accepted) + len(newcomers),
         "resumed": resumed,
         "rejected": [
             {"line": e.line, "field": e.field, "reason": e.reason} for e in sorted(errors, key=lambda e: e.line)
         ],
     }
     record.accept(ctx, cmd.kind, digest, {**result, "rejected": len(errors)}, on)
-    write_in_batches(ledger, [(None, Outcome("write", member=m)) for _, m, _ in accepted], last=[record],
-                     label=f"enrolling {cmd.agreement_id}")
+    write_in_batches(ledger, writes, last=[record], label=f"enrolling {cmd.agreement_id}")
     return result
+
+
+SEALED_SLOT = b'"personal":null'
+"""Where a first enrolment's sealed personal data goes in the template event's canonical JSON."""
+TEMPLATE_ID = uuid.UUID(int=0)
+
+
+def _enrolment_template(
+    ledger: Ledger, ctx: CommandContext, on: date, agreement: Agreement, window: AgreementWindow,
+    windows: dict[str, AgreementWindow], region: str, row: CohortRow,
+) -> Outcome | LedgerError:
+    """A first enrolment decided once for every newcomer with the same village, role and income: its
+    event (with an empty personal-data slot) and the state it leaves, or the rule that refuses it."""
+    probe = Member(TEMPLATE_ID)
+    try:
+        probe.enrol(ctx, _plan(probe, on, agreement, window, windows, region, row), None)
+    except LedgerError as err:
+        return err
+    (event,) = probe.collect_events()
+    stored = ledger.store.mapper.to_stored_event(event)
+    assert stored.state.count(SEALED_SLOT) == 1
+    return Outcome("write", states=((stored.topic, stored.state),), snapshot=snapshot_row(probe))
+
+
+def _seal(ledger: Ledger, member_id: uuid.UUID, row: CohortRow) -> SealedPersonalData:
+    data = PersonalData(nik=row.nik, name=row.name, birth_date=row.birth_date, address=row.address)
+    return ledger.keyring.seal(member_id, data.model_dump_json().encode())
 
 
 def _plan(member: Member, on: date, agreement: Agreement, window: AgreementWindow,
@@ -212,11 +257,10 @@ def outcomes_by_state(ledger: Ledger, heads: Iterable[Head], decide: Decide) -> 
         yield head, cached
 
 
-def to_write(head: Head, outcome: Outcome) -> tuple[list[EventRow], SnapshotParams]:
-    """The event rows and new snapshot row of ``head``'s member, for an outcome decided on its state."""
+def to_write(aggregate_id: uuid.UUID, version: int, outcome: Outcome) -> tuple[list[EventRow], SnapshotParams]:
+    """The event rows and new snapshot row of a member at ``version``, for an outcome decided on its state."""
     snap = outcome.snapshot
     assert snap is not None and outcome.states
-    aggregate_id, version = head.aggregate_id, head.version
     events = [(aggregate_id, version + k, topic, state) for k, (topic, state) in enumerate(outcome.states, start=1)]
     return events, snap.params_for(aggregate_id, version + len(events))
 
@@ -238,8 +282,8 @@ class _Transaction:
             self.snapshots.append(row.params_for(row.aggregate_id, row.version))
             self.states[row.state_hash] = row.state
 
-    def add_outcome(self, head: Head, outcome: Outcome) -> None:
-        rows, snap = to_write(head, outcome)
+    def add_outcome(self, aggregate_id: uuid.UUID, version: int, outcome: Outcome) -> None:
+        rows, snap = to_write(aggregate_id, version, outcome)
         self.events.extend(rows)
         self.snapshots.append(snap)
         assert outcome.snapshot is not None
@@ -252,7 +296,7 @@ class _Transaction:
 
 def write_in_batches(
     ledger: Ledger,
-    writes: Sequence[tuple[Head | None, Outcome]],
+    writes: Sequence[tuple[tuple[uuid.UUID, int] | None, Outcome]],
     *,
     first: Sequence[Aggregate[Any]] = (),
     last: Sequence[Aggregate[Any]] = (),
@@ -274,7 +318,7 @@ def write_in_batches(
                     tx.add_aggregate(outcome.member)
                 else:
                     assert head is not None
-                    tx.add_outcome(head, outcome)
+                    tx.add_outcome(head[0], head[1], outcome)
             for agg in last if i == len(batches) - 1 else []:
                 tx.add_aggregate(agg)
             tx.commit()
@@ -396,7 +440,8 @@ def pay_cohort(
         "claims_released": len(released),
     }
     record.accept(ctx, cmd.kind, digest, result, on)
-    write_in_batches(ledger, cohort.writes, first=[ref], last=[*released, record], label=f"paying {cmd.agreement_id}")
+    write_in_batches(ledger, [((h.aggregate_id, h.version), o) for h, o in cohort.writes], first=[ref],
+                     last=[*released, record], label=f"paying {cmd.agreement_id}")
     return result
 
 
@@ -446,7 +491,8 @@ def sweep(ledger: Ledger, cmd: Sweep, ctx: CommandContext, on: date, record: Com
             writes.append((head, outcome))
     result: Result = {"on": on.isoformat(), "lapsed": dict(sorted(lapsed.items())), "claims_rejected": len(claims)}
     record.accept(ctx, cmd.kind, digest, result, on)
-    write_in_batches(ledger, writes, last=[*claims, record], label="sweeping")
+    write_in_batches(ledger, [((h.aggregate_id, h.version), o) for h, o in writes], last=[*claims, record],
+                     label="sweeping")
     ledger.store.collect_unused_states()  # the periodic job is the natural time to drop unused snapshot states
     return result
 
