@@ -106,7 +106,7 @@ def import_cohort(
             continue
         seen[row.nik] = line
         candidates.append((line, row, member_id_for(pepper, row.nik)))
-    members = ledger.store.load_many(Member, [mid for _, _, mid in candidates])
+    existing = ledger.store.load_existing(Member, [mid for _, _, mid in candidates])
     mapper = ledger.store.mapper
     replicate = REPLICATE_BY_STATE and mapper.cipher is None and mapper.compressor is None
     templates: dict[tuple[Any, ...], Outcome | LedgerError] = {}
@@ -114,7 +114,7 @@ def import_cohort(
     newcomers: list[tuple[CohortRow, uuid.UUID, Outcome]] = []  # first enrolments, decided per situation
     resumed = 0
     for line, row, mid in candidates:
-        member = members[mid]
+        member = existing.get(mid) or Member(mid)
         spell = member.open_spell
         if spell is not None and spell.command_id == ctx.command_id:
             resumed += 1

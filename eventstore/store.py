@@ -217,15 +217,19 @@ class LedgerStore(abc.ABC):
     def load_many(self, cls: type[A], ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, A]:
         """Current state of many aggregates in a few queries per 500 ids (new ones at version 0)."""
         wanted = list(dict.fromkeys(ids))
-        rows = self.snapshots(wanted)
+        found = self.load_existing(cls, wanted)
+        return {i: found[i] if i in found else cls(i) for i in wanted}
+
+    def load_existing(self, cls: type[A], ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, A]:
+        """The aggregates among ``ids`` that have events, at their latest version."""
+        rows = self.snapshots(ids)
         out: dict[uuid.UUID, A] = {}
         for head in self.heads([r for r in rows.values() if r.kind == cls.__name__]):
             out[head.aggregate_id] = head.aggregate(cls, self.mapper)
-        missing = [i for i in wanted if i not in out]
-        started = self.streams_started(missing)
-        for aggregate_id in missing:
-            out[aggregate_id] = self.load(cls, aggregate_id) if aggregate_id in started else cls(aggregate_id)
-        return {i: out[i] for i in wanted}
+        missing = [i for i in ids if i not in out]
+        for aggregate_id in self.streams_started(missing):
+            out[aggregate_id] = self.load(cls, aggregate_id)
+        return out
 
     def heads(self, rows: Sequence[SnapshotRow], *, verify: bool = True) -> list[Head]:
         """Each row with the events recorded after its version (normally none: every write path writes
