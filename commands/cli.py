@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from commands import bulk
+from commands import bulk, render
 from commands.bootstrap import Ledger, bootstrap
 from commands.cohort_file import read_cohort_file
 from commands.handlers import execute
@@ -72,7 +72,7 @@ app.add_typer(member_app, name="member")
 app.add_typer(contribution_app, name="contribution")
 app.add_typer(claim_app, name="claim")
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 EXIT_CODES: list[tuple[type[LedgerError], int]] = [
     (IdempotencyConflict, 5),
@@ -295,7 +295,7 @@ def agreement_show(
 
     view = with_ledger(store, lambda ledger: agreement_view(ledger, agreement_id, parse_date(on),
                                                             parse_timestamp(as_of)), create=False)
-    emit(view, as_json)
+    emit(view, as_json, lambda v: render.render_agreement(console, v))
 
 
 # --- members --------------------------------------------------------------------------------------
@@ -379,7 +379,7 @@ def member_show(
 
     view = with_ledger(store, lambda ledger: member_view(ledger, nik, parse_date(on), parse_timestamp(as_of), reveal),
                        create=False)
-    emit(view, as_json)
+    emit(view, as_json, lambda v: render.render_member(console, v))
 
 
 @member_app.command("forget")
@@ -553,7 +553,7 @@ def demo(
     except LedgerError as err:
         fail(err)
         return
-    emit(summary, as_json)
+    emit(summary, as_json, lambda v: render.render_demo(console, v))
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from commands.messages import (
     SubmitClaim,
     Sweep,
 )
+from commands.render import rp
 from ledger.errors import InvalidInput
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Period, period_range
 from projections.ledger_views import agreement_view, member_view, members_by_agreement
@@ -201,7 +202,7 @@ def _pay(d: DemoRun, code: str, periods: list[str], on: date) -> None:
     d.run(PayCohort(command_id=f"demo:pay:{ref}", actor="demo-payer", effective_on=on, agreement_id=code,
                     periods=periods, amount_rp=quote["amount_rp"], payment_reference=ref))
     d.say(f"{on}  {code}: paid {', '.join([periods[0], periods[-1]] if len(periods) > 1 else periods)} "
-          f"for {quote['members_payable']:,} members, Rp{quote['amount_rp']:,}")
+          f"for {quote['members_payable']:,} members, {rp(quote['amount_rp'])}")
 
 
 def _claim(d: DemoRun, claim_id: str, nik: str, claim_type: ClaimType, died: date, **facts: Any) -> dict[str, Any]:
@@ -301,7 +302,7 @@ def _play(d: DemoRun) -> None:
             heir = next(p for p in d.people["BKY-DESA-2025"] if p.village == KARYA_BHAKTI_VILLAGE)
             result = _claim(d, "BKY-JKM-2025-0001", heir.nik, ClaimType.JKM_DEATH, date(2025, 5, 14),
                             heir_name="Ahli waris Desa Karya Bhakti")
-            d.say(f"2025-05  Bengkayang heir case (Desa Karya Bhakti): JKM approved Rp{result['amount_rp']:,} "
+            d.say(f"2025-05  Bengkayang heir case (Desa Karya Bhakti): JKM approved {rp(result['amount_rp'])} "
                   f"{result['components']}")
         if m.year == 2025:
             for k, kind in pnk_claims.get(m.month, []):
@@ -319,7 +320,7 @@ def _play(d: DemoRun) -> None:
                 died = facts.died
                 if died.month == m.month:
                     result = _claim(d, f"KDI-JKK-2025-{n + 1:04d}", heir.nik, ClaimType.JKK_DEATH, died)
-                    d.say(f"{died:%Y-%m}  Kendari JKK death: heirs receive Rp{result['amount_rp']:,} "
+                    d.say(f"{died:%Y-%m}  Kendari JKK death: heirs receive {rp(result['amount_rp'])} "
                           f"{result['components']}")
         month_end = (m + 1).start() - (date(2000, 1, 2) - date(2000, 1, 1))
         if month_end <= DEMO_END:

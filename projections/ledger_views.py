@@ -44,10 +44,10 @@ def replay_as_of(ledger: Ledger, cls: type[Any], aggregate_id: uuid.UUID, as_of:
 
 def coverage_on(member: Member, day: date) -> dict[str, Any]:
     s = member.state
-    spell = spell_on(s.spells, day)
+    spell = spell_on(s.spells, day) if s.died_on is None or day <= s.died_on else None
     return {
         "on": day.isoformat(),
-        "member_on_that_day": spell is not None and (s.died_on is None or day <= s.died_on),
+        "member_on_that_day": spell is not None,
         "covered": is_covered(s.spells, s.paid, day, s.died_on),
         "period": str(Period.containing(day, spell.anchor_day)) if spell else None,
         "payer_id": spell.segment_for(Period.containing(day, spell.anchor_day)).payer_id if spell else None,

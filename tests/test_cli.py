@@ -752,3 +752,13 @@ def test_reading_commands_do_not_create_a_store(empty_cli: Cli) -> None:
     assert run.code == 2, str(run)
     assert_error(run, "store", "jamsos init")
     assert not (empty_cli.root / "ledger.key").exists()
+
+
+def test_views_render_as_tables_without_json(cli: Cli) -> None:
+    member = cli("member", "show", PAID, "--on", "2025-01-15")
+    assert member.code == 0, str(member)
+    assert "Membership chains" in member.out and "covered, period 2025-01" in member.out
+    assert PAID_NAME not in member.out
+    agreement = cli("agreement", "show", AGREEMENT, "--on", "2025-01-15")
+    assert agreement.code == 0, str(agreement)
+    assert "rate per member-month" in agreement.out and "Rp16.800" in agreement.out

@@ -1,0 +1,111 @@
+"""Terminal rendering of the read views (``--json`` prints the same data raw)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def rp(amount: int | None) -> str:
+    return "-" if amount is None else f"Rp{amount:,}".replace(",", ".")
+
+
+def _kv(title: str, rows: list[tuple[str, Any]]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left", box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str))
+    return table
+
+
+def render_member(console: Console, view: dict[str, Any]) -> None:
+    cov = view["coverage"]
+    console.print(_kv(f"Member {view['member_id']}", [
+        ("region / village", f"{view['region_code']} / {view['village_code'] or '-'}"),
+        ("role", view["role"]),
+        ("programmes", ", ".join(view["programmes"])),
+        ("declared income", rp(view["declared_income_rp"])),
+        ("contributions paid", f"{rp(view['contributions_paid_rp'])} ({view['periods_paid']} months)"),
+        ("JHT balance", rp(view["jht_balance_rp"])),
+        ("died on", view["died_on"] or "-"),
+        (f"on {cov['on']}", ("covered" if cov["covered"] else "not covered")
+         + (f", period {cov['period']}, payer {cov['payer_id']}" if cov["period"] else "")),
+        ("as of", view["as_of"] or "now"),
+        ("personal data", "erased" if view["personal_data_erased"] else "sealed"),
+    ]))
+    spells = Table(title="Membership chains", title_justify="left")
+    for col in ("enrolled", "first period", "payers", "paid through", "lapsed", "reason"):
+        spells.add_column(col)
+    for s in view["spells"]:
+        payers = ", ".join(
+            f"{p['payer_id']} ({p['agreement_code'] or 'self'}) from {p['from_period']}" for p in s["payers"]
+        )
+        spells.add_row(s["enrolled_on"], s["first_period"], payers, s["paid_through"] or "-", s["lapsed_on"] or "-",
+                       s["lapse_reason"] or "-")
+    console.print(spells)
+    if view["claims"]:
+        claims = Table(title="Claims", title_justify="left")
+        for col in ("claim", "type", "event date", "status", "amount", "components", "paid on"):
+            claims.add_column(col)
+        for c in view["claims"]:
+            parts = ", ".join(f"{k} {rp(v)}" for k, v in c["components"].items()) or (c["reason_code"] or "-")
+            claims.add_row(c["claim_id"], c["type"], c["event_date"], c["status"], rp(c["amount_rp"]), parts,
+                           c["paid_on"] or "-")
+        console.print(claims)
+    if view["refunds_due"]:
+        periods = ", ".join(r["period"] for r in view["refunds_due"])
+        payers = ", ".join(sorted({r["payer_id"] for r in view["refunds_due"]}))
+        console.print(f"[bold]Refund due[/bold] to {payers}: {rp(view['refund_due_rp'])} for {periods}")
+    if "personal" in view:
+        console.print(_kv("Personal data (revealed)", list(view["personal"].items())
+                          if isinstance(view["personal"], dict) else [("status", view["personal"])]))
+
+
+def render_agreement(console: Console, view: dict[str, Any]) -> None:
+    payer = view["payer"]
+    console.print(_kv(f"Agreement {view['agreement_id']}: {view['name']}", [
+        ("payer", f"{payer['name']} ({payer['id']}, {payer['type']}, {payer['fund_source']})"),
+        ("legal basis", view["legal_basis"] or "-"),
+        ("region", view["region_code"]),
+        ("window", view["window"]),
+        ("programmes", ", ".join(view["programmes"])),
+        ("rate per member-month", rp(view["rate_per_member_month_rp"])),
+        ("billing", view["billing_cadence"]),
+        ("budget", rp(view["budget_rp"])),
+        ("members enrolled", f"{view['members_enrolled']:,}"),
+        (f"active on {view['on']}", f"{view['members_active_on']:,}"),
+        (f"covered on {view['on']}", f"{view['members_covered_on']:,}"),
+        ("contributions paid", rp(view["contributions_paid_rp"])),
+        ("refunds due", rp(view["refunds_due_rp"])),
+        ("as of", view["as_of"] or "now"),
+    ]))
+
+
+def render_demo(console: Console, summary: dict[str, Any]) -> None:
+    table = Table(title=f"Seed schemes recorded in {summary['store']} ({summary['events_recorded']:,} events)",
+                  title_justify="left")
+    for col in ("agreement", "window", "members", "contributions paid", "refunds due", "budget"):
+        table.add_column(col, justify="right" if col not in ("agreement", "window") else "left")
+    for code, a in summary["agreements"].items():
+        table.add_row(code, a["window"], f"{a['members_enrolled']:,}", rp(a["contributions_paid_rp"]),
+                      rp(a["refunds_due_rp"]), rp(a["budget_rp"]))
+    console.print(table)
+    heir = summary["bengkayang_heir"]
+    claim = heir["claims"][0] if heir["claims"] else None
+    console.print(_kv("Figures read back from the ledger", [
+        ("Singkawang active 31 Jan 2026", f"{summary['singkawang_active_2026_01_31']:,}"),
+        ("Singkawang active 31 May 2026", f"{summary['singkawang_active_2026_05_31']:,}"),
+        ("Singkawang contributions", rp(summary["singkawang_contributions_rp"])),
+        ("Bengkayang heir (NIK)", heir["nik"]),
+        ("  JKM claim", f"{claim['status']} {rp(claim['amount_rp'])} = "
+                        + " + ".join(f"{k} {rp(v)}" for k, v in claim["components"].items()) if claim else "-"),
+        ("  refund due to payer", f"{rp(heir['refund_due_rp'])} ({len(heir['refunds_due'])} months)"),
+        ("Pontianak 2025 claims", f"{summary['pontianak_2025_claims']['count']} paid, "
+                                  f"{rp(summary['pontianak_2025_claims']['paid_rp'])}"),
+        ("Kendari death benefits", ", ".join(rp(x) for x in summary["kendari_death_benefits_rp"])),
+    ]))
+    console.print(f"\nNext: jamsos member show {heir['nik']} --store {summary['store'].removeprefix('sqlite:///')}")
