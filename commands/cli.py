@@ -536,6 +536,131 @@ def claim_pay(
                              command_id=command_id, actor=actor), as_json)
 
 
+# --- projections and audit ------------------------------------------------------------------------
+
+project_app = typer.Typer(help="Read models (projections): run, status, rebuild.")
+audit_app = typer.Typer(help="Audit trail with a hash chain: verify, seal, trail.")
+app.add_typer(project_app, name="project")
+app.add_typer(audit_app, name="audit")
+
+
+def _runners(ledger: Ledger, names: list[str] | None) -> list[Any]:
+    from projections.registry import PROJECTIONS, projection
+    from projections.runner import ProjectionRunner, views_engine
+
+    engine = views_engine(ledger.store)
+    return [ProjectionRunner(ledger.store, engine, projection(n)) for n in (names or sorted(PROJECTIONS))]
+
+
+@project_app.command("run")
+def project_run(
+    name: Annotated[list[str] | None, typer.Argument(help="Projections to run (default: all).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep running, polling for new events.")] = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Process every projection up to the head of the log (and keep going with --follow)."""
+    from projections.runner import ProjectionFailed
+
+    def go(ledger: Ledger) -> Any:
+        runners = _runners(ledger, name)
+        try:
+            while True:
+                done = {r.name: r.catch_up() for r in runners}
+                if not follow:
+                    return {"applied": done, "status": [r.status() for r in runners]}
+                if not any(done.values()):
+                    import time
+
+                    time.sleep(0.5)
+        except ProjectionFailed as exc:
+            fail(RuleViolation("projection", f"{exc.name} stopped at position {exc.position}: {exc.__cause__}"))
+
+    emit(with_ledger(store, go, create=False), as_json)
+
+
+@project_app.command("status")
+def project_status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Position, lag behind the log's head and last error of each projection."""
+    emit(with_ledger(store, lambda ledger: {"projections": [r.status() for r in _runners(ledger, None)]},
+                     create=False), as_json)
+
+
+@project_app.command("rebuild")
+def project_rebuild(
+    name: Annotated[str, typer.Argument(help="Projection to rebuild from position 0.")],
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild into fresh tables while the current ones keep serving; switch when caught up."""
+    def go(ledger: Ledger) -> Any:
+        (runner,) = _runners(ledger, [name])
+        applied = runner.rebuild()
+        return {"rebuilt": name, "applied": applied, "status": runner.status()}
+
+    emit(with_ledger(store, go, create=False), as_json)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    head: Annotated[str | None, typer.Option("--head", help="A head hash sealed earlier (jamsos audit seal).")]
+    = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute the hash chain from the event store; exit 7 naming the first edited, removed or inserted
+    position (or a sealed head the store no longer reproduces)."""
+    from projections.audit import verify
+    from projections.runner import views_engine
+
+    result = with_ledger(store, lambda ledger: verify(ledger.store, views_engine(ledger.store), head), create=False)
+    emit(result, as_json)
+    if not result["ok"]:
+        sys.stderr.write(f"error: audit: {result['first_problem']}\n")
+        raise typer.Exit(7)
+
+
+@audit_app.command("seal")
+def audit_seal(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Catch the trail up and print its head hash: keep it outside the system (a report, a letter)."""
+    from projections.audit import seal
+    from projections.runner import views_engine
+
+    emit(with_ledger(store, lambda ledger: seal(ledger.store, views_engine(ledger.store)), create=False), as_json)
+
+
+@audit_app.command("trail")
+def audit_trail(
+    nik: Annotated[str | None, typer.Option("--member", help="A member's NIK.")] = None,
+    claim_id: Annotated[str | None, typer.Option("--claim", help="A claim id.")] = None,
+    agreement_id: Annotated[str | None, typer.Option("--agreement", help="An agreement id.")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The audit rows of one member, claim or agreement (no personal data in clear)."""
+    from ledger.agreement import agreement_id_for
+    from ledger.claim import claim_id_for
+    from ledger.identity import member_id_for, validate_nik
+    from projections.audit import trail_rows
+    from projections.runner import views_engine
+
+    if sum(x is not None for x in (nik, claim_id, agreement_id)) != 1:
+        fail(InvalidInput("member", "give exactly one of --member, --claim or --agreement"))
+
+    def go(ledger: Ledger) -> Any:
+        engine = views_engine(ledger.store)
+        if nik is not None:
+            ids = [str(member_id_for(ledger.keyring.secrets.pepper, validate_nik(nik)))]
+            return {"rows": trail_rows(ledger.store, engine, aggregate_ids=ids)}
+        if claim_id is not None:
+            return {"rows": trail_rows(ledger.store, engine, aggregate_ids=[str(claim_id_for(claim_id))])}
+        assert agreement_id is not None
+        own = trail_rows(ledger.store, engine, aggregate_ids=[str(agreement_id_for(agreement_id))])
+        return {"rows": own + trail_rows(ledger.store, engine, subject=agreement_id)}
+
+    emit(with_ledger(store, go, create=False), as_json)
+
+
 # --- demo -----------------------------------------------------------------------------------------
 
 

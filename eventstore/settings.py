@@ -97,6 +97,26 @@ class StoreSettings:
             return self.sqlite_path.with_suffix(".key")
         return Path("jamsos.key")
 
+    def default_views_url(self) -> str:
+        """Read models live next to the store: ``<store>.views.db`` for SQLite, the same database (and
+        schema) on PostgreSQL. ``JAMSOS_VIEWS`` overrides."""
+        override = os.environ.get("JAMSOS_VIEWS")
+        if override:
+            return override
+        if self.kind == "memory":
+            return "sqlite://"
+        if self.kind == "sqlite":
+            assert self.sqlite_path is not None
+            return f"sqlite:///{self.sqlite_path.with_suffix('.views.db')}"
+        return self._pg_sqlalchemy_url()
+
+    def _pg_sqlalchemy_url(self) -> str:
+        password = f":{self.pg_password}" if self.pg_password else ""
+        url = f"postgresql+psycopg://{self.pg_user}{password}@{self.pg_host}:{self.pg_port}/{self.pg_dbname}"
+        if self.pg_schema:
+            url += f"?options=-csearch_path%3D{self.pg_schema}"
+        return url
+
     def default_keystore_url(self) -> str:
         """Member data keys live apart from the events (a separate file for SQLite)."""
         override = os.environ.get("JAMSOS_KEYSTORE")
@@ -107,8 +127,4 @@ class StoreSettings:
         if self.kind == "sqlite":
             assert self.sqlite_path is not None
             return f"sqlite:///{self.sqlite_path.with_suffix('.keys.db')}"
-        password = f":{self.pg_password}" if self.pg_password else ""
-        url = f"postgresql+psycopg://{self.pg_user}{password}@{self.pg_host}:{self.pg_port}/{self.pg_dbname}"
-        if self.pg_schema:
-            url += f"?options=-csearch_path%3D{self.pg_schema}"
-        return url
+        return self._pg_sqlalchemy_url()

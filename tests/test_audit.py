@@ -1,0 +1,191 @@
+"""Audit trail: hash chain, tamper detection (edit, removal, insertion, rewritten history), exactly-once
+projection with restarts (including SIGKILL of a real process), failing events, rebuild."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from commands.bootstrap import Ledger, bootstrap
+from commands.handlers import execute
+from commands.messages import CohortRow, ImportCohort, PayCohort
+from projections.audit import AuditTrail, seal, verify
+from projections.runner import ProjectionFailed, ProjectionRunner, views_engine
+from tests.conftest import nik
+from tests.test_behaviour import AGREEMENT, sign
+
+MEMBERS = 25
+
+
+@pytest.fixture
+def sqlite_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = bootstrap(url)
+    _fill(ledger)
+    yield ledger, tmp_path / "ledger.db", url
+    ledger.close()
+
+
+def _fill(ledger: Ledger) -> None:
+    sign(ledger)
+    rows = [(k + 2, CohortRow(nik=nik(k), name=f"W{k}", role="PETANI")) for k in range(MEMBERS)]
+    execute(ledger, ImportCohort(agreement_id=AGREEMENT, rows=rows, effective_on=date(2025, 1, 6)))
+    for month in ("2025-01", "2025-02", "2025-03"):
+        execute(ledger, PayCohort(agreement_id=AGREEMENT, periods=[month], amount_rp=MEMBERS * 16_800,
+                                  payment_reference=f"SP2D-{month}", effective_on=date(2025, 3, 10)))
+
+
+def _trail(ledger: Ledger) -> list[tuple[Any, ...]]:
+    runner = ProjectionRunner(ledger.store, views_engine(ledger.store), AuditTrail)
+    table = runner.active.table("audit_trail")
+    with runner.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(table).order_by(table.c.position))]
+
+
+def _tamper(db: Path, sql: str, *params: Any) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute(sql, params)
+
+
+def test_untouched_store_verifies_and_seal_matches(sqlite_ledger: Any) -> None:
+    ledger, _, _ = sqlite_ledger
+    sealed = seal(ledger.store, views_engine(ledger.store))
+    assert sealed["position"] == ledger.store.max_notification_id()
+    result = verify(ledger.store, views_engine(ledger.store), sealed["hash"])
+    assert result["ok"] and result["checked"] == sealed["position"]
+    assert all("Siti" not in str(row) and nik(0) not in str(row) for row in _trail(ledger))
+
+
+def test_edited_event_is_named_by_position(sqlite_ledger: Any) -> None:
+    ledger, db, _ = sqlite_ledger
+    seal(ledger.store, views_engine(ledger.store))
+    _tamper(db, "UPDATE stored_events SET state = CAST(replace(state, '16800', '16801') AS BLOB) WHERE rowid = ?", 40)
+    result = verify(ledger.store, views_engine(ledger.store))
+    assert not result["ok"]
+    assert result["first_problem"].startswith("position 40:") and "edited" in result["first_problem"]
+
+
+def test_removed_event_is_named_by_position(sqlite_ledger: Any) -> None:
+    ledger, db, _ = sqlite_ledger
+    seal(ledger.store, views_engine(ledger.store))
+    _tamper(db, "DELETE FROM stored_events WHERE rowid = ?", 33)
+    result = verify(ledger.store, views_engine(ledger.store))
+    assert result["first_problem"].startswith("position 33:") and "removed" in result["first_problem"]
+
+
+def test_inserted_event_is_named_by_position(sqlite_ledger: Any) -> None:
+    ledger, db, _ = sqlite_ledger
+    with sqlite3.connect(db) as conn:  # a gap in the positions (as a rolled-back PostgreSQL insert leaves)
+        row = conn.execute("SELECT originator_id, originator_version, topic, state FROM stored_events "
+                           "WHERE rowid = 20").fetchone()
+        conn.execute("DELETE FROM stored_events WHERE rowid = 20")
+    seal(ledger.store, views_engine(ledger.store))
+    with sqlite3.connect(db) as conn:  # someone slips an event into the gap afterwards
+        conn.execute("INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
+                     "VALUES (20, ?, ?, ?, ?)", row)
+    result = verify(ledger.store, views_engine(ledger.store))
+    assert result["first_problem"].startswith("position 20:") and "inserted" in result["first_problem"]
+
+
+def test_rewritten_history_fails_against_the_sealed_head(sqlite_ledger: Any) -> None:
+    ledger, db, _ = sqlite_ledger
+    engine = views_engine(ledger.store)
+    sealed = seal(ledger.store, engine)
+    _tamper(db, "UPDATE stored_events SET state = CAST(replace(state, '16800', '16801') AS BLOB) WHERE rowid = 40")
+    ProjectionRunner(ledger.store, engine, AuditTrail).rebuild()  # the chain is rebuilt to match the edit
+    assert verify(ledger.store, engine)["ok"]
+    result = verify(ledger.store, engine, sealed["hash"])
+    assert not result["ok"] and "sealed head" in result["first_problem"]
+
+
+def test_cli_verify_exits_non_zero_naming_the_position(sqlite_ledger: Any) -> None:
+    ledger, db, url = sqlite_ledger
+    seal(ledger.store, views_engine(ledger.store))
+    _tamper(db, "DELETE FROM stored_events WHERE rowid = 12")
+    run = subprocess.run([sys.executable, "-m", "commands.cli", "audit", "verify", "--store", url, "--json"],
+                         capture_output=True, text=True, env={**os.environ}, timeout=60)
+    assert run.returncode == 7
+    assert run.stderr.strip().startswith("error: audit: position 12:")
+
+
+def test_failing_event_stops_only_its_projection(sqlite_ledger: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger, _, _ = sqlite_ledger
+    engine = views_engine(ledger.store)
+    original = AuditTrail.apply
+
+    def poisoned(self: AuditTrail, conn: Any, batch: Any) -> None:
+        if any(e.position == 31 for e in batch):
+            raise ValueError("poison")
+        original(self, conn, batch)
+
+    monkeypatch.setattr(AuditTrail, "apply", poisoned)
+    runner = ProjectionRunner(ledger.store, engine, AuditTrail)
+    with pytest.raises(ProjectionFailed) as info:
+        runner.catch_up(batch_size=10)
+    assert info.value.position == 31
+    status = runner.status()
+    assert status["position"] == 30 and status["error_position"] == 31 and "poison" in status["last_error"]
+    monkeypatch.setattr(AuditTrail, "apply", original)
+    runner.catch_up(batch_size=10)
+    assert runner.status()["last_error"] is None and runner.status()["lag"] == 0
+
+
+def test_random_batch_sizes_equal_a_full_rebuild(sqlite_ledger: Any) -> None:
+    ledger, _, _ = sqlite_ledger
+    engine = views_engine(ledger.store)
+    runner = ProjectionRunner(ledger.store, engine, AuditTrail)
+    rng = random.Random(7)
+    while runner._step(runner.active, "position", rng.randint(1, 9)):
+        pass
+    incremental = _trail(ledger)
+    runner.rebuild(batch_size=1000)
+    assert _trail(ledger) == incremental
+    assert runner.status()["generation"] == 2
+
+
+def test_sigkill_during_catch_up_then_restart_equals_rebuild(sqlite_ledger: Any) -> None:
+    ledger, _, url = sqlite_ledger
+    env = {**os.environ, "JAMSOS_PROJECTION_BATCH": "3"}
+    rng = random.Random(11)
+    kills = 0
+    for _ in range(6):
+        proc = subprocess.Popen([sys.executable, "-m", "commands.cli", "project", "run", "audit", "--store", url],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        time.sleep(rng.uniform(0.6, 1.2))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=30)
+    subprocess.run([sys.executable, "-m", "commands.cli", "project", "run", "--store", url], check=True, env=env,
+                   capture_output=True, timeout=120)
+    assert kills >= 1, "the process was never killed mid-run"
+    after_kills = _trail(ledger)
+    ProjectionRunner(ledger.store, views_engine(ledger.store), AuditTrail).rebuild()
+    assert _trail(ledger) == after_kills
+    assert len(after_kills) == ledger.store.max_notification_id()
+
+
+def test_trail_on_every_store_verifies_and_rebuilds_identically(ledger: Ledger) -> None:
+    _fill(ledger)
+    engine = views_engine(ledger.store)
+    runner = ProjectionRunner(ledger.store, engine, AuditTrail)
+    rng = random.Random(3)
+    while runner._step(runner.active, "position", rng.randint(1, 13)):
+        pass
+    incremental = _trail(ledger)
+    assert len(incremental) == ledger.store.max_notification_id()
+    assert verify(ledger.store, engine)["ok"]
+    runner.rebuild()
+    assert _trail(ledger) == incremental
