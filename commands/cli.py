@@ -661,6 +661,34 @@ def audit_trail(
     emit(with_ledger(store, go, create=False), as_json)
 
 
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="members | balances | claims")],
+    agreement_id: Annotated[str | None, typer.Option("--agreement", help="Only this agreement.")] = None,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the report as CSV.")] = None,
+    xlsx_file: Annotated[Path | None, typer.Option("--xlsx", help="Also write an XLSX workbook.")] = None,
+    on: OnOpt = None,
+    as_of: AsOfOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A report from the read models: --on for business time, --as-of for what was recorded by then."""
+    from commands.clock import business_today
+    from projections.export import write_csv, write_xlsx
+    from projections.reports import build_report
+
+    def go(ledger: Ledger) -> Any:
+        day = parse_date(on) or business_today(ledger.clock)
+        return build_report(ledger.store, name, day, parse_timestamp(as_of), ledger.clock.now(), agreement_id)
+
+    result = with_ledger(store, go, create=False)
+    if csv_file is not None:
+        write_csv(result, csv_file)
+    if xlsx_file is not None:
+        write_xlsx(result, xlsx_file)
+    emit(result, as_json, lambda v: render.render_report(console, v))
+
+
 # --- demo -----------------------------------------------------------------------------------------
 
 
@@ -671,14 +699,31 @@ def demo(
     as_json: JsonOpt = False,
 ) -> None:
     """Load the seed schemes (domain.md §8) and play them month by month on a simulated clock."""
-    from commands.demo import run_demo
+    from commands.clock import SystemClock
+    from commands.demo import DEMO_END, run_demo
+    from projections.reports import build_report
 
     try:
         summary = run_demo(store, scale=scale, quiet=as_json)
     except LedgerError as err:
         fail(err)
         return
-    emit(summary, as_json, lambda v: render.render_demo(console, v))
+
+    def reports(ledger: Ledger) -> dict[str, Any]:
+        now = SystemClock().now()
+        return {name: build_report(ledger.store, name, DEMO_END, None, now) for name in ("members", "balances",
+                                                                                         "claims")}
+
+    if not as_json:
+        console.print("\nBuilding the read models (jamsos project run) for the reports ...")
+    summary["reports"] = with_ledger(store, reports, create=False)
+
+    def show(v: dict[str, Any]) -> None:
+        render.render_demo(console, v)
+        for one in v["reports"].values():
+            render.render_report(console, one)
+
+    emit(summary, as_json, show)
 
 
 def main() -> None:

@@ -109,3 +109,21 @@ def render_demo(console: Console, summary: dict[str, Any]) -> None:
         ("Kendari death benefits", ", ".join(rp(x) for x in summary["kendari_death_benefits_rp"])),
     ]))
     console.print(f"\nNext: jamsos member show {heir['nik']} --store {summary['store'].removeprefix('sqlite:///')}")
+
+
+def render_report(console: Console, report: dict[str, Any]) -> None:
+    when = f"on {report['on']}" + (f", as recorded by {report['as_of']}" if report["as_of"] else "")
+    scope = f" — {report['agreement']}" if report.get("agreement") else ""
+    console.print(f"[bold]{report['report']} report{scope}[/bold] {when} (log position {report['position']:,})")
+    for name, section in report["sections"].items():
+        table = Table(title=name, title_justify="left")
+        for column in section["columns"]:
+            table.add_column(column, justify="left" if not section["rows"] or isinstance(
+                section["rows"][0][section["columns"].index(column)], str) else "right")
+        for row in section["rows"]:
+            table.add_row(*[rp(v) if c.endswith("_rp") and isinstance(v, int) else
+                            (f"{v:,}" if isinstance(v, int) else str(v)) for c, v in zip(section["columns"], row,
+                                                                                         strict=True)])
+        console.print(table)
+    console.print(_kv("totals", [(k, rp(v) if k.endswith("_rp") and isinstance(v, int) else str(v))
+                                 for k, v in report["totals"].items()]))

@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 from ledger.errors import InvalidInput
 from projections.audit import AuditTrail
+from projections.registers import Registers
 from projections.runner import Projection
 
-PROJECTIONS: dict[str, Callable[[int], Projection]] = {AuditTrail.name: AuditTrail}
+PROJECTIONS: dict[str, Callable[[int], Projection]] = {AuditTrail.name: AuditTrail, Registers.name: Registers}
 
 
 def projection(name: str) -> Callable[[int], Projection]:

@@ -50,6 +50,8 @@ class Projection(abc.ABC):
     """A read model built from the log. Subclasses define tables (per generation) and ``apply``."""
 
     name: ClassVar[str]
+    version: ClassVar[int] = 1
+    """Bump when the tables or their meaning change: the runner then rebuilds into a new generation."""
 
     def __init__(self, generation: int) -> None:
         self.generation = generation
@@ -74,6 +76,7 @@ positions = Table(
     tracking,
     Column("name", String(64), primary_key=True),
     Column("generation", Integer, nullable=False, default=1),
+    Column("schema_version", Integer, nullable=False, default=1),
     Column("position", Integer, nullable=False, default=0),
     Column("building_generation", Integer),
     Column("building_position", Integer),
@@ -109,11 +112,16 @@ class ProjectionRunner:
         self.factory = factory
         self.name = factory(1).name
         tracking.create_all(engine)
+        version = factory(1).version
         with engine.begin() as conn:
             if conn.execute(select(positions.c.name).where(positions.c.name == self.name)).first() is None:
-                conn.execute(insert(positions).values(name=self.name, generation=1, position=0))
+                conn.execute(insert(positions).values(name=self.name, generation=1, position=0,
+                                                      schema_version=version))
+            stale = self._row(conn).schema_version != version
         self.active = factory(self.generation)
         self.active.metadata.create_all(engine)
+        if stale:  # the code's tables differ from the stored ones: rebuild before serving
+            self.rebuild()
 
     # --- status --------------------------------------------------------------------------------
 
@@ -143,20 +151,22 @@ class ProjectionRunner:
 
     # --- processing ----------------------------------------------------------------------------
 
-    def _envelopes(self, after: int, limit: int) -> list[Envelope]:
+    def _envelopes(self, after: int, limit: int, until: int | None = None) -> list[Envelope]:
         out = []
         for n in self.store.select_notifications(after + 1, limit):
+            if until is not None and n.id > until:
+                break
             raw = n.state if isinstance(n.state, bytes) else str(n.state).encode()  # a tampered row may be TEXT
             state = self.store.mapper.plain_state(raw)
             out.append(Envelope(n.id, str(n.originator_id), n.originator_version, n.topic.rsplit(":", 1)[-1],
                                 orjson.loads(state), state))
         return out
 
-    def _step(self, projection: Projection, position_col: str, batch_size: int) -> int:
+    def _step(self, projection: Projection, position_col: str, batch_size: int, until: int | None = None) -> int:
         """Process one batch into ``projection``; returns how many events it applied (0 at the head)."""
         with self.engine.connect() as conn:
             after = int(getattr(self._row(conn), position_col) or 0)
-        batch = self._envelopes(after, batch_size)
+        batch = self._envelopes(after, batch_size, until)
         if not batch:
             return 0
         try:
@@ -190,11 +200,13 @@ class ProjectionRunner:
             conn.execute(update(positions).where(positions.c.name == self.name)
                          .values(last_error=f"{type(exc).__name__}: {exc}"[:2000], error_position=failing))
 
-    def catch_up(self, batch_size: int = BATCH_SIZE, progress: Callable[[int], None] | None = None) -> int:
-        """Process to the current head; returns the number of events applied."""
+    def catch_up(
+        self, batch_size: int = BATCH_SIZE, progress: Callable[[int], None] | None = None, until: int | None = None
+    ) -> int:
+        """Process to the current head (or to position ``until``); returns the number of events applied."""
         done = 0
         while True:
-            n = self._step(self.active, "position", batch_size)
+            n = self._step(self.active, "position", batch_size, until)
             if n == 0:
                 return done
             done += n
@@ -228,7 +240,7 @@ class ProjectionRunner:
                         continue  # new events arrived: keep going before the switch
                     conn.execute(update(positions).where(positions.c.name == self.name).values(
                         generation=new_generation, position=row.building_position, building_generation=None,
-                        building_position=None, updated_at=_now()))
+                        building_position=None, updated_at=_now(), schema_version=fresh.version))
                 old = self.active
                 self.active = fresh
                 old.metadata.drop_all(self.engine)

@@ -1,0 +1,213 @@
+"""Projection ``registers``: the facts finance and auditors query — agreements, membership chains and
+their payers, every member-period paid, claims — as tables next to the store.
+
+Every row is derived from events alone; a rebuild from position 0 gives identical tables. Writes are
+queued in event order and flushed with one ``executemany`` per run of identical statements, so a
+month-end batch of payments costs a few statements, not one per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Executable
+
+from ledger.agreement import agreement_id_for
+from ledger.claim import claim_id_for
+from projections.runner import Envelope, Projection
+
+PROGRAMME_OF_COMPONENT = {"jht_balance": "JHT"}
+"""Benefit components paid from a fund other than the claim's own programme."""
+
+
+class Registers(Projection):
+    name = "registers"
+
+    def __init__(self, generation: int) -> None:
+        super().__init__(generation)
+        self._claim_ids: dict[str, str] = {}  # claim stream id → claim id (ids are uuid5 of the claim id)
+        t = {n: self.table(n) for n in ("agreements", "members", "spells", "segments", "paid", "claims")}
+        self.t = t
+        self.sql: dict[str, Executable] = {  # built once: compiling a statement per event would dominate
+            "agreement": insert(t["agreements"]),
+            "agreement_update": update(t["agreements"]).where(t["agreements"].c.code == bindparam("acode")),
+            "member": insert(t["members"]),
+            "member_update": update(t["members"]).where(t["members"].c.member_id == bindparam("m")),
+            "spell": insert(t["spells"]),
+            "lapse": update(t["spells"]).where(t["spells"].c.member_id == bindparam("m"),
+                                               t["spells"].c.lapsed_on.is_(None)),
+            "segment": insert(t["segments"]),
+            "paid": insert(t["paid"]),
+            "refund": update(t["paid"]).where(t["paid"].c.member_id == bindparam("m"),
+                                              t["paid"].c.period == bindparam("pp")),
+            "claim": insert(t["claims"]),
+            "claim_update": update(t["claims"]).where(t["claims"].c.claim_id == bindparam("cid")),
+        }
+
+    def define(self, metadata: MetaData, suffix: str) -> None:
+        Table(f"agreements{suffix}", metadata,
+              Column("code", String(64), primary_key=True), Column("name", Text), Column("payer_id", String(64)),
+              Column("payer_name", Text), Column("payer_type", String(16)), Column("fund_source", String(16)),
+              Column("region_code", String(16)), Column("first_period", String(7)), Column("last_period", String(7)),
+              Column("rate_rp", Integer), Column("budget_rp", Integer), Column("cadence", String(16)),
+              Column("signed_on", String(10)), Column("closed", Integer, default=0))
+        Table(f"members{suffix}", metadata,
+              Column("member_id", String(36), primary_key=True), Column("region_code", String(16)),
+              Column("village_code", String(16)), Column("role", String(64)), Column("died_on", String(10)),
+              Column("erased", Integer, default=0))
+        Table(f"spells{suffix}", metadata,
+              Column("member_id", String(36), primary_key=True), Column("spell_no", Integer, primary_key=True),
+              Column("enrolled_on", String(10)), Column("first_period", String(7)), Column("anchor_day", Integer),
+              Column("region_code", String(16)), Column("village_code", String(16)), Column("role", String(64)),
+              Column("declared_income_rp", Integer), Column("programmes", String(32)),
+              Column("lapsed_on", String(10)), Column("lapse_reason", String(16)))
+        Table(f"segments{suffix}", metadata,
+              Column("member_id", String(36), primary_key=True), Column("spell_no", Integer, primary_key=True),
+              Column("from_period", String(7), primary_key=True), Column("agreement_code", String(64), index=True),
+              Column("payer_id", String(64)), Column("payer_type", String(16)), Column("fund_source", String(16)))
+        Table(f"paid{suffix}", metadata,
+              Column("member_id", String(36), primary_key=True), Column("period", String(7), primary_key=True),
+              Column("agreement_code", String(64), index=True), Column("payer_id", String(64)),
+              Column("payer_type", String(16)), Column("fund_source", String(16)), Column("amount_rp", Integer),
+              Column("jkk_rp", Integer), Column("jkm_rp", Integer), Column("jht_rp", Integer),
+              Column("paid_on", String(10)), Column("payment_reference", String(64)), Column("late", Integer),
+              Column("refund_due", Integer, default=0))
+        Table(f"claims{suffix}", metadata,
+              Column("claim_id", String(64), primary_key=True), Column("member_id", String(36)),
+              Column("claim_type", String(32)), Column("agreement_code", String(64)), Column("event_date", String(10)),
+              Column("submitted_on", String(10)), Column("status", String(16)), Column("amount_rp", Integer),
+              Column("components", Text), Column("reason_code", String(40)), Column("decided_on", String(10)),
+              Column("paid_on", String(10)), Column("payment_reference", String(64)))
+
+    # --- applying -------------------------------------------------------------------------------
+
+    def apply(self, conn: Connection, batch: Sequence[Envelope]) -> None:
+        queue = _Queue(conn, self.sql)
+        spell_counts: dict[str, int] = {}
+        t = self.t
+        for e in batch:
+            d, m = e.data, e.originator_id
+            kind = e.event_type
+            if kind == "AgreementSigned":
+                queue.add("agreement", {
+                    "code": d["agreement_code"], "name": d["name"], "payer_id": d["payer_id"],
+                    "payer_name": d["payer_name"], "payer_type": d["payer_type"], "fund_source": d["fund_source"],
+                    "region_code": d["region_code"], "first_period": d["first_period"],
+                    "last_period": d["last_period"], "rate_rp": d["rate_per_member_month_rp"],
+                    "budget_rp": d["budget_rp"], "cadence": d["billing_cadence"], "signed_on": d["effective_on"],
+                    "closed": 0})
+            elif kind == "AgreementBudgetAmended":
+                queue.add("agreement_update", {"acode": self._code(conn, queue, m), "budget_rp": d["budget_rp"]})
+            elif kind == "AgreementClosed":
+                queue.add("agreement_update", {"acode": self._code(conn, queue, m), "closed": 1})
+            elif kind == "MemberEnrolled":
+                if m not in spell_counts:
+                    queue.flush()
+                    spell_counts[m] = conn.execute(
+                        select(func.count()).select_from(t["spells"]).where(t["spells"].c.member_id == m)).scalar_one()
+                    if spell_counts[m] == 0:
+                        queue.add("member", {"member_id": m, "region_code": d["region_code"],
+                                                         "village_code": d["village_code"], "role": d["role"],
+                                                         "died_on": None, "erased": 0})
+                spell_counts[m] += 1
+                queue.add("spell", {
+                    "member_id": m, "spell_no": spell_counts[m], "enrolled_on": d["effective_on"],
+                    "first_period": d["first_period"], "anchor_day": d["anchor_day"],
+                    "region_code": d["region_code"], "village_code": d["village_code"], "role": d["role"],
+                    "declared_income_rp": d["declared_income_rp"], "programmes": ",".join(d["programmes"]),
+                    "lapsed_on": None, "lapse_reason": None})
+                queue.add("segment", {
+                    "member_id": m, "spell_no": spell_counts[m], "from_period": d["first_period"],
+                    "agreement_code": d["agreement_code"], "payer_id": d["payer_id"], "payer_type": d["payer_type"],
+                    "fund_source": d["fund_source"]})
+            elif kind == "PayerChanged":
+                queue.flush()
+                spell_no = conn.execute(select(func.max(t["spells"].c.spell_no))
+                                        .where(t["spells"].c.member_id == m)).scalar_one()
+                queue.add("segment", {
+                    "member_id": m, "spell_no": spell_no, "from_period": d["from_period"],
+                    "agreement_code": d["agreement_code"], "payer_id": d["payer_id"], "payer_type": d["payer_type"],
+                    "fund_source": d["fund_source"]})
+            elif kind == "ContributionPaid":
+                per = d["per_period_rp"]
+                for period in d["periods"]:
+                    queue.add("paid", {
+                        "member_id": m, "period": period, "agreement_code": d["agreement_code"],
+                        "payer_id": d["payer_id"], "payer_type": d["payer_type"], "fund_source": d["fund_source"],
+                        "amount_rp": sum(per.values()), "jkk_rp": per.get("JKK", 0), "jkm_rp": per.get("JKM", 0),
+                        "jht_rp": per.get("JHT", 0), "paid_on": d["effective_on"],
+                        "payment_reference": d["payment_reference"], "late": int(period < d["effective_on"][:7]),
+                        "refund_due": 0})
+            elif kind == "CoverageLapsed":
+                queue.add("lapse", {"m": m, "lapsed_on": d["effective_on"], "lapse_reason": d["reason"]})
+            elif kind == "MemberDied":
+                queue.add("member_update", {"m": m, "died_on": d["effective_on"]})
+            elif kind == "PersonalDataErased":
+                queue.add("member_update", {"m": m, "erased": 1})
+            elif kind == "ContributionRefundDue":
+                for period in d["periods"]:
+                    queue.add("refund", {"m": m, "pp": period, "refund_due": 1})
+            elif kind == "ClaimSubmitted":
+                queue.add("claim", {
+                    "claim_id": d["claim_ref"], "member_id": d["member_id"], "claim_type": d["claim_type"],
+                    "agreement_code": d["agreement_code"], "event_date": d["effective_on"],
+                    "submitted_on": d["recorded_at"][:10], "status": "SUBMITTED", "amount_rp": 0, "components": "{}",
+                    "reason_code": None, "decided_on": None, "paid_on": None, "payment_reference": None})
+            elif kind in _CLAIM_UPDATES:
+                queue.add("claim_update", {"cid": self._claim(conn, queue, m), **_CLAIM_UPDATES[kind](d)})
+        queue.flush()
+
+    def _code(self, conn: Connection, queue: _Queue, aggregate_id: str) -> str:
+        """The agreement code of an agreement stream (its id is uuid5 of the code)."""
+        queue.flush()
+        for (code,) in conn.execute(select(self.table("agreements").c.code)):
+            if str(agreement_id_for(code)) == aggregate_id:
+                return str(code)
+        raise KeyError(f"agreement stream {aggregate_id} has no AgreementSigned row")
+
+    def _claim(self, conn: Connection, queue: _Queue, aggregate_id: str) -> str:
+        cached = self._claim_ids.get(aggregate_id)
+        if cached is not None:
+            return cached
+        queue.flush()
+        for (claim_id,) in conn.execute(select(self.table("claims").c.claim_id)):
+            self._claim_ids[str(claim_id_for(claim_id))] = claim_id
+        return self._claim_ids[aggregate_id]
+
+
+_CLAIM_UPDATES: dict[str, Any] = {
+    "ClaimHeld": lambda d: {"status": "HELD"},
+    "ClaimReleased": lambda d: {"status": "SUBMITTED"},
+    "ClaimApproved": lambda d: {"status": "APPROVED", "amount_rp": d["amount_rp"], "decided_on": d["effective_on"],
+                                "components": orjson.dumps(d["components"], option=orjson.OPT_SORT_KEYS).decode()},
+    "ClaimRejected": lambda d: {"status": "REJECTED", "reason_code": d["reason_code"], "decided_on": d["effective_on"]},
+    "ClaimPaid": lambda d: {"status": "PAID", "paid_on": d["effective_on"],
+                            "payment_reference": d["payment_reference"]},
+}
+
+
+class _Queue:
+    """Statements in event order; consecutive runs of the same statement go out as one executemany."""
+
+    def __init__(self, conn: Connection, statements: dict[str, Executable]) -> None:
+        self.conn = conn
+        self.statements = statements
+        self.statement: Executable | None = None
+        self.key: tuple[str, ...] | None = None
+        self.params: list[dict[str, Any]] = []
+
+    def add(self, name: str, params: dict[str, Any]) -> None:
+        key = (name, *params)  # same statement and same parameter names (dicts keep insertion order)
+        if key != self.key:
+            self.flush()
+            self.statement, self.key = self.statements[name], key
+        self.params.append(params)
+
+    def flush(self) -> None:
+        if self.statement is not None and self.params:
+            self.conn.execute(self.statement, self.params)
+        self.statement, self.key, self.params = None, None, []
