@@ -35,6 +35,7 @@ from commands.messages import (
     PayClaim,
     PayCohort,
     PayContribution,
+    RecordWorkforce,
     RejectClaim,
     SignAgreement,
     SubmitClaim,
@@ -661,9 +662,26 @@ def audit_trail(
     emit(with_ledger(store, go, create=False), as_json)
 
 
+region_app = typer.Typer(help="Regions: workforce figures for UCJ coverage.")
+app.add_typer(region_app, name="region")
+
+
+@region_app.command("workforce")
+def region_workforce(
+    region: Annotated[str, typer.Option(help="Kemendagri region code, e.g. 61.71.")],
+    workers: Annotated[int, typer.Option(help="Working population (people).")],
+    source: Annotated[str, typer.Option(help="Where the figure comes from, e.g. BPS Sakernas 2025.")],
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Record a region's working population from --on (the denominator of UCJ coverage)."""
+    run_command(store, build(RecordWorkforce, region_code=region, workforce=workers, source=source,
+                             effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+
+
 @app.command()
 def report(
-    name: Annotated[str, typer.Argument(help="members | balances | claims")],
+    name: Annotated[str, typer.Argument(help="members | balances | claims | coverage | audit")],
     agreement_id: Annotated[str | None, typer.Option("--agreement", help="Only this agreement.")] = None,
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the report as CSV.")] = None,
     xlsx_file: Annotated[Path | None, typer.Option("--xlsx", help="Also write an XLSX workbook.")] = None,
@@ -711,8 +729,8 @@ def demo(
 
     def reports(ledger: Ledger) -> dict[str, Any]:
         now = SystemClock().now()
-        return {name: build_report(ledger.store, name, DEMO_END, None, now) for name in ("members", "balances",
-                                                                                         "claims")}
+        return {name: build_report(ledger.store, name, DEMO_END, None, now)
+                for name in ("members", "balances", "claims", "coverage")}
 
     if not as_json:
         console.print("\nBuilding the read models (jamsos project run) for the reports ...")

@@ -24,6 +24,7 @@ from commands.messages import (
     ImportCohort,
     PayClaim,
     PayCohort,
+    RecordWorkforce,
     SignAgreement,
     SubmitClaim,
     Sweep,
@@ -258,8 +259,16 @@ def _month_days(first: date, last: date) -> list[date]:
     return out
 
 
+WORKFORCE = {"61.72": 118_000, "61.07": 132_000, "61.71": 352_000, "74.71": 196_000}
+"""[choice] Working population per region for the UCJ report (demo figures, not BPS data)."""
+
+
 def _play(d: DemoRun) -> None:
     by_code = {s.code: s for s in SCHEMES}
+    d.at(DEMO_START)
+    for region, workers in WORKFORCE.items():
+        d.run(RecordWorkforce(command_id=f"demo:workforce:{region}", actor="demo", effective_on=DEMO_START,
+                              region_code=region, workforce=workers, source="demo figure"))
     for s in SCHEMES:
         if s.signed_on == DEMO_START:
             _sign(d, s, d.size(s.cohort))

@@ -39,6 +39,7 @@ from commands.messages import (
     PayClaim,
     PayCohort,
     PayContribution,
+    RecordWorkforce,
     RejectClaim,
     SignAgreement,
     SubmitClaim,
@@ -50,6 +51,7 @@ from ledger.claim import Claim, ClaimFacts, claim_id_for
 from ledger.errors import ConcurrencyConflict, InvalidInput, NotFound, RuleViolation
 from ledger.identity import PersonalData
 from ledger.member import Member
+from ledger.region import Region, region_id_for
 from ledger.reservations import (
     CommandRecord,
     command_record_id,
@@ -325,6 +327,14 @@ def pay_claim(ledger: Ledger, cmd: PayClaim, ctx: CommandContext, on: date) -> t
     return [claim, ref], {**claim_result(claim), "payment_reference": cmd.payment_reference}
 
 
+def record_workforce(
+    ledger: Ledger, cmd: RecordWorkforce, ctx: CommandContext, on: date
+) -> tuple[list[Any], Result]:
+    region = ledger.store.load(Region, region_id_for(cmd.region_code))
+    region.record_workforce(ctx, cmd.region_code, cmd.workforce, cmd.source, on)
+    return [region], {"region_code": cmd.region_code, "workforce": cmd.workforce, "from": on.isoformat()}
+
+
 HANDLERS: dict[type[Command], HandlerFn] = {
     SignAgreement: sign_agreement,
     AmendBudget: amend_budget,
@@ -337,6 +347,7 @@ HANDLERS: dict[type[Command], HandlerFn] = {
     ApproveClaim: approve_claim,
     RejectClaim: reject_claim,
     PayClaim: pay_claim,
+    RecordWorkforce: record_workforce,
 }
 
 assert set(HANDLERS).isdisjoint(bulk.BULK_HANDLERS)

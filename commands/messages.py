@@ -210,6 +210,15 @@ class PayClaim(Command):
     payment_reference: Code
 
 
+class RecordWorkforce(Command):
+    """The working population of a region (the UCJ denominator), from ``effective_on``."""
+
+    kind: Literal["region.workforce"] = "region.workforce"
+    region_code: str
+    workforce: StrictInt = Field(gt=0, le=200_000_000)
+    source: str = Field(min_length=1, max_length=200)
+
+
 class Sweep(Command):
     """Emit every lapse due by ``effective_on``; running it again for the same date emits nothing."""
 
@@ -265,6 +274,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         PayClaim,
         Sweep,
         ImportCohort,
+        RecordWorkforce,
     )
 }
 

@@ -244,6 +244,17 @@ class ClaimPaid(LedgerEvent):
     payment_reference: str
 
 
+# --- Region ---------------------------------------------------------------------------------------
+
+
+class WorkforceRecorded(LedgerEvent):
+    """The working population of a region from ``effective_on`` (the denominator of UCJ coverage)."""
+
+    region_code: str
+    workforce: int = Field(gt=0, le=200_000_000)
+    source: str
+
+
 # --- Reservations (uniqueness of business keys) ---------------------------------------------------
 
 

@@ -26,11 +26,12 @@ PROGRAMME_OF_COMPONENT = {"jht_balance": "JHT"}
 
 class Registers(Projection):
     name = "registers"
+    version = 2  # 2: workforce table
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
         self._claim_ids: dict[str, str] = {}  # claim stream id → claim id (ids are uuid5 of the claim id)
-        t = {n: self.table(n) for n in ("agreements", "members", "spells", "segments", "paid", "claims")}
+        t = {n: self.table(n) for n in ("agreements", "members", "spells", "segments", "paid", "claims", "workforce")}
         self.t = t
         self.sql: dict[str, Executable] = {  # built once: compiling a statement per event would dominate
             "agreement": insert(t["agreements"]),
@@ -46,6 +47,7 @@ class Registers(Projection):
                                               t["paid"].c.period == bindparam("pp")),
             "claim": insert(t["claims"]),
             "claim_update": update(t["claims"]).where(t["claims"].c.claim_id == bindparam("cid")),
+            "workforce": insert(t["workforce"]),
         }
 
     def define(self, metadata: MetaData, suffix: str) -> None:
@@ -82,6 +84,9 @@ class Registers(Projection):
               Column("submitted_on", String(10)), Column("status", String(16)), Column("amount_rp", Integer),
               Column("components", Text), Column("reason_code", String(40)), Column("decided_on", String(10)),
               Column("paid_on", String(10)), Column("payment_reference", String(64)))
+        Table(f"workforce{suffix}", metadata,
+              Column("region_code", String(16), primary_key=True), Column("effective_on", String(10), primary_key=True),
+              Column("workforce", Integer, nullable=False), Column("source", Text))
 
     # --- applying -------------------------------------------------------------------------------
 
@@ -157,6 +162,9 @@ class Registers(Projection):
                     "agreement_code": d["agreement_code"], "event_date": d["effective_on"],
                     "submitted_on": d["recorded_at"][:10], "status": "SUBMITTED", "amount_rp": 0, "components": "{}",
                     "reason_code": None, "decided_on": None, "paid_on": None, "payment_reference": None})
+            elif kind == "WorkforceRecorded":
+                queue.add("workforce", {"region_code": d["region_code"], "effective_on": d["effective_on"],
+                                        "workforce": d["workforce"], "source": d["source"]})
             elif kind in _CLAIM_UPDATES:
                 queue.add("claim_update", {"cid": self._claim(conn, queue, m), **_CLAIM_UPDATES[kind](d)})
         queue.flush()

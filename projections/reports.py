@@ -25,7 +25,7 @@ from eventstore.store import LedgerStore
 from ledger.errors import InvalidInput, NotFound
 from ledger.tariff import tariff_in_force
 from ledger.values import PayerType, Period, Programme
-from projections.audit import AuditTrail
+from projections.audit import AuditTrail, verify
 from projections.registers import PROGRAMME_OF_COMPONENT, Registers
 from projections.runner import ProjectionRunner, views_engine
 
@@ -71,6 +71,8 @@ class Facts:
         self.segments = segments
         self.paid = _rows(engine, registers, "paid")
         self.claims = sorted(_rows(engine, registers, "claims"), key=lambda c: c["claim_id"])
+        self.workforce = sorted(_rows(engine, registers, "workforce"), key=lambda w: (w["region_code"],
+                                                                                      w["effective_on"]))
 
     def segment(self, spell: dict[str, Any], period: str) -> dict[str, Any]:
         chosen = None
@@ -256,17 +258,64 @@ def claims_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any
     return sections, totals
 
 
+def coverage_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any]]:
+    """UCJ per region: active participants (by person) ÷ the workforce in force on ``on``."""
+    day = on.isoformat()
+    workforce: dict[str, int] = {}
+    for w in facts.workforce:
+        if w["effective_on"] <= day:
+            workforce[w["region_code"]] = w["workforce"]
+    active: dict[str, set[str]] = defaultdict(set)
+    for spell in facts.spells:
+        if facts.active_on(spell, day):
+            for code in workforce:
+                if spell["region_code"] == code or spell["region_code"].startswith(code + "."):
+                    active[code].add(spell["member_id"])
+    rows = []
+    for code, people in sorted(workforce.items()):
+        covered = len(active[code])
+        rows.append([code, covered, people, f"{covered * 100 / people:.2f}"])
+    sections = {"by_region": _section(["region", "active_participants", "workforce", "ucj_pct"], rows)}
+    return sections, {"regions": len(rows), "active_participants": sum(r[1] for r in rows)}
+
+
 REPORTS: dict[str, Callable[[Facts, date], tuple[dict[str, Any], dict[str, Any]]]] = {
     "members": members_report,
     "balances": balances_report,
     "claims": claims_report,
+    "coverage": coverage_report,
 }
+
+
+def audit_report(store: LedgerStore, as_of: datetime | None) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """The audit trail's verification and its events per type (recorded by ``as_of``)."""
+    engine = views_engine(store)
+    audit = ProjectionRunner(store, engine, AuditTrail)
+    audit.catch_up()
+    result = verify(store, engine)
+    trail = audit.active.table("audit_trail")
+    query = select(trail.c.event_type, func.count(), func.max(trail.c.position)).group_by(trail.c.event_type)
+    if as_of is not None:
+        query = query.where(trail.c.recorded_at <= as_of.isoformat())
+    with engine.connect() as conn:
+        counts = sorted((str(t), int(n), int(p)) for t, n, p in conn.execute(query))
+    sections = {
+        "by_event_type": _section(["event_type", "events", "last_position"], [list(c) for c in counts]),
+        "findings": _section(["finding"], [[f] for f in result["findings"]]),
+    }
+    totals = {"events": sum(c[1] for c in counts), "chain_ok": result["ok"], "head_position": result["head_position"],
+              "head_hash": result["head_hash"]}
+    return sections, totals, int(result["head_position"])
 
 
 def build_report(store: LedgerStore, name: str, on: date, as_of: datetime | None, now: datetime,
                  agreement: str | None = None) -> Report:
+    if name == "audit":
+        sections, totals, position = audit_report(store, as_of)
+        return {"report": name, "on": on.isoformat(), "as_of": as_of.isoformat() if as_of else None,
+                "agreement": None, "position": position, "sections": sections, "totals": totals}
     if name not in REPORTS:
-        raise InvalidInput("report", f"unknown report {name!r}; known: {', '.join(sorted(REPORTS))}")
+        raise InvalidInput("report", f"unknown report {name!r}; known: audit, {', '.join(sorted(REPORTS))}")
     if as_of is not None and as_of > now:
         raise InvalidInput("as_of", f"{as_of.isoformat()} is in the future")
     if on > now.date():

@@ -762,3 +762,30 @@ def test_views_render_as_tables_without_json(cli: Cli) -> None:
     agreement = cli("agreement", "show", AGREEMENT, "--on", "2025-01-15")
     assert agreement.code == 0, str(agreement)
     assert "rate per member-month" in agreement.out and "Rp16.800" in agreement.out
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "field", "fragment"),
+    [
+        (["project", "rebuild", "nope"], 2, "name", "unknown projection"),
+        (["report", "nope"], 2, "report", "unknown report"),
+        (["report", "members", "--on", "2025-02-30"], 2, "on", "YYYY-MM-DD"),
+        (["report", "members", "--as-of", "yesterday"], 2, "as_of", "ISO timestamp"),
+        (["report", "members", "--on", "2099-01-01"], 2, "on", "future"),
+        (["report", "members", "--as-of", "2099-01-01T00:00:00+07:00"], 2, "as_of", "future"),
+        (["report", "balances", "--agreement", "NOPE-2025"], 4, "agreement_id", "unknown agreement"),
+    ],
+)
+def test_report_and_projection_bad_inputs(cli: Cli, args: list[str], code: int, field: str, fragment: str) -> None:
+    cli.refused(code, field, fragment, *args)
+
+
+def test_reports_export_csv_and_xlsx(cli: Cli, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    out = cli.ok("report", "balances", "--on", "2025-01-31", "--csv", str(tmp_path / "b.csv"),
+                 "--xlsx", str(tmp_path / "b.xlsx"))
+    assert out["totals"]["paid_rp"] == RATE
+    assert "by_agreement_period" in (tmp_path / "b.csv").read_text()
+    totals = {r[0].value: r[1].value for r in load_workbook(tmp_path / "b.xlsx")["totals"].iter_rows()}
+    assert totals["paid_rp"] == out["totals"]["paid_rp"]
