@@ -100,31 +100,25 @@ class StoreSettings:
     def default_views_url(self) -> str:
         """Read models live next to the store: ``<store>.views.db`` for SQLite, the same database (and
         schema) on PostgreSQL. ``JAMSOS_VIEWS`` overrides."""
-        override = os.environ.get("JAMSOS_VIEWS")
+        return self._beside_store("JAMSOS_VIEWS", ".views.db")
+
+    def default_keystore_url(self) -> str:
+        """Member data keys live apart from the events (a separate file for SQLite). ``JAMSOS_KEYSTORE``
+        overrides (point it at another database to separate the keys further on PostgreSQL)."""
+        return self._beside_store("JAMSOS_KEYSTORE", ".keys.db")
+
+    def _beside_store(self, variable: str, sqlite_suffix: str) -> str:
+        """A SQLAlchemy URL for tables that live beside the event store."""
+        override = os.environ.get(variable)
         if override:
             return override
         if self.kind == "memory":
             return "sqlite://"
         if self.kind == "sqlite":
             assert self.sqlite_path is not None
-            return f"sqlite:///{self.sqlite_path.with_suffix('.views.db')}"
-        return self._pg_sqlalchemy_url()
-
-    def _pg_sqlalchemy_url(self) -> str:
+            return f"sqlite:///{self.sqlite_path.with_suffix(sqlite_suffix)}"
         password = f":{self.pg_password}" if self.pg_password else ""
         url = f"postgresql+psycopg://{self.pg_user}{password}@{self.pg_host}:{self.pg_port}/{self.pg_dbname}"
         if self.pg_schema:
             url += f"?options=-csearch_path%3D{self.pg_schema}"
         return url
-
-    def default_keystore_url(self) -> str:
-        """Member data keys live apart from the events (a separate file for SQLite)."""
-        override = os.environ.get("JAMSOS_KEYSTORE")
-        if override:
-            return override
-        if self.kind == "memory":
-            return "sqlite://"
-        if self.kind == "sqlite":
-            assert self.sqlite_path is not None
-            return f"sqlite:///{self.sqlite_path.with_suffix('.keys.db')}"
-        return self._pg_sqlalchemy_url()
