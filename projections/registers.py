@@ -92,8 +92,8 @@ class Registers(Projection):
 
     def apply(self, conn: Connection, batch: Sequence[Envelope]) -> None:
         queue = _Queue(conn, self.sql)
-        spell_counts: dict[str, int] = {}
         t = self.t
+        spell_counts = self._spell_counts(conn, {e.originator_id for e in batch if e.event_type == "MemberEnrolled"})
         for e in batch:
             d, m = e.data, e.originator_id
             kind = e.event_type
@@ -110,14 +110,10 @@ class Registers(Projection):
             elif kind == "AgreementClosed":
                 queue.add("agreement_update", {"acode": self._code(conn, queue, m), "closed": 1})
             elif kind == "MemberEnrolled":
-                if m not in spell_counts:
-                    queue.flush()
-                    spell_counts[m] = conn.execute(
-                        select(func.count()).select_from(t["spells"]).where(t["spells"].c.member_id == m)).scalar_one()
-                    if spell_counts[m] == 0:
-                        queue.add("member", {"member_id": m, "region_code": d["region_code"],
-                                                         "village_code": d["village_code"], "role": d["role"],
-                                                         "died_on": None, "erased": 0})
+                if spell_counts[m] == 0:
+                    queue.add("member", {"member_id": m, "region_code": d["region_code"],
+                                         "village_code": d["village_code"], "role": d["role"], "died_on": None,
+                                         "erased": 0})
                 spell_counts[m] += 1
                 queue.add("spell", {
                     "member_id": m, "spell_no": spell_counts[m], "enrolled_on": d["effective_on"],
@@ -169,6 +165,18 @@ class Registers(Projection):
                 queue.add("claim_update", {"cid": self._claim(conn, queue, m), **_CLAIM_UPDATES[kind](d)})
         queue.flush()
 
+    def _spell_counts(self, conn: Connection, member_ids: set[str]) -> dict[str, int]:
+        """How many chains each member already has (one query per 500 members)."""
+        counts = dict.fromkeys(member_ids, 0)
+        spells = self.t["spells"]
+        wanted = sorted(member_ids)
+        for i in range(0, len(wanted), 500):
+            query = (select(spells.c.member_id, func.count()).where(spells.c.member_id.in_(wanted[i : i + 500]))
+                     .group_by(spells.c.member_id))
+            for member_id, n in conn.execute(query):
+                counts[member_id] = n
+        return counts
+
     def _code(self, conn: Connection, queue: _Queue, aggregate_id: str) -> str:
         """The agreement code of an agreement stream (its id is uuid5 of the code)."""
         queue.flush()
@@ -198,24 +206,37 @@ _CLAIM_UPDATES: dict[str, Any] = {
 }
 
 
+STATEMENT_TABLE = {
+    "agreement": "agreements", "agreement_update": "agreements", "member": "members", "member_update": "members",
+    "spell": "spells", "lapse": "spells", "segment": "segments", "paid": "paid", "refund": "paid",
+    "claim": "claims", "claim_update": "claims", "workforce": "workforce",
+}
+
+
 class _Queue:
-    """Statements in event order; consecutive runs of the same statement go out as one executemany."""
+    """Statements in event order, batched: each statement's rows go out in one ``executemany``.
+
+    Rows for different tables commute, so they accumulate side by side; a statement on a table that already
+    has rows pending under another statement (an update after an insert) flushes everything first, which
+    keeps the order that matters.
+    """
 
     def __init__(self, conn: Connection, statements: dict[str, Executable]) -> None:
         self.conn = conn
         self.statements = statements
-        self.statement: Executable | None = None
-        self.key: tuple[str, ...] | None = None
-        self.params: list[dict[str, Any]] = []
+        self.pending: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        self.table_of: dict[str, str] = {}
 
     def add(self, name: str, params: dict[str, Any]) -> None:
-        key = (name, *params)  # same statement and same parameter names (dicts keep insertion order)
-        if key != self.key:
+        table = STATEMENT_TABLE[name]
+        key = (name, *params)  # one statement with one set of parameter names (dicts keep insertion order)
+        if key not in self.pending and self.table_of.get(table, name) != name:
             self.flush()
-            self.statement, self.key = self.statements[name], key
-        self.params.append(params)
+        self.table_of[table] = name
+        self.pending.setdefault(key, []).append(params)
 
     def flush(self) -> None:
-        if self.statement is not None and self.params:
-            self.conn.execute(self.statement, self.params)
-        self.statement, self.key, self.params = None, None, []
+        for key, rows in self.pending.items():
+            self.conn.execute(self.statements[key[0]], rows)
+        self.pending = {}
+        self.table_of = {}

@@ -28,7 +28,7 @@ from sqlalchemy.pool import StaticPool
 
 from eventstore.store import LedgerStore
 
-BATCH_SIZE = int(os.environ.get("JAMSOS_PROJECTION_BATCH", "2000"))
+BATCH_SIZE = int(os.environ.get("JAMSOS_PROJECTION_BATCH", "5000"))
 POLL_S = 0.5
 POSITIONS_TABLE = "jamsos_projection_positions"
 
