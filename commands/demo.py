@@ -234,6 +234,9 @@ def run_demo(store: str = "jamsos.db", *, scale: float = 1.0, quiet: bool = Fals
                 raise InvalidInput("store", f"{path} already exists: the demo needs a fresh store (delete it first)")
     clock = SimulatedClock(bootstrap_instant())
     ledger = bootstrap(store, clock=clock)
+    if ledger.store.max_notification_id():
+        ledger.close()
+        raise InvalidInput("store", "already holds events: the demo needs a fresh store")
     bulk.SHOW_PROGRESS = not quiet
     d = DemoRun(ledger, clock, scale, quiet)
     try:

@@ -71,6 +71,8 @@ class Facts:
         self.segments = segments
         self.paid = _rows(engine, registers, "paid")
         self.claims = sorted(_rows(engine, registers, "claims"), key=lambda c: c["claim_id"])
+        self.scope: str | None = None
+        """The one agreement this report is restricted to, if any."""
         self.workforce = sorted(_rows(engine, registers, "workforce"), key=lambda w: (w["region_code"],
                                                                                       w["effective_on"]))
 
@@ -152,6 +154,7 @@ def _tariff(spell: dict[str, Any], period: str, payer_type: str) -> int:
 def balances_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any]]:
     day = on.isoformat()
     expected: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    member_expected: dict[str, set[str]] = defaultdict(set)
     for spell in facts.spells:
         died = facts.members[spell["member_id"]]["died_on"]
         first = Period.parse(spell["first_period"])
@@ -170,6 +173,7 @@ def balances_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, A
                 if (spell["lapsed_on"] is not None and spell["lapsed_on"] <= start) or (died and died < start):
                     break
                 cell = expected[(code, key)]
+                member_expected[spell["member_id"]].add(key)
                 cell[0] += 1
                 cell[1] += _tariff(spell, key, seg["payer_type"])
                 period = period + 1
@@ -217,6 +221,17 @@ def balances_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, A
             [[prog, programme_in[prog], programme_out[prog], programme_refund[prog]]
              for prog in ("JKK", "JKM", "JHT")]),
     }
+    if facts.scope is not None:  # one agreement: per member too (the whole ledger would be millions of rows)
+        paid_periods: dict[str, set[str]] = defaultdict(set)
+        for p in facts.paid:
+            if p["paid_on"] <= day:
+                paid_periods[p["member_id"]].add(p["period"])
+        rows_m = []
+        for member_id in sorted(set(member_expected) | set(paid_periods)):
+            have = paid_periods.get(member_id, set())
+            rows_m.append([member_id, max(have) if have else None, len(have),
+                           len(member_expected.get(member_id, set()) - have)])
+        sections["by_member"] = _section(["member_id", "paid_through", "months_paid", "months_in_arrears"], rows_m)
     return sections, {**totals, "outstanding_rp": totals["expected_rp"] - totals["paid_rp"]}
 
 
@@ -338,3 +353,4 @@ def _restrict(facts: Facts, code: str) -> None:
     facts.paid = [p for p in facts.paid if p["agreement_code"] == code]
     facts.claims = [c for c in facts.claims if c["agreement_code"] == code]
     facts.agreements = {code: facts.agreements[code]}
+    facts.scope = code

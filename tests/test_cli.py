@@ -789,3 +789,15 @@ def test_reports_export_csv_and_xlsx(cli: Cli, tmp_path: Path) -> None:
     assert "by_agreement_period" in (tmp_path / "b.csv").read_text()
     totals = {r[0].value: r[1].value for r in load_workbook(tmp_path / "b.xlsx")["totals"].iter_rows()}
     assert totals["paid_rp"] == out["totals"]["paid_rp"]
+
+
+def test_audit_trail_of_a_member_and_project_status(cli: Cli) -> None:
+    trail = cli.ok("audit", "trail", "--member", PAID)
+    types = [row["event_type"] for row in trail["rows"]]
+    assert types[:2] == ["MemberEnrolled", "ContributionPaid"]
+    assert all(PAID not in json.dumps(row) and PAID_NAME not in json.dumps(row) for row in trail["rows"])
+    sealed = cli.ok("audit", "seal")
+    assert cli.ok("audit", "verify", "--head", sealed["hash"])["ok"] is True
+    status = cli.ok("project", "status")["projections"]
+    assert {p["projection"] for p in status} == {"audit", "registers"}
+    cli.refused(2, "member", "exactly one", "audit", "trail")

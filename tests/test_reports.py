@@ -233,3 +233,35 @@ def test_registers_keep_one_row_per_member_period(ledger: Ledger) -> None:
     paid = runner.active.table("paid")
     with runner.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(paid)).scalar_one() == 3
+
+
+def test_balances_per_member_for_one_agreement(ledger: Ledger, clock: SimulatedClock) -> None:
+    sign(ledger)
+    rows = [(k + 2, CohortRow(nik=nik(k), name=f"W{k}", role="NELAYAN")) for k in range(3)]
+    execute(ledger, ImportCohort(agreement_id=AGREEMENT, rows=rows, effective_on=date(2025, 1, 6)))
+    execute(ledger, PayContribution(nik=nik(0), periods=["2025-01..2025-03"], amount_rp=3 * 16_800,
+                                    payment_reference="R0", effective_on=date(2025, 1, 7)))
+    execute(ledger, PayContribution(nik=nik(1), periods=["2025-01"], amount_rp=16_800,
+                                    payment_reference="R1", effective_on=date(2025, 1, 7)))
+    report = build_report(ledger.store, "balances", date(2025, 3, 31), None, NOW, AGREEMENT)
+    by_member = sorted((row[2], row[3], row[1]) for row in report["sections"]["by_member"]["rows"])
+    assert by_member == [(0, 3, None), (1, 2, "2025-01"), (3, 0, "2025-03")]
+    assert "by_member" not in build_report(ledger.store, "balances", date(2025, 3, 31), None, NOW)["sections"]
+
+
+@pytest.mark.postgres
+def test_demo_on_postgres_reports_incremental_equal_rebuild(pg_schema_url: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
+    summary = run_demo(pg_schema_url, scale=0.01, quiet=True)
+    assert summary["kendari_death_benefits_rp"] == [113_000_000, 207_000_000]
+    with pytest.raises(InvalidInput):
+        run_demo(pg_schema_url, scale=0.01, quiet=True)
+    ledger = bootstrap(pg_schema_url, create=False)
+    try:
+        _incremental(ledger, 9)
+        incremental = _reports(ledger, date(2026, 1, 31))
+        _rebuild(ledger)
+        assert _reports(ledger, date(2026, 1, 31)) == incremental
+    finally:
+        ledger.close()
