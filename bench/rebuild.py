@@ -7,13 +7,16 @@ For each store (SQLite, PostgreSQL), in a fresh store:
    one ``ImportCohort``, then pay one month at a time with ``PayCohort`` (quoted with
    ``commands.bulk.quote_cohort``, the clock moved into the month first) until
    ``store.max_notification_id()`` reaches ``--events``.
-2. read the whole log twice, page by page with ``store.select_notifications``: once decoding each state
-   with ``orjson.loads`` (the raw baseline: state bytes are plain JSON), once through the library's own
-   ``store.mapper.to_domain_event`` (pydantic models), for context.
+2. read the whole log page by page with ``store.select_notifications``: once untimed (warm-up), once
+   decoding each state with ``orjson.loads`` (the raw baseline: state bytes are plain JSON), once through
+   the library's own ``store.mapper.to_domain_event`` (pydantic models), for context.
 3. rebuild every projection of ``projections.registry.PROJECTIONS`` into a fresh views database
-   (``projections.runner.views_engine``): ``ProjectionRunner(...)`` then ``.rebuild()``, timed per projection.
+   (``projections.runner.views_engine``): ``ProjectionRunner(...)`` then ``.rebuild()``, timed per projection
+   and split into reading (the runner's ``_envelopes``), applying (the projection's ``apply``) and the rest.
 4. report rebuild events/s (events x projections / seconds, and per projection), the two read rates, and
    ``ratio = rebuild events/s / raw read+decode events/s`` (target: >= 0.5).
+
+With ``--profile``, one projection is then rebuilt once more under cProfile (apart from the timed runs).
 
 Run on demand (this is not a test)::
 
@@ -514,7 +517,9 @@ def run_store(target: Target, options: Options) -> tuple[StoreResult, tuple[str,
                 profiled = profile_rebuild(store, engine, options, runs)
         finally:
             engine.dispose()
-        settings = {**target.settings(), "views_url": engine.url.render_as_string(hide_password=True)}
+        settings = {**target.settings(), "views_url": engine.url.render_as_string(hide_password=True),
+                    # other work on the machine skews the timings: say how busy it was
+                    "load_average_1m": round(os.getloadavg()[0], 2)}
     finally:
         ledger.close()
     return store_result(target.store, build, raw, library, runs, settings), profiled
@@ -549,7 +554,8 @@ def format_table(options: Options, results: Sequence[StoreResult]) -> str:
     """The main table, the per-projection table, and the target verdict per store."""
     names = list(PROJECTIONS)
     lines = [f"log >= {options.events:,} events; projections: {', '.join(names)}; "
-             f"rebuild batch {options.batch_size:,} events; read page {options.page_rows:,} rows", ""]
+             f"rebuild batch {options.batch_size:,} events; read page {options.page_rows:,} rows; git {git_describe()}",
+             ""]
     lines += _table([h for h, _, _ in COLUMNS],
                     [[fmt.format(getattr(r, attr)) for _, attr, fmt in COLUMNS] for r in results])
     lines.append("")
@@ -572,7 +578,8 @@ def format_table(options: Options, results: Sequence[StoreResult]) -> str:
     for r in results:
         verdict = "met" if r.ratio >= RATIO_TARGET else "NOT met"
         lines.append(f"{r.store}: target ratio >= {RATIO_TARGET} {verdict} ({r.ratio:.3f}); raw read = fetch "
-                     f"{r.raw_fetch_s:.1f}s + decode {r.raw_decode_s:.1f}s; {r.state_bytes / 1e6:,.0f} MB of state")
+                     f"{r.raw_fetch_s:.1f}s + decode {r.raw_decode_s:.1f}s; {r.state_bytes / 1e6:,.0f} MB of state; "
+                     f"load average {r.settings.get('load_average_1m', '?')} at the end ({os.cpu_count()} CPUs)")
     return "\n".join(lines)
 
 

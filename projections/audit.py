@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.store import LedgerStore
@@ -61,12 +61,13 @@ class AuditTrail(Projection):
     """Projection ``audit``: the trail rows with their chain hashes."""
 
     name = "audit"
+    version = 2  # 2: position as BIGINT
 
     def define(self, metadata: MetaData, suffix: str) -> None:
         Table(
             f"audit_trail{suffix}",
             metadata,
-            Column("position", Integer, primary_key=True, autoincrement=False),
+            Column("position", BigInteger, primary_key=True, autoincrement=False),
             Column("recorded_at", String(40), nullable=False),
             Column("effective_on", String(10), nullable=False),
             Column("actor", String(128), nullable=False),

@@ -12,7 +12,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, bindparam, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Executable
 
@@ -26,7 +39,7 @@ PROGRAMME_OF_COMPONENT = {"jht_balance": "JHT"}
 
 class Registers(Projection):
     name = "registers"
-    version = 2  # 2: workforce table
+    version = 3  # 2: workforce table; 3: money and positions as BIGINT
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -55,7 +68,7 @@ class Registers(Projection):
               Column("code", String(64), primary_key=True), Column("name", Text), Column("payer_id", String(64)),
               Column("payer_name", Text), Column("payer_type", String(16)), Column("fund_source", String(16)),
               Column("region_code", String(16)), Column("first_period", String(7)), Column("last_period", String(7)),
-              Column("rate_rp", Integer), Column("budget_rp", Integer), Column("cadence", String(16)),
+              Column("rate_rp", BigInteger), Column("budget_rp", BigInteger), Column("cadence", String(16)),
               Column("signed_on", String(10)), Column("closed", Integer, default=0))
         Table(f"members{suffix}", metadata,
               Column("member_id", String(36), primary_key=True), Column("region_code", String(16)),
@@ -74,19 +87,19 @@ class Registers(Projection):
         Table(f"paid{suffix}", metadata,
               Column("member_id", String(36), primary_key=True), Column("period", String(7), primary_key=True),
               Column("agreement_code", String(64), index=True), Column("payer_id", String(64)),
-              Column("payer_type", String(16)), Column("fund_source", String(16)), Column("amount_rp", Integer),
-              Column("jkk_rp", Integer), Column("jkm_rp", Integer), Column("jht_rp", Integer),
+              Column("payer_type", String(16)), Column("fund_source", String(16)), Column("amount_rp", BigInteger),
+              Column("jkk_rp", BigInteger), Column("jkm_rp", BigInteger), Column("jht_rp", BigInteger),
               Column("paid_on", String(10)), Column("payment_reference", String(64)), Column("late", Integer),
               Column("refund_due", Integer, default=0))
         Table(f"claims{suffix}", metadata,
               Column("claim_id", String(64), primary_key=True), Column("member_id", String(36)),
               Column("claim_type", String(32)), Column("agreement_code", String(64)), Column("event_date", String(10)),
-              Column("submitted_on", String(10)), Column("status", String(16)), Column("amount_rp", Integer),
+              Column("submitted_on", String(10)), Column("status", String(16)), Column("amount_rp", BigInteger),
               Column("components", Text), Column("reason_code", String(40)), Column("decided_on", String(10)),
               Column("paid_on", String(10)), Column("payment_reference", String(64)))
         Table(f"workforce{suffix}", metadata,
               Column("region_code", String(16), primary_key=True), Column("effective_on", String(10), primary_key=True),
-              Column("workforce", Integer, nullable=False), Column("source", Text))
+              Column("workforce", BigInteger, nullable=False), Column("source", Text))
 
     # --- applying -------------------------------------------------------------------------------
 
@@ -217,26 +230,26 @@ class _Queue:
     """Statements in event order, batched: each statement's rows go out in one ``executemany``.
 
     Rows for different tables commute, so they accumulate side by side; a statement on a table that already
-    has rows pending under another statement (an update after an insert) flushes everything first, which
-    keeps the order that matters.
+    has rows pending under another statement or other columns (an update after an insert, a payment after an
+    approval) flushes everything first, which keeps the order that matters.
     """
 
     def __init__(self, conn: Connection, statements: dict[str, Executable]) -> None:
         self.conn = conn
         self.statements = statements
         self.pending: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        self.table_of: dict[str, str] = {}
+        self.key_of: dict[str, tuple[str, ...]] = {}
 
     def add(self, name: str, params: dict[str, Any]) -> None:
         table = STATEMENT_TABLE[name]
         key = (name, *params)  # one statement with one set of parameter names (dicts keep insertion order)
-        if key not in self.pending and self.table_of.get(table, name) != name:
+        if self.key_of.get(table, key) != key:  # another statement (or other columns) on this table: keep order
             self.flush()
-        self.table_of[table] = name
+        self.key_of[table] = key
         self.pending.setdefault(key, []).append(params)
 
     def flush(self) -> None:
         for key, rows in self.pending.items():
             self.conn.execute(self.statements[key[0]], rows)
         self.pending = {}
-        self.table_of = {}
+        self.key_of = {}

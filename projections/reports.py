@@ -202,7 +202,7 @@ def balances_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, A
                 programme = PROGRAMME_OF_COMPONENT.get(component, CLAIM_PROGRAMME.get(c["claim_type"], "JKK"))
                 programme_out[programme] += amount
     rows = []
-    totals = Counter[str]()
+    totals = Counter({"expected_rp": 0, "paid_rp": 0, "refunds_due_rp": 0})
     for cell_key in sorted(set(expected) | set(paid)):
         members, expected_rp = expected.get(cell_key, [0, 0])
         paid_rp, refund_rp, paid_members = paid.get(cell_key, [0, 0, 0])

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import orjson
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, create_engine, insert, select, update
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, create_engine, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
@@ -77,12 +77,12 @@ positions = Table(
     Column("name", String(64), primary_key=True),
     Column("generation", Integer, nullable=False, default=1),
     Column("schema_version", Integer, nullable=False, default=1),
-    Column("position", Integer, nullable=False, default=0),
+    Column("position", BigInteger, nullable=False, default=0),
     Column("building_generation", Integer),
-    Column("building_position", Integer),
+    Column("building_position", BigInteger),
     Column("updated_at", String(40)),
     Column("last_error", Text),
-    Column("error_position", Integer),
+    Column("error_position", BigInteger),
 )
 
 

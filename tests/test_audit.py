@@ -148,21 +148,29 @@ def test_sigkill_during_catch_up_then_restart_equals_rebuild(sqlite_ledger: Any)
     from projections.registers import Registers
     from tests.test_reports import _reports
 
-    ledger, _, url = sqlite_ledger
+    ledger, db, url = sqlite_ledger
+    views = db.with_suffix(".views.db")
     env = {**os.environ, "JAMSOS_PROJECTION_BATCH": "3"}
     rng = random.Random(11)
+    head = ledger.store.max_notification_id()
     kills = 0
     for _ in range(6):
+        before = _positions(views)
         proc = subprocess.Popen([sys.executable, "-m", "commands.cli", "project", "run", "--store", url],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        time.sleep(rng.uniform(0.6, 1.4))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            now = _positions(views)
+            if now != before and any(p < head for p in now.values()):  # it has committed, and is not done
+                time.sleep(rng.uniform(0, 0.05))
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.01)
         proc.wait(timeout=30)
     subprocess.run([sys.executable, "-m", "commands.cli", "project", "run", "--store", url], check=True, env=env,
                    capture_output=True, timeout=120)
-    assert kills >= 1, "the process was never killed mid-run"
+    assert kills >= 3, f"only {kills} kill(s) landed mid-run"
     after_kills = _trail(ledger)
     reports_after_kills = _reports(ledger, date(2025, 3, 31))
     engine = views_engine(ledger.store)
@@ -171,6 +179,17 @@ def test_sigkill_during_catch_up_then_restart_equals_rebuild(sqlite_ledger: Any)
     assert _trail(ledger) == after_kills
     assert len(after_kills) == ledger.store.max_notification_id()
     assert _reports(ledger, date(2025, 3, 31)) == reports_after_kills
+
+
+def _positions(views: Path) -> dict[str, int]:
+    """Each projection's committed position, read straight from the views file (0 before it exists)."""
+    if not views.exists():
+        return {}
+    try:
+        with sqlite3.connect(views, timeout=1) as conn:
+            return dict(conn.execute("SELECT name, position FROM jamsos_projection_positions").fetchall())
+    except sqlite3.OperationalError:  # the table is not created yet, or the file is being written
+        return {}
 
 
 def test_trail_on_every_store_verifies_and_rebuilds_identically(ledger: Ledger) -> None:

@@ -265,3 +265,36 @@ def test_demo_on_postgres_reports_incremental_equal_rebuild(pg_schema_url: str, 
         assert _reports(ledger, date(2026, 1, 31)) == incremental
     finally:
         ledger.close()
+
+
+def test_claim_updates_keep_their_order_within_one_batch(ledger: Ledger) -> None:
+    """Claim P paid, then claim Q approved and paid, all in one projection batch: Q must end PAID."""
+    sign(ledger)
+    rows = [(k + 2, CohortRow(nik=nik(k), name=f"W{k}", role="NELAYAN")) for k in range(2)]
+    execute(ledger, ImportCohort(agreement_id=AGREEMENT, rows=rows, effective_on=date(2025, 1, 6)))
+    execute(ledger, PayCohort(agreement_id=AGREEMENT, periods=["2025-01"], amount_rp=2 * 16_800,
+                              payment_reference="C-1", effective_on=date(2025, 1, 7)))
+    for k, cid in enumerate(("P", "Q")):
+        execute(ledger, SubmitClaim(claim_id=cid, nik=nik(k), claim_type=ClaimType.JKK_MEDICAL,
+                                    event_date=date(2025, 1, 10), medical_cost_rp=1_000_000,
+                                    effective_on=date(2025, 1, 11)))
+    execute(ledger, ApproveClaim(claim_id="P", effective_on=date(2025, 1, 12)))
+    runner = ProjectionRunner(ledger.store, views_engine(ledger.store), Registers)
+    runner.catch_up()
+    execute(ledger, PayClaim(claim_id="P", payment_reference="PP", effective_on=date(2025, 1, 13)))
+    execute(ledger, ApproveClaim(claim_id="Q", effective_on=date(2025, 1, 13)))
+    execute(ledger, PayClaim(claim_id="Q", payment_reference="PQ", effective_on=date(2025, 1, 14)))
+    runner.catch_up(batch_size=1_000)  # the three claim changes (and their command records) in one batch
+    claims = build_report(ledger.store, "claims", date(2025, 1, 31), None, NOW)
+    assert claims["sections"]["by_type_status"]["rows"] == [["JKK_MEDICAL", "PAID", 2, 2_000_000]]
+
+
+def test_registers_hold_amounts_beyond_32_bits(ledger: Ledger) -> None:
+    sign(ledger, budget_rp=10**13)
+    report = build_report(ledger.store, "balances", date(2025, 1, 31), None, NOW)
+    assert report["totals"]["paid_rp"] == 0
+    registers = ProjectionRunner(ledger.store, views_engine(ledger.store), Registers).active
+    from sqlalchemy import select
+
+    with views_engine(ledger.store).connect() as conn:
+        assert conn.execute(select(registers.table("agreements").c.budget_rp)).scalar_one() == 10**13
