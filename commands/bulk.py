@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from commands.bootstrap import Ledger
 from commands.clock import business_today
-from commands.common import all_windows, load_agreement, window_of
+from commands.common import all_windows, load_agreement, release_held_claims, reserve_reference, window_of
 from commands.messages import CohortRow, Command, ImportCohort, PayCohort, Sweep
 from eventstore.store import EventRow, Head, SnapshotParams, SnapshotRow, event_rows, snapshot_row
 from ledger.aggregate import Aggregate, CommandContext
@@ -33,7 +33,7 @@ from ledger.coverage import AgreementWindow
 from ledger.errors import AlreadyDone, InvalidInput, LedgerError, RuleViolation
 from ledger.identity import PersonalData, SealedPersonalData, member_id_for
 from ledger.member import EnrolmentPlan, Member, decide_payment
-from ledger.reservations import CommandRecord, PaymentReference, payment_reference_id
+from ledger.reservations import CommandRecord
 from ledger.values import Period, require_region_code
 
 Result = dict[str, Any]
@@ -426,10 +426,14 @@ def pay_cohort(
             f"Rp{cmd.amount_rp:,} does not match the tariff for the payable cohort: "
             f"{cohort.members_payable} members x {len(cmd.periods)} period(s) = Rp{cohort.amount_rp:,}",
         )
-    ref = ledger.store.load(PaymentReference, payment_reference_id(cmd.payment_reference))
-    ref.use(ctx, reference=cmd.payment_reference, payer_id=agreement.state.payer_id, amount_rp=cmd.amount_rp,
-            purpose="contribution", on=on)
-    released = _release_held_claims(ledger, ctx, cohort.writes, on, cmd.payment_reference)
+    ref = reserve_reference(ledger, ctx, cmd.payment_reference, agreement.state.payer_id, cmd.amount_rp,
+                            "contribution", on)
+    released = [
+        claim
+        for _, outcome in cohort.writes
+        if outcome.member is not None  # members with claims are decided one by one: as they will be saved
+        for claim in release_held_claims(ledger, ctx, outcome.member, on, cmd.payment_reference)
+    ]
     result: Result = {
         "agreement_id": cmd.agreement_id,
         "periods": list(cmd.periods),
@@ -443,23 +447,6 @@ def pay_cohort(
     write_in_batches(ledger, [((h.aggregate_id, h.version), o) for h, o in cohort.writes], first=[ref],
                      last=[*released, record], label=f"paying {cmd.agreement_id}")
     return result
-
-
-def _release_held_claims(
-    ledger: Ledger, ctx: CommandContext, writes: Sequence[tuple[Head, Outcome]], on: date, reference: str
-) -> list[Claim]:
-    """Held claims of the paid members whose unpaid months this payment covers (members with claims are
-    decided one by one, so their outcome carries the member as it will be saved)."""
-    released = []
-    for _, outcome in writes:
-        member = outcome.member
-        if member is None:
-            continue
-        for claim_ref in member.state.claims:
-            claim = ledger.store.load(Claim, claim_id_for(claim_ref))
-            if claim.release_if_paid(ctx, member, on, reference):
-                released.append(claim)
-    return released
 
 
 # --- sweep ----------------------------------------------------------------------------------------

@@ -73,14 +73,13 @@ def reserve_reference(
 def release_held_claims(
     ledger: Ledger, ctx: CommandContext, member: Member, on: date, reference: str
 ) -> list[Claim]:
+    """The member's held claims whose unpaid months are now paid, released (to save with the member)."""
     released = []
     for claim_ref in member.state.claims:
         claim = ledger.store.load(Claim, claim_id_for(claim_ref))
         if claim.release_if_paid(ctx, member, on, reference):
             released.append(claim)
     return released
-
-
 
 
 def all_windows(ledger: Ledger) -> dict[str, AgreementWindow]:

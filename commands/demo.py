@@ -8,13 +8,13 @@ deterministic NIKs. Figures it prints are read back from the ledger, never typed
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from commands import bulk
 from commands.bootstrap import Ledger, bootstrap
-from commands.clock import SimulatedClock
+from commands.clock import WIB, SimulatedClock
 from commands.handlers import execute
 from commands.messages import (
     ApproveClaim,
@@ -246,11 +246,8 @@ def run_demo(store: str = "jamsos.db", *, scale: float = 1.0, quiet: bool = Fals
         ledger.close()
 
 
-def bootstrap_instant() -> Any:
-    from datetime import datetime
-
-    from commands.clock import WIB
-
+def bootstrap_instant() -> datetime:
+    """08:00 WIB on the first day of the demo: where its simulated clock starts."""
     return datetime(DEMO_START.year, DEMO_START.month, DEMO_START.day, 8, tzinfo=WIB)
 
 

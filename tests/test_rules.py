@@ -118,3 +118,21 @@ def test_lapse_due_prefers_the_earlier_reason() -> None:
     long_window = {"A": AgreementWindow("A", Period(2025, 1), Period(2025, 12))}
     due = lapse_due(spell, {}, date(2025, 4, 2), long_window)
     assert due is not None and due.reason is LapseReason.ARREARS and due.last_covered_period is None
+
+
+def test_parse_command_names_the_field_for_messages_from_outside() -> None:
+    from commands.messages import PayContribution, parse_command
+
+    ok = parse_command("contribution.pay", {"nik": "6172015708850003", "periods": "2026-01..2026-03",
+                                            "amount_rp": 50_400, "payment_reference": "SP2D-1"})
+    assert isinstance(ok, PayContribution) and ok.periods == ["2026-01", "2026-02", "2026-03"]
+    with pytest.raises(InvalidInput) as unknown:
+        parse_command("contribution.steal", {})
+    assert unknown.value.field == "kind"
+    with pytest.raises(InvalidInput) as bad:
+        parse_command("contribution.pay", {"nik": "6172015708850003", "periods": ["2026-01"], "amount_rp": "16.800",
+                                           "payment_reference": "SP2D-1"})
+    assert bad.value.field == "amount_rp"
+    with pytest.raises(InvalidInput) as extra:
+        parse_command("sweep", {"surprise": 1})
+    assert extra.value.field == "surprise" and extra.value.reason == "unknown field"
