@@ -7,13 +7,16 @@ For each store (SQLite, PostgreSQL), in a fresh store:
    one ``ImportCohort``, then pay one month at a time with ``PayCohort`` (quoted with
    ``commands.bulk.quote_cohort``, the clock moved into the month first) until
    ``store.max_notification_id()`` reaches ``--events``.
-2. read the whole log page by page with ``store.select_notifications``: once untimed (warm-up), once
-   decoding each state with ``orjson.loads`` (the raw baseline: state bytes are plain JSON), once through
-   the library's own ``store.mapper.to_domain_event`` (pydantic models), for context.
+2. read the whole log page by page: once untimed (warm-up); once with the database driver's own cursor
+   (``sqlite3`` / ``psycopg``, no library code) decoding each state with ``orjson.loads`` — **the raw
+   baseline** (state bytes are plain JSON); once through the library's ``store.select_notifications`` +
+   ``orjson.loads``, and once through ``select_notifications`` + the library's ``mapper.to_domain_event``
+   (pydantic models), both for context.
 3. rebuild every projection of ``projections.registry.PROJECTIONS`` into a fresh views database
-   (``projections.runner.views_engine``): ``ProjectionRunner(...)`` then ``.rebuild()``, timed per projection
-   and split into reading (the runner's ``_envelopes``), applying (the projection's ``apply``) and the rest.
-4. report rebuild events/s (events x projections / seconds, and per projection), the two read rates, and
+   (``projections.runner.views_engine``) the way ``jamsos project rebuild`` does: one
+   ``ProjectionGroup(...).rebuild()`` (one read of the log feeds every projection), timed and split into
+   reading (the runner's ``_envelopes``), applying (each projection's ``apply``) and the rest.
+4. report rebuild events/s (events x projections / seconds), the read rates, and
    ``ratio = rebuild events/s / raw read+decode events/s`` (target: >= 0.5).
 
 With ``--profile``, one projection is then rebuilt once more under cProfile (apart from the timed runs).
@@ -41,7 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import orjson
 import psycopg
@@ -71,7 +74,7 @@ from eventstore.store import LedgerStore
 from ledger.values import BillingCadence, FundSource, PayerType
 from projections import runner as projection_runner
 from projections.registry import PROJECTIONS
-from projections.runner import Projection, ProjectionRunner, views_engine
+from projections.runner import Projection, ProjectionGroup, ProjectionRunner, views_engine
 
 T = TypeVar("T")
 
@@ -134,23 +137,17 @@ class ReadRun:
 
 @dataclass(frozen=True)
 class ProjectionRun:
-    """One projection rebuilt from position 0 into a fresh generation."""
+    """One projection's share of the rebuild."""
 
     projection: str
     events: int
-    elapsed_s: float
-    events_per_s: float
-    read_s: float
-    """In ``ProjectionRunner._envelopes``: ``select_notifications`` and building the envelopes."""
     apply_s: float
     """In the projection's ``apply`` (building rows, sending the statements)."""
-    other_s: float
-    """The rest: set-up, DDL, the position reads and updates, commits, dropping the old generation."""
 
 
 @dataclass
 class StoreResult:
-    """One line of the report: a store, its log, the rebuild and the two read baselines."""
+    """One line of the report: a store, its log, the rebuild and the read baselines."""
 
     store: str
     members: int
@@ -161,12 +158,17 @@ class StoreResult:
     build_events_per_s: float
     projections: int
     rebuild_s: float
+    rebuild_read_s: float
+    """In the runner's ``_envelopes`` (``store.read_log`` + ``orjson.loads``), once for all projections."""
+    rebuild_other_s: float
+    """Set-up, DDL and the indexes made after the load, position reads and updates, commits."""
     rebuild_events_per_s: float
-    """events x projections / rebuild_s: every projection reads the whole log."""
+    """events x projections / rebuild_s."""
     raw_s: float
     raw_fetch_s: float
     raw_decode_s: float
     raw_events_per_s: float
+    notifications_events_per_s: float
     library_s: float
     library_fetch_s: float
     library_decode_s: float
@@ -177,15 +179,19 @@ class StoreResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def store_result(store: str, build: BuildRun, raw: ReadRun, library: ReadRun,
-                 runs: Sequence[ProjectionRun], settings: dict[str, Any]) -> StoreResult:
-    rebuild_s = sum(r.elapsed_s for r in runs)
-    rebuild_events_per_s = per_s(build.events * len(runs), rebuild_s)
+def store_result(store: str, build: BuildRun, reads: dict[str, ReadRun], rebuild: RebuildRun,
+                 settings: dict[str, Any]) -> StoreResult:
+    raw, notifications, library = reads["raw"], reads["notifications"], reads["library"]
+    runs = rebuild.per_projection
+    rebuild_events_per_s = per_s(build.events * len(runs), rebuild.elapsed_s)
     return StoreResult(
         store=store, members=build.members, payments=build.payments, events=build.events,
         state_bytes=raw.state_bytes, build_s=build.build_s, build_events_per_s=per_s(build.events, build.build_s),
-        projections=len(runs), rebuild_s=rebuild_s, rebuild_events_per_s=rebuild_events_per_s,
+        projections=len(runs), rebuild_s=rebuild.elapsed_s, rebuild_read_s=rebuild.read_s,
+        rebuild_other_s=rebuild.elapsed_s - rebuild.read_s - sum(r.apply_s for r in runs),
+        rebuild_events_per_s=rebuild_events_per_s,
         raw_s=raw.elapsed_s, raw_fetch_s=raw.fetch_s, raw_decode_s=raw.decode_s, raw_events_per_s=raw.events_per_s,
+        notifications_events_per_s=notifications.events_per_s,
         library_s=library.elapsed_s, library_fetch_s=library.fetch_s, library_decode_s=library.decode_s,
         library_events_per_s=library.events_per_s, ratio=rebuild_events_per_s / raw.events_per_s,
         per_projection=list(runs), settings=settings,
@@ -301,8 +307,46 @@ def _ignore(notification: Any) -> object:
 
 
 def raw_decode(notification: Any) -> object:
-    """The raw baseline: the stored state is the event's plain JSON."""
     return orjson.loads(notification.state)
+
+
+def read_driver(store: LedgerStore, page_rows: int) -> ReadRun:
+    """The raw baseline: the driver's own cursor on a connection of its own (no library code), the same
+    columns the projections need, ``orjson.loads`` of every state."""
+    settings = store.settings
+    conn: Any
+    if settings.kind == "sqlite":
+        conn = sqlite3.connect(str(settings.sqlite_path))
+        query = ("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+                 "WHERE rowid > ? ORDER BY rowid LIMIT ?")
+    else:
+        conn = psycopg.connect(dbname=settings.pg_dbname, host=settings.pg_host, port=settings.pg_port,
+                               user=settings.pg_user, password=settings.pg_password or None)
+        events_table = cast(Any, store)._events_t
+        query = (f"SELECT notification_id, originator_id, originator_version, topic, state FROM {events_table} "
+                 "WHERE notification_id > %s ORDER BY notification_id LIMIT %s")
+    events = state_bytes = 0
+    fetch_s = decode_s = 0.0
+    after = 0
+    try:
+        while True:
+            t0_s = time.perf_counter()
+            page = conn.execute(query, (after, page_rows)).fetchall()
+            t1_s = time.perf_counter()
+            for row in page:
+                orjson.loads(row[4])
+            t2_s = time.perf_counter()
+            fetch_s += t1_s - t0_s
+            decode_s += t2_s - t1_s
+            if not page:
+                break
+            events += len(page)
+            state_bytes += sum(len(row[4]) for row in page)
+            after = page[-1][0]
+    finally:
+        conn.close()
+    return ReadRun(events=events, state_bytes=state_bytes, elapsed_s=fetch_s + decode_s, fetch_s=fetch_s,
+                   decode_s=decode_s)
 
 
 class Stopwatch:
@@ -323,40 +367,45 @@ class Stopwatch:
         return wrapper
 
 
-def rebuild_one(store: LedgerStore, engine: sqlalchemy.Engine, factory: Callable[[int], Projection],
-                batch_size: int, profiler: cProfile.Profile | None = None) -> tuple[int, float, Stopwatch]:
-    """``ProjectionRunner(...)`` then ``.rebuild()``; return (events applied, seconds for both, the split).
+@dataclass(frozen=True)
+class RebuildRun:
+    elapsed_s: float
+    read_s: float
+    per_projection: list[ProjectionRun]
 
-    The runner's ``_envelopes`` and each projection's ``apply`` are timed through instance attributes that
-    shadow them (the runner's code is not touched)."""
+
+def rebuild_all(store: LedgerStore, engine: sqlalchemy.Engine, batch_size: int, events: int,
+                profiler: cProfile.Profile | None = None) -> RebuildRun:
+    """``ProjectionGroup([ProjectionRunner(...) per projection]).rebuild()``, as ``jamsos project rebuild``
+    does. The runners' ``_envelopes`` and each projection's ``apply`` are timed through instance attributes
+    that shadow them (the runner's code is not touched)."""
     watch = Stopwatch()
 
-    def instrumented(generation: int) -> Projection:
-        projection = factory(generation)
-        setattr(projection, "apply", watch.wrap("apply", projection.apply))  # noqa: B010 (mypy: method slot)
-        return projection
+    def instrumented(name: str, factory: Callable[[int], Projection]) -> Callable[[int], Projection]:
+        def make(generation: int) -> Projection:
+            projection = factory(generation)
+            setattr(projection, "apply", watch.wrap(name, projection.apply))  # noqa: B010 (mypy: method slot)
+            return projection
+        return make
 
-    def run() -> int:
-        runner = ProjectionRunner(store, engine, instrumented)
-        setattr(runner, "_envelopes", watch.wrap("read", runner._envelopes))  # noqa: B010
-        return runner.rebuild(batch_size)
+    def run() -> dict[str, int]:
+        runners = []
+        for name, factory in PROJECTIONS.items():
+            runner = ProjectionRunner(store, engine, instrumented(name, factory))
+            setattr(runner, "_envelopes", watch.wrap("read", runner._envelopes))  # noqa: B010
+            runners.append(runner)
+        return ProjectionGroup(runners).rebuild(batch_size)
 
     done, elapsed_s = timed(run, profiler)
-    return done, elapsed_s, watch
-
-
-def rebuild_all(store: LedgerStore, engine: sqlalchemy.Engine, batch_size: int, events: int) -> list[ProjectionRun]:
     runs = []
-    for name, factory in PROJECTIONS.items():
-        done, elapsed_s, watch = rebuild_one(store, engine, factory, batch_size)
-        if done != events:
-            raise RuntimeError(f"rebuild of {name} applied {done:,} events, the log holds {events:,}")
-        read_s, apply_s = watch.totals_s["read"], watch.totals_s["apply"]
-        other_s = elapsed_s - read_s - apply_s
-        log(f"  rebuilt {name}: {done:,} events in {elapsed_s:.1f}s ({per_s(done, elapsed_s):,.0f} events/s; "
-            f"read {read_s:.1f}s, apply {apply_s:.1f}s, other {other_s:.1f}s)")
-        runs.append(ProjectionRun(name, done, elapsed_s, per_s(done, elapsed_s), read_s, apply_s, other_s))
-    return runs
+    for name, applied in done.items():
+        if applied != events:
+            raise RuntimeError(f"rebuild of {name} applied {applied:,} events, the log holds {events:,}")
+        runs.append(ProjectionRun(name, applied, watch.totals_s[name]))
+    read_s = watch.totals_s["read"]
+    log(f"  rebuilt {', '.join(done)}: {events:,} events in {elapsed_s:.1f}s (read {read_s:.1f}s, "
+        + ", ".join(f"{r.projection} {r.apply_s:.1f}s" for r in runs) + ")")
+    return RebuildRun(elapsed_s, read_s, runs)
 
 
 # --- stores -----------------------------------------------------------------------------------------
@@ -475,18 +524,6 @@ class Options:
     """Projection to profile (``"slowest"``: the slowest of the timed rebuild), or None."""
 
 
-def profile_rebuild(store: LedgerStore, engine: sqlalchemy.Engine, options: Options,
-                    runs: Sequence[ProjectionRun]) -> tuple[str, cProfile.Profile, float]:
-    """One more rebuild of one projection, under cProfile (apart from the timed one)."""
-    name = options.profile or "slowest"
-    if name == "slowest":
-        name = max(runs, key=lambda r: r.elapsed_s).projection
-    profiler = cProfile.Profile()
-    _, elapsed_s, _ = rebuild_one(store, engine, PROJECTIONS[name], options.batch_size, profiler)
-    log(f"  profiled rebuild of {name}: {elapsed_s:.1f}s under cProfile")
-    return name, profiler, elapsed_s
-
-
 def run_store(target: Target, options: Options) -> tuple[StoreResult, tuple[str, cProfile.Profile, float] | None]:
     """Build the log (untimed), read it raw and through the library, then rebuild every projection."""
     log(f"{target.store}: building a log of >= {options.events:,} events ({options.members:,} members)")
@@ -501,20 +538,26 @@ def run_store(target: Target, options: Options) -> tuple[StoreResult, tuple[str,
         store = ledger.store
         warm = read_log(store, _ignore, options.page_rows)
         log(f"  warm-up read (untimed for the result): {warm.events:,} events in {warm.elapsed_s:.1f}s")
-        raw = read_log(store, raw_decode, options.page_rows)
-        log(f"  raw read + orjson: {raw.events:,} events in {raw.elapsed_s:.1f}s "
-            f"(fetch {raw.fetch_s:.1f}s, decode {raw.decode_s:.1f}s)")
-        library = read_log(store, store.mapper.to_domain_event, options.page_rows)
-        log(f"  library read + to_domain_event: {library.events:,} events in {library.elapsed_s:.1f}s "
-            f"(fetch {library.fetch_s:.1f}s, decode {library.decode_s:.1f}s)")
-        for run in (raw, library):
+        reads = {
+            "raw": read_driver(store, options.page_rows),
+            "notifications": read_log(store, raw_decode, options.page_rows),
+            "library": read_log(store, store.mapper.to_domain_event, options.page_rows),
+        }
+        labels = {"raw": "raw driver read + orjson", "notifications": "select_notifications + orjson",
+                  "library": "select_notifications + to_domain_event"}
+        for key, run in reads.items():
+            log(f"  {labels[key]}: {run.events:,} events in {run.elapsed_s:.1f}s "
+                f"(fetch {run.fetch_s:.1f}s, decode {run.decode_s:.1f}s)")
             if run.events != build.events:
                 raise RuntimeError(f"read {run.events:,} events, the log's head is {build.events:,}")
         engine = views_engine(store)
         try:
-            runs = rebuild_all(store, engine, options.batch_size, build.events)
+            rebuild = rebuild_all(store, engine, options.batch_size, build.events)
             if options.profile is not None:
-                profiled = profile_rebuild(store, engine, options, runs)
+                profiler = cProfile.Profile()
+                again = rebuild_all(store, engine, options.batch_size, build.events, profiler)
+                log(f"  profiled rebuild: {again.elapsed_s:.1f}s under cProfile")
+                profiled = ("all", profiler, again.elapsed_s)
         finally:
             engine.dispose()
         settings = {**target.settings(), "views_url": engine.url.render_as_string(hide_password=True),
@@ -522,7 +565,7 @@ def run_store(target: Target, options: Options) -> tuple[StoreResult, tuple[str,
                     "load_average_1m": round(os.getloadavg()[0], 2)}
     finally:
         ledger.close()
-    return store_result(target.store, build, raw, library, runs, settings), profiled
+    return store_result(target.store, build, reads, rebuild, settings), profiled
 
 
 # --- reporting --------------------------------------------------------------------------------------
@@ -535,6 +578,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("rebuild s", "rebuild_s", "{:>8.1f}"),
     ("rebuild ev/s", "rebuild_events_per_s", "{:>9,.0f}"),
     ("raw ev/s", "raw_events_per_s", "{:>9,.0f}"),
+    ("notif. ev/s", "notifications_events_per_s", "{:>9,.0f}"),
     ("library ev/s", "library_events_per_s", "{:>9,.0f}"),
     ("ratio", "ratio", "{:>6.3f}"),
 ]
@@ -559,21 +603,21 @@ def format_table(options: Options, results: Sequence[StoreResult]) -> str:
     lines += _table([h for h, _, _ in COLUMNS],
                     [[fmt.format(getattr(r, attr)) for _, attr, fmt in COLUMNS] for r in results])
     lines.append("")
-    headers = ["store", "projection", "events", "seconds", "events/s", "vs raw", "read s", "apply s", "other s"]
+    headers = ["store", "read s", *(f"{n} apply s" for n in names), "other s", "total s"]
     lines += _table(headers, [
-        [r.store, p.projection, f"{p.events:,}", f"{p.elapsed_s:.1f}", f"{p.events_per_s:,.0f}",
-         f"{p.events_per_s / r.raw_events_per_s:.3f}", f"{p.read_s:.1f}", f"{p.apply_s:.1f}", f"{p.other_s:.1f}"]
-        for r in results for p in r.per_projection
-    ], left=2)
+        [r.store, f"{r.rebuild_read_s:.1f}", *(f"{p.apply_s:.1f}" for p in r.per_projection),
+         f"{r.rebuild_other_s:.1f}", f"{r.rebuild_s:.1f}"]
+        for r in results
+    ])
     lines.append("")
     lines += [
         "build s = writing the log through the ledger (not part of the result)",
-        f"rebuild s = ProjectionRunner(...) + .rebuild() of the {len(names)} projections; "
-        f"rebuild ev/s = events x {len(names)} / rebuild s",
-        "raw = select_notifications + orjson.loads; library = select_notifications + mapper.to_domain_event; "
-        "ratio = rebuild ev/s / raw ev/s",
+        f"rebuild s = ProjectionGroup(...).rebuild() of the {len(names)} projections (one read of the log feeds "
+        f"them all); rebuild ev/s = events x {len(names)} / rebuild s",
+        "raw = the driver's own cursor + orjson.loads (no library); notif. = select_notifications + orjson.loads; "
+        "library = select_notifications + mapper.to_domain_event; ratio = rebuild ev/s / raw ev/s",
         "read s = in the runner's _envelopes; apply s = in the projection's apply; other s = the rest "
-        "(position reads and updates, commits, DDL)",
+        "(position reads and updates, commits, DDL, indexes after the load)",
     ]
     for r in results:
         verdict = "met" if r.ratio >= RATIO_TARGET else "NOT met"
@@ -628,19 +672,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"cohort size (default: events / {MONTHS_PLANNED}, i.e. ~{MONTHS_PLANNED} monthly "
                              "payments)")
     parser.add_argument("--store", choices=[*STORES, "both"], default="sqlite")
-    parser.add_argument("--batch-size", type=int, default=projection_runner.BATCH_SIZE,
-                        help=f"events per rebuild transaction (default {projection_runner.BATCH_SIZE:,}, "
-                             "$JAMSOS_PROJECTION_BATCH)")
+    parser.add_argument("--batch-size", type=int, default=projection_runner.REBUILD_BATCH_SIZE,
+                        help=f"events per rebuild transaction (default {projection_runner.REBUILD_BATCH_SIZE:,}, "
+                             "$JAMSOS_REBUILD_BATCH)")
     parser.add_argument("--page-rows", type=int, default=READ_PAGE_ROWS,
                         help=f"rows per select_notifications page of the read baselines (default {READ_PAGE_ROWS:,})")
     parser.add_argument("--pg-url", default=PG_URL_DEFAULT, help="PostgreSQL server (a fresh schema is used per run)")
     parser.add_argument("--workdir", type=Path, default=None, help="where SQLite files go (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the SQLite files and the PostgreSQL schema")
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
-    parser.add_argument("--profile", nargs="?", const="slowest", default=None,
-                        choices=["slowest", *PROJECTIONS],
-                        help="after the timed runs, rebuild one projection again under cProfile "
-                             "(default: the slowest one)")
+    parser.add_argument("--profile", nargs="?", const="all", default=None,
+                        choices=["all"],
+                        help="after the timed run, rebuild again under cProfile")
     parser.add_argument("--profile-top", type=int, default=25, help="functions shown per profile (default 25)")
     parser.add_argument("--profile-sort", default="tottime", help="pstats sort key (default tottime)")
     parser.add_argument("--profile-dir", type=Path, default=None,

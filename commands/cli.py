@@ -564,10 +564,13 @@ def project_run(
     from projections.runner import ProjectionFailed
 
     def go(ledger: Ledger) -> Any:
+        from projections.runner import ProjectionGroup
+
         runners = _runners(ledger, name)
+        group = ProjectionGroup(runners)  # one read of the log feeds every projection
         try:
             while True:
-                done = {r.name: r.catch_up() for r in runners}
+                done = group.catch_up()
                 if not follow:
                     return {"applied": done, "status": [r.status() for r in runners]}
                 if not any(done.values()):
@@ -589,15 +592,19 @@ def project_status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 
 @project_app.command("rebuild")
 def project_rebuild(
-    name: Annotated[str, typer.Argument(help="Projection to rebuild from position 0.")],
+    name: Annotated[list[str] | None, typer.Argument(help="Projections to rebuild from position 0 (default: all).")]
+    = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rebuild into fresh tables while the current ones keep serving; switch when caught up."""
+    """Rebuild into fresh tables while the current ones keep serving; switch when caught up. Several
+    projections are rebuilt from one read of the log."""
     def go(ledger: Ledger) -> Any:
-        (runner,) = _runners(ledger, [name])
-        applied = runner.rebuild()
-        return {"rebuilt": name, "applied": applied, "status": runner.status()}
+        from projections.runner import ProjectionGroup
+
+        runners = _runners(ledger, name)
+        applied = ProjectionGroup(runners).rebuild()
+        return {"rebuilt": [r.name for r in runners], "applied": applied, "status": [r.status() for r in runners]}
 
     emit(with_ledger(store, go, create=False), as_json)
 

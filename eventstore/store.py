@@ -52,6 +52,11 @@ STATE_HASH_BYTES = 16
 
 EventRow = tuple[uuid.UUID, int, str, bytes]
 """(originator id, version, topic, state): a stored event as the bulk paths build it."""
+LogRow = tuple[int, str, int, str, bytes]
+"""One event as the log reader sees it: position, aggregate id (canonical text), version, topic, state."""
+READ_LIMIT_MAX = 1_000_000
+"""Most rows one ``read_log`` call returns (its page lives in memory)."""
+
 SnapshotParams = tuple[uuid.UUID, str, int, "str | None", "str | None", int, bytes]
 """(aggregate id, kind, version, cohort, due_on, has_claims, state hash): one snapshot row to upsert."""
 
@@ -286,6 +291,20 @@ class LedgerStore(abc.ABC):
     def select_notifications(self, start: int, limit: int) -> Sequence[Notification]:
         return self.recorder.select_notifications(start=start, limit=limit)  # type: ignore[no-any-return]
 
+    def read_log(self, after: int, limit: int, until: int | None = None) -> list[LogRow]:
+        """Up to ``limit`` events after position ``after`` (and not after ``until``), in order, as plain
+        tuples ``(position, aggregate id as text, version, topic, canonical state)``: the lean path the
+        projections and the relay read (no per-row objects beyond the tuple)."""
+        assert 0 < limit <= READ_LIMIT_MAX, limit
+        rows = []
+        for n in self.recorder.select_notifications(start=after + 1, limit=limit, stop=until):
+            rows.append((n.id, str(n.originator_id), n.originator_version, n.topic, self._plain(n.state)))
+        return rows
+
+    def _plain(self, state: bytes | str) -> bytes:
+        raw = state if isinstance(state, bytes) else str(state).encode()  # a tampered row may hold TEXT
+        return self.mapper.plain_state(raw) if self.mapper.cipher or self.mapper.compressor else raw
+
     def max_notification_id(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
 
@@ -361,6 +380,8 @@ class SqlStore(LedgerStore):
     """
 
     placeholder = "?"
+    position_column = "rowid"
+    id_text = "originator_id"
     blob_type = "BLOB"
     without_rowid = ""
     id_type = "TEXT"
@@ -449,6 +470,27 @@ class SqlStore(LedgerStore):
     def _tuple_rows(self, cursor: Any) -> None:
         """SQLite's rows index by position already."""
 
+    def read_log(self, after: int, limit: int, until: int | None = None) -> list[LogRow]:
+        assert 0 < limit <= READ_LIMIT_MAX, limit
+        p = self.placeholder
+        stop = f" AND {self.position_column} <= {p}" if until is not None else ""
+        params = [after, until, limit] if until is not None else [after, limit]
+        sql = (f"SELECT {self.position_column}, {self.id_text}, originator_version, topic, state "
+               f"FROM {self._events_t} WHERE {self.position_column} > {p}{stop} "
+               f"ORDER BY {self.position_column} LIMIT {p}")
+        with self._tx(commit=False) as c:
+            self._plain_rows(c)
+            c.execute(sql, params)
+            fetched = c.fetchall()
+        if self.mapper.cipher or self.mapper.compressor or any(type(r[4]) is not bytes for r in fetched):
+            plain = self._plain
+            return [(position, i, v, topic, plain(state)) for position, i, v, topic, state in fetched]
+        return fetched
+
+    def _plain_rows(self, cursor: Any) -> None:
+        self._tuple_rows(cursor)
+
+
     def _rows(self, where: str, params: list[Any]) -> list[SnapshotRow]:
         found = self._read(
             "SELECT s.aggregate_id, s.kind, s.version, s.cohort, s.due_on, s.has_claims, s.state_hash "
@@ -497,6 +539,15 @@ class SQLiteStore(SqlStore):
     """The embedded default: one SQLite file (WAL, synchronous=FULL as the library sets it)."""
 
     without_rowid = " WITHOUT ROWID"
+    position_column = "rowid"
+    id_text = ("substr(originator_id, 1, 8) || '-' || substr(originator_id, 9, 4) || '-' || "
+               "substr(originator_id, 13, 4) || '-' || substr(originator_id, 17, 4) || '-' || "
+               "substr(originator_id, 21)")
+    """SQLite holds 32 hex digits; the canonical 8-4-4-4-12 text (what ``str(UUID)`` gives) is cut in SQL."""
+
+    def _plain_rows(self, cursor: Any) -> None:
+        cursor.row_factory = None  # plain tuples: the library's connections default to sqlite3.Row
+
 
     def _db_id(self, aggregate_id: uuid.UUID) -> Any:
         return aggregate_id.hex
@@ -538,6 +589,8 @@ class PostgresStore(SqlStore):
     placeholder = "%s"
     blob_type = "BYTEA"
     id_type = "UUID"
+    position_column = "notification_id"
+    id_text = "originator_id::text"
 
     def __init__(self, settings: StoreSettings) -> None:
         import psycopg

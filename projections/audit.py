@@ -15,11 +15,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, insert, select
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.store import LedgerStore
-from projections.runner import Envelope, Projection, ProjectionRunner
+from projections.runner import Envelope, Projection, ProjectionRunner, insert_rows
 
 GENESIS = bytes(32)
 PAGE = 5_000
@@ -27,8 +27,9 @@ PAGE = 5_000
 
 def chain_hash(previous: bytes, envelope: Envelope) -> bytes:
     e = envelope
-    head = f"{e.position}\x1f{e.originator_id}\x1f{e.originator_version}\x1f{e.event_type}\x1f"
-    return hashlib.sha256(previous + head.encode() + envelope.state).digest()
+    head = b"%d\x1f%s\x1f%d\x1f%s\x1f" % (e.position, e.originator_id.encode(), e.originator_version,
+                                         e.event_type.encode())
+    return hashlib.sha256(previous + head + e.state).digest()
 
 
 def summary(envelope: Envelope) -> str:
@@ -61,13 +62,14 @@ class AuditTrail(Projection):
     """Projection ``audit``: the trail rows with their chain hashes."""
 
     name = "audit"
-    version = 2  # 2: position as BIGINT
+    version = 3  # 2: position as BIGINT; 3: the position is SQLite's rowid
 
     def define(self, metadata: MetaData, suffix: str) -> None:
         Table(
             f"audit_trail{suffix}",
             metadata,
-            Column("position", BigInteger, primary_key=True, autoincrement=False),
+            # INTEGER on SQLite makes the position the rowid itself: no separate key index to write
+            Column("position", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
             Column("recorded_at", String(40), nullable=False),
             Column("effective_on", String(10), nullable=False),
             Column("actor", String(128), nullable=False),
@@ -88,20 +90,15 @@ class AuditTrail(Projection):
         for e in batch:
             previous = chain_hash(previous, e)
             d = e.data
-            rows.append({
-                "position": e.position,
-                "recorded_at": d.get("recorded_at", ""),
-                "effective_on": d.get("effective_on", ""),
-                "actor": d.get("actor", ""),
-                "command_id": d.get("command_id", ""),
-                "aggregate_id": e.originator_id,
-                "aggregate_version": e.originator_version,
-                "event_type": e.event_type,
-                "subject": d.get("agreement_code") or d.get("claim_ref"),
-                "summary": summary(e),
-                "hash": previous.hex(),
-            })
-        conn.execute(insert(trail), rows)
+            get = d.get
+            rows.append((e.position, get("recorded_at", ""), get("effective_on", ""), get("actor", ""),
+                         get("command_id", ""), e.originator_id, e.originator_version, e.event_type,
+                         get("agreement_code") or get("claim_ref"), summary(e), previous.hex()))
+        insert_rows(conn, trail, TRAIL_COLUMNS, rows)
+
+
+TRAIL_COLUMNS = ("position", "recorded_at", "effective_on", "actor", "command_id", "aggregate_id",
+                 "aggregate_version", "event_type", "subject", "summary", "hash")
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,18 +28,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import Insert
 
 from ledger.agreement import agreement_id_for
 from ledger.claim import claim_id_for
-from projections.runner import Envelope, Projection
+from projections.runner import Envelope, Projection, insert_rows
 
 PROGRAMME_OF_COMPONENT = {"jht_balance": "JHT"}
+
+CLUSTERED: dict[str, Any] = {"sqlite_with_rowid": False}
+"""Tables keyed by text: on SQLite the rows live in their primary key's B-tree (WITHOUT ROWID), one
+structure to write instead of a rowid table plus its key index."""
 """Benefit components paid from a fund other than the claim's own programme."""
 
 
 class Registers(Projection):
     name = "registers"
-    version = 3  # 2: workforce table; 3: money and positions as BIGINT
+    version = 4  # 2: workforce table; 3: money and positions as BIGINT; 4: WITHOUT ROWID on SQLite
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -73,24 +78,25 @@ class Registers(Projection):
         Table(f"members{suffix}", metadata,
               Column("member_id", String(36), primary_key=True), Column("region_code", String(16)),
               Column("village_code", String(16)), Column("role", String(64)), Column("died_on", String(10)),
-              Column("erased", Integer, default=0))
+              Column("erased", Integer, default=0), **CLUSTERED)
         Table(f"spells{suffix}", metadata,
               Column("member_id", String(36), primary_key=True), Column("spell_no", Integer, primary_key=True),
               Column("enrolled_on", String(10)), Column("first_period", String(7)), Column("anchor_day", Integer),
               Column("region_code", String(16)), Column("village_code", String(16)), Column("role", String(64)),
               Column("declared_income_rp", Integer), Column("programmes", String(32)),
-              Column("lapsed_on", String(10)), Column("lapse_reason", String(16)))
+              Column("lapsed_on", String(10)), Column("lapse_reason", String(16)), **CLUSTERED)
         Table(f"segments{suffix}", metadata,
               Column("member_id", String(36), primary_key=True), Column("spell_no", Integer, primary_key=True),
               Column("from_period", String(7), primary_key=True), Column("agreement_code", String(64), index=True),
-              Column("payer_id", String(64)), Column("payer_type", String(16)), Column("fund_source", String(16)))
+              Column("payer_id", String(64)), Column("payer_type", String(16)), Column("fund_source", String(16)),
+              **CLUSTERED)
         Table(f"paid{suffix}", metadata,
               Column("member_id", String(36), primary_key=True), Column("period", String(7), primary_key=True),
               Column("agreement_code", String(64), index=True), Column("payer_id", String(64)),
               Column("payer_type", String(16)), Column("fund_source", String(16)), Column("amount_rp", BigInteger),
               Column("jkk_rp", BigInteger), Column("jkm_rp", BigInteger), Column("jht_rp", BigInteger),
               Column("paid_on", String(10)), Column("payment_reference", String(64)), Column("late", Integer),
-              Column("refund_due", Integer, default=0))
+              Column("refund_due", Integer, default=0), **CLUSTERED)
         Table(f"claims{suffix}", metadata,
               Column("claim_id", String(64), primary_key=True), Column("member_id", String(36)),
               Column("claim_type", String(32)), Column("agreement_code", String(64)), Column("event_date", String(10)),
@@ -146,16 +152,14 @@ class Registers(Projection):
                     "member_id": m, "spell_no": spell_no, "from_period": d["from_period"],
                     "agreement_code": d["agreement_code"], "payer_id": d["payer_id"], "payer_type": d["payer_type"],
                     "fund_source": d["fund_source"]})
-            elif kind == "ContributionPaid":
+            elif kind == "ContributionPaid":  # the bulk of any log: rows as tuples, in PAID_COLUMNS order
                 per = d["per_period_rp"]
+                paid_on = d["effective_on"]
                 for period in d["periods"]:
-                    queue.add("paid", {
-                        "member_id": m, "period": period, "agreement_code": d["agreement_code"],
-                        "payer_id": d["payer_id"], "payer_type": d["payer_type"], "fund_source": d["fund_source"],
-                        "amount_rp": sum(per.values()), "jkk_rp": per.get("JKK", 0), "jkm_rp": per.get("JKM", 0),
-                        "jht_rp": per.get("JHT", 0), "paid_on": d["effective_on"],
-                        "payment_reference": d["payment_reference"], "late": int(period < d["effective_on"][:7]),
-                        "refund_due": 0})
+                    queue.add_values(PAID_KEY, (
+                        m, period, d["agreement_code"], d["payer_id"], d["payer_type"], d["fund_source"],
+                        sum(per.values()), per.get("JKK", 0), per.get("JKM", 0), per.get("JHT", 0), paid_on,
+                        d["payment_reference"], int(period < paid_on[:7]), 0))
             elif kind == "CoverageLapsed":
                 queue.add("lapse", {"m": m, "lapsed_on": d["effective_on"], "lapse_reason": d["reason"]})
             elif kind == "MemberDied":
@@ -219,6 +223,10 @@ _CLAIM_UPDATES: dict[str, Any] = {
 }
 
 
+PAID_COLUMNS = ("member_id", "period", "agreement_code", "payer_id", "payer_type", "fund_source", "amount_rp",
+                "jkk_rp", "jkm_rp", "jht_rp", "paid_on", "payment_reference", "late", "refund_due")
+PAID_KEY = ("paid", *PAID_COLUMNS)
+
 STATEMENT_TABLE = {
     "agreement": "agreements", "agreement_update": "agreements", "member": "members", "member_update": "members",
     "spell": "spells", "lapse": "spells", "segment": "segments", "paid": "paid", "refund": "paid",
@@ -237,19 +245,35 @@ class _Queue:
     def __init__(self, conn: Connection, statements: dict[str, Executable]) -> None:
         self.conn = conn
         self.statements = statements
-        self.pending: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        self.pending: dict[tuple[str, ...], list[Any]] = {}
         self.key_of: dict[str, tuple[str, ...]] = {}
 
     def add(self, name: str, params: dict[str, Any]) -> None:
-        table = STATEMENT_TABLE[name]
-        key = (name, *params)  # one statement with one set of parameter names (dicts keep insertion order)
+        # one statement with one set of parameter names (dicts keep insertion order)
+        self._append((name, *params), params)
+
+    def add_values(self, key: tuple[str, ...], values: tuple[Any, ...]) -> None:
+        """An insert given as a tuple in the order of ``key[1:]`` (the hot path: no dict per row)."""
+        assert isinstance(self.statements[key[0]], Insert) and len(values) == len(key) - 1
+        self._append(key, values)
+
+    def _append(self, key: tuple[str, ...], row: Any) -> None:
+        table = STATEMENT_TABLE[key[0]]
         if self.key_of.get(table, key) != key:  # another statement (or other columns) on this table: keep order
             self.flush()
         self.key_of[table] = key
-        self.pending.setdefault(key, []).append(params)
+        rows = self.pending.get(key)
+        if rows is None:
+            rows = self.pending[key] = []
+        rows.append(row)
 
     def flush(self) -> None:
         for key, rows in self.pending.items():
-            self.conn.execute(self.statements[key[0]], rows)
+            statement = self.statements[key[0]]
+            if isinstance(statement, Insert):  # new rows: at the driver's speed (COPY on PostgreSQL)
+                values = rows if isinstance(rows[0], tuple) else [tuple(r.values()) for r in rows]
+                insert_rows(self.conn, statement.table, key[1:], values)
+            else:
+                self.conn.execute(statement, rows)
         self.pending = {}
         self.key_of = {}

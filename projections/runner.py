@@ -13,13 +13,16 @@ Invariants:
 from __future__ import annotations
 
 import abc
+import gc
 import os
 import time
 import weakref
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import orjson
 from sqlalchemy import (
@@ -38,16 +41,22 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.schema import CreateTable
+from sqlalchemy.sql.expression import TableClause
 
 from eventstore.store import LedgerStore
 
 BATCH_SIZE = int(os.environ.get("JAMSOS_PROJECTION_BATCH", "5000"))
+REBUILD_BATCH_SIZE = int(os.environ.get("JAMSOS_REBUILD_BATCH", "20000"))
+"""A rebuild's tables serve nobody yet: larger batches, fewer commits."""
+BATCH_SIZE_MAX = 200_000
+VIEWS_CACHE_KIB = 256 * 1024
+"""SQLite page cache of a views connection (an upper bound: pages are allocated as used)."""
 POLL_S = 0.5
 POSITIONS_TABLE = "jamsos_projection_positions"
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(NamedTuple):
     """One event as projections see it: its global position, stream, type and decoded JSON."""
 
     position: int
@@ -57,6 +66,68 @@ class Envelope:
     data: dict[str, Any]
     state: bytes
     """The canonical stored bytes (what the audit chain hashes)."""
+
+
+_EVENT_TYPES: dict[str, str] = {}
+"""Topic → event type name (``ledger.events:ContributionPaid`` → ``ContributionPaid``)."""
+
+
+def read_envelopes(store: LedgerStore, after: int, limit: int, until: int | None = None) -> list[Envelope]:
+    """The events after position ``after`` (up to ``limit``, not after ``until``), decoded once."""
+    types = _EVENT_TYPES
+    loads = orjson.loads
+    out = []
+    for position, aggregate_id, version, topic, state in store.read_log(after, limit, until):
+        kind = types.get(topic)
+        if kind is None:
+            kind = types[topic] = topic.rsplit(":", 1)[-1]
+        out.append(Envelope(position, aggregate_id, version, kind, loads(state), state))
+    return out
+
+
+def insert_rows(conn: Connection, table: TableClause, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Append ``rows`` (tuples in ``columns`` order) to ``table`` inside the caller's transaction, at the
+    driver's speed: PostgreSQL ``COPY``, SQLite ``executemany``. New rows only (no upsert)."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            copy.write("".join(["\t".join([_copy_text(v) for v in row]) + "\n" for row in rows]))
+        return
+    marks = ", ".join("?" * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", list(rows))
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """One field of PostgreSQL's COPY text format (``\\N`` for NULL, backslash escapes)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    assert isinstance(value, int) and not isinstance(value, bool), f"COPY of {type(value).__name__}"
+    return str(value)
+
+
+def _position_of(envelope: Envelope) -> int:
+    return envelope.position
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside one batch: a batch allocates many short-lived dicts and no
+    cycles, and the collector's full passes over a growing heap cost more than the batch's own work."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Projection(abc.ABC):
@@ -81,6 +152,20 @@ class Projection(abc.ABC):
 
     def table(self, name: str) -> Table:
         return self.metadata.tables[f"{name}_g{self.generation}"]
+
+    def create_tables(self, engine: Engine, *, indexes: bool = True) -> None:
+        """Create this generation's tables; a rebuild leaves the secondary indexes for after its load."""
+        with engine.begin() as conn:
+            for table in self.metadata.sorted_tables:
+                conn.execute(CreateTable(table, if_not_exists=True))
+        if indexes:
+            self.create_indexes(engine)
+
+    def create_indexes(self, engine: Engine) -> None:
+        with engine.begin() as conn:
+            for table in self.metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
 
 
 tracking = MetaData()
@@ -125,6 +210,7 @@ def _sqlite_views_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA cache_size=-{VIEWS_CACHE_KIB}")  # a rebuild's batch fits without spilling pages
     cursor.close()
 
 
@@ -144,7 +230,7 @@ class ProjectionRunner:
                                                       schema_version=version))
             stale = self._row(conn).schema_version != version
         self.active = factory(self.generation)
-        self.active.metadata.create_all(engine)
+        self.active.create_tables(engine)
         if stale:  # the code's tables differ from the stored ones: rebuild before serving
             self.rebuild()
 
@@ -177,38 +263,34 @@ class ProjectionRunner:
     # --- processing ----------------------------------------------------------------------------
 
     def _envelopes(self, after: int, limit: int, until: int | None = None) -> list[Envelope]:
-        out = []
-        for n in self.store.select_notifications(after + 1, limit):
-            if until is not None and n.id > until:
-                break
-            raw = n.state if isinstance(n.state, bytes) else str(n.state).encode()  # a tampered row may be TEXT
-            state = self.store.mapper.plain_state(raw)
-            out.append(Envelope(n.id, str(n.originator_id), n.originator_version, n.topic.rsplit(":", 1)[-1],
-                                orjson.loads(state), state))
-        return out
+        return read_envelopes(self.store, after, limit, until)
 
-    def _step(self, projection: Projection, position_col: str, batch_size: int, until: int | None = None) -> int:
-        """Process one batch into ``projection``; returns how many events it applied (0 at the head)."""
-        with self.engine.connect() as conn:
-            after = int(getattr(self._row(conn), position_col) or 0)
-        batch = self._envelopes(after, batch_size, until)
-        if not batch:
+    def _position(self, conn: Connection, position_col: str) -> int:
+        return int(getattr(self._row(conn), position_col) or 0)
+
+    def step(self, batch_size: int = BATCH_SIZE, until: int | None = None) -> int:
+        """Process one batch (at most ``batch_size`` events); returns how many it applied (0 at the head)."""
+        result = advance([Target(self, self.active, "position")], batch_size, until)
+        if result.failed:
+            raise result.failed[0]
+        return result.applied.get(self.name, 0)
+
+    def _commit(self, conn: Connection, target: Target, batch: Sequence[Envelope], after: int) -> int:
+        """Inside the caller's transaction: apply the part of ``batch`` after ``after`` and move the position;
+        returns how many events it applied."""
+        current = self._position(conn, target.position_col)
+        assert current == after, f"{self.name}: another runner moved the position ({after} → {current})"
+        part = batch[bisect_right(batch, after, key=_position_of):]
+        if not part:
             return 0
-        try:
-            with self.engine.begin() as conn:
-                current = int(getattr(self._row(conn), position_col) or 0)
-                assert current == after, f"{self.name}: another runner moved the position ({after} → {current})"
-                projection.apply(conn, batch)
-                conn.execute(
-                    update(positions)
-                    .where(positions.c.name == self.name)
-                    .values({position_col: batch[-1].position, "updated_at": _now(), "last_error": None,
-                             "error_position": None})
-                )
-        except Exception as exc:
-            self._record_error(batch, projection, exc)
-            raise ProjectionFailed(self.name, batch[0].position, exc) from exc
-        return len(batch)
+        target.projection.apply(conn, part)
+        conn.execute(
+            update(positions)
+            .where(positions.c.name == self.name)
+            .values({target.position_col: part[-1].position, "updated_at": _now(), "last_error": None,
+                     "error_position": None})
+        )
+        return len(part)
 
     def _record_error(self, batch: Sequence[Envelope], projection: Projection, exc: Exception) -> None:
         # find the failing event: re-apply one by one in throw-away transactions
@@ -229,23 +311,18 @@ class ProjectionRunner:
         self, batch_size: int = BATCH_SIZE, progress: Callable[[int], None] | None = None, until: int | None = None
     ) -> int:
         """Process to the current head (or to position ``until``); returns the number of events applied."""
-        done = 0
-        while True:
-            n = self._step(self.active, "position", batch_size, until)
-            if n == 0:
-                return done
-            done += n
-            if progress:
-                progress(n)
+        return ProjectionGroup([self]).catch_up(batch_size, progress, until)[self.name]
 
     def follow(self, poll_s: float = POLL_S, stop: Callable[[], bool] = lambda: False) -> None:
         """Keep processing new events as they arrive (until ``stop()``)."""
-        while not stop():
-            if self.catch_up() == 0:
-                time.sleep(poll_s)
+        ProjectionGroup([self]).follow(poll_s, stop)
 
-    def rebuild(self, batch_size: int = BATCH_SIZE) -> int:
+    def rebuild(self, batch_size: int = REBUILD_BATCH_SIZE) -> int:
         """Build a new generation from position 0 beside the active one, then switch to it."""
+        return ProjectionGroup([self]).rebuild(batch_size)[self.name]
+
+    def _start_rebuild(self) -> Projection:
+        """Register a new generation and create its tables (secondary indexes come after the load)."""
         with self.engine.begin() as conn:
             row = self._row(conn)
             new_generation = int(row.building_generation or row.generation + 1)
@@ -253,23 +330,138 @@ class ProjectionRunner:
                          .values(building_generation=new_generation, building_position=0))
         fresh = self.factory(new_generation)
         fresh.metadata.drop_all(self.engine)
-        fresh.metadata.create_all(self.engine)
-        done = 0
+        fresh.create_tables(self.engine, indexes=False)
+        return fresh
+
+    def _switch(self, conn: Connection, fresh: Projection) -> None:
+        """Inside the caller's transaction: make the rebuilt generation the active one."""
+        row = self._row(conn)
+        conn.execute(update(positions).where(positions.c.name == self.name).values(
+            generation=fresh.generation, position=row.building_position, building_generation=None,
+            building_position=None, updated_at=_now(), schema_version=fresh.version))
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One projection of one runner, and which of its positions a pass advances."""
+
+    runner: ProjectionRunner
+    projection: Projection
+    position_col: str  # "position" (serving) or "building_position" (a rebuild)
+
+
+@dataclass(slots=True)
+class Pass:
+    """What one ``advance`` did: events read (0 at the head), applied per projection, and failures."""
+
+    read: int
+    applied: dict[str, int] = field(default_factory=dict)
+    failed: list[ProjectionFailed] = field(default_factory=list)
+
+
+def advance(targets: Sequence[Target], batch_size: int, until: int | None = None) -> Pass:
+    """Read one batch after the lowest position of ``targets`` (once, for all of them) and apply to each
+    its part, with every view row and every new position in one transaction.
+
+    If a projection fails, the transaction is rolled back and the batch is run again one projection at a
+    time, so only the failing one stops: its error and the failing position are recorded, its position does
+    not move, and the failure is returned in ``Pass.failed``."""
+    assert targets and 0 < batch_size <= BATCH_SIZE_MAX
+    engine = targets[0].runner.engine
+    with engine.connect() as conn:
+        after = {t.runner.name: t.runner._position(conn, t.position_col) for t in targets}
+    with _gc_paused():
+        batch = targets[0].runner._envelopes(min(after.values()), batch_size, until)
+    if not batch:
+        return Pass(0)
+    try:
+        with _gc_paused(), engine.begin() as conn:
+            applied = {t.runner.name: t.runner._commit(conn, t, batch, after[t.runner.name]) for t in targets}
+        return Pass(len(batch), applied)
+    except Exception as exc:
+        if len(targets) == 1:
+            (target,) = targets
+            target.runner._record_error(batch, target.projection, exc)
+            failed = ProjectionFailed(target.runner.name, batch[0].position, exc)
+            failed.__cause__ = exc
+            return Pass(len(batch), {}, [failed])
+    result = Pass(len(batch))
+    for target in targets:  # one at a time, to the end of this batch
+        name = target.runner.name
+        result.applied[name] = 0
         while True:
-            n = self._step(fresh, "building_position", batch_size)
-            done += n
-            if n == 0:
-                with self.engine.begin() as conn:
-                    row = self._row(conn)
-                    if self.store.max_notification_id() > int(row.building_position or 0):
-                        continue  # new events arrived: keep going before the switch
-                    conn.execute(update(positions).where(positions.c.name == self.name).values(
-                        generation=new_generation, position=row.building_position, building_generation=None,
-                        building_position=None, updated_at=_now(), schema_version=fresh.version))
-                old = self.active
-                self.active = fresh
-                old.metadata.drop_all(self.engine)
-                return done
+            one = advance([target], batch_size, batch[-1].position)
+            result.applied[name] += one.applied.get(name, 0)
+            result.failed += one.failed
+            if one.read == 0 or one.failed:
+                break
+    return result
+
+
+class ProjectionGroup:
+    """Several projections fed from one read of the log: each batch is read and decoded once (the read is
+    the larger part of a rebuild), and each projection behind the batch's end applies its part.
+
+    Invariants: those of ``advance`` per batch; a failed projection is left out of later batches while the
+    others go on to the head, then the first failure is raised."""
+
+    def __init__(self, runners: Sequence[ProjectionRunner]) -> None:
+        assert runners, "no projections"
+        assert len({r.engine for r in runners}) == 1, "one transaction needs one views database"
+        self.runners = list(runners)
+
+    def _run(self, targets: list[Target], batch_size: int, progress: Callable[[int], None] | None,
+             until: int | None) -> dict[str, int]:
+        done = dict.fromkeys((t.runner.name for t in targets), 0)
+        failures: list[ProjectionFailed] = []
+        while targets:
+            step = advance(targets, batch_size, until)
+            if step.read == 0:
+                break
+            for name, n in step.applied.items():
+                done[name] += n
+            if step.failed:
+                failures += step.failed
+                stopped = {f.name for f in step.failed}
+                targets = [t for t in targets if t.runner.name not in stopped]
+            if progress:
+                progress(step.read)
+        if failures:
+            raise failures[0]
+        return done
+
+    def catch_up(self, batch_size: int = BATCH_SIZE, progress: Callable[[int], None] | None = None,
+                 until: int | None = None) -> dict[str, int]:
+        """Every projection to the head (or to ``until``); events applied per projection."""
+        return self._run([Target(r, r.active, "position") for r in self.runners], batch_size, progress, until)
+
+    def follow(self, poll_s: float = POLL_S, stop: Callable[[], bool] = lambda: False) -> None:
+        while not stop():
+            if not any(self.catch_up().values()):
+                time.sleep(poll_s)
+
+    def rebuild(self, batch_size: int = REBUILD_BATCH_SIZE,
+                progress: Callable[[int], None] | None = None) -> dict[str, int]:
+        """New generations of every projection from position 0, read once, then one switch for all."""
+        fresh = {r.name: r._start_rebuild() for r in self.runners}
+        targets = [Target(r, fresh[r.name], "building_position") for r in self.runners]
+        engine = self.runners[0].engine
+        done = dict.fromkeys(fresh, 0)
+        while True:
+            for name, n in self._run(targets, batch_size, progress, None).items():
+                done[name] += n
+            for projection in fresh.values():
+                projection.create_indexes(engine)
+            with engine.begin() as conn:
+                lowest = min(r._position(conn, "building_position") for r in self.runners)
+                if self.runners[0].store.max_notification_id() > lowest:
+                    continue  # new events arrived: keep going before the switch
+                for runner in self.runners:
+                    runner._switch(conn, fresh[runner.name])
+            for runner in self.runners:
+                old, runner.active = runner.active, fresh[runner.name]
+                old.metadata.drop_all(engine)
+            return done
 
 
 class ProjectionFailed(Exception):

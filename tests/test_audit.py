@@ -142,6 +142,36 @@ def test_failing_event_stops_only_its_projection(sqlite_ledger: Any, monkeypatch
     assert runner.status()["last_error"] is None and runner.status()["lag"] == 0
 
 
+def test_failing_event_in_a_group_stops_only_its_projection(
+    sqlite_ledger: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One read of the log feeds both projections; when one fails, the other still reaches the head."""
+    from projections.registers import Registers
+    from projections.runner import ProjectionGroup
+
+    ledger, _, _ = sqlite_ledger
+    engine = views_engine(ledger.store)
+    original = AuditTrail.apply
+
+    def poisoned(self: AuditTrail, conn: Any, batch: Any) -> None:
+        if any(e.position == 31 for e in batch):
+            raise ValueError("poison")
+        original(self, conn, batch)
+
+    monkeypatch.setattr(AuditTrail, "apply", poisoned)
+    audit, registers = (ProjectionRunner(ledger.store, engine, p) for p in (AuditTrail, Registers))
+    group = ProjectionGroup([audit, registers])
+    with pytest.raises(ProjectionFailed) as info:
+        group.catch_up(batch_size=10)
+    assert info.value.name == "audit"
+    assert audit.status()["position"] == 30 and audit.status()["error_position"] == 31
+    assert registers.status()["lag"] == 0 and registers.status()["last_error"] is None
+    monkeypatch.setattr(AuditTrail, "apply", original)
+    applied = group.catch_up(batch_size=10)
+    assert applied == {"audit": audit.status()["head"] - 30, "registers": 0}
+    assert audit.status()["lag"] == 0 and audit.status()["last_error"] is None
+
+
 def test_sigkill_during_catch_up_then_restart_equals_rebuild(sqlite_ledger: Any) -> None:
     """Every projection, killed with SIGKILL at random points in a real process, then restarted, ends
     identical to a clean rebuild (the audit rows and every report, byte for byte)."""
@@ -197,7 +227,7 @@ def test_trail_on_every_store_verifies_and_rebuilds_identically(ledger: Ledger) 
     engine = views_engine(ledger.store)
     runner = ProjectionRunner(ledger.store, engine, AuditTrail)
     rng = random.Random(3)
-    while runner._step(runner.active, "position", rng.randint(1, 13)):
+    while runner.step(rng.randint(1, 13)):
         pass
     incremental = _trail(ledger)
     assert len(incremental) == ledger.store.max_notification_id()

@@ -54,7 +54,7 @@ def _incremental(ledger: Ledger, seed: int) -> None:
     rng = random.Random(seed)
     for name in PROJECTIONS:
         runner = ProjectionRunner(ledger.store, views_engine(ledger.store), projection(name))
-        while runner._step(runner.active, "position", rng.randint(1, 40)):
+        while runner.step(rng.randint(1, 40)):
             pass
 
 
