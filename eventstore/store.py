@@ -481,7 +481,7 @@ class SqlStore(LedgerStore):
         with self._tx(commit=False) as c:
             self._plain_rows(c)
             c.execute(sql, params)
-            fetched = c.fetchall()
+            fetched: list[LogRow] = c.fetchall()
         if self.mapper.cipher or self.mapper.compressor or any(type(r[4]) is not bytes for r in fetched):
             plain = self._plain
             return [(position, i, v, topic, plain(state)) for position, i, v, topic, state in fetched]
