@@ -15,8 +15,16 @@ from datetime import date
 from pydantic import BaseModel
 
 from ledger.aggregate import Aggregate, CommandContext
+from ledger.billing import budget_status, invoice_ref_for
 from ledger.errors import AlreadyDone, InvalidInput, RuleViolation
-from ledger.events import AgreementBudgetAmended, AgreementClosed, AgreementSigned, LedgerEvent
+from ledger.events import (
+    AgreementBudgetAmended,
+    AgreementClosed,
+    AgreementSigned,
+    InvoiceIssued,
+    InvoiceLine,
+    LedgerEvent,
+)
 from ledger.tariff import tariff_in_force
 from ledger.values import (
     BillingCadence,
@@ -56,6 +64,10 @@ class AgreementState(BaseModel):
     cohort_planned: int = 0
     signed_on: date | None = None
     closed: bool = False
+    billed: dict[str, str] = {}
+    """Period → the invoice that billed it (a period is billed once)."""
+    invoices_rp: dict[str, int] = {}
+    """Invoice ref → amount billed."""
 
 
 class Agreement(Aggregate[AgreementState]):
@@ -155,6 +167,41 @@ class Agreement(Aggregate[AgreementState]):
             reason=reason,
         )
 
+    def issue_invoice(self, ctx: CommandContext, lines: list[InvoiceLine], projected_cost_rp: int, on: date) -> str:
+        """Bill one block of periods (see :func:`ledger.billing.billing_block`); returns the invoice ref.
+
+        Invariants: the agreement is open, every period is inside the window and billed at most once, the
+        amount is the sum of the lines, and the budget status is decided by the rules in force."""
+        if self.state.closed:
+            raise RuleViolation("agreement_id", f"agreement {self.state.code} is closed")
+        assert lines, "an invoice has lines"
+        periods = [Period.parse(line.period) for line in lines]
+        for period in periods:
+            if not self.covers_period(period):
+                raise RuleViolation("period", f"{period} is outside the window {self.first_period}..{self.last_period}")
+            if str(period) in self.state.billed:
+                raise AlreadyDone("period", f"{period} is already billed by {self.state.billed[str(period)]}")
+        amount_rp = sum(line.amount_rp for line in lines)
+        if amount_rp == 0:
+            spans = ", ".join(map(str, periods))
+            raise RuleViolation("period", f"no member of {self.state.code} is expected in {spans}")
+        ref = invoice_ref_for(self.state.code, periods[0])
+        self._trigger(
+            ctx,
+            InvoiceIssued,
+            on,
+            invoice_ref=ref,
+            payer_id=self.state.payer_id,
+            periods=[str(p) for p in periods],
+            lines=lines,
+            amount_rp=amount_rp,
+            projected_cost_rp=projected_cost_rp,
+            budget_rp=self.state.budget_rp,
+            budget_status=budget_status(self.state.budget_rp, projected_cost_rp, on),
+        )
+        assert self.state.invoices_rp[ref] == amount_rp
+        return ref
+
     def close(self, ctx: CommandContext, reason: str, on: date) -> None:
         if self.state.closed:
             raise AlreadyDone("agreement_id", f"agreement {self.state.code} is already closed")
@@ -184,5 +231,8 @@ class Agreement(Aggregate[AgreementState]):
             s.budget_rp = event.budget_rp
         elif isinstance(event, AgreementClosed):
             s.closed = True
+        elif isinstance(event, InvoiceIssued):
+            s.billed = {**s.billed, **dict.fromkeys(event.periods, event.invoice_ref)}
+            s.invoices_rp = {**s.invoices_rp, event.invoice_ref: event.amount_rp}
         else:  # pragma: no cover - a new event type must be handled here
             raise TypeError(f"Agreement cannot apply {type(event).__name__}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -171,7 +172,12 @@ class MemberDied(LedgerEvent):
 
 
 class ContributionRefundDue(LedgerEvent):
-    """Months paid after the month of death are owed back to the payer that paid them."""
+    """Months paid after the month of death are owed back to the payer that paid them.
+
+    v2 adds ``per_programme_rp`` (which programme funds give the money back, for the journal); a v1 event
+    reads with an empty split (the journal then books it to the unsplit fund account)."""
+
+    class_version: ClassVar[int] = 2
 
     periods: list[PeriodStr] = Field(min_length=1)
     amount_rp: Rupiah
@@ -179,6 +185,21 @@ class ContributionRefundDue(LedgerEvent):
     agreement_code: str | None
     payment_references: list[str]
     claim_ref: str
+    per_programme_rp: dict[Programme, Rupiah]
+
+    @staticmethod
+    def upcast_v1_v2(data: dict[str, object]) -> dict[str, object]:
+        return {**data, "per_programme_rp": {}}
+
+
+class ContributionRefundSettled(LedgerEvent):
+    """A refund due was paid back to its payer (pengembalian iuran), with the transfer's reference."""
+
+    claim_ref: str
+    payer_id: str
+    agreement_code: str | None
+    amount_rp: Rupiah
+    payment_reference: str
 
 
 class JhtBalanceCarriedIn(LedgerEvent):
@@ -255,6 +276,157 @@ class WorkforceRecorded(LedgerEvent):
     source: str
 
 
+# --- Money: invoices (tagihan), bank statements (rekening koran), reconciliation ------------------
+
+
+class BudgetStatus(StrEnum):
+    """Expected cost of an agreement's whole window against its budget ceiling (domain.md §6)."""
+
+    WITHIN = "WITHIN"
+    WARNING = "WARNING"
+    OVER_BUDGET = "OVER_BUDGET"
+
+
+class InvoiceLine(BaseModel):
+    """One period of an invoice: member-months expected × the rate of each programme."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    period: PeriodStr
+    members: int = Field(ge=0, le=100_000_000)
+    per_programme_rp: dict[Programme, Rupiah]
+    amount_rp: Rupiah
+
+
+class InvoiceIssued(LedgerEvent):
+    """An invoice (tagihan) to the agreement's payer for one or more periods (its billing cadence)."""
+
+    invoice_ref: str
+    payer_id: str
+    periods: list[PeriodStr] = Field(min_length=1)
+    lines: list[InvoiceLine] = Field(min_length=1)
+    amount_rp: Rupiah
+    projected_cost_rp: Rupiah
+    """Expected cost of the whole window as known when billing (past periods as billed/expected, later
+    ones with the cohort of today)."""
+    budget_rp: Rupiah
+    budget_status: BudgetStatus
+
+
+class StatementLineRecord(BaseModel):
+    """One credit line of a payer's bank statement: an SP2D transfer to BPJS."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line_no: int = Field(ge=1)
+    reference: str = Field(min_length=1, max_length=64)
+    booked_on: date
+    amount_rp: Rupiah
+    account: str = Field(max_length=64)
+    description: str = Field(max_length=500)
+
+
+class StatementImported(LedgerEvent):
+    """A statement file was recorded once (its id is the SHA-256 of the raw bytes); lines follow in
+    ``StatementLinesRecorded`` chunks."""
+
+    statement_id: str = Field(min_length=64, max_length=64)
+    payer_id: str
+    file_name: str
+    file_format: str
+    account: str | None
+    period_start: date
+    period_end: date
+    opening_rp: int | None
+    closing_rp: int | None
+    line_count: int = Field(ge=0)
+    total_rp: Rupiah
+
+
+class StatementLinesRecorded(LedgerEvent):
+    lines: list[StatementLineRecord] = Field(min_length=1)
+
+
+class Allocation(BaseModel):
+    """Part of a transfer applied to one invoice."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    invoice_ref: str
+    agreement_code: str
+    amount_rp: Rupiah
+
+
+class MatchRuleName(StrEnum):
+    REFERENCE_AMOUNT = "REFERENCE_AMOUNT"
+    AMOUNT_DATE_WINDOW = "AMOUNT_DATE_WINDOW"
+    GROUPED = "GROUPED"
+    BY_HAND = "BY_HAND"
+
+
+class LineMatch(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line_no: int = Field(ge=1)
+    rule: MatchRuleName
+    allocations: list[Allocation] = Field(min_length=1)
+
+
+class StatementLinesMatched(LedgerEvent):
+    """Lines matched to invoices by the cascade (chunks of a run)."""
+
+    matches: list[LineMatch] = Field(min_length=1)
+
+
+class ExceptionKindName(StrEnum):
+    UNMATCHED = "UNMATCHED"
+    AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
+    DUPLICATE = "DUPLICATE"
+    AMBIGUOUS = "AMBIGUOUS"
+
+
+class LineException(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line_no: int = Field(ge=1)
+    kind: ExceptionKindName
+    reason: str
+    amount_rp: Rupiah
+    candidate_invoice_refs: list[str]
+
+
+class ReconciliationExceptionsRaised(LedgerEvent):
+    """Lines the cascade could not match: each one an open exception until an operator resolves it."""
+
+    exceptions: list[LineException] = Field(min_length=1)
+
+
+class ResolutionAction(StrEnum):
+    MATCH = "MATCH"
+    """Matched by hand to one or more invoices (a partial payment, a mistyped reference)."""
+    WRITE_OFF = "WRITE_OFF"
+    """Not a contribution (returned to the sender or booked elsewhere): leaves suspense."""
+    SUSPENSE = "SUSPENSE"
+    """Parked in suspense, acknowledged: stays listed with its age until matched or written off."""
+
+
+class ReconciliationExceptionResolved(LedgerEvent):
+    line_no: int = Field(ge=1)
+    action: ResolutionAction
+    amount_rp: Rupiah
+    allocations: list[Allocation]
+    note: str
+
+
+class ReconciliationRecorded(LedgerEvent):
+    """A payer's reconciliation book was touched: a run of the cascade or an operator's resolution."""
+
+    payer_id: str
+    what: str
+    lines: int = Field(ge=0)
+    matched_rp: Rupiah
+
+
 # --- Reservations (uniqueness of business keys) ---------------------------------------------------
 
 
@@ -284,6 +456,7 @@ MEMBER_EVENTS = (
     ClaimFiled,
     MemberDied,
     ContributionRefundDue,
+    ContributionRefundSettled,
     JhtBalanceCarriedIn,
     PersonalDataErased,
 )

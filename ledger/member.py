@@ -12,7 +12,7 @@ Invariants (checked before every event is triggered):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -29,11 +29,12 @@ from ledger.coverage import (
     lapse_due,
     last_paid_in_spell,
 )
-from ledger.errors import AlreadyDone, InvalidInput, RuleViolation
+from ledger.errors import AlreadyDone, InvalidInput, NotFound, RuleViolation
 from ledger.events import (
     ClaimFiled,
     ContributionPaid,
     ContributionRefundDue,
+    ContributionRefundSettled,
     CoverageLapsed,
     CoverageReinstated,
     JhtBalanceCarriedIn,
@@ -75,6 +76,10 @@ class MemberState(BaseModel):
     death_claim_ref: str | None = None
     claims: dict[str, ClaimType] = {}
     jht_carried_in_rp: int = 0
+    refunds_due_rp: dict[str, int] = {}
+    """``claim_ref|payer_id`` → refund owed to that payer after the death of ``claim_ref``."""
+    refunds_settled: dict[str, str] = {}
+    """``claim_ref|payer_id`` → the payment reference that paid the refund back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,7 +461,25 @@ class Member(Aggregate[MemberState]):
                 agreement_code=agreement_code,
                 payment_references=sorted({p.payment_reference for _, p in items}),
                 claim_ref=claim_ref,
+                per_programme_rp=_programme_totals(p.per_programme_rp for _, p in items),
             )
+
+    def settle_refund(
+        self, ctx: CommandContext, claim_ref: str, payer_id: str, amount_rp: int, payment_reference: str, on: date
+    ) -> None:
+        """The refund owed to ``payer_id`` after death claim ``claim_ref`` was paid back, in full."""
+        key = f"{claim_ref}|{payer_id}"
+        due = self.state.refunds_due_rp.get(key)
+        if due is None:
+            raise NotFound("claim_ref", f"no refund is due to {payer_id} for claim {claim_ref}")
+        if key in self.state.refunds_settled:
+            raise AlreadyDone("claim_ref", f"refund already settled by {self.state.refunds_settled[key]}")
+        if amount_rp != due:
+            raise RuleViolation("amount_rp", f"Rp{amount_rp:,} differs from the Rp{due:,} due; refunds are paid whole")
+        agreement = next((p.agreement_code for p in self.state.paid.values()
+                          if p.refund_due and p.payer_id == payer_id), None)
+        self._trigger(ctx, ContributionRefundSettled, on, claim_ref=claim_ref, payer_id=payer_id,
+                      agreement_code=agreement, amount_rp=amount_rp, payment_reference=payment_reference)
 
     def carry_in_jht(self, ctx: CommandContext, amount_rp: int, source: str, on: date) -> None:
         require_rupiah(amount_rp, "amount_rp")
@@ -533,6 +556,10 @@ class Member(Aggregate[MemberState]):
         elif isinstance(event, ContributionRefundDue):
             for p in event.periods:
                 s.paid[p].refund_due = True
+            key = f"{event.claim_ref}|{event.payer_id}"
+            s.refunds_due_rp = {**s.refunds_due_rp, key: s.refunds_due_rp.get(key, 0) + event.amount_rp}
+        elif isinstance(event, ContributionRefundSettled):
+            s.refunds_settled = {**s.refunds_settled, f"{event.claim_ref}|{event.payer_id}": event.payment_reference}
         elif isinstance(event, JhtBalanceCarriedIn):
             s.jht_carried_in_rp += event.amount_rp
         elif isinstance(event, PersonalDataErased):
@@ -541,6 +568,14 @@ class Member(Aggregate[MemberState]):
             pass  # the payment itself marked the months paid; this event records that they were late
         else:  # pragma: no cover - a new event type must be handled here
             raise TypeError(f"Member cannot apply {type(event).__name__}")
+
+
+def _programme_totals(splits: Iterable[Mapping[Programme, int]]) -> dict[Programme, int]:
+    out: dict[Programme, int] = {}
+    for split in splits:
+        for programme, amount_rp in split.items():
+            out[programme] = out.get(programme, 0) + amount_rp
+    return dict(sorted(out.items()))
 
 
 def sealed_personal_data(events: list[LedgerEvent]) -> SealedPersonalData | None:
