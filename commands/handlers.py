@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from commands import bulk
+from commands.money import MONEY_HANDLERS
 from commands.bootstrap import Ledger
 from commands.common import (
     context,
@@ -348,6 +349,7 @@ HANDLERS: dict[type[Command], HandlerFn] = {
     RejectClaim: reject_claim,
     PayClaim: pay_claim,
     RecordWorkforce: record_workforce,
+    **MONEY_HANDLERS,
 }
 
 assert set(HANDLERS).isdisjoint(bulk.BULK_HANDLERS)

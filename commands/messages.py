@@ -257,6 +257,78 @@ class ImportCohort(Command):
     source_digest: str = ""
 
 
+# --- money: billing, statements, reconciliation, refunds -------------------------------------------
+
+
+class BillAgreement(Command):
+    """Invoice the payer for the billing block (by the agreement's cadence) that contains ``period``."""
+
+    kind: Literal["billing.bill"] = "billing.bill"
+    agreement_id: Code
+    period: str
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        return str(Period.parse(value, "period"))
+
+
+class StatementLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    line_no: int = Field(ge=1)
+    reference: str = Field(min_length=1, max_length=64)
+    booked_on: date
+    amount_rp: Rupiah
+    account: str = Field(default="", max_length=64)
+    description: str = Field(default="", max_length=500)
+
+
+class ImportStatement(Command):
+    """Record a payer's bank statement once (``statement_id`` is the SHA-256 of the raw file)."""
+
+    kind: Literal["reconcile.import"] = "reconcile.import"
+    payer_id: Code
+    statement_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    file_name: str = Field(min_length=1, max_length=255)
+    file_format: Literal["csv", "xlsx", "mt940"]
+    account: str | None = Field(default=None, max_length=64)
+    period_start: date
+    period_end: date
+    opening_rp: int | None = None
+    closing_rp: int | None = None
+    lines: list[StatementLine] = Field(max_length=2_000_000)
+
+
+class RunReconciliation(Command):
+    """Match every new statement line of a payer (or of every payer) to open invoices by the cascade."""
+
+    kind: Literal["reconcile.run"] = "reconcile.run"
+    payer_id: Code | None = None
+
+
+class ResolveException(Command):
+    """An operator's decision on an open reconciliation exception (match by hand, write off, park)."""
+
+    kind: Literal["reconcile.resolve"] = "reconcile.resolve"
+    statement_id: str = Field(pattern=r"^[0-9a-f]{8,64}$")
+    """The statement's SHA-256, or a unique prefix of at least 8 hex digits."""
+    line_no: int = Field(ge=1)
+    action: Literal["MATCH", "WRITE_OFF", "SUSPENSE"]
+    invoice_refs: list[Code] = Field(default_factory=list, max_length=100)
+    note: str = Field(min_length=1, max_length=500)
+
+
+class SettleRefund(Command):
+    """A refund due to a payer after a death was paid back (whole), with the transfer's reference."""
+
+    kind: Literal["refund.settle"] = "refund.settle"
+    claim_ref: Code
+    payer_id: Code
+    amount_rp: Rupiah
+    payment_reference: Code
+
+
 COMMAND_TYPES: dict[str, type[Command]] = {
     cls.model_fields["kind"].default: cls
     for cls in (
@@ -275,6 +347,11 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         Sweep,
         ImportCohort,
         RecordWorkforce,
+        BillAgreement,
+        ImportStatement,
+        RunReconciliation,
+        ResolveException,
+        SettleRefund,
     )
 }
 

@@ -191,6 +191,7 @@ class Agreement(Aggregate[AgreementState]):
             InvoiceIssued,
             on,
             invoice_ref=ref,
+            agreement_code=self.state.code,
             payer_id=self.state.payer_id,
             periods=[str(p) for p in periods],
             lines=lines,

@@ -302,6 +302,7 @@ class InvoiceIssued(LedgerEvent):
     """An invoice (tagihan) to the agreement's payer for one or more periods (its billing cadence)."""
 
     invoice_ref: str
+    agreement_code: str
     payer_id: str
     periods: list[PeriodStr] = Field(min_length=1)
     lines: list[InvoiceLine] = Field(min_length=1)

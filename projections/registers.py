@@ -44,7 +44,7 @@ structure to write instead of a rowid table plus its key index."""
 
 class Registers(Projection):
     name = "registers"
-    version = 4  # 2: workforce table; 3: money and positions as BIGINT; 4: WITHOUT ROWID on SQLite
+    version = 5  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -74,7 +74,8 @@ class Registers(Projection):
               Column("payer_name", Text), Column("payer_type", String(16)), Column("fund_source", String(16)),
               Column("region_code", String(16)), Column("first_period", String(7)), Column("last_period", String(7)),
               Column("rate_rp", BigInteger), Column("budget_rp", BigInteger), Column("cadence", String(16)),
-              Column("signed_on", String(10)), Column("closed", Integer, default=0))
+              Column("signed_on", String(10)), Column("closed", Integer, default=0), Column("programmes", String(32)),
+              Column("declared_income_rp", BigInteger))
         Table(f"members{suffix}", metadata,
               Column("member_id", String(36), primary_key=True), Column("region_code", String(16)),
               Column("village_code", String(16)), Column("role", String(64)), Column("died_on", String(10)),
@@ -123,7 +124,8 @@ class Registers(Projection):
                     "region_code": d["region_code"], "first_period": d["first_period"],
                     "last_period": d["last_period"], "rate_rp": d["rate_per_member_month_rp"],
                     "budget_rp": d["budget_rp"], "cadence": d["billing_cadence"], "signed_on": d["effective_on"],
-                    "closed": 0})
+                    "closed": 0, "programmes": ",".join(d["programmes"]),
+                    "declared_income_rp": d["declared_income_rp"]})
             elif kind == "AgreementBudgetAmended":
                 queue.add("agreement_update", {"acode": self._code(conn, queue, m), "budget_rp": d["budget_rp"]})
             elif kind == "AgreementClosed":

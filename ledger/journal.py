@@ -1,0 +1,146 @@
+"""The chart of accounts and the one balanced journal entry of every money event (domain.md §6).
+
+The journal is derived from the event log, never a second truth: :func:`entry_for` maps an event's JSON to
+its legs, and the ``journal`` projection only writes them down.
+
+Accounts (``kind:qualifier``) and their sign convention (normal balance):
+
+========================  =========  ======  ===========================================================
+account                   type       normal  meaning
+========================  =========  ======  ===========================================================
+receivable:<agreement>    asset      debit   piutang iuran: billed to the payer, not yet received
+bank:collection           asset      debit   BPJS collection account (rekening penampungan iuran)
+bank:benefits             asset      debit   BPJS benefit disbursement account (credit balance = paid out)
+transfers-in:JHT          asset      debit   JHT balances carried in from earlier records
+billed:<agreement>        liability  credit  clearing: billed, not yet credited to members
+fund:JKK|JKM|JHT          liability  credit  programme funds (national pools: a local debit is the pool's transfer)
+fund:UNSPLIT              liability  credit  refunds recorded before the programme split was kept (v1 events)
+claims-payable            liability  credit  utang klaim: approved, not yet paid
+refunds-payable:<payer>   liability  credit  contributions owed back to a payer after a death
+suspense                  liability  credit  money received that no invoice explains yet
+benefit-expense:JKK|JKM   expense    debit   benefits granted from the pooled programmes
+========================  =========  ======  ===========================================================
+
+Invariant: every entry has at least two legs and its debits equal its credits (asserted by :class:`Entry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ACCOUNT_TYPES: dict[str, tuple[str, str]] = {
+    "receivable": ("asset", "debit"),
+    "bank": ("asset", "debit"),
+    "transfers-in": ("asset", "debit"),
+    "billed": ("liability", "credit"),
+    "fund": ("liability", "credit"),
+    "claims-payable": ("liability", "credit"),
+    "refunds-payable": ("liability", "credit"),
+    "suspense": ("liability", "credit"),
+    "benefit-expense": ("expense", "debit"),
+}
+
+PROGRAMME_OF_COMPONENT = {"jht_balance": "JHT"}
+"""Benefit components paid from a fund other than the claim's own programme (a JHT balance is the member's
+own savings: it leaves the JHT fund, it is not an expense)."""
+
+CLAIM_PROGRAMME = {"JKM_DEATH": "JKM"}
+"""Claim type → programme (every other claim type is JKK)."""
+
+
+def account_type(account: str) -> tuple[str, str]:
+    """(type, normal side) of an account; raises KeyError for an account outside the chart."""
+    return ACCOUNT_TYPES[account.split(":", 1)[0]]
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    account: str
+    debit_rp: int
+    credit_rp: int
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One balanced journal entry (jurnal): at least two legs, debits = credits, amounts non-negative."""
+
+    memo: str
+    legs: tuple[Leg, ...]
+
+    def __post_init__(self) -> None:
+        assert len(self.legs) >= 2, f"{self.memo}: an entry has at least two legs"
+        assert all(leg.debit_rp >= 0 and leg.credit_rp >= 0 for leg in self.legs), self.memo
+        assert sum(leg.debit_rp for leg in self.legs) == sum(leg.credit_rp for leg in self.legs), self.memo
+        for leg in self.legs:
+            account_type(leg.account)
+
+
+def _entry(memo: str, debits: Mapping[str, int], credits: Mapping[str, int]) -> Entry | None:
+    legs = [Leg(a, v, 0) for a, v in debits.items() if v] + [Leg(a, 0, v) for a, v in credits.items() if v]
+    return Entry(memo, tuple(legs)) if legs else None
+
+
+def _sum_by(pairs: list[tuple[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key, value in pairs:
+        out[key] = out.get(key, 0) + value
+    return out
+
+
+def _funds(per_programme_rp: Mapping[str, int]) -> dict[str, int]:
+    return {f"fund:{p}": v for p, v in sorted(per_programme_rp.items())}
+
+
+def entry_for(event_type: str, d: Mapping[str, Any], claim_type: Callable[[], str]) -> Entry | None:
+    """The journal entry of one event (None for events that move no money). ``claim_type`` gives the type of
+    the claim a claim event belongs to (asked only for claim events)."""
+    if event_type == "InvoiceIssued":
+        code = d["agreement_code"]
+        return _entry(f"invoice {d['invoice_ref']}", {f"receivable:{code}": d["amount_rp"]},
+                      {f"billed:{code}": d["amount_rp"]})
+    if event_type == "ContributionPaid":
+        code = d["agreement_code"]
+        per_period = d["per_period_rp"]
+        months = len(d["periods"])
+        credits = {f"fund:{p}": v * months for p, v in sorted(per_period.items())}
+        source = f"billed:{code}" if code else "bank:collection"
+        return _entry(f"contribution {d['payment_reference']}", {source: d["amount_rp"]}, credits)
+    if event_type == "ContributionRefundDue":
+        split = d.get("per_programme_rp") or {"UNSPLIT": d["amount_rp"]}
+        return _entry(f"refund due, claim {d['claim_ref']}", _funds(split),
+                      {f"refunds-payable:{d['payer_id']}": d["amount_rp"]})
+    if event_type == "ContributionRefundSettled":
+        return _entry(f"refund paid {d['payment_reference']}", {f"refunds-payable:{d['payer_id']}": d["amount_rp"]},
+                      {"bank:collection": d["amount_rp"]})
+    if event_type == "JhtBalanceCarriedIn":
+        return _entry(f"JHT carried in: {d['source']}", {"transfers-in:JHT": d["amount_rp"]},
+                      {"fund:JHT": d["amount_rp"]})
+    if event_type == "ClaimApproved":
+        programme = CLAIM_PROGRAMME.get(claim_type(), "JKK")
+        debits = _sum_by([
+            (f"fund:{PROGRAMME_OF_COMPONENT[c]}" if c in PROGRAMME_OF_COMPONENT else f"benefit-expense:{programme}", v)
+            for c, v in sorted(d["components"].items())
+        ])
+        return _entry("claim approved", debits, {"claims-payable": d["amount_rp"]})
+    if event_type == "ClaimPaid":
+        return _entry(f"claim paid {d['payment_reference']}", {"claims-payable": d["amount_rp"]},
+                      {"bank:benefits": d["amount_rp"]})
+    if event_type == "StatementLinesMatched":
+        allocations = [a for m in d["matches"] for a in m["allocations"]]
+        total = sum(a["amount_rp"] for a in allocations)
+        return _entry(f"{len(d['matches'])} transfer(s) matched", {"bank:collection": total},
+                      _sum_by([(f"receivable:{a['agreement_code']}", a["amount_rp"]) for a in allocations]))
+    if event_type == "ReconciliationExceptionsRaised":
+        total = sum(e["amount_rp"] for e in d["exceptions"])
+        return _entry(f"{len(d['exceptions'])} transfer(s) to suspense", {"bank:collection": total},
+                      {"suspense": total})
+    if event_type == "ReconciliationExceptionResolved":
+        if d["action"] == "MATCH":
+            return _entry(f"line {d['line_no']} matched by hand", {"suspense": d["amount_rp"]},
+                          _sum_by([(f"receivable:{a['agreement_code']}", a["amount_rp"]) for a in d["allocations"]]))
+        if d["action"] == "WRITE_OFF":
+            return _entry(f"line {d['line_no']} written off (returned)", {"suspense": d["amount_rp"]},
+                          {"bank:collection": d["amount_rp"]})
+    return None

@@ -1,0 +1,211 @@
+"""Projection ``journal``: the double-entry journal of every money event (``ledger.journal.entry_for``) and
+the reconciliation registers finance works from — invoices per period, statement lines and their status,
+allocations of transfers to invoices, open exceptions, refunds due to payers, claims payable.
+
+Everything here is derived from events; a rebuild from position 0 gives identical tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import orjson
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, bindparam, select, update
+from sqlalchemy.engine import Connection
+
+from ledger.journal import entry_for
+from projections.runner import Envelope, Projection, insert_rows
+
+LINE_STATUS_NEW = "NEW"
+
+
+class Journal(Projection):
+    name = "journal"
+    version = 1
+
+    def __init__(self, generation: int) -> None:
+        super().__init__(generation)
+        self._claim_types: dict[str, str] = {}
+        self._statement_payers: dict[str, tuple[str, str]] = {}
+
+    def define(self, metadata: MetaData, suffix: str) -> None:
+        Table(f"journal_entries{suffix}", metadata,
+              Column("position", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+              Column("effective_on", String(10), nullable=False, index=True),
+              Column("recorded_at", String(40), nullable=False), Column("event_type", String(64), nullable=False),
+              Column("aggregate_id", String(36), nullable=False), Column("memo", Text, nullable=False))
+        Table(f"journal_lines{suffix}", metadata,
+              Column("position", BigInteger, primary_key=True, autoincrement=False),
+              Column("leg", Integer, primary_key=True, autoincrement=False),
+              Column("account", String(96), nullable=False, index=True),
+              Column("debit_rp", BigInteger, nullable=False), Column("credit_rp", BigInteger, nullable=False),
+              Column("effective_on", String(10), nullable=False), Column("recorded_at", String(40), nullable=False))
+        Table(f"invoices{suffix}", metadata,
+              Column("invoice_ref", String(96), primary_key=True), Column("agreement_code", String(64), index=True),
+              Column("payer_id", String(64), index=True), Column("first_period", String(7)),
+              Column("last_period", String(7)), Column("issued_on", String(10)), Column("amount_rp", BigInteger),
+              Column("budget_rp", BigInteger), Column("projected_cost_rp", BigInteger),
+              Column("budget_status", String(16)))
+        Table(f"invoice_periods{suffix}", metadata,
+              Column("invoice_ref", String(96), primary_key=True), Column("period", String(7), primary_key=True),
+              Column("agreement_code", String(64), index=True), Column("members", BigInteger),
+              Column("amount_rp", BigInteger))
+        Table(f"statements{suffix}", metadata,
+              Column("statement_id", String(64), primary_key=True), Column("aggregate_id", String(36), index=True),
+              Column("payer_id", String(64)), Column("file_name", Text), Column("file_format", String(16)),
+              Column("imported_on", String(10)), Column("period_start", String(10)), Column("period_end", String(10)),
+              Column("line_count", BigInteger), Column("total_rp", BigInteger))
+        Table(f"statement_lines{suffix}", metadata,
+              Column("statement_id", String(64), primary_key=True),
+              Column("line_no", BigInteger, primary_key=True, autoincrement=False),
+              Column("payer_id", String(64), index=True), Column("reference", String(64)),
+              Column("booked_on", String(10)), Column("amount_rp", BigInteger), Column("account", String(64)),
+              Column("description", Text), Column("status", String(16), nullable=False))
+        Table(f"allocations{suffix}", metadata,
+              Column("position", BigInteger, primary_key=True, autoincrement=False),
+              Column("seq", Integer, primary_key=True, autoincrement=False),
+              Column("statement_id", String(64)), Column("line_no", BigInteger),
+              Column("invoice_ref", String(96), index=True), Column("agreement_code", String(64)),
+              Column("amount_rp", BigInteger), Column("rule", String(24)), Column("effective_on", String(10)))
+        Table(f"exceptions{suffix}", metadata,
+              Column("statement_id", String(64), primary_key=True),
+              Column("line_no", BigInteger, primary_key=True, autoincrement=False),
+              Column("payer_id", String(64)), Column("kind", String(24)), Column("reason", Text),
+              Column("amount_rp", BigInteger), Column("candidates", Text), Column("raised_on", String(10)),
+              Column("status", String(16)), Column("resolved_on", String(10)), Column("note", Text))
+        Table(f"refunds{suffix}", metadata,
+              Column("claim_ref", String(64), primary_key=True), Column("payer_id", String(64), primary_key=True),
+              Column("member_id", String(36)), Column("agreement_code", String(64)), Column("periods", Text),
+              Column("amount_rp", BigInteger), Column("due_on", String(10)), Column("settled_on", String(10)),
+              Column("payment_reference", String(64)))
+        Table(f"claims_payable{suffix}", metadata,
+              Column("claim_stream", String(36), primary_key=True), Column("claim_ref", String(64)),
+              Column("claim_type", String(32)), Column("approved_on", String(10)), Column("amount_rp", BigInteger),
+              Column("paid_on", String(10)))
+
+    # --- applying -------------------------------------------------------------------------------
+
+    def apply(self, conn: Connection, batch: Sequence[Envelope]) -> None:
+        entries: list[tuple[Any, ...]] = []
+        legs: list[tuple[Any, ...]] = []
+        for e in batch:
+            self._registers(conn, e)  # in event order: an entry may need what an earlier event recorded
+            entry = entry_for(e.event_type, e.data, partial(self._claim_type, conn, e.originator_id))
+            if entry is None:
+                continue
+            on, at = e.data["effective_on"], e.data["recorded_at"]
+            entries.append((e.position, on, at, e.event_type, e.originator_id, entry.memo))
+            legs += [(e.position, i, leg.account, leg.debit_rp, leg.credit_rp, on, at)
+                     for i, leg in enumerate(entry.legs, 1)]
+        insert_rows(conn, self.table("journal_entries"),
+                    ("position", "effective_on", "recorded_at", "event_type", "aggregate_id", "memo"), entries)
+        insert_rows(conn, self.table("journal_lines"),
+                    ("position", "leg", "account", "debit_rp", "credit_rp", "effective_on", "recorded_at"), legs)
+
+    def _claim_type(self, conn: Connection, claim_stream: str) -> str:
+        cached = self._claim_types.get(claim_stream)
+        if cached is None:
+            t = self.table("claims_payable")
+            cached = str(conn.execute(select(t.c.claim_type).where(t.c.claim_stream == claim_stream)).scalar_one())
+            self._claim_types[claim_stream] = cached
+        return cached
+
+    def _statement(self, conn: Connection, aggregate_id: str) -> tuple[str, str]:
+        """(statement id, payer id) of a statement stream."""
+        cached = self._statement_payers.get(aggregate_id)
+        if cached is None:
+            t = self.table("statements")
+            row = conn.execute(select(t.c.statement_id, t.c.payer_id).where(t.c.aggregate_id == aggregate_id)).one()
+            cached = self._statement_payers[aggregate_id] = (str(row[0]), str(row[1]))
+        return cached
+
+    def _registers(self, conn: Connection, e: Envelope) -> None:
+        d, kind = e.data, e.event_type
+        on = d.get("effective_on")
+        if kind == "InvoiceIssued":
+            insert_rows(conn, self.table("invoices"), (
+                "invoice_ref", "agreement_code", "payer_id", "first_period", "last_period", "issued_on", "amount_rp",
+                "budget_rp", "projected_cost_rp", "budget_status"), [(
+                d["invoice_ref"], d["agreement_code"], d["payer_id"], d["periods"][0], d["periods"][-1], on,
+                d["amount_rp"], d["budget_rp"], d["projected_cost_rp"], d["budget_status"])])
+            insert_rows(conn, self.table("invoice_periods"),
+                        ("invoice_ref", "period", "agreement_code", "members", "amount_rp"),
+                        [(d["invoice_ref"], line["period"], d["agreement_code"], line["members"], line["amount_rp"])
+                         for line in d["lines"]])
+        elif kind == "StatementImported":
+            insert_rows(conn, self.table("statements"), (
+                "statement_id", "aggregate_id", "payer_id", "file_name", "file_format", "imported_on", "period_start",
+                "period_end", "line_count", "total_rp"), [(
+                d["statement_id"], e.originator_id, d["payer_id"], d["file_name"], d["file_format"], on,
+                d["period_start"], d["period_end"], d["line_count"], d["total_rp"])])
+            self._statement_payers[e.originator_id] = (d["statement_id"], d["payer_id"])
+        elif kind == "StatementLinesRecorded":
+            statement_id, payer_id = self._statement(conn, e.originator_id)
+            insert_rows(conn, self.table("statement_lines"), (
+                "statement_id", "line_no", "payer_id", "reference", "booked_on", "amount_rp", "account", "description",
+                "status"), [(statement_id, x["line_no"], payer_id, x["reference"], x["booked_on"], x["amount_rp"],
+                             x["account"], x["description"], LINE_STATUS_NEW) for x in d["lines"]])
+        elif kind == "StatementLinesMatched":
+            statement_id, _ = self._statement(conn, e.originator_id)
+            rows = [(e.position, i, statement_id, m["line_no"], a["invoice_ref"], a["agreement_code"], a["amount_rp"],
+                     m["rule"], on)
+                    for i, (m, a) in enumerate(((m, a) for m in d["matches"] for a in m["allocations"]), 1)]
+            insert_rows(conn, self.table("allocations"), (
+                "position", "seq", "statement_id", "line_no", "invoice_ref", "agreement_code", "amount_rp", "rule",
+                "effective_on"), rows)
+            self._line_status(conn, statement_id, [m["line_no"] for m in d["matches"]], "MATCHED")
+        elif kind == "ReconciliationExceptionsRaised":
+            statement_id, payer_id = self._statement(conn, e.originator_id)
+            insert_rows(conn, self.table("exceptions"), (
+                "statement_id", "line_no", "payer_id", "kind", "reason", "amount_rp", "candidates", "raised_on",
+                "status", "resolved_on", "note"), [(
+                statement_id, x["line_no"], payer_id, x["kind"], x["reason"], x["amount_rp"],
+                ",".join(x["candidate_invoice_refs"]), on, "OPEN", None, None) for x in d["exceptions"]])
+            self._line_status(conn, statement_id, [x["line_no"] for x in d["exceptions"]], "EXCEPTION")
+        elif kind == "ReconciliationExceptionResolved":
+            statement_id, _ = self._statement(conn, e.originator_id)
+            status = {"MATCH": "MATCHED", "WRITE_OFF": "WRITTEN_OFF", "SUSPENSE": "PARKED"}[d["action"]]
+            t = self.table("exceptions")
+            conn.execute(update(t).where(t.c.statement_id == statement_id, t.c.line_no == d["line_no"])
+                         .values(status=status, resolved_on=on, note=d["note"]))
+            if d["allocations"]:
+                insert_rows(conn, self.table("allocations"), (
+                    "position", "seq", "statement_id", "line_no", "invoice_ref", "agreement_code", "amount_rp", "rule",
+                    "effective_on"), [(e.position, i, statement_id, d["line_no"], a["invoice_ref"], a["agreement_code"],
+                                       a["amount_rp"], "BY_HAND", on) for i, a in enumerate(d["allocations"], 1)])
+            self._line_status(conn, statement_id, [d["line_no"]], "HAND_MATCHED" if d["allocations"] else status)
+        elif kind == "ContributionRefundDue":
+            insert_rows(conn, self.table("refunds"), (
+                "claim_ref", "payer_id", "member_id", "agreement_code", "periods", "amount_rp", "due_on", "settled_on",
+                "payment_reference"), [(d["claim_ref"], d["payer_id"], e.originator_id, d["agreement_code"],
+                                        ",".join(d["periods"]), d["amount_rp"], on, None, None)])
+        elif kind == "ContributionRefundSettled":
+            t = self.table("refunds")
+            conn.execute(update(t).where(t.c.claim_ref == d["claim_ref"], t.c.payer_id == d["payer_id"])
+                         .values(settled_on=on, payment_reference=d["payment_reference"]))
+        elif kind == "ClaimSubmitted":
+            insert_rows(conn, self.table("claims_payable"), (
+                "claim_stream", "claim_ref", "claim_type", "approved_on", "amount_rp", "paid_on"),
+                [(e.originator_id, d["claim_ref"], d["claim_type"], None, 0, None)])
+            self._claim_types[e.originator_id] = d["claim_type"]
+        elif kind in ("ClaimApproved", "ClaimPaid"):
+            t = self.table("claims_payable")
+            values = ({"approved_on": on, "amount_rp": d["amount_rp"]} if kind == "ClaimApproved"
+                      else {"paid_on": on})
+            conn.execute(update(t).where(t.c.claim_stream == e.originator_id).values(**values))
+
+    def _line_status(self, conn: Connection, statement_id: str, line_nos: list[int], status: str) -> None:
+        t = self.table("statement_lines")
+        conn.execute(update(t).where(t.c.statement_id == bindparam("sid"), t.c.line_no == bindparam("ln"))
+                     .values(status=bindparam("st")),
+                     [{"sid": statement_id, "ln": n, "st": status} for n in line_nos])
+
+
+def candidates_list(text: str | None) -> list[str]:
+    return [c for c in (text or "").split(",") if c]
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

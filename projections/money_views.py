@@ -1,0 +1,334 @@
+"""Finance's questions, answered from the ``registers`` and ``journal`` read models (domain.md §6):
+expected per agreement and period (``ledger.billing.is_expected`` over the membership chains), the
+reconciliation report (budget, expected, billed, paid, received), the trial balance and the checks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from ledger.reconciliation import OpenInvoice, StatementLine
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.pool import StaticPool
+
+from eventstore.store import LedgerStore
+from ledger.billing import budget_status, is_expected, monthly_rate_rp
+from ledger.coverage import Segment, Spell
+from ledger.errors import NotFound
+from ledger.journal import account_type
+from ledger.values import PayerType, Period, Programme
+from projections.audit import AuditTrail
+from projections.journal import Journal
+from projections.registers import Registers
+from projections.runner import Projection, ProjectionGroup, ProjectionRunner, views_engine
+
+Section = dict[str, Any]
+
+
+def section(columns: list[str], rows: list[list[Any]]) -> Section:
+    return {"columns": columns, "rows": rows}
+
+
+# --- the read models, now or as of a recorded time ---------------------------------------------------
+
+
+class MoneyViews:
+    """The registers and the journal, caught up to the head (or rebuilt in memory up to the position
+    recorded by ``as_of``)."""
+
+    def __init__(self, store: LedgerStore, as_of: datetime | None = None) -> None:
+        engine = views_engine(store)
+        if as_of is None:
+            runners = [ProjectionRunner(store, engine, f) for f in (Registers, Journal)]
+            ProjectionGroup(runners).catch_up()
+            self.position = min(int(r.status()["position"]) for r in runners)
+        else:
+            audit = ProjectionRunner(store, engine, AuditTrail)
+            audit.catch_up()
+            trail = audit.active.table("audit_trail")
+            with engine.connect() as conn:
+                self.position = int(conn.execute(select(func.max(trail.c.position))
+                                                 .where(trail.c.recorded_at <= as_of.isoformat())).scalar_one() or 0)
+            engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+            runners = [ProjectionRunner(store, engine, f) for f in (Registers, Journal)]
+            ProjectionGroup(runners).catch_up(until=self.position)
+        self.engine = engine
+        self.registers: Registers = runners[0].active  # type: ignore[assignment]
+        self.journal: Journal = runners[1].active  # type: ignore[assignment]
+
+    def rows(self, projection: Projection, table: str, *where: Any) -> list[dict[str, Any]]:
+        t = projection.table(table)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(t).where(*where))]
+
+    def agreement(self, code: str) -> dict[str, Any]:
+        t = self.registers.table("agreements")
+        found = self.rows(self.registers, "agreements", t.c.code == code)
+        if not found:
+            raise NotFound("agreement_id", f"unknown agreement {code}")
+        return found[0]
+
+
+# --- expected ------------------------------------------------------------------------------------
+
+
+def member_chains(views: MoneyViews, code: str) -> list[tuple[list[Spell], date | None]]:
+    """Membership chains (with their payer segments) of every member ever funded by ``code``."""
+    seg_t = views.registers.table("segments")
+    with views.engine.connect() as conn:
+        ids = sorted({r[0] for r in conn.execute(select(seg_t.c.member_id).where(seg_t.c.agreement_code == code))})
+    spells_t, members_t = views.registers.table("spells"), views.registers.table("members")
+    segments: dict[tuple[str, int], list[Segment]] = defaultdict(list)
+    spells: dict[str, list[Spell]] = defaultdict(list)
+    died: dict[str, date | None] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        for s in sorted(views.rows(views.registers, "segments", seg_t.c.member_id.in_(chunk)),
+                        key=lambda s: (s["member_id"], s["spell_no"], s["from_period"])):
+            segments[(s["member_id"], s["spell_no"])].append(Segment(
+                from_period=s["from_period"], agreement_code=s["agreement_code"], payer_id=s["payer_id"],
+                payer_type=s["payer_type"], fund_source=s["fund_source"]))
+        for s in sorted(views.rows(views.registers, "spells", spells_t.c.member_id.in_(chunk)),
+                        key=lambda s: (s["member_id"], s["spell_no"])):
+            spells[s["member_id"]].append(Spell(
+                enrolled_on=date.fromisoformat(s["enrolled_on"]), anchor_day=s["anchor_day"],
+                first_period=s["first_period"], segments=segments[(s["member_id"], s["spell_no"])],
+                lapsed_on=date.fromisoformat(s["lapsed_on"]) if s["lapsed_on"] else None,
+                lapse_reason=s["lapse_reason"]))
+        for m in views.rows(views.registers, "members", members_t.c.member_id.in_(chunk)):
+            died[m["member_id"]] = date.fromisoformat(m["died_on"]) if m["died_on"] else None
+    return [(spells[m], died.get(m)) for m in ids]
+
+
+def expected_by_period(views: MoneyViews, code: str, periods: Iterable[Period]) -> dict[str, int]:
+    """Members expected under ``code`` in each period (``ledger.billing.is_expected``)."""
+    chains = member_chains(views, code)
+    return {str(p): sum(1 for spells, died in chains if is_expected(spells, died, code, p)) for p in periods}
+
+
+def window(agreement: dict[str, Any]) -> list[Period]:
+    first, last = Period.parse(agreement["first_period"]), Period.parse(agreement["last_period"])
+    return [first + i for i in range(first.months_until(last) + 1)]
+
+
+def rate_of(agreement: dict[str, Any], period: Period) -> dict[Programme, int]:
+    """One member-month of the agreement in ``period``: the tariff in force then, per programme."""
+    programmes = [Programme(p) for p in agreement["programmes"].split(",")]
+    return monthly_rate_rp(period, programmes, agreement["declared_income_rp"], PayerType(agreement["payer_type"]))
+
+
+# --- reconciliation inputs -------------------------------------------------------------------------
+
+
+def invoice_outstanding(views: MoneyViews, payer_id: str | None = None) -> dict[str, dict[str, Any]]:
+    """Invoices (of one payer, or all) with their allocations so far and what is still outstanding."""
+    inv_t, alloc_t = views.journal.table("invoices"), views.journal.table("allocations")
+    where = [inv_t.c.payer_id == payer_id] if payer_id else []
+    invoices = {i["invoice_ref"]: {**i, "received_rp": 0} for i in views.rows(views.journal, "invoices", *where)}
+    with views.engine.connect() as conn:
+        for ref, total in conn.execute(select(alloc_t.c.invoice_ref, func.sum(alloc_t.c.amount_rp))
+                                       .group_by(alloc_t.c.invoice_ref)):
+            if ref in invoices:
+                invoices[ref]["received_rp"] = int(total)
+    for inv in invoices.values():
+        inv["outstanding_rp"] = inv["amount_rp"] - inv["received_rp"]
+    return invoices
+
+
+def open_invoices(views: MoneyViews, payer_id: str) -> list[OpenInvoice]:
+    return [OpenInvoice(invoice_id=ref, reference=ref, payer_id=payer_id,
+                        issued_on=date.fromisoformat(i["issued_on"]), outstanding_rp=i["outstanding_rp"])
+            for ref, i in sorted(invoice_outstanding(views, payer_id).items()) if i["outstanding_rp"] > 0]
+
+
+def new_lines(views: MoneyViews, payer_id: str) -> list[StatementLine]:
+    t = views.journal.table("statement_lines")
+    return [StatementLine(statement_id=r["statement_id"], line_no=r["line_no"], reference=r["reference"],
+                          booked_on=date.fromisoformat(r["booked_on"]), amount_rp=r["amount_rp"],
+                          account=r["account"] or "", description=r["description"] or "")
+            for r in views.rows(views.journal, "statement_lines", t.c.payer_id == payer_id, t.c.status == "NEW")]
+
+
+def known_transfers(views: MoneyViews, payer_id: str) -> set[tuple[str, int, date]]:
+    t = views.journal.table("statement_lines")
+    with views.engine.connect() as conn:
+        return {(r[0], int(r[1]), date.fromisoformat(r[2])) for r in conn.execute(
+            select(t.c.reference, t.c.amount_rp, t.c.booked_on).where(t.c.payer_id == payer_id, t.c.status != "NEW"))}
+
+
+def payers_with_new_lines(views: MoneyViews) -> list[str]:
+    t = views.journal.table("statement_lines")
+    with views.engine.connect() as conn:
+        return sorted({str(r[0]) for r in conn.execute(select(t.c.payer_id).where(t.c.status == "NEW").distinct())})
+
+
+def statement_by_prefix(views: MoneyViews, prefix: str) -> str:
+    t = views.journal.table("statements")
+    with views.engine.connect() as conn:
+        found = [str(r[0]) for r in conn.execute(select(t.c.statement_id).where(t.c.statement_id.startswith(prefix)))]
+    if not found:
+        raise NotFound("statement_id", f"no imported statement starts with {prefix}")
+    if len(found) > 1:
+        raise NotFound("statement_id", f"{prefix} is ambiguous: {len(found)} statements start with it")
+    return found[0]
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+
+def _age_days(since: str | None, on: date) -> int | None:
+    return None if since is None else (on - date.fromisoformat(since)).days
+
+
+def reconciliation_report(views: MoneyViews, code: str, on: date, period: str | None = None
+                          ) -> tuple[dict[str, Section], dict[str, Any]]:
+    """Per month of the window: budget share, expected, billed, paid (credited to members), received
+    (transfers matched to the invoices), differences; open exceptions of the payer; refunds due."""
+    agreement = views.agreement(code)
+    periods = window(agreement)
+    expected_members = expected_by_period(views, code, periods)
+    ip_t = views.journal.table("invoice_periods")
+    billed: dict[str, tuple[str, int]] = {
+        r["period"]: (r["invoice_ref"], r["amount_rp"])
+        for r in views.rows(views.journal, "invoice_periods", ip_t.c.agreement_code == code)}
+    invoices = invoice_outstanding(views, agreement["payer_id"])
+    received = _spread_received(views, code, invoices)
+    paid_t = views.registers.table("paid")
+    with views.engine.connect() as conn:
+        paid = {str(p): int(v) for p, v in conn.execute(
+            select(paid_t.c.period, func.sum(paid_t.c.amount_rp)).where(paid_t.c.agreement_code == code)
+            .group_by(paid_t.c.period))}
+    rows: list[list[Any]] = []
+    totals: defaultdict[str, int] = defaultdict(int)
+    for p in periods:
+        key = str(p)
+        members = expected_members[key]
+        expected_rp = members * sum(rate_of(agreement, p).values())
+        invoice_ref, billed_rp = billed.get(key, (None, 0))
+        received_rp = received.get(key, 0)
+        row = {"expected_members": members, "expected_rp": expected_rp, "billed_rp": billed_rp,
+               "paid_rp": paid.get(key, 0), "received_rp": received_rp}
+        for k, v in row.items():
+            totals[k] += v
+        if period is None or period == key:
+            rows.append([key, members, expected_rp, invoice_ref, billed_rp, paid.get(key, 0), received_rp,
+                         billed_rp - expected_rp, billed_rp - received_rp])
+    projected_rp = totals["expected_rp"]
+    status = budget_status(agreement["budget_rp"], projected_rp, on)
+    exc_t = views.journal.table("exceptions")
+    exceptions = [[e["statement_id"][:12], e["line_no"], e["kind"], e["amount_rp"], e["status"], e["raised_on"],
+                   _age_days(e["raised_on"], on), e["reason"]]
+                  for e in views.rows(views.journal, "exceptions", exc_t.c.payer_id == agreement["payer_id"],
+                                      exc_t.c.status.in_(["OPEN", "PARKED"]))]
+    ref_t = views.journal.table("refunds")
+    refunds = [[r["claim_ref"], r["payer_id"], r["periods"], r["amount_rp"], r["due_on"], r["settled_on"],
+                r["payment_reference"], None if r["settled_on"] else _age_days(r["due_on"], on)]
+               for r in views.rows(views.journal, "refunds", ref_t.c.agreement_code == code)]
+    sections = {
+        "budget": section(["agreement", "payer", "budget_rp", "expected_window_rp", "share_pct", "status"], [[
+            code, agreement["payer_id"], agreement["budget_rp"], projected_rp,
+            round(100 * projected_rp / agreement["budget_rp"], 1) if agreement["budget_rp"] else None, str(status)]]),
+        "months": section(["period", "expected_members", "expected_rp", "invoice", "billed_rp", "paid_rp",
+                           "received_rp", "billed_minus_expected_rp", "billed_minus_received_rp"], rows),
+        "open_exceptions": section(["statement", "line", "kind", "amount_rp", "status", "raised_on", "age_days",
+                                    "reason"], sorted(exceptions)),
+        "refunds": section(["claim", "payer", "periods", "amount_rp", "due_on", "settled_on", "reference",
+                            "age_days"], sorted(refunds)),
+    }
+    summary = {"budget_rp": agreement["budget_rp"], "expected_rp": totals["expected_rp"],
+               "billed_rp": totals["billed_rp"], "paid_rp": totals["paid_rp"], "received_rp": totals["received_rp"],
+               "budget_status": str(status), "open_exceptions": len(exceptions),
+               "refunds_due_rp": sum(r[3] for r in refunds if r[5] is None),
+               "refunds_settled_rp": sum(r[3] for r in refunds if r[5] is not None)}
+    return sections, summary
+
+
+def _spread_received(views: MoneyViews, code: str, invoices: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Money received on each invoice of ``code``, spread over its periods in order."""
+    ip_t = views.journal.table("invoice_periods")
+    by_invoice: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in sorted(views.rows(views.journal, "invoice_periods", ip_t.c.agreement_code == code),
+                    key=lambda r: (r["invoice_ref"], r["period"])):
+        by_invoice[r["invoice_ref"]].append(r)
+    out: dict[str, int] = {}
+    for ref, lines in by_invoice.items():
+        left = invoices.get(ref, {}).get("received_rp", 0)
+        for line in lines:
+            share = min(left, line["amount_rp"])
+            out[line["period"]] = out.get(line["period"], 0) + share
+            left -= share
+    return out
+
+
+def trial_balance(views: MoneyViews, on: date | None) -> tuple[dict[str, Section], dict[str, Any]]:
+    """Debits and credits per account (entries effective by ``on``)."""
+    t = views.journal.table("journal_lines")
+    query = select(t.c.account, func.sum(t.c.debit_rp), func.sum(t.c.credit_rp)).group_by(t.c.account)
+    if on is not None:
+        query = query.where(t.c.effective_on <= on.isoformat())
+    with views.engine.connect() as conn:
+        sums = sorted((str(a), int(d), int(c)) for a, d, c in conn.execute(query))
+    rows: list[list[Any]] = []
+    for account, debit, credit in sums:
+        kind, normal = account_type(account)
+        rows.append([account, kind, normal, debit, credit, debit - credit if normal == "debit" else credit - debit])
+    debits, credits = sum(r[3] for r in rows), sum(r[4] for r in rows)
+    funds = []
+    for programme in ("JKK", "JKM", "JHT"):
+        fund = next((r for r in rows if r[0] == f"fund:{programme}"), None)
+        expense = next((r for r in rows if r[0] == f"benefit-expense:{programme}"), None)
+        contributions = fund[4] if fund else 0
+        out = (fund[3] if fund else 0) + (expense[5] if expense else 0)
+        funds.append([programme, contributions, out, contributions - out])
+    sections = {
+        "accounts": section(["account", "type", "normal", "debit_rp", "credit_rp", "balance_rp"], rows),
+        "funds": section(["programme", "in_rp", "out_rp", "local_net_rp"], funds),
+    }
+    return sections, {"debit_rp": debits, "credit_rp": credits, "difference_rp": debits - credits,
+                      "accounts": len(rows)}
+
+
+def checks(views: MoneyViews, on: date, max_age_days: int | None) -> dict[str, Any]:
+    """The journal's invariants, and every open payable / suspense item with its age."""
+    lines_t, entries_t = views.journal.table("journal_lines"), views.journal.table("journal_entries")
+    breaches: list[str] = []
+    with views.engine.connect() as conn:
+        debit, credit = conn.execute(select(func.coalesce(func.sum(lines_t.c.debit_rp), 0),
+                                            func.coalesce(func.sum(lines_t.c.credit_rp), 0))).one()
+        unbalanced = conn.execute(
+            select(lines_t.c.position, func.count(), func.sum(lines_t.c.debit_rp) - func.sum(lines_t.c.credit_rp))
+            .group_by(lines_t.c.position)
+            .having((func.count() < 2) | (func.sum(lines_t.c.debit_rp) != func.sum(lines_t.c.credit_rp)))).all()
+        entries = conn.execute(select(func.count()).select_from(entries_t)).scalar_one()
+    if debit != credit:
+        breaches.append(f"trial balance: debits Rp{debit:,} != credits Rp{credit:,}")
+    breaches += [f"entry at position {p}: {n} leg(s), off by Rp{d:,}" for p, n, d in unbalanced]
+    claims_t, refunds_t, exc_t = (views.journal.table(n) for n in ("claims_payable", "refunds", "exceptions"))
+    open_items: list[list[Any]] = []
+    unpaid = views.rows(views.journal, "claims_payable", claims_t.c.approved_on.is_not(None),
+                        claims_t.c.paid_on.is_(None))
+    for c in unpaid:
+        open_items.append(["claims-payable", c["claim_ref"], c["amount_rp"], c["approved_on"],
+                           _age_days(c["approved_on"], on)])
+    for r in views.rows(views.journal, "refunds", refunds_t.c.settled_on.is_(None)):
+        open_items.append([f"refunds-payable:{r['payer_id']}", r["claim_ref"], r["amount_rp"], r["due_on"],
+                           _age_days(r["due_on"], on)])
+    for e in views.rows(views.journal, "exceptions", exc_t.c.status.in_(["OPEN", "PARKED"])):
+        open_items.append(["suspense", f"{e['statement_id'][:12]}:{e['line_no']} {e['kind']}", e["amount_rp"],
+                           e["raised_on"], _age_days(e["raised_on"], on)])
+    sections, _ = trial_balance(views, None)
+    for account, _, _, _, _, balance in sections["accounts"]["rows"]:
+        if account.startswith("billed:") and balance:
+            open_items.append([account, "billed, not credited to members" if balance > 0 else
+                               "credited to members, not billed", abs(balance), None, None])
+    if max_age_days is not None:
+        breaches += [f"{i[0]} {i[1]}: open {i[4]} days (> {max_age_days})" for i in open_items
+                     if i[4] is not None and i[4] > max_age_days]
+    return {
+        "on": on.isoformat(), "entries": entries, "debit_rp": int(debit), "credit_rp": int(credit),
+        "breaches": breaches, "ok": not breaches,
+        "open_items": section(["account", "item", "amount_rp", "since", "age_days"], sorted(open_items, key=str)),
+    }
