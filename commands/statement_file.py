@@ -369,14 +369,15 @@ def _csv_rows(path: Path, data: bytes, meta: dict[str, str], line_limit: int) ->
         raise InvalidInput("file", f"{path.name} is not a readable CSV file (line {where}: {exc})") from None
 
 
-def _xlsx_rows(path: Path, meta: dict[str, str], line_limit: int) -> Iterator[tuple[int, list[Any]]]:
+def _xlsx_rows(path: Path, data: bytes, meta: dict[str, str], line_limit: int) -> Iterator[tuple[int, list[Any]]]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
     unreadable = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, OSError, ValueError, IndexError, TypeError,
                   ParseError, InvalidFileException)
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
+        # from the bytes already read (and hashed): also works when the name does not end in .xlsx
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except unreadable as exc:
         raise InvalidInput("file", f"{path.name} is not a readable XLSX workbook ({exc})") from None
     try:
@@ -414,7 +415,7 @@ def _read_table(
 ) -> ParsedStatement:
     meta: dict[str, str] = {}
     rows: Iterator[tuple[int, list[Any]]] = (
-        _csv_rows(path, data, meta, line_limit) if fmt == "csv" else _xlsx_rows(path, meta, line_limit)
+        _csv_rows(path, data, meta, line_limit) if fmt == "csv" else _xlsx_rows(path, data, meta, line_limit)
     )
     header_line, header = next(rows)
     where = _header_map(header, header_line)
