@@ -358,7 +358,7 @@ def _csv_rows(path: Path, data: bytes, meta: dict[str, str], line_limit: int) ->
         count = 0
         start_line = header_line + 1
         for cells in reader:
-            if any(c.strip() for c in cells):
+            if "".join(cells).strip():
                 count += 1
                 if count > line_limit:
                     raise _too_many(line_limit)

@@ -16,6 +16,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import cache
+from operator import attrgetter
 
 from ledger.errors import InvalidInput, RuleViolation
 
@@ -167,8 +169,9 @@ MATCHING_RULES: tuple[MatchingRules, ...] = (
 )
 
 
+@cache
 def matching_rules_in_force(day: date) -> MatchingRules:
-    """The version of :data:`MATCHING_RULES` in force on ``day``."""
+    """The version of :data:`MATCHING_RULES` in force on ``day`` (cached: the table is immutable)."""
     chosen = None
     for version in MATCHING_RULES:
         if version.valid_from <= day:
@@ -195,24 +198,31 @@ def reference_tokens(*texts: str) -> list[str]:
     return list(seen)
 
 
-class _Skip:
-    """Positions 0..n-1 that can be closed; ``first_open(i)`` finds the first open position >= i in
-    near-constant amortised time (union-find with path halving). Position n is a sentinel, always open."""
+def _first_open(nxt: list[int], i: int) -> int:
+    """The first open position >= i of a skip list: ``nxt[i] == i`` when i is open, else a position closer to
+    the next open one (union-find with path halving, near-constant amortised). The last position is a
+    sentinel, always open. Closing i is ``nxt[i] = i + 1``."""
+    while nxt[i] != i:
+        nxt[i] = i = nxt[nxt[i]]
+    return i
 
-    __slots__ = ("nxt",)
 
-    def __init__(self, n: int) -> None:
-        self.nxt = list(range(n + 1))
+_INVOICE_ORDER = attrgetter("issued_on", "invoice_id")
 
-    def first_open(self, i: int) -> int:
-        nxt = self.nxt
-        while nxt[i] != i:
-            nxt[i] = nxt[nxt[i]]
-            i = nxt[i]
-        return i
 
-    def close(self, i: int) -> None:
-        self.nxt[i] = i + 1
+def _refuse_repeated(invoices: list[OpenInvoice]) -> None:
+    ids: dict[str, OpenInvoice] = {}
+    refs: dict[str, OpenInvoice] = {}
+    for inv in invoices:
+        if inv.invoice_id in ids:
+            raise InvalidInput("invoices", f"invoice_id {inv.invoice_id} given twice")
+        ids[inv.invoice_id] = inv
+        ref = inv.reference.upper()
+        if ref in refs:
+            raise InvalidInput(
+                "invoices", f"reference {inv.reference} is on both {refs[ref].invoice_id} and {inv.invoice_id}"
+            )
+        refs[ref] = inv
 
 
 def reconcile(
@@ -259,50 +269,42 @@ def reconcile(
     Raises :class:`InvalidInput` when two lines share (statement_id, line_no), two of the payer's invoices
     share an invoice_id or a reference.
     """
-    mine = sorted(
-        (inv for inv in invoices if inv.payer_id == payer_id), key=lambda inv: (inv.issued_on, inv.invoice_id)
-    )
+    mine = sorted([inv for inv in invoices if inv.payer_id == payer_id], key=_INVOICE_ORDER)
     n = len(mine)
-    by_ref: dict[str, int] = {}
-    ids: set[str] = set()
-    for i, inv in enumerate(mine):
-        if inv.invoice_id in ids:
-            raise InvalidInput("invoices", f"invoice_id {inv.invoice_id} given twice")
-        ids.add(inv.invoice_id)
-        ref = inv.reference.upper()
-        if ref in by_ref:
-            other = mine[by_ref[ref]].invoice_id
-            raise InvalidInput("invoices", f"reference {inv.reference} is on both {other} and {inv.invoice_id}")
-        by_ref[ref] = i
+    by_ref = {inv.reference.upper(): i for i, inv in enumerate(mine)}
+    if len(by_ref) != n:
+        _refuse_repeated(mine)
+    if n != len({inv.invoice_id for inv in mine}):
+        _refuse_repeated(mine)
     # date order (the index i above): issue days as ordinals, for the window bisects
     day_ord = [inv.issued_on.toordinal() for inv in mine]
     outstanding = [inv.outstanding_rp for inv in mine]
-    # amount order: (outstanding, issued_on, invoice_id); amount -> [start, end) in that order
-    amt_order = sorted(range(n), key=lambda i: (outstanding[i], i))
+    # amount order: (outstanding, then date order: the sort is stable); amount -> [start, end) in that order
+    amt_order = sorted(range(n), key=outstanding.__getitem__)
     amt_pos = [0] * n
-    amt_days: list[int] = []
+    amt_days = [day_ord[i] for i in amt_order]
     amt_span: dict[int, tuple[int, int]] = {}
     for p, i in enumerate(amt_order):
         amt_pos[i] = p
-        amt_days.append(day_ord[i])
         a = outstanding[i]
         span = amt_span.get(a)
         amt_span[a] = (span[0], p + 1) if span else (p, p + 1)
-    open_by_date = _Skip(n)
-    open_by_amt = _Skip(n)
+    open_by_date = list(range(n + 1))
+    open_by_amt = list(range(n + 1))
     is_open = [True] * n
 
     def close(i: int) -> None:
         assert is_open[i], f"invoice {mine[i].invoice_id} allocated twice"
         is_open[i] = False
-        open_by_date.close(i)
-        open_by_amt.close(amt_pos[i])
+        open_by_date[i] = i + 1
+        p = amt_pos[i]
+        open_by_amt[p] = p + 1
 
-    ordered = sorted(lines, key=lambda ln: (ln.booked_on, ln.statement_id, ln.line_no))
+    ordered = sorted(lines, key=attrgetter("booked_on", "statement_id", "line_no"))
     seen_keys: set[tuple[str, int]] = set()
     seen_transfers: set[tuple[str, int, date]] = {(ref.upper(), amt, day) for ref, amt, day in known_transfers}
     fixed_rules = matching_rules_in_force(on) if on is not None else None
-    rules_cache: dict[date, MatchingRules] = {}
+    find_tokens = _TOKEN.findall
     matches: list[Match] = []
     exceptions: list[Unreconciled] = []
 
@@ -319,16 +321,12 @@ def reconcile(
                 f"SP2D {line.reference}, Rp{amount:,} on {line.booked_on.isoformat()} is already recorded", ()))
             continue
         seen_transfers.add(transfer)
-        rules = fixed_rules
-        if rules is None:
-            rules = rules_cache.get(line.booked_on)
-            if rules is None:
-                rules = rules_cache[line.booked_on] = matching_rules_in_force(line.booked_on)
+        rules = fixed_rules or matching_rules_in_force(line.booked_on)
 
         # (1) reference + amount
-        named = [by_ref[t] for t in reference_tokens(line.reference, line.description) if t in by_ref]
-        if named:
-            named.sort()
+        hits = [t for t in find_tokens(f"{line.reference} {line.description}".upper()) if t in by_ref]
+        if hits:
+            named = [by_ref[hits[0]]] if len(hits) == 1 else sorted({by_ref[t] for t in hits})
             if len(named) == 1:
                 i = named[0]
                 if is_open[i] and outstanding[i] == amount:
@@ -366,9 +364,9 @@ def reconcile(
         if span is not None:
             lo = bisect_left(amt_days, lo_day, span[0], span[1])
             hi = bisect_right(amt_days, hi_day, lo, span[1])
-            p = open_by_amt.first_open(lo)
+            p = _first_open(open_by_amt, lo)
             if p < hi:
-                q = open_by_amt.first_open(p + 1)
+                q = _first_open(open_by_amt, p + 1)
                 if q >= hi:
                     i = amt_order[p]
                     close(i)
@@ -377,7 +375,7 @@ def reconcile(
                 found = [amt_order[p]]
                 while q < hi and len(found) <= rules.candidates_max:
                     found.append(amt_order[q])
-                    q = open_by_amt.first_open(q + 1)
+                    q = _first_open(open_by_amt, q + 1)
                 more = len(found) > rules.candidates_max
                 found = found[: rules.candidates_max]
                 exceptions.append(Unreconciled(
@@ -391,13 +389,13 @@ def reconcile(
         lo = bisect_left(day_ord, lo_day)
         hi = bisect_right(day_ord, hi_day, lo)
         window: list[int] = []
-        p = open_by_date.first_open(lo)
+        p = _first_open(open_by_date, lo)
         while p < hi:
             if outstanding[p] < amount:
                 window.append(p)
             else:
                 window.append(-1)  # an invoice too large to be part of any run: breaks runs
-            p = open_by_date.first_open(p + 1)
+            p = _first_open(open_by_date, p + 1)
         runs: list[tuple[int, int]] = []
         size_max = rules.group_invoices_max
         w = len(window)
@@ -437,18 +435,11 @@ def reconcile(
             f"no open invoice named, of Rp{amount:,}, or summing to it, issued {rules.window_before_days} days "
             f"before to {rules.window_after_days} days after {line.booked_on.isoformat()}", ()))
 
-    _check_invariants(matches, exceptions, len(ordered), {inv.invoice_id: inv.outstanding_rp for inv in mine})
-    return ReconciliationResult(tuple(matches), tuple(exceptions))
-
-
-def _check_invariants(matches: list[Match], exceptions: list[Unreconciled], line_count: int,
-                      outstanding: dict[str, int]) -> None:
-    assert len(matches) + len(exceptions) == line_count, "every line is matched or an exception, once"
-    paid: set[str] = set()
+    # invariants: every line once; each allocation is a whole outstanding taken by close(), which refuses
+    # a second allocation, so no invoice is over-allocated; allocations sum to the line's amount
+    assert len(matches) + len(exceptions) == len(ordered), "every line is matched or an exception, once"
+    assert sum(len(m.invoice_ids) for m in matches) == is_open.count(False), "an invoice allocated twice"
     for m in matches:
-        assert sum(m.allocations_rp) == m.line.amount_rp, f"allocations of {m.line.key} do not sum to the amount"
-        assert len(m.invoice_ids) == len(m.allocations_rp) > 0
-        for inv_id, alloc in zip(m.invoice_ids, m.allocations_rp, strict=True):
-            assert inv_id not in paid, f"invoice {inv_id} allocated twice"
-            assert 0 < alloc <= outstanding[inv_id], f"invoice {inv_id} over-allocated"
-            paid.add(inv_id)
+        if m.rule is MatchRule.GROUPED:
+            assert sum(m.allocations_rp) == m.line.amount_rp, f"allocations of {m.line.key} do not sum up"
+    return ReconciliationResult(tuple(matches), tuple(exceptions))
