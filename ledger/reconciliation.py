@@ -208,6 +208,16 @@ def _first_open(nxt: list[int], i: int) -> int:
 
 
 _INVOICE_ORDER = attrgetter("issued_on", "invoice_id")
+_LINE_ORDER = attrgetter("booked_on", "statement_id", "line_no")
+_LINE_KEY = attrgetter("statement_id", "line_no")
+
+
+def _refuse_repeated_lines(lines: list[StatementLine]) -> None:
+    seen: set[tuple[str, int]] = set()
+    for line in lines:
+        if line.key in seen:
+            raise InvalidInput("lines", f"line {line.line_no} of statement {line.statement_id} given twice")
+        seen.add(line.key)
 
 
 def _refuse_repeated(invoices: list[OpenInvoice]) -> None:
@@ -300,19 +310,16 @@ def reconcile(
         p = amt_pos[i]
         open_by_amt[p] = p + 1
 
-    ordered = sorted(lines, key=attrgetter("booked_on", "statement_id", "line_no"))
-    seen_keys: set[tuple[str, int]] = set()
+    ordered = sorted(lines, key=_LINE_ORDER)
     seen_transfers: set[tuple[str, int, date]] = {(ref.upper(), amt, day) for ref, amt, day in known_transfers}
     fixed_rules = matching_rules_in_force(on) if on is not None else None
     find_tokens = _TOKEN.findall
     matches: list[Match] = []
     exceptions: list[Unreconciled] = []
 
+    if len(set(map(_LINE_KEY, ordered))) != len(ordered):
+        _refuse_repeated_lines(ordered)
     for line in ordered:
-        key = (line.statement_id, line.line_no)
-        if key in seen_keys:
-            raise InvalidInput("lines", f"line {line.line_no} of statement {line.statement_id} given twice")
-        seen_keys.add(key)
         amount = line.amount_rp
         transfer = (line.reference.upper(), amount, line.booked_on)
         if transfer in seen_transfers:
