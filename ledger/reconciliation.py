@@ -189,13 +189,9 @@ def reference_tokens(*texts: str) -> list[str]:
 
     A token is a maximal run of letters, digits and ``- / . _`` that starts and ends with a letter or digit,
     so ``"bayar INV-A-01, INV-A-02."`` gives ``INV-A-01`` and ``INV-A-02``, and ``INV-A-011`` never matches
-    ``INV-A-01``.
+    ``INV-A-01``. :func:`reconcile` finds the invoice references in a line this way (texts upper-cased first).
     """
-    seen: dict[str, None] = {}
-    for text in texts:
-        for tok in _TOKEN.findall(text):
-            seen.setdefault(tok.upper(), None)
-    return list(seen)
+    return list(dict.fromkeys(_TOKEN.findall(" ".join(texts).upper())))
 
 
 def _first_open(nxt: list[int], i: int) -> int:
@@ -210,6 +206,7 @@ def _first_open(nxt: list[int], i: int) -> int:
 _INVOICE_ORDER = attrgetter("issued_on", "invoice_id")
 _LINE_ORDER = attrgetter("booked_on", "statement_id", "line_no")
 _LINE_KEY = attrgetter("statement_id", "line_no")
+_INVOICE_IDS = attrgetter("invoice_ids")
 
 
 def _refuse_repeated_lines(lines: list[StatementLine]) -> None:
@@ -316,6 +313,9 @@ def reconcile(
     find_tokens = _TOKEN.findall
     matches: list[Match] = []
     exceptions: list[Unreconciled] = []
+    add_match = matches.append
+    by_ref_has = by_ref.__contains__
+    by_reference = MatchRule.REFERENCE_AMOUNT
 
     if len(set(map(_LINE_KEY, ordered))) != len(ordered):
         _refuse_repeated_lines(ordered)
@@ -328,17 +328,20 @@ def reconcile(
                 f"SP2D {line.reference}, Rp{amount:,} on {line.booked_on.isoformat()} is already recorded", ()))
             continue
         seen_transfers.add(transfer)
-        rules = fixed_rules or matching_rules_in_force(line.booked_on)
 
         # (1) reference + amount
-        hits = [t for t in find_tokens(f"{line.reference} {line.description}".upper()) if t in by_ref]
+        hits = list(filter(by_ref_has, find_tokens(f"{line.reference} {line.description}".upper())))
         if hits:
             named = [by_ref[hits[0]]] if len(hits) == 1 else sorted({by_ref[t] for t in hits})
             if len(named) == 1:
                 i = named[0]
                 if is_open[i] and outstanding[i] == amount:
-                    close(i)
-                    matches.append(Match(line, MatchRule.REFERENCE_AMOUNT, (mine[i].invoice_id,), (amount,)))
+                    # close(i), inlined on the hot path (is_open[i] checked just above)
+                    is_open[i] = False
+                    open_by_date[i] = i + 1
+                    p = amt_pos[i]
+                    open_by_amt[p] = p + 1
+                    add_match(Match(line, by_reference, (mine[i].invoice_id,), (amount,)))
                     continue
                 owed = outstanding[i] if is_open[i] else 0
                 exceptions.append(Unreconciled(
@@ -346,6 +349,7 @@ def reconcile(
                     f"names invoice {mine[i].reference} with Rp{owed:,} outstanding, transfer is Rp{amount:,}",
                     (mine[i].invoice_id,)))
                 continue
+            rules = fixed_rules or matching_rules_in_force(line.booked_on)
             owed_each = [outstanding[i] if is_open[i] else 0 for i in named]
             if (len(named) <= rules.group_invoices_max and all(owed_each) and sum(owed_each) == amount):
                 for i in named:
@@ -362,6 +366,7 @@ def reconcile(
                 tuple(mine[i].invoice_id for i in named)))
             continue
 
+        rules = fixed_rules or matching_rules_in_force(line.booked_on)
         booked = line.booked_on.toordinal()
         lo_day = booked - rules.window_before_days
         hi_day = booked + rules.window_after_days
@@ -445,8 +450,8 @@ def reconcile(
     # invariants: every line once; each allocation is a whole outstanding taken by close(), which refuses
     # a second allocation, so no invoice is over-allocated; allocations sum to the line's amount
     assert len(matches) + len(exceptions) == len(ordered), "every line is matched or an exception, once"
-    assert sum(len(m.invoice_ids) for m in matches) == is_open.count(False), "an invoice allocated twice"
+    assert sum(map(len, map(_INVOICE_IDS, matches))) == is_open.count(False), "an invoice allocated twice"
     for m in matches:
-        if m.rule is MatchRule.GROUPED:
+        if m.rule is not by_reference:
             assert sum(m.allocations_rp) == m.line.amount_rp, f"allocations of {m.line.key} do not sum up"
     return ReconciliationResult(tuple(matches), tuple(exceptions))
