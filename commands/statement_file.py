@@ -96,6 +96,8 @@ class ParsedStatement:
     Invariants: ``period_start <= period_end``; every line's ``booked_on`` is within the period, its
     ``statement_id`` is ``sha256`` and line numbers are distinct; when both balances are known,
     ``opening_rp + Σ credits − debits_rp == closing_rp`` (balances may be negative: an overdrawn account).
+    ``debit_lines_skipped`` counts the MT940 movements left out of ``lines`` (debits and reversals);
+    ``debits_rp`` is their net amount, money out positive. Both are 0 for CSV/XLSX.
     """
 
     sha256: str
