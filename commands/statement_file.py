@@ -431,40 +431,54 @@ def _read_table(
     lines: list[StatementLine] = []
     append = lines.append
     dates: dict[Any, date] = {}
-    is_csv = fmt == "csv"
-    for line_no, cells in rows:
-        if is_csv and len(cells) != width:
-            raise InvalidInput(f"line {line_no}", f"has {len(cells)} cells, the header has {width}")
-        if len(cells) < width:
-            cells = [*cells, *([None] * (width - len(cells)))]
-        ref_cell = cells[i_ref]
-        reference = "" if ref_cell is None else str(ref_cell).strip()
-        if not reference:
-            raise InvalidInput(f"line {line_no}: sp2d_number", "is required (the SP2D number of the transfer)")
-        raw_date = cells[i_date]
-        try:
-            booked = dates[raw_date]
-        except (KeyError, TypeError):
-            booked = _cell_date(raw_date, f"line {line_no}: date")
-            if not start <= booked <= end:
-                raise InvalidInput(
-                    f"line {line_no}: date",
-                    f"{booked.isoformat()} is outside the statement period {start.isoformat()}..{end.isoformat()}",
-                ) from None
-            if isinstance(raw_date, str):
-                dates[raw_date] = booked
-        raw_amount = cells[i_amount]
-        if is_csv:
-            amount = (int(raw_amount) if raw_amount.isdigit() and raw_amount.isascii()
-                      and 0 < len(raw_amount) <= AMOUNT_DIGITS_MAX and raw_amount[0] != "0"
-                      else parse_amount_rp(raw_amount, field=f"line {line_no}: amount"))
-        else:
+    default_account = meta_account or ""
+
+    def booked_on(raw: Any, line_no: int) -> date:
+        booked = _cell_date(raw, f"line {line_no}: date")
+        if not start <= booked <= end:
+            raise InvalidInput(
+                f"line {line_no}: date",
+                f"{booked.isoformat()} is outside the statement period {start.isoformat()}..{end.isoformat()}",
+            )
+        return booked
+
+    if fmt == "csv":  # the hot loop: every cell is a str
+        for line_no, cells in rows:
+            if len(cells) != width:
+                raise InvalidInput(f"line {line_no}", f"has {len(cells)} cells, the header has {width}")
+            reference = cells[i_ref].strip()
+            if not reference:
+                raise InvalidInput(f"line {line_no}: sp2d_number", "is required (the SP2D number of the transfer)")
+            raw_date = cells[i_date]
+            booked = dates.get(raw_date)
+            if booked is None:
+                booked = dates[raw_date] = booked_on(raw_date, line_no)
+            raw_amount = cells[i_amount]
+            if raw_amount.isdigit() and raw_amount.isascii() and raw_amount[0] != "0" and (
+                len(raw_amount) <= AMOUNT_DIGITS_MAX
+            ):
+                amount = int(raw_amount)
+            else:
+                amount = parse_amount_rp(raw_amount, field=f"line {line_no}: amount")
+            account = cells[i_account].strip() if i_account is not None else ""
+            description = cells[i_desc].strip() if i_desc is not None else ""
+            append(StatementLine(digest, line_no, reference, booked, amount, account or default_account, description))
+    else:
+        for line_no, cells in rows:
+            if len(cells) < width:
+                cells = [*cells, *([None] * (width - len(cells)))]
+            ref_cell = cells[i_ref]
+            reference = "" if ref_cell is None else str(ref_cell).strip()
+            if not reference:
+                raise InvalidInput(f"line {line_no}: sp2d_number", "is required (the SP2D number of the transfer)")
+            booked = booked_on(cells[i_date], line_no)
+            raw_amount = cells[i_amount]
             if raw_amount is None:
                 raise InvalidInput(f"line {line_no}: amount", "is required")
             amount = _cell_amount_rp(raw_amount, f"line {line_no}: amount")
-        account = "" if i_account is None or cells[i_account] is None else str(cells[i_account]).strip()
-        description = "" if i_desc is None or cells[i_desc] is None else str(cells[i_desc]).strip()
-        append(StatementLine(digest, line_no, reference, booked, amount, account or meta_account or "", description))
+            account = "" if i_account is None or cells[i_account] is None else str(cells[i_account]).strip()
+            description = "" if i_desc is None or cells[i_desc] is None else str(cells[i_desc]).strip()
+            append(StatementLine(digest, line_no, reference, booked, amount, account or default_account, description))
     _check_balance(path.name, opening, closing, sum(ln.amount_rp for ln in lines))
     return ParsedStatement(digest, fmt, meta_account, start, end, opening, closing, tuple(lines))
 
