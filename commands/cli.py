@@ -688,8 +688,11 @@ def region_workforce(
 
 @app.command()
 def report(
-    name: Annotated[str, typer.Argument(help="members | balances | claims | coverage | audit")],
+    name: Annotated[str, typer.Argument(
+        help="members | balances | claims | coverage | audit | trial-balance | reconciliation")],
     agreement_id: Annotated[str | None, typer.Option("--agreement", help="Only this agreement.")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="reconciliation: only this month (YYYY-MM).")]
+    = None,
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the report as CSV.")] = None,
     xlsx_file: Annotated[Path | None, typer.Option("--xlsx", help="Also write an XLSX workbook.")] = None,
     on: OnOpt = None,
@@ -704,7 +707,8 @@ def report(
 
     def go(ledger: Ledger) -> Any:
         day = parse_date(on) or business_today(ledger.clock)
-        return build_report(ledger.store, name, day, parse_timestamp(as_of), ledger.clock.now(), agreement_id)
+        return build_report(ledger.store, name, day, parse_timestamp(as_of), ledger.clock.now(), agreement_id,
+                            period)
 
     result = with_ledger(store, go, create=False)
     if csv_file is not None:
@@ -712,6 +716,139 @@ def report(
     if xlsx_file is not None:
         write_xlsx(result, xlsx_file)
     emit(result, as_json, lambda v: render.render_report(console, v))
+
+
+# --- money: billing, reconciliation, refunds, checks ---------------------------------------------
+
+reconcile_app = typer.Typer(help="Payer bank statements (rekening koran): import, match to invoices, resolve.")
+refund_app = typer.Typer(help="Contributions owed back to payers after a death: settle.")
+app.add_typer(reconcile_app, name="reconcile")
+app.add_typer(refund_app, name="refund")
+
+
+@app.command()
+def bill(
+    agreement_id: Annotated[str, typer.Option("--agreement", help="Agreement to invoice.")],
+    period: Annotated[str, typer.Option("--period", help="A month (YYYY-MM) of the block to bill: the "
+                                        "agreement's cadence (monthly, semester, annual) decides the block.")],
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Issue an invoice: members expected in each month of the block × the tariff in force, per programme.
+    Prints the budget status (WITHIN, WARNING at 80 %, OVER_BUDGET when the window's expected cost exceeds
+    the budget)."""
+    from commands.messages import BillAgreement
+
+    run_command(store, build(BillAgreement, agreement_id=agreement_id, period=period, effective_on=parse_date(on),
+                             command_id=command_id, actor=actor), as_json)
+
+
+@reconcile_app.command("import")
+def reconcile_import(
+    file: Annotated[Path, typer.Argument(help="Statement: .csv, .xlsx or MT940 (.sta/.mt940/.txt).")],
+    payer_id: Annotated[str, typer.Option("--payer", help="The payer whose account the statement is.")],
+    period_from: Annotated[str | None, typer.Option("--from", help="Statement period start, if the file "
+                                                    "does not say (YYYY-MM-DD).")] = None,
+    period_to: Annotated[str | None, typer.Option("--to", help="Statement period end (YYYY-MM-DD).")] = None,
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Record a statement file once (by its SHA-256): the same file again records nothing. A file with any
+    bad line is refused whole, naming the line and field."""
+    from commands.messages import ImportStatement
+    from commands.statement_file import read_statement
+
+    try:
+        parsed = read_statement(file, period_start=parse_date(period_from, "from"),
+                                period_end=parse_date(period_to, "to"))
+    except LedgerError as err:
+        fail(err)
+        raise AssertionError from None  # pragma: no cover
+    lines = [{"line_no": x.line_no, "reference": x.reference, "booked_on": x.booked_on, "amount_rp": x.amount_rp,
+              "account": x.account, "description": x.description} for x in parsed.lines]
+    run_command(store, build(
+        ImportStatement, payer_id=payer_id, statement_id=parsed.sha256, file_name=file.name,
+        file_format=parsed.format, account=parsed.account, period_start=parsed.period_start,
+        period_end=parsed.period_end, opening_rp=parsed.opening_rp, closing_rp=parsed.closing_rp, lines=lines,
+        effective_on=parse_date(on), command_id=command_id or f"statement-{parsed.sha256}", actor=actor), as_json)
+
+
+@reconcile_app.command("run")
+def reconcile_run(
+    payer_id: Annotated[str | None, typer.Option("--payer", help="Only this payer (default: every payer "
+                                                 "with new lines).")] = None,
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Match new statement lines to open invoices: reference + amount, then amount within a date window, then
+    one transfer for several invoices. Every match and every exception is recorded as an event."""
+    from commands.messages import RunReconciliation
+
+    run_command(store, build(RunReconciliation, payer_id=payer_id, effective_on=parse_date(on),
+                             command_id=command_id, actor=actor), as_json)
+
+
+@reconcile_app.command("resolve")
+def reconcile_resolve(
+    statement: Annotated[str, typer.Argument(help="Statement id (its SHA-256, or 8+ leading hex digits).")],
+    line_no: Annotated[int, typer.Argument(help="Line number in the statement file.")],
+    match: Annotated[list[str] | None, typer.Option("--match", help="Match by hand to this invoice "
+                                                    "(repeat for several).")] = None,
+    write_off: Annotated[bool, typer.Option("--write-off", help="Not a contribution: returned / booked "
+                                            "elsewhere.")] = False,
+    suspense: Annotated[bool, typer.Option("--suspense", help="Park in suspense (stays listed with its "
+                                           "age).")] = False,
+    note: Annotated[str, typer.Option("--note", help="Why (recorded in the audit trail).")] = "",
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Resolve an open exception with exactly one of --match INVOICE, --write-off, --suspense."""
+    from commands.messages import ResolveException
+
+    chosen = [a for a, flag in (("MATCH", bool(match)), ("WRITE_OFF", write_off), ("SUSPENSE", suspense)) if flag]
+    if len(chosen) != 1:
+        fail(InvalidInput("action", "give exactly one of --match INVOICE, --write-off, --suspense"))
+    run_command(store, build(ResolveException, statement_id=statement.lower(), line_no=line_no, action=chosen[0],
+                             invoice_refs=match or [], note=note, effective_on=parse_date(on),
+                             command_id=command_id, actor=actor), as_json)
+
+
+@refund_app.command("settle")
+def refund_settle(
+    claim_ref: Annotated[str, typer.Option("--claim", help="The death claim that made the refund due.")],
+    payer_id: Annotated[str, typer.Option("--payer", help="The payer paid back.")],
+    amount: Annotated[str, typer.Option("--amount", help="Whole rupiah, plain digits (the whole refund).")],
+    reference: Annotated[str, typer.Option("--reference", help="Transfer reference of the refund.")],
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Record that a refund due after a death was paid back to its payer."""
+    from commands.messages import SettleRefund
+
+    run_command(store, build(SettleRefund, claim_ref=claim_ref, payer_id=payer_id,
+                             amount_rp=parse_rupiah(amount, "amount_rp"), payment_reference=reference,
+                             effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+
+
+@app.command()
+def check(
+    max_age_days: Annotated[int | None, typer.Option("--max-age-days", min=0, help="Open payables and suspense "
+                                                     "items older than this are breaches too.")] = None,
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Verify the journal: trial balance sums to zero, every entry balanced with two or more legs; list every
+    unsettled claims-payable / refunds-payable entry, suspense item and clearing balance with its age.
+    Exit 8 on a breach."""
+    from commands.clock import business_today
+    from projections.money_views import MoneyViews, checks
+
+    def go(ledger: Ledger) -> Any:
+        return checks(MoneyViews(ledger.store), parse_date(on) or business_today(ledger.clock), max_age_days)
+
+    result = with_ledger(store, go, create=False)
+    emit(result, as_json, lambda v: render.render_check(console, v))
+    if not result["ok"]:
+        raise typer.Exit(8)
 
 
 # --- demo -----------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from datetime import date
 from typing import Any, TypeVar
 
 from commands import bulk
-from commands.money import MONEY_HANDLERS
 from commands.bootstrap import Ledger
 from commands.common import (
     context,
@@ -46,6 +45,7 @@ from commands.messages import (
     SubmitClaim,
     Sweep,
 )
+from commands.money import MONEY_HANDLERS
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement, agreement_id_for
 from ledger.claim import Claim, ClaimFacts, claim_id_for

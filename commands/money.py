@@ -148,6 +148,8 @@ def resolve_exception(ledger: Ledger, cmd: ResolveException, ctx: CommandContext
     statement = ledger.store.load(Statement, statement_id_for(statement_id))
     action = ResolutionAction(cmd.action)
     allocations: list[Allocation] = []
+    if action is not ResolutionAction.MATCH and cmd.invoice_refs:
+        raise InvalidInput("invoice", f"{action} takes no invoice")
     if action is ResolutionAction.MATCH:
         if not cmd.invoice_refs:
             raise InvalidInput("invoice", "a hand match names at least one invoice")

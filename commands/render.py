@@ -127,3 +127,16 @@ def render_report(console: Console, report: dict[str, Any]) -> None:
         console.print(table)
     console.print(_kv("totals", [(k, rp(v) if k.endswith("_rp") and isinstance(v, int) else str(v))
                                  for k, v in report["totals"].items()]))
+
+
+def render_check(console: Console, result: dict[str, Any]) -> None:
+    verdict = "[green]OK[/green]" if result["ok"] else "[red]BREACH[/red]"
+    console.print(f"[bold]jamsos check[/bold] on {result['on']}: {verdict} — {result['entries']:,} journal entries, "
+                  f"debits {rp(result['debit_rp'])} = credits {rp(result['credit_rp'])}"
+                  if result["debit_rp"] == result["credit_rp"] else
+                  f"[bold]jamsos check[/bold] on {result['on']}: {verdict}")
+    for breach in result["breaches"]:
+        console.print(f"  [red]breach[/red]: {breach}")
+    render_report(console, {"report": "open items", "on": result["on"], "as_of": None, "position": 0,
+                            "sections": {"open_items": result["open_items"]},
+                            "totals": {"open_items": len(result["open_items"]["rows"])}})

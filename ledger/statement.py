@@ -134,8 +134,6 @@ class Statement(Aggregate[StatementState]):
         decided = len(matches) + len(exceptions)
         if self.state.decided_lines + decided > self.state.line_count:
             raise RuleViolation("statement", f"{self.state.statement_id[:12]}: more decisions than lines")
-        for m in matches:
-            assert 1 <= m.line_no <= self.state.line_count
         before_rp = self.state.matched_rp
         for chunk in _chunks(matches):
             self._trigger(ctx, StatementLinesMatched, on, matches=chunk)

@@ -323,14 +323,20 @@ def audit_report(store: LedgerStore, as_of: datetime | None) -> tuple[dict[str, 
     return sections, totals, int(result["head_position"])
 
 
+MONEY_REPORTS = ("trial-balance", "reconciliation")
+
+
 def build_report(store: LedgerStore, name: str, on: date, as_of: datetime | None, now: datetime,
-                 agreement: str | None = None) -> Report:
+                 agreement: str | None = None, period: str | None = None) -> Report:
+    if name in MONEY_REPORTS:
+        return money_report(store, name, on, as_of, now, agreement, period)
     if name == "audit":
         sections, totals, position = audit_report(store, as_of)
         return {"report": name, "on": on.isoformat(), "as_of": as_of.isoformat() if as_of else None,
                 "agreement": None, "position": position, "sections": sections, "totals": totals}
     if name not in REPORTS:
-        raise InvalidInput("report", f"unknown report {name!r}; known: audit, {', '.join(sorted(REPORTS))}")
+        known = ", ".join(sorted([*REPORTS, *MONEY_REPORTS, "audit"]))
+        raise InvalidInput("report", f"unknown report {name!r}; known: {known}")
     if as_of is not None and as_of > now:
         raise InvalidInput("as_of", f"{as_of.isoformat()} is in the future")
     if on > now.date():
@@ -344,6 +350,29 @@ def build_report(store: LedgerStore, name: str, on: date, as_of: datetime | None
     sections, totals = REPORTS[name](facts, on)
     return {"report": name, "on": on.isoformat(), "as_of": as_of.isoformat() if as_of else None,
             "agreement": agreement, "position": position, "sections": sections, "totals": totals}
+
+
+def money_report(store: LedgerStore, name: str, on: date, as_of: datetime | None, now: datetime,
+                 agreement: str | None, period: str | None) -> Report:
+    """``trial-balance`` (journal totals per account, entries effective by ``on``) and ``reconciliation``
+    (one agreement: budget, expected, billed, paid, received per month; exceptions; refunds)."""
+    from projections.money_views import MoneyViews, reconciliation_report, trial_balance
+
+    if as_of is not None and as_of > now:
+        raise InvalidInput("as_of", f"{as_of.isoformat()} is in the future")
+    if on > now.date():
+        raise InvalidInput("on", f"{on.isoformat()} is in the future")
+    if period is not None:
+        period = str(Period.parse(period, "period"))
+    views = MoneyViews(store, as_of)
+    if name == "trial-balance":
+        sections, totals = trial_balance(views, on)
+    else:
+        if agreement is None:
+            raise InvalidInput("agreement", "the reconciliation report is per agreement: pass --agreement ID")
+        sections, totals = reconciliation_report(views, agreement, on, period)
+    return {"report": name, "on": on.isoformat(), "as_of": as_of.isoformat() if as_of else None,
+            "agreement": agreement, "position": views.position, "sections": sections, "totals": totals}
 
 
 def _restrict(facts: Facts, code: str) -> None:
