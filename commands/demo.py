@@ -7,6 +7,7 @@ deterministic NIKs. Figures it prints are read back from the ledger, never typed
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -18,13 +19,16 @@ from commands.clock import WIB, SimulatedClock
 from commands.handlers import execute
 from commands.messages import (
     ApproveClaim,
+    BillAgreement,
     CarryInJht,
     CohortRow,
     Command,
     ImportCohort,
+    ImportStatement,
     PayClaim,
     PayCohort,
     RecordWorkforce,
+    RunReconciliation,
     SignAgreement,
     SubmitClaim,
     Sweep,
@@ -140,9 +144,14 @@ class DemoRun:
     clock: SimulatedClock
     scale: float
     quiet: bool
+    statements_dir: Path
     people: dict[str, list[Person]] = field(default_factory=dict)
     counter: int = 0
     log: list[str] = field(default_factory=list)
+    invoices: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(agreement, period) → invoice that billed it."""
+    transfers: dict[str, list[tuple[str, date, int, str]]] = field(default_factory=dict)
+    """Payer → its transfers to BPJS: (SP2D, date, amount, description), as its bank statement shows them."""
 
     def say(self, text: str) -> None:
         self.log.append(text)
@@ -194,7 +203,23 @@ def _import(d: DemoRun, s: Scheme, people: list[Person], on: date) -> None:
     d.say(f"{on}  {s.code}: enrolled {result['imported']:,} members")
 
 
+def _bill(d: DemoRun, code: str, period: str, on: date) -> str:
+    """The invoice of the block containing ``period`` (issued once, a few days before the payment)."""
+    if (code, period) not in d.invoices:
+        d.at(on)
+        result = d.run(BillAgreement(command_id=f"demo:bill:{code}:{period}", actor="demo-bpjs", effective_on=on,
+                                     agreement_id=code, period=period))
+        for p in result["periods"]:
+            d.invoices[(code, p)] = result["invoice"]
+        if result["budget_status"] != "WITHIN":
+            d.say(f"{on}  {code}: invoice {result['invoice']} {rp(result['amount_rp'])}; budget "
+                  f"{result['budget_status']}: window costs {rp(result['expected_window_rp'])} against a budget of "
+                  f"{rp(result['budget_rp'])}")
+    return d.invoices[(code, period)]
+
+
 def _pay(d: DemoRun, code: str, periods: list[str], on: date) -> None:
+    invoice = _bill(d, code, periods[0], date.fromordinal(on.toordinal() - 1))
     d.at(on)
     quote = bulk.quote_cohort(d.ledger, code, periods, on)
     if quote["members_payable"] == 0:
@@ -202,6 +227,8 @@ def _pay(d: DemoRun, code: str, periods: list[str], on: date) -> None:
     ref = f"SP2D/{code}/{periods[0]}" + (f"-{periods[-1]}" if len(periods) > 1 else "")
     d.run(PayCohort(command_id=f"demo:pay:{ref}", actor="demo-payer", effective_on=on, agreement_id=code,
                     periods=periods, amount_rp=quote["amount_rp"], payment_reference=ref))
+    payer = next(s.payer_id for s in SCHEMES if s.code == code)
+    d.transfers.setdefault(payer, []).append((ref, on, quote["amount_rp"], f"Iuran BPU {invoice}"))
     d.say(f"{on}  {code}: paid {', '.join([periods[0], periods[-1]] if len(periods) > 1 else periods)} "
           f"for {quote['members_payable']:,} members, {rp(quote['amount_rp'])}")
 
@@ -233,12 +260,14 @@ def run_demo(store: str = "jamsos.db", *, scale: float = 1.0, quiet: bool = Fals
             if stale.exists():
                 raise InvalidInput("store", f"{path} already exists: the demo needs a fresh store (delete it first)")
     clock = SimulatedClock(bootstrap_instant())
+    statements = path.parent / "statements" if "://" not in store or store.startswith("sqlite:") else \
+        Path(tempfile.mkdtemp(prefix="jamsos-demo-statements-"))
     ledger = bootstrap(store, clock=clock)
     if ledger.store.max_notification_id():
         ledger.close()
         raise InvalidInput("store", "already holds events: the demo needs a fresh store")
     bulk.SHOW_PROGRESS = not quiet
-    d = DemoRun(ledger, clock, scale, quiet)
+    d = DemoRun(ledger, clock, scale, quiet, statements)
     try:
         _play(d)
         return _summary(d)
@@ -338,6 +367,38 @@ def _play(d: DemoRun) -> None:
             if result["lapsed"]:
                 d.say(f"{month_end}  sweep: lapsed {result['lapsed']}")
     d.at(DEMO_END)
+    _reconcile(d)
+
+
+STRAY_TRANSFER = ("SP2D/PEMKOT-SKW/KOREKSI-01", date(2026, 3, 17), 50_400, "koreksi pembayaran")
+"""[choice] One transfer in Singkawang's statement that no invoice explains: it lands in suspense."""
+
+
+def _reconcile(d: DemoRun) -> None:
+    """Each payer's bank statement of its transfers (written as a CSV file beside the store), imported and
+    matched to the invoices."""
+    from commands.statement_file import read_statement
+
+    folder = d.statements_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    for payer, transfers in sorted(d.transfers.items()):
+        lines = sorted(transfers + ([STRAY_TRANSFER] if payer == "PEMKOT-SKW" else []), key=lambda t: (t[1], t[0]))
+        first, last = lines[0][1], lines[-1][1]
+        path = folder / f"{payer}.csv"
+        text = [f"# period: {date(first.year, first.month, 1)}..{last}", "sp2d_number,date,amount,description"]
+        text += [f"{ref},{day},{amount},{description}" for ref, day, amount, description in lines]
+        path.write_text("\n".join(text) + "\n", encoding="utf-8")
+        parsed = read_statement(path)
+        d.run(ImportStatement(
+            command_id=f"demo:statement:{payer}", actor="demo-finance", effective_on=DEMO_END, payer_id=payer,
+            statement_id=parsed.sha256, file_name=path.name, file_format=parsed.format, account=parsed.account,
+            period_start=parsed.period_start, period_end=parsed.period_end, opening_rp=parsed.opening_rp,
+            closing_rp=parsed.closing_rp, lines=[{
+                "line_no": x.line_no, "reference": x.reference, "booked_on": x.booked_on, "amount_rp": x.amount_rp,
+                "account": x.account, "description": x.description} for x in parsed.lines]))
+    result = d.run(RunReconciliation(command_id="demo:reconcile", actor="demo-finance", effective_on=DEMO_END))
+    d.say(f"{DEMO_END}  reconciliation: {result['matched']:,} transfers matched ({rp(result['matched_rp'])}), "
+          f"{result['exceptions']} exception(s) in suspense; statements in {folder}")
 
 
 def _summary(d: DemoRun) -> dict[str, Any]:
