@@ -271,7 +271,10 @@ def reconcile(
     ``booked_on``.
 
     Cost: O((L + I) log(L + I)) to sort and index, then near O(1) per line for steps 0-2; step 3 scans
-    the open invoices in the line's window, O(W × group_invoices_max) for W such invoices.
+    the open invoices in the line's window, O(W × group_invoices_max) for W such invoices (at most W in
+    practice: a run stops as soon as its sum reaches the amount). That is cheap for a payer's handful of
+    invoices in a window, and slow when one payer has thousands of open invoices in one window (bench:
+    20,000 invoices of one payer, ~4,000 per window, ~3 s for 20,000 lines), so call it once per payer.
 
     Raises :class:`InvalidInput` when two lines share (statement_id, line_no), two of the payer's invoices
     share an invoice_id or a reference.
