@@ -258,7 +258,9 @@ def reconcile(
        - one named invoice, still open, outstanding == amount → REFERENCE_AMOUNT;
        - several named, all open, outstanding sum == amount → GROUPED (allocations in issued_on, id order);
        - otherwise → AMOUNT_MISMATCH, candidates = the named invoices (an invoice already paid by an earlier
-         line counts as outstanding 0). A named invoice is never bypassed by steps 2 and 3.
+         line counts as outstanding 0). A named invoice is never bypassed by steps 2 and 3. References of
+         invoices not given here (paid before this call, or another payer's) are unknown: a line naming
+         only those goes on to step 2. Partial payments are never allocated: they end as exceptions.
     2. **Amount in the date window** (no invoice named): the payer's open invoices with outstanding ==
        amount issued in [booked_on − window_before_days, booked_on + window_after_days]. Exactly one →
        AMOUNT_DATE_WINDOW; several → AMBIGUOUS (the first ``candidates_max`` listed, by issue date).
