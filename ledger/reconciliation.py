@@ -258,7 +258,9 @@ def reconcile(
        - one named invoice, still open, outstanding == amount → REFERENCE_AMOUNT;
        - several named, all open, outstanding sum == amount → GROUPED (allocations in issued_on, id order);
        - otherwise → AMOUNT_MISMATCH, candidates = the named invoices (an invoice already paid by an earlier
-         line counts as outstanding 0). A named invoice is never bypassed by steps 2 and 3.
+         line counts as outstanding 0). A named invoice is never bypassed by steps 2 and 3. References of
+         invoices not given here (paid before this call, or another payer's) are unknown: a line naming
+         only those goes on to step 2. Partial payments are never allocated: they end as exceptions.
     2. **Amount in the date window** (no invoice named): the payer's open invoices with outstanding ==
        amount issued in [booked_on − window_before_days, booked_on + window_after_days]. Exactly one →
        AMOUNT_DATE_WINDOW; several → AMBIGUOUS (the first ``candidates_max`` listed, by issue date).
@@ -271,7 +273,10 @@ def reconcile(
     ``booked_on``.
 
     Cost: O((L + I) log(L + I)) to sort and index, then near O(1) per line for steps 0-2; step 3 scans
-    the open invoices in the line's window, O(W × group_invoices_max) for W such invoices.
+    the open invoices in the line's window, O(W × group_invoices_max) for W such invoices (at most W in
+    practice: a run stops as soon as its sum reaches the amount). That is cheap for a payer's handful of
+    invoices in a window, and slow when one payer has thousands of open invoices in one window (bench:
+    20,000 invoices of one payer, ~4,000 per window, ~3 s for 20,000 lines), so call it once per payer.
 
     Raises :class:`InvalidInput` when two lines share (statement_id, line_no), two of the payer's invoices
     share an invoice_id or a reference.
