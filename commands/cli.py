@@ -872,9 +872,15 @@ def demo(
         return
 
     def reports(ledger: Ledger) -> dict[str, Any]:
+        from commands.demo import SCHEMES
+
         now = SystemClock().now()
-        return {name: build_report(ledger.store, name, DEMO_END, None, now)
-                for name in ("members", "balances", "claims", "coverage")}
+        out = {name: build_report(ledger.store, name, DEMO_END, None, now)
+               for name in ("members", "balances", "claims", "coverage", "trial-balance")}
+        for scheme in SCHEMES:
+            out[f"reconciliation {scheme.code}"] = build_report(ledger.store, "reconciliation", DEMO_END, None, now,
+                                                                scheme.code)
+        return out
 
     if not as_json:
         console.print("\nBuilding the read models (jamsos project run) for the reports ...")

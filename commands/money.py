@@ -42,7 +42,6 @@ from projections.money_views import (
     new_lines,
     open_invoices,
     payers_with_new_lines,
-    rate_of,
     statement_by_prefix,
     window,
 )
@@ -62,14 +61,11 @@ def bill_agreement(ledger: Ledger, cmd: BillAgreement, ctx: CommandContext, on: 
     views = MoneyViews(ledger.store)
     row = views.agreement(cmd.agreement_id)
     periods = window(row)
-    members = expected_by_period(views, cmd.agreement_id, periods)
-    lines = []
-    for p in block:
-        rate = rate_of(row, p)
-        per_programme = {prog: members[str(p)] * v for prog, v in sorted(rate.items())}
-        lines.append(InvoiceLine(period=str(p), members=members[str(p)], per_programme_rp=per_programme,
-                                 amount_rp=sum(per_programme.values())))
-    projected_rp = sum(members[str(p)] * sum(rate_of(row, p).values()) for p in periods)
+    expected = expected_by_period(views, cmd.agreement_id, periods)
+    lines = [InvoiceLine(period=str(p), members=expected[str(p)].members,
+                         per_programme_rp=expected[str(p)].per_programme_rp, amount_rp=expected[str(p)].amount_rp)
+             for p in block]
+    projected_rp = sum(e.amount_rp for e in expected.values())
     ref = agreement.issue_invoice(ctx, lines, projected_rp, on)
     issued = agreement.pending[-1]
     status = getattr(issued, "budget_status", None)

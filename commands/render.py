@@ -107,7 +107,20 @@ def render_demo(console: Console, summary: dict[str, Any]) -> None:
         ("Pontianak 2025 claims", f"{summary['pontianak_2025_claims']['count']} paid, "
                                   f"{rp(summary['pontianak_2025_claims']['paid_rp'])}"),
         ("Kendari death benefits", ", ".join(rp(x) for x in summary["kendari_death_benefits_rp"])),
+        ("Singkawang expected (both schemes)", rp(summary["money"]["singkawang_expected_rp"])),
+        ("Journal", ("balanced" if summary["money"]["journal_ok"] else "BREACH")
+         + f": debits {rp(summary['money']['journal_debit_rp'])}, "
+           f"credits {rp(summary['money']['journal_credit_rp'])}"),
     ]))
+    money = Table(title="Finance: budget, expected, billed, paid, received per agreement", title_justify="left")
+    for col in ("agreement", "budget", "expected", "billed", "paid", "received", "budget status", "exceptions",
+                "refunds due"):
+        money.add_column(col, justify="left" if col in ("agreement", "budget status") else "right")
+    for code, m in summary["money"]["agreements"].items():
+        status = m["budget_status"] if m["budget_status"] != "OVER_BUDGET" else "[red]OVER_BUDGET[/red]"
+        money.add_row(code, rp(m["budget_rp"]), rp(m["expected_rp"]), rp(m["billed_rp"]), rp(m["paid_rp"]),
+                      rp(m["received_rp"]), status, str(m["open_exceptions"]), rp(m["refunds_due_rp"]))
+    console.print(money)
     console.print(f"\nNext: jamsos member show {heir['nik']} --store {summary['store'].removeprefix('sqlite:///')}")
 
 

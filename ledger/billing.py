@@ -61,6 +61,12 @@ def budget_status(budget_rp: int, projected_cost_rp: int, day: date) -> BudgetSt
 
 def is_expected(spells: Sequence[Spell], died_on: date | None, agreement_code: str, period: Period) -> bool:
     """Is the member expected to be funded by ``agreement_code`` in ``period`` (see the module's rule)."""
+    return expected_spell(spells, died_on, agreement_code, period) is not None
+
+
+def expected_spell(spells: Sequence[Spell], died_on: date | None, agreement_code: str, period: Period
+                   ) -> Spell | None:
+    """The membership chain that makes the member expected in ``period`` (its tariff applies), if any."""
     for spell in spells:
         if Period.parse(spell.first_period) > period:
             continue
@@ -70,8 +76,8 @@ def is_expected(spells: Sequence[Spell], died_on: date | None, agreement_code: s
             continue
         if died_on is not None and period > Period.containing(died_on, spell.anchor_day):
             continue
-        return True
-    return False
+        return spell
+    return None
 
 
 def billing_block(first: Period, last: Period, cadence: BillingCadence, period: Period) -> list[Period]:

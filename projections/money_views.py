@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from ledger.reconciliation import OpenInvoice, StatementLine
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.pool import StaticPool
 
 from eventstore.store import LedgerStore
-from ledger.billing import budget_status, is_expected, monthly_rate_rp
+from ledger.billing import budget_status, expected_spell, monthly_rate_rp
 from ledger.coverage import Segment, Spell
 from ledger.errors import NotFound
 from ledger.journal import account_type
+from ledger.reconciliation import OpenInvoice, StatementLine
 from ledger.values import PayerType, Period, Programme
 from projections.audit import AuditTrail
 from projections.journal import Journal
@@ -75,14 +76,23 @@ class MoneyViews:
 # --- expected ------------------------------------------------------------------------------------
 
 
-def member_chains(views: MoneyViews, code: str) -> list[tuple[list[Spell], date | None]]:
-    """Membership chains (with their payer segments) of every member ever funded by ``code``."""
+@dataclass(frozen=True, slots=True)
+class Chains:
+    """Every member ever funded by one agreement: their membership chains, death, and each chain's tariff
+    inputs (programmes and declared income, by ``id`` of the chain)."""
+
+    members: list[tuple[list[Spell], date | None]]
+    tariff_inputs: dict[int, tuple[tuple[Programme, ...], int]]
+
+
+def member_chains(views: MoneyViews, code: str) -> Chains:
     seg_t = views.registers.table("segments")
     with views.engine.connect() as conn:
         ids = sorted({r[0] for r in conn.execute(select(seg_t.c.member_id).where(seg_t.c.agreement_code == code))})
     spells_t, members_t = views.registers.table("spells"), views.registers.table("members")
     segments: dict[tuple[str, int], list[Segment]] = defaultdict(list)
     spells: dict[str, list[Spell]] = defaultdict(list)
+    inputs: dict[int, tuple[tuple[Programme, ...], int]] = {}
     died: dict[str, date | None] = {}
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
@@ -93,31 +103,59 @@ def member_chains(views: MoneyViews, code: str) -> list[tuple[list[Spell], date 
                 payer_type=s["payer_type"], fund_source=s["fund_source"]))
         for s in sorted(views.rows(views.registers, "spells", spells_t.c.member_id.in_(chunk)),
                         key=lambda s: (s["member_id"], s["spell_no"])):
-            spells[s["member_id"]].append(Spell(
+            spell = Spell(
                 enrolled_on=date.fromisoformat(s["enrolled_on"]), anchor_day=s["anchor_day"],
                 first_period=s["first_period"], segments=segments[(s["member_id"], s["spell_no"])],
                 lapsed_on=date.fromisoformat(s["lapsed_on"]) if s["lapsed_on"] else None,
-                lapse_reason=s["lapse_reason"]))
+                lapse_reason=s["lapse_reason"])
+            spells[s["member_id"]].append(spell)
+            inputs[id(spell)] = (tuple(Programme(p) for p in s["programmes"].split(",")), s["declared_income_rp"])
         for m in views.rows(views.registers, "members", members_t.c.member_id.in_(chunk)):
             died[m["member_id"]] = date.fromisoformat(m["died_on"]) if m["died_on"] else None
-    return [(spells[m], died.get(m)) for m in ids]
+    return Chains([(spells[m], died.get(m)) for m in ids], inputs)
 
 
-def expected_by_period(views: MoneyViews, code: str, periods: Iterable[Period]) -> dict[str, int]:
-    """Members expected under ``code`` in each period (``ledger.billing.is_expected``)."""
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """Members expected in one period and what they cost, per programme (each at its own tariff)."""
+
+    members: int
+    per_programme_rp: dict[Programme, int]
+
+    @property
+    def amount_rp(self) -> int:
+        return sum(self.per_programme_rp.values())
+
+
+def expected_by_period(views: MoneyViews, code: str, periods: Iterable[Period]) -> dict[str, Expected]:
+    """Members expected under ``code`` in each period (``ledger.billing.expected_spell``) and their cost at
+    the tariff in force, with each chain's programmes and declared income."""
+    agreement = views.agreement(code)
+    payer_type = PayerType(agreement["payer_type"])
     chains = member_chains(views, code)
-    return {str(p): sum(1 for spells, died in chains if is_expected(spells, died, code, p)) for p in periods}
+    out = {}
+    for p in periods:
+        members = 0
+        amounts: dict[Programme, int] = defaultdict(int)
+        rates: dict[tuple[tuple[Programme, ...], int], dict[Programme, int]] = {}
+        for spells, died in chains.members:
+            spell = expected_spell(spells, died, code, p)
+            if spell is None:
+                continue
+            members += 1
+            key = chains.tariff_inputs[id(spell)]
+            rate = rates.get(key)
+            if rate is None:
+                rate = rates[key] = monthly_rate_rp(p, key[0], key[1], payer_type)
+            for programme, value in rate.items():
+                amounts[programme] += value
+        out[str(p)] = Expected(members, dict(sorted(amounts.items())))
+    return out
 
 
 def window(agreement: dict[str, Any]) -> list[Period]:
     first, last = Period.parse(agreement["first_period"]), Period.parse(agreement["last_period"])
     return [first + i for i in range(first.months_until(last) + 1)]
-
-
-def rate_of(agreement: dict[str, Any], period: Period) -> dict[Programme, int]:
-    """One member-month of the agreement in ``period``: the tariff in force then, per programme."""
-    programmes = [Programme(p) for p in agreement["programmes"].split(",")]
-    return monthly_rate_rp(period, programmes, agreement["declared_income_rp"], PayerType(agreement["payer_type"]))
 
 
 # --- reconciliation inputs -------------------------------------------------------------------------
@@ -205,8 +243,8 @@ def reconciliation_report(views: MoneyViews, code: str, on: date, period: str | 
     totals: defaultdict[str, int] = defaultdict(int)
     for p in periods:
         key = str(p)
-        members = expected_members[key]
-        expected_rp = members * sum(rate_of(agreement, p).values())
+        members = expected_members[key].members
+        expected_rp = expected_members[key].amount_rp
         invoice_ref, billed_rp = billed.get(key, (None, 0))
         received_rp = received.get(key, 0)
         row = {"expected_members": members, "expected_rp": expected_rp, "billed_rp": billed_rp,

@@ -5,18 +5,20 @@ from __future__ import annotations
 import re
 import sqlite3
 import zlib
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
 from commands.bootstrap import bootstrap
-from commands.demo import run_demo
+from commands.clock import WIB
+from commands.demo import DEMO_END, run_demo
 from commands.handlers import execute
 from commands.messages import ForgetMember
 from ledger.errors import InvalidInput
 from ledger.identity import validate_nik
 from projections.ledger_views import agreement_view, member_view
+from projections.reports import build_report
 
 DEMO_REGIONS = (b"6107", b"6171", b"6172", b"7471")
 
@@ -48,6 +50,17 @@ def test_small_demo_is_consistent_private_and_survives_forget(tmp_path: Path,
     assert summary["kendari_death_benefits_rp"] == [113_000_000, 207_000_000]
     skw = summary["agreements"]["SKW-RENTAN-2025"]
     assert skw["contributions_paid_rp"] == skw["members_enrolled"] * 16_800 * 5
+    money = summary["money"]
+    assert money["journal_ok"] and money["journal_debit_rp"] == money["journal_credit_rp"] > 0
+    totals = money["agreements"]
+    for code, t in totals.items():  # every transfer matched its invoice; the stray one is Singkawang's exception
+        assert t["billed_rp"] == t["paid_rp"] == t["received_rp"], code
+        assert t["open_exceptions"] == (1 if code.startswith("SKW-") else 0), code
+    assert totals["SKW-RENTAN-2025"]["expected_rp"] == skw["members_enrolled"] * 16_800 * 5
+    assert totals["BKY-DESA-2025"]["expected_rp"] == totals["BKY-DESA-2025"]["billed_rp"] - 7 * 16_800
+    assert totals["BKY-DESA-2025"]["refunds_due_rp"] == 7 * 16_800
+    assert [i[:3] for i in money["open_items"] if i[0] == "refunds-payable:PEMKAB-BKY"] == [
+        ["refunds-payable:PEMKAB-BKY", "BKY-JKM-2025-0001", 7 * 16_800]]
     assert summary["singkawang_active_2026_05_31"] == summary["agreements"]["SKW-SAWIT-2025"]["members_enrolled"]
     blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("jamsos"))
     with sqlite3.connect(tmp_path / "jamsos.db") as conn:  # compressed snapshot states, in plain text
@@ -88,3 +101,17 @@ def test_full_demo_shows_the_seed_figures(tmp_path: Path, monkeypatch: pytest.Mo
     assert s["bengkayang_heir"]["claims"][0]["amount_rp"] == 42_000_000
     assert s["bengkayang_heir"]["refund_due_rp"] == 117_600
     assert s["kendari_death_benefits_rp"] == [113_000_000, 207_000_000]
+    money = s["money"]["agreements"]
+    assert s["money"]["singkawang_expected_rp"] == 804_535_200
+    assert money["BKY-DESA-2025"]["budget_status"] == "OVER_BUDGET"
+    assert money["BKY-DESA-2025"]["billed_rp"] == 2_459_520_000 and money["BKY-DESA-2025"]["budget_rp"] == 2_429_520_000
+    assert money["BKY-DESA-2025"]["refunds_due_rp"] == 117_600
+    assert [code for code, t in money.items() if t["budget_status"] == "OVER_BUDGET"] == ["BKY-DESA-2025"]
+    ledger = bootstrap("jamsos.db", create=False)
+    try:
+        report = build_report(ledger.store, "reconciliation", DEMO_END, None, datetime.now(WIB), "SKW-RENTAN-2025")
+    finally:
+        ledger.close()
+    rows = {r[0]: r for r in report["sections"]["months"]["rows"]}
+    assert sorted(rows) == ["2025-12", "2026-01", "2026-02", "2026-03", "2026-04"]
+    assert all(r[1] == 7_737 and r[2] == r[4] == r[5] == r[6] == 7_737 * 16_800 for r in rows.values())
