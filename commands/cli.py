@@ -770,7 +770,7 @@ def reconcile_import(
         ImportStatement, payer_id=payer_id, statement_id=parsed.sha256, file_name=file.name,
         file_format=parsed.format, account=parsed.account, period_start=parsed.period_start,
         period_end=parsed.period_end, opening_rp=parsed.opening_rp, closing_rp=parsed.closing_rp, lines=lines,
-        effective_on=parse_date(on), command_id=command_id or f"statement-{parsed.sha256}", actor=actor), as_json)
+        effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
 
 
 @reconcile_app.command("run")

@@ -101,7 +101,7 @@ class Statement(Aggregate[StatementState]):
         existing: Statement | None = None,
     ) -> Statement:
         if existing is not None and existing.exists:
-            raise AlreadyDone("file", f"this file was imported on {existing.state.imported_on} "
+            raise AlreadyDone("file", f"this file was already imported on {existing.state.imported_on} "
                                       f"(statement {statement_id[:12]}); nothing recorded")
         if not lines:
             raise InvalidInput("file", "the statement has no credit lines; nothing to record")

@@ -60,8 +60,7 @@ def import_file(ledger: Ledger, path: Path, payer: str = "PEMKOT-SKW") -> dict[s
     return execute(ledger, make(
         ImportStatement, payer_id=payer, statement_id=parsed.sha256, file_name=path.name, file_format=parsed.format,
         account=parsed.account, period_start=parsed.period_start, period_end=parsed.period_end,
-        opening_rp=parsed.opening_rp, closing_rp=parsed.closing_rp, lines=lines, effective_on=parsed.period_end,
-        command_id=f"statement-{parsed.sha256}"))
+        opening_rp=parsed.opening_rp, closing_rp=parsed.closing_rp, lines=lines, effective_on=parsed.period_end))
 
 
 def bill(ledger: Ledger, period: str, code: str = "SKW-TEST-2025", on: date = date(2025, 1, 8)) -> dict[str, Any]:
@@ -146,7 +145,7 @@ def test_statement_lines_match_by_reference_window_and_group(ledger: Ledger, tmp
     # a second run finds nothing new; the same file again records nothing
     again = execute(ledger, RunReconciliation(payer_id="PEMKOT-SKW", effective_on=date(2025, 4, 30)))
     assert again["matched"] == again["exceptions"] == 0
-    assert import_file(ledger, path).get("replayed") is True
+    refused(ledger, AlreadyDone, "file", import_file, ledger, path)
     check = checks(MoneyViews(ledger.store), date(2025, 4, 30), None)
     assert check["ok"] and check["debit_rp"] == check["credit_rp"]
     assert any(item[0] == "suspense" for item in check["open_items"]["rows"])
