@@ -18,6 +18,7 @@ from datetime import date
 from enum import StrEnum
 from functools import cache
 from operator import attrgetter
+from typing import NamedTuple
 
 from ledger.errors import InvalidInput, RuleViolation
 
@@ -106,9 +107,9 @@ class ExceptionKind(StrEnum):
     AMBIGUOUS = "AMBIGUOUS"
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """A line paying one or more invoices in full.
+class Match(NamedTuple):
+    """A line paying one or more invoices in full (immutable: a named tuple, the cheapest to make on the
+    million-line path).
 
     Invariants: ``invoice_ids`` non-empty, distinct, same length as ``allocations_rp``; every allocation is
     the invoice's whole outstanding (> 0) and ``sum(allocations_rp) == line.amount_rp``. A match never pays
@@ -121,8 +122,7 @@ class Match:
     allocations_rp: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Unreconciled:
+class Unreconciled(NamedTuple):
     """A line left for a person to resolve, with the invoices it might belong to (possibly none)."""
 
     line: StatementLine
