@@ -6,10 +6,13 @@ from collections.abc import Callable
 
 from ledger.errors import InvalidInput
 from projections.audit import AuditTrail
+from projections.journal import Journal
 from projections.registers import Registers
 from projections.runner import Projection
 
-PROJECTIONS: dict[str, Callable[[int], Projection]] = {AuditTrail.name: AuditTrail, Registers.name: Registers}
+PROJECTIONS: dict[str, Callable[[int], Projection]] = {
+    AuditTrail.name: AuditTrail, Journal.name: Journal, Registers.name: Registers,
+}
 
 
 def projection(name: str) -> Callable[[int], Projection]:

@@ -46,8 +46,15 @@ NOW = datetime(2026, 11, 21, 12, tzinfo=WIB)
 
 
 def _reports(ledger: Ledger, on: date) -> str:
-    return json.dumps({name: build_report(ledger.store, name, on, None, NOW) for name in sorted(REPORTS)},
-                      sort_keys=True)
+    """Every report: the registers' ones, the trial balance and each agreement's reconciliation."""
+    from projections.money_views import MoneyViews
+
+    out = {name: build_report(ledger.store, name, on, None, NOW) for name in sorted(REPORTS)}
+    out["trial-balance"] = build_report(ledger.store, "trial-balance", on, None, NOW)
+    views = MoneyViews(ledger.store)
+    for agreement in sorted(r["code"] for r in views.rows(views.registers, "agreements")):
+        out[f"reconciliation {agreement}"] = build_report(ledger.store, "reconciliation", on, None, NOW, agreement)
+    return json.dumps(out, sort_keys=True, default=str)
 
 
 def _incremental(ledger: Ledger, seed: int) -> None:
