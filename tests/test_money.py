@@ -236,3 +236,33 @@ def test_refund_after_death_is_listed_then_settled(ledger: Ledger, clock: Simula
     # out: the benefit and the JKM share (Rp6,800 a month) of the 7 refunded months; the pool pays more than came in
     assert funds["JKM"][2] == 42_000_000 + 7 * 6_800 and funds["JKM"][3] < 0
     assert checks(MoneyViews(ledger.store), date(2025, 7, 31), None)["ok"]
+
+
+def test_billing_blocks_follow_the_cadence_from_the_window_start() -> None:
+    from ledger.billing import billing_block
+    from ledger.values import Period
+
+    first, last = Period.parse("2025-12"), Period.parse("2026-11")
+    block = billing_block(first, last, BillingCadence.SEMESTER, Period.parse("2026-03"))
+    assert [str(p) for p in block] == ["2025-12", "2026-01", "2026-02", "2026-03", "2026-04", "2026-05"]
+    block = billing_block(first, Period.parse("2026-07"), BillingCadence.SEMESTER, Period.parse("2026-07"))
+    assert [str(p) for p in block] == ["2026-06", "2026-07"]  # clipped to the window
+    assert len(billing_block(first, last, BillingCadence.ANNUAL, last)) == 12
+
+
+def test_trial_balance_as_of_reproduces_what_was_known(memory_ledger: Ledger) -> None:
+    ledger = memory_ledger
+    clock = ledger.clock
+    assert isinstance(clock, SimulatedClock)
+    sign(ledger)
+    enrol(ledger, 1)
+    clock.set_day(date(2025, 1, 8))
+    bill(ledger, "2025-01")
+    known = datetime(2025, 1, 8, 23, tzinfo=WIB)
+    before = build_report(ledger.store, "trial-balance", date(2025, 1, 31), None, NOW)
+    clock.set_day(date(2025, 1, 20))
+    pay(ledger, 1, ["2025-01"], RATE_RP, "SP2D-LATER", on=date(2025, 1, 20))
+    after = build_report(ledger.store, "trial-balance", date(2025, 1, 31), None, NOW)
+    as_of = build_report(ledger.store, "trial-balance", date(2025, 1, 31), known, NOW)
+    assert after["sections"] != before["sections"]
+    assert as_of["sections"] == before["sections"] and as_of["totals"] == before["totals"]
