@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 ACCOUNT_TYPES: dict[str, tuple[str, str]] = {
     "receivable": ("asset", "debit"),
@@ -55,8 +55,9 @@ def account_type(account: str) -> tuple[str, str]:
     return ACCOUNT_TYPES[account.split(":", 1)[0]]
 
 
-@dataclass(frozen=True, slots=True)
-class Leg:
+class Leg(NamedTuple):
+    """One line of an entry: an account of the chart, debited or credited (whole rupiah, never negative)."""
+
     account: str
     debit_rp: int
     credit_rp: int
@@ -70,11 +71,14 @@ class Entry:
     legs: tuple[Leg, ...]
 
     def __post_init__(self) -> None:
+        debit_rp = credit_rp = 0
+        for account, debit, credit in self.legs:
+            assert debit >= 0 and credit >= 0, f"{self.memo}: negative amount on {account}"
+            assert account.split(":", 1)[0] in ACCOUNT_TYPES, f"{self.memo}: {account} is not in the chart"
+            debit_rp += debit
+            credit_rp += credit
         assert len(self.legs) >= 2, f"{self.memo}: an entry has at least two legs"
-        assert all(leg.debit_rp >= 0 and leg.credit_rp >= 0 for leg in self.legs), self.memo
-        assert sum(leg.debit_rp for leg in self.legs) == sum(leg.credit_rp for leg in self.legs), self.memo
-        for leg in self.legs:
-            account_type(leg.account)
+        assert debit_rp == credit_rp, f"{self.memo}: debits Rp{debit_rp:,} != credits Rp{credit_rp:,}"
 
 
 def _entry(memo: str, debits: Mapping[str, int], credits: Mapping[str, int]) -> Entry | None:

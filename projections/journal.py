@@ -19,11 +19,18 @@ from ledger.journal import entry_for
 from projections.runner import Envelope, Projection, insert_rows
 
 LINE_STATUS_NEW = "NEW"
+REGISTER_EVENTS = frozenset({
+    "InvoiceIssued", "StatementImported", "StatementLinesRecorded", "StatementLinesMatched",
+    "ReconciliationExceptionsRaised", "ReconciliationExceptionResolved", "ContributionRefundDue",
+    "ContributionRefundSettled", "ClaimSubmitted", "ClaimApproved", "ClaimPaid",
+})
+"""Events that also change the reconciliation registers (the rest only post to the journal, if at all)."""
+CLUSTERED: dict[str, Any] = {"sqlite_with_rowid": False}
 
 
 class Journal(Projection):
     name = "journal"
-    version = 1
+    version = 2  # 2: one table of legs (the entry's memo on its first leg), no secondary index
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -31,17 +38,13 @@ class Journal(Projection):
         self._statement_payers: dict[str, tuple[str, str]] = {}
 
     def define(self, metadata: MetaData, suffix: str) -> None:
-        Table(f"journal_entries{suffix}", metadata,
-              Column("position", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
-              Column("effective_on", String(10), nullable=False, index=True),
-              Column("recorded_at", String(40), nullable=False), Column("event_type", String(64), nullable=False),
-              Column("aggregate_id", String(36), nullable=False), Column("memo", Text, nullable=False))
         Table(f"journal_lines{suffix}", metadata,
               Column("position", BigInteger, primary_key=True, autoincrement=False),
               Column("leg", Integer, primary_key=True, autoincrement=False),
-              Column("account", String(96), nullable=False, index=True),
+              Column("account", String(96), nullable=False),
               Column("debit_rp", BigInteger, nullable=False), Column("credit_rp", BigInteger, nullable=False),
-              Column("effective_on", String(10), nullable=False), Column("recorded_at", String(40), nullable=False))
+              Column("effective_on", String(10), nullable=False), Column("recorded_at", String(40), nullable=False),
+              Column("memo", Text), **CLUSTERED)
         Table(f"invoices{suffix}", metadata,
               Column("invoice_ref", String(96), primary_key=True), Column("agreement_code", String(64), index=True),
               Column("payer_id", String(64), index=True), Column("first_period", String(7)),
@@ -88,21 +91,20 @@ class Journal(Projection):
     # --- applying -------------------------------------------------------------------------------
 
     def apply(self, conn: Connection, batch: Sequence[Envelope]) -> None:
-        entries: list[tuple[Any, ...]] = []
         legs: list[tuple[Any, ...]] = []
+        add = legs.append
         for e in batch:
-            self._registers(conn, e)  # in event order: an entry may need what an earlier event recorded
+            if e.event_type in REGISTER_EVENTS:  # in event order: an entry may need what an earlier event recorded
+                self._registers(conn, e)
             entry = entry_for(e.event_type, e.data, partial(self._claim_type, conn, e.originator_id))
             if entry is None:
                 continue
             on, at = e.data["effective_on"], e.data["recorded_at"]
-            entries.append((e.position, on, at, e.event_type, e.originator_id, entry.memo))
-            legs += [(e.position, i, leg.account, leg.debit_rp, leg.credit_rp, on, at)
-                     for i, leg in enumerate(entry.legs, 1)]
-        insert_rows(conn, self.table("journal_entries"),
-                    ("position", "effective_on", "recorded_at", "event_type", "aggregate_id", "memo"), entries)
+            for i, leg in enumerate(entry.legs, 1):  # the entry's memo on its first leg
+                add((e.position, i, leg.account, leg.debit_rp, leg.credit_rp, on, at, entry.memo if i == 1 else None))
         insert_rows(conn, self.table("journal_lines"),
-                    ("position", "leg", "account", "debit_rp", "credit_rp", "effective_on", "recorded_at"), legs)
+                    ("position", "leg", "account", "debit_rp", "credit_rp", "effective_on", "recorded_at", "memo"),
+                    legs)
 
     def _claim_type(self, conn: Connection, claim_stream: str) -> str:
         cached = self._claim_types.get(claim_stream)
