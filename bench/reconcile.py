@@ -36,9 +36,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from commands.money import gc_paused
 from commands.statement_file import read_statement
 from ledger.reconciliation import OpenInvoice, ReconciliationResult, StatementLine, reconcile
+from projections.runner import gc_paused
 
 TARGET_S = 10.0
 TARGET_LINES = 1_000_000
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         (raw_s, raw_rows), _, raw_cpu = timed(lambda: raw_csv(path))
         stmt, read_s, read_cpu = timed(lambda: read_statement(path))
         assert len(stmt.lines) == raw_rows, (len(stmt.lines), raw_rows)
-        with gc_paused():  # as `jamsos reconcile run` does around the cascade (commands.money.gc_paused)
+        with gc_paused():  # as `jamsos reconcile run` does around the cascade
             results, match_s, match_cpu = timed(lambda: match_all(stmt.lines, invoices))
 
         outcomes: Counter[str] = Counter()

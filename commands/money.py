@@ -8,10 +8,7 @@ re-decides on fresh data (``execute`` retries it).
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -25,11 +22,9 @@ from ledger.claim import Claim, claim_id_for
 from ledger.errors import InvalidInput, NotFound, RuleViolation
 from ledger.events import (
     Allocation,
-    ExceptionKindName,
     InvoiceLine,
     LineException,
     LineMatch,
-    MatchRuleName,
     ResolutionAction,
     StatementLineRecord,
 )
@@ -48,21 +43,9 @@ from projections.money_views import (
     statement_by_prefix,
     window,
 )
+from projections.runner import gc_paused
 
 Result = dict[str, Any]
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection during one bulk step (it creates no cycles; the collector's full passes
-    over millions of live objects would cost more than the step)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 Handled = tuple[list[Aggregate[Any]], Result]
 
 
@@ -132,12 +115,12 @@ def run_reconciliation(ledger: Ledger, cmd: RunReconciliation, ctx: CommandConte
         exceptions: dict[str, list[LineException]] = defaultdict(list)
         for m in result.matches:
             matches[m.line.statement_id].append(LineMatch(
-                line_no=m.line.line_no, rule=MatchRuleName(m.rule.value), allocations=[
+                line_no=m.line.line_no, rule=m.rule, allocations=[
                     Allocation(invoice_ref=ref, agreement_code=invoices[ref]["agreement_code"], amount_rp=amount)
                     for ref, amount in zip(m.invoice_ids, m.allocations_rp, strict=True)]))
         for x in result.exceptions:
             exceptions[x.line.statement_id].append(LineException(
-                line_no=x.line.line_no, kind=ExceptionKindName(x.kind.value), reason=x.reason,
+                line_no=x.line.line_no, kind=x.kind, reason=x.reason,
                 amount_rp=x.line.amount_rp, candidate_invoice_refs=list(x.candidate_invoice_ids)))
         for statement_id in sorted(set(matches) | set(exceptions)):
             statement = ledger.store.load(Statement, statement_id_for(statement_id))

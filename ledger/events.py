@@ -358,18 +358,24 @@ class Allocation(BaseModel):
     amount_rp: Rupiah
 
 
-class MatchRuleName(StrEnum):
+class MatchRule(StrEnum):
+    """Which step of the cascade matched a line (``ledger.reconciliation``), or an operator by hand."""
+
     REFERENCE_AMOUNT = "REFERENCE_AMOUNT"
+    """The line names the invoice number(s), and the amount equals their outstanding (sum)."""
     AMOUNT_DATE_WINDOW = "AMOUNT_DATE_WINDOW"
+    """No invoice named; exactly one open invoice has this outstanding and was issued in the window."""
     GROUPED = "GROUPED"
+    """One transfer pays several invoices: named in the line, or a contiguous run found by the sum."""
     BY_HAND = "BY_HAND"
+    """An operator resolved an exception by matching it (``ReconciliationExceptionResolved``)."""
 
 
 class LineMatch(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     line_no: int = Field(ge=1)
-    rule: MatchRuleName
+    rule: MatchRule
     allocations: list[Allocation] = Field(min_length=1)
 
 
@@ -379,7 +385,9 @@ class StatementLinesMatched(LedgerEvent):
     matches: list[LineMatch] = Field(min_length=1)
 
 
-class ExceptionKindName(StrEnum):
+class ExceptionKind(StrEnum):
+    """Why a line was not matched. Each goes to a person (finance) to resolve."""
+
     UNMATCHED = "UNMATCHED"
     AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
     DUPLICATE = "DUPLICATE"
@@ -390,7 +398,7 @@ class LineException(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     line_no: int = Field(ge=1)
-    kind: ExceptionKindName
+    kind: ExceptionKind
     reason: str
     amount_rp: Rupiah
     candidate_invoice_refs: list[str]

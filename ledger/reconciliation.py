@@ -15,12 +15,12 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 from functools import cache
 from operator import attrgetter
 from typing import NamedTuple
 
 from ledger.errors import InvalidInput, RuleViolation
+from ledger.events import ExceptionKind, MatchRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,26 +85,6 @@ class OpenInvoice:
                 f"invoice {self.invoice_id}: reference",
                 f"must be one token of letters, digits and - / . _ inside, got {self.reference!r}",
             )
-
-
-class MatchRule(StrEnum):
-    """Which step of the cascade matched a line."""
-
-    REFERENCE_AMOUNT = "REFERENCE_AMOUNT"
-    """The line names the invoice number(s), and the amount equals their outstanding (sum)."""
-    AMOUNT_DATE_WINDOW = "AMOUNT_DATE_WINDOW"
-    """No invoice named; exactly one open invoice has this outstanding and was issued in the window."""
-    GROUPED = "GROUPED"
-    """One transfer pays several invoices: named in the line, or a contiguous run found by the sum."""
-
-
-class ExceptionKind(StrEnum):
-    """Why a line was not matched. Each goes to a person (finance) to resolve."""
-
-    UNMATCHED = "UNMATCHED"
-    AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
-    DUPLICATE = "DUPLICATE"
-    AMBIGUOUS = "AMBIGUOUS"
 
 
 class Match(NamedTuple):

@@ -118,9 +118,10 @@ def _position_of(envelope: Envelope) -> int:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside one batch: a batch allocates many short-lived dicts and no
-    cycles, and the collector's full passes over a growing heap cost more than the batch's own work."""
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside one bulk step (a projection batch, a reconciliation run): it
+    allocates many short-lived objects and no cycles, and the collector's full passes over a growing heap
+    cost more than the step's own work."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -370,12 +371,12 @@ def advance(targets: Sequence[Target], batch_size: int, until: int | None = None
     engine = targets[0].runner.engine
     with engine.connect() as conn:
         after = {t.runner.name: t.runner._position(conn, t.position_col) for t in targets}
-    with _gc_paused():
+    with gc_paused():
         batch = targets[0].runner._envelopes(min(after.values()), batch_size, until)
     if not batch:
         return Pass(0)
     try:
-        with _gc_paused(), engine.begin() as conn:
+        with gc_paused(), engine.begin() as conn:
             applied = {t.runner.name: t.runner._commit(conn, t, batch, after[t.runner.name]) for t in targets}
         return Pass(len(batch), applied)
     except Exception as exc:

@@ -120,17 +120,23 @@ def test_cli_verify_exits_non_zero_naming_the_position(sqlite_ledger: Any) -> No
     assert run.stderr.strip().startswith("error: audit: position 12:")
 
 
-def test_failing_event_stops_only_its_projection(sqlite_ledger: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    ledger, _, _ = sqlite_ledger
-    engine = views_engine(ledger.store)
+def poison_audit_at(monkeypatch: pytest.MonkeyPatch, position: int) -> Any:
+    """Make the audit projection fail on the event at ``position``; returns the original ``apply``."""
     original = AuditTrail.apply
 
     def poisoned(self: AuditTrail, conn: Any, batch: Any) -> None:
-        if any(e.position == 31 for e in batch):
+        if any(e.position == position for e in batch):
             raise ValueError("poison")
         original(self, conn, batch)
 
     monkeypatch.setattr(AuditTrail, "apply", poisoned)
+    return original
+
+
+def test_failing_event_stops_only_its_projection(sqlite_ledger: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger, _, _ = sqlite_ledger
+    engine = views_engine(ledger.store)
+    original = poison_audit_at(monkeypatch, 31)
     runner = ProjectionRunner(ledger.store, engine, AuditTrail)
     with pytest.raises(ProjectionFailed) as info:
         runner.catch_up(batch_size=10)
@@ -151,14 +157,7 @@ def test_failing_event_in_a_group_stops_only_its_projection(
 
     ledger, _, _ = sqlite_ledger
     engine = views_engine(ledger.store)
-    original = AuditTrail.apply
-
-    def poisoned(self: AuditTrail, conn: Any, batch: Any) -> None:
-        if any(e.position == 31 for e in batch):
-            raise ValueError("poison")
-        original(self, conn, batch)
-
-    monkeypatch.setattr(AuditTrail, "apply", poisoned)
+    original = poison_audit_at(monkeypatch, 31)
     audit, registers = (ProjectionRunner(ledger.store, engine, p) for p in (AuditTrail, Registers))
     group = ProjectionGroup([audit, registers])
     with pytest.raises(ProjectionFailed) as info:
