@@ -97,8 +97,7 @@ MONTHS_PLANNED = 50
 MEMBERS_MAX = 89_990
 """``synthetic_nik`` is unique only below 89,991."""
 BUDGET_RP = 2_000_000_000
-"""Below 2**31: the ``registers`` projection stores ``budget_rp`` in an INTEGER column, 32 bits on PostgreSQL
-(payments do not draw on the budget, so the size of the cohort does not matter)."""
+"""Payments do not draw on the budget, so the size of the cohort does not matter."""
 READ_PAGE_ROWS = 10_000
 RATIO_TARGET = 0.5
 
