@@ -799,5 +799,5 @@ def test_audit_trail_of_a_member_and_project_status(cli: Cli) -> None:
     sealed = cli.ok("audit", "seal")
     assert cli.ok("audit", "verify", "--head", sealed["hash"])["ok"] is True
     status = cli.ok("project", "status")["projections"]
-    assert {p["projection"] for p in status} == {"audit", "registers"}
+    assert {p["projection"] for p in status} == {"audit", "journal", "registers"}
     cli.refused(2, "member", "exactly one", "audit", "trail")
