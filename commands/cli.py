@@ -894,6 +894,11 @@ def demo(
     emit(summary, as_json, show)
 
 
+from commands import cli_broker  # noqa: E402  (relay, consumer, subscriber: the broker services)
+
+cli_broker.register(app)
+
+
 def main() -> None:
     """Run the CLI. Usage errors (missing option, unknown choice) also print one ``error: <field>: <reason>``."""
     try:

@@ -1,0 +1,149 @@
+"""Commands over the broker: validate a message with the CLI's pydantic command models, run the same handler.
+
+Invariants:
+- One write path: a message becomes a :class:`commands.messages.Command` through ``parse_command`` and runs through
+  :func:`commands.handlers.execute` — the same validation, rules, idempotency and transaction as ``jamsos``.
+- Over the broker ``command_id`` is required (it is the idempotency key): a retried message with the same id and
+  payload gets the original result (``replayed: true``), another payload gets ``idempotency_conflict``.
+- Every message is answered (to its ``reply_to``, when it has one) with a :class:`CommandReply`; every refused message
+  (bad JSON, wrong schema, unknown kind, missing command id, a business rule) is also written to the dead-letter
+  destination with its reason and original body, before it is acknowledged. Nothing is dropped silently and no
+  message stops the consumer.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import anyio
+import orjson
+from faststream import Context, StreamMessage
+
+from commands.bootstrap import Ledger
+from commands.handlers import execute
+from commands.messages import parse_command
+from ledger.errors import (
+    ConcurrencyConflict,
+    IdempotencyConflict,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    RuleViolation,
+)
+from services.messages import CommandError, CommandReply, DeadLetter
+from services.transport import (
+    COMMANDS,
+    COMMANDS_STREAM,
+    declare_command_routes,
+    kind_of,
+    make_broker,
+    publish_dead_letter,
+)
+
+log = logging.getLogger("jamsos.consumer")
+
+ERROR_CODES: list[tuple[type[LedgerError], str, int]] = [
+    (IdempotencyConflict, "idempotency_conflict", 5),
+    (ConcurrencyConflict, "concurrency_conflict", 6),
+    (NotFound, "not_found", 4),
+    (RuleViolation, "rule_violation", 3),
+    (InvalidInput, "invalid_input", 2),
+]
+"""Error code and the CLI's exit code for each refusal (the same as ``jamsos``'s exit codes)."""
+
+
+def error_of(err: Exception) -> CommandError:
+    if isinstance(err, LedgerError):
+        code, exit_code = next(((c, x) for t, c, x in ERROR_CODES if isinstance(err, t)), ("ledger_error", 1))
+        return CommandError(code=code, exit_code=exit_code, field=err.field, reason=err.reason)
+    return CommandError(code="internal_error", exit_code=1, field="command", reason=f"{type(err).__name__}: {err}")
+
+
+def parse_body(body: bytes) -> tuple[dict[str, Any], str | None, str | None]:
+    """JSON object → (fields, kind, command id); raises :class:`InvalidInput` naming the field."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput("body", f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("body", f"must be a JSON object, got {type(data).__name__}")
+    kind = data.get("kind")
+    command_id = data.get("command_id")
+    return data, kind if isinstance(kind, str) else None, command_id if isinstance(command_id, str) else None
+
+
+def process(ledger: Ledger, body: bytes, source: str = COMMANDS,
+            headers: dict[str, str] | None = None) -> tuple[CommandReply, DeadLetter | None]:
+    """Run one command message; return its reply and, when it was refused, its dead letter. Never raises."""
+    kind = command_id = None
+    try:
+        data, kind, command_id = parse_body(body)
+        if "command_id" not in data:
+            raise InvalidInput("command_id", "required over the broker (it is the idempotency key)")
+        if not isinstance(data.get("kind"), str):
+            raise InvalidInput("kind", "required: the command type, e.g. member.enrol")
+        fields = {k: v for k, v in data.items() if k != "kind"}
+        command = parse_command(data["kind"], fields)
+        result = dict(execute(ledger, command))
+        replayed = bool(result.pop("replayed", False))
+        return CommandReply(command_id=command_id, kind=kind, ok=True, replayed=replayed, result=result), None
+    except Exception as exc:
+        if not isinstance(exc, LedgerError):
+            log.exception("command consumer: unexpected error")
+        error = error_of(exc)
+        body_b64, text = DeadLetter.encode_body(body)
+        dead = DeadLetter(received_at=datetime.now(UTC), source=source, command_id=command_id, kind=kind,
+                          error=error, body_b64=body_b64, body_text=text, headers=dict(headers or {}))
+        return CommandReply(command_id=command_id, kind=kind, ok=False, error=error), dead
+
+
+def build_consumer(ledger: Ledger, url: str | None = None) -> tuple[Any, Any]:
+    """The command consumer as a FastStream app over the broker at ``url``; returns (app, broker)."""
+    from faststream import FastStream
+
+    broker = make_broker(url)
+
+    async def handle(message: Annotated[StreamMessage[Any], Context("message")]) -> dict[str, Any]:
+        body = message.body
+        headers = {str(k): str(v) for k, v in (message.headers or {}).items()}
+        reply, dead = await anyio.to_thread.run_sync(lambda: process(ledger, body, COMMANDS, headers))
+        if dead is not None:
+            log.warning("command %s refused: %s: %s", reply.command_id, dead.error.field, dead.error.reason)
+            await publish_dead_letter(broker, dead.model_dump_json().encode())
+        return reply.model_dump(mode="json")
+
+    register_commands(broker, handle)
+    app = FastStream(broker, logger=log)
+
+    @app.after_startup
+    async def declare() -> None:
+        await declare_command_routes(broker)
+
+    return app, broker
+
+
+def register_commands(broker: Any, handler: Any) -> Any:
+    """Subscribe ``handler`` to the command destination (acknowledged after it returns, and after the dead
+    letter is stored). The handler's return value is the reply FastStream sends to ``reply_to``."""
+    from faststream import AckPolicy
+
+    kind = kind_of(broker)
+    description = ("Commands (the JSON of a commands.messages command, with kind and command_id); "
+                   "replies CommandReply to reply_to; refused ones also go to jamsos.commands.dead.")
+    if kind == "rabbit":
+        from faststream.rabbit import RabbitQueue
+
+        return broker.subscriber(RabbitQueue(COMMANDS, durable=True), ack_policy=AckPolicy.NACK_ON_ERROR,
+                                 title=COMMANDS, description=description)(handler)
+    if kind == "nats":
+        from services.transport import commands_jstream
+
+        return broker.subscriber(COMMANDS, stream=commands_jstream(), durable="jamsos-command-consumer",
+                                 ack_policy=AckPolicy.NACK_ON_ERROR, title=COMMANDS,
+                                 description=description)(handler)
+    raise NotImplementedError(f"the command consumer runs on RabbitMQ and NATS, not {kind}")
+
+
+__all__ = ["COMMANDS_STREAM", "build_consumer", "process"]

@@ -1,0 +1,167 @@
+"""The messages the ledger exchanges over a broker: events out, commands in, replies and dead letters.
+
+Every message is a versioned pydantic model serialised as JSON. Consumers must ignore fields they do not know
+(new optional fields may be added within a schema version); a breaking change bumps ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+NS_EVENT = uuid.UUID("6f1f4f0e-5a44-4f0c-9d0e-3b7a4c2d1e55")
+"""Namespace of event ids: ``uuid5(NS_EVENT, f"{aggregate_id}/{aggregate_version}")`` — the same event always
+has the same id, whichever relay publishes it and however often."""
+
+PROVENANCE_FIELDS = frozenset({"timestamp", "recorded_at", "effective_on", "actor", "command_id", "class_version"})
+"""Stored fields that the envelope carries itself (or that only the store needs): not repeated in the payload."""
+
+SEALED_KEYS = frozenset({"key_id", "nonce_b64", "ciphertext_b64"})
+"""The shape of :class:`ledger.identity.SealedPersonalData`; any payload value of this shape is dropped."""
+
+
+class EventMessage(BaseModel):
+    """One ledger event as published by the relay (schema version 1).
+
+    Invariants:
+    - ``position`` is the event's global position in the ledger's log: strictly increasing in publication order,
+      with possible holes (never assume ``position == previous + 1``). A consumer that has applied position P can
+      drop any message with ``position <= P`` as a redelivery.
+    - ``aggregate_version`` counts 1, 2, 3... within ``aggregate_id`` (one member, claim or agreement); messages of
+      one aggregate are published in that order, on one partition.
+    - ``event_id`` is derived from (aggregate id, version): stable across redeliveries and relays.
+    - No personal data: members appear only by pseudonymous id (``uuid5`` of a peppered HMAC of the NIK). The
+      sealed personal fields of the store (``MemberEnrolled.personal``, ``ClaimSubmitted.sealed_details``: AES-GCM
+      ciphertext under the member's own key) are **dropped**, not forwarded, and listed in ``dropped_fields``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: Literal[1] = 1
+    type: str = Field(description="Event class name, e.g. MemberEnrolled, ContributionPaid.")
+    position: int = Field(ge=1, description="Global position in the ledger's notification log.")
+    event_id: uuid.UUID
+    aggregate_id: uuid.UUID = Field(description="Pseudonymous id of the member, claim, agreement or reservation.")
+    aggregate_version: int = Field(ge=1)
+    partition: int = Field(ge=0, description="Partition (routing key / subject token) chosen from aggregate_id.")
+    effective_on: date = Field(description="Business date of the fact.")
+    recorded_at: datetime = Field(description="When the ledger recorded it (its own clock).")
+    actor: str
+    command_id: str
+    payload: dict[str, Any] = Field(description="The event's own fields, without provenance or sealed data.")
+    dropped_fields: list[str] = Field(default_factory=list, description="Sealed fields left out of the payload.")
+
+
+def event_id_for(aggregate_id: uuid.UUID, version: int) -> uuid.UUID:
+    return uuid.uuid5(NS_EVENT, f"{aggregate_id}/{version}")
+
+
+def partition_for(aggregate_id: uuid.UUID, partitions: int) -> int:
+    """Stable partition of an aggregate: all its events travel one route, so their order holds."""
+    return aggregate_id.int % partitions
+
+
+def _is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == SEALED_KEYS
+
+
+def event_message(
+    position: int, aggregate_id: uuid.UUID, version: int, topic: str, plain_state: bytes, partitions: int
+) -> EventMessage:
+    """Build the published message from one stored event (its canonical JSON state)."""
+    data: dict[str, Any] = orjson.loads(plain_state)
+    payload = {k: v for k, v in data.items() if k not in PROVENANCE_FIELDS and not _is_sealed(v)}
+    dropped = sorted(k for k, v in data.items() if _is_sealed(v))
+    return EventMessage(
+        type=topic.rsplit(":", 1)[-1],
+        position=position,
+        event_id=event_id_for(aggregate_id, version),
+        aggregate_id=aggregate_id,
+        aggregate_version=version,
+        partition=partition_for(aggregate_id, partitions),
+        effective_on=date.fromisoformat(data["effective_on"]),
+        recorded_at=datetime.fromisoformat(data["recorded_at"]),
+        actor=data["actor"],
+        command_id=data["command_id"],
+        payload=payload,
+        dropped_fields=dropped,
+    )
+
+
+class CommandError(BaseModel):
+    """Why a command was refused: the same field/reason pair the CLI prints, and the CLI's exit code."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str = Field(description="invalid_input, rule_violation, not_found, idempotency_conflict, "
+                                  "concurrency_conflict or internal_error.")
+    exit_code: int = Field(description="What `jamsos` would have exited with.")
+    field: str
+    reason: str
+
+
+class CommandReply(BaseModel):
+    """The reply to one command message (sent to its ``reply_to``).
+
+    Invariants: exactly one of ``result`` and ``error`` is set; ``replayed`` is true when the command id had
+    already been executed with the same payload and ``result`` is the original one (nothing was written again).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    command_id: str | None
+    kind: str | None
+    ok: bool
+    replayed: bool = False
+    result: dict[str, Any] | None = None
+    error: CommandError | None = None
+
+
+class DeadLetter(BaseModel):
+    """A command message the consumer could not execute, kept with its reason and its original body.
+
+    Invariants: ``body_b64`` is the exact received body (base64); ``error`` names the field and the reason; a dead
+    letter is written before the original message is acknowledged, so a refused message is never silently lost.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    received_at: datetime
+    source: str = Field(description="Where the message came from (queue or subject).")
+    command_id: str | None
+    kind: str | None
+    error: CommandError
+    body_b64: str
+    body_text: str | None = Field(description="The body as text when it is valid UTF-8.")
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @staticmethod
+    def encode_body(body: bytes) -> tuple[str, str | None]:
+        try:
+            text: str | None = body.decode()
+        except UnicodeDecodeError:
+            text = None
+        return base64.b64encode(body).decode(), text
+
+
+class CommandMessage(BaseModel):
+    """Documentation of a command message's envelope (the body is the command's own JSON).
+
+    The body is one JSON object: ``kind`` (one of ``commands.messages.COMMAND_TYPES``), ``command_id`` (required over
+    the broker: it is the idempotency key), optionally ``actor`` and ``effective_on``, and the command's fields
+    exactly as the pydantic command models of ``commands/messages.py`` define them (unknown fields are refused).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+    command_id: str = Field(min_length=1, max_length=128)
+    actor: str | None = None
+    effective_on: date | None = None

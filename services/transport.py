@@ -1,0 +1,198 @@
+"""The broker, chosen by URL, and the few names every service shares. One code path for every broker kind.
+
+``amqp://`` (RabbitMQ, the default), ``nats://`` (JetStream), ``redis://`` (streams) and ``kafka://`` all build a
+FastStream broker; :class:`EventRoute` says where an event goes, and :func:`publish_event` is the only place that
+knows how each kind confirms a publish:
+
+- RabbitMQ: a durable topic exchange ``jamsos.events``, routing key ``jamsos.events.<partition>.<Type>``,
+  persistent messages, publisher confirms (the publish returns when the broker has the message).
+- NATS: a JetStream stream ``JAMSOS_EVENTS`` over ``jamsos.events.>`` (file storage), the same subject scheme; the
+  publish returns on the stream's ack; ``Nats-Msg-Id`` = event id lets JetStream drop a republished duplicate.
+- Redis: one stream ``jamsos.events`` (XADD returns once stored), which keeps the total order.
+- Kafka: topic ``jamsos.events`` keyed by aggregate id (Kafka's partitioner keeps one aggregate on one partition);
+  **untested here** (no Kafka broker on the development machines; needs ``faststream[kafka]``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ledger.errors import InvalidInput
+from services.messages import EventMessage
+
+BrokerKind = Literal["rabbit", "nats", "redis", "kafka"]
+DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
+PARTITIONS = 16
+"""Routing-key / subject partitions of the event stream (by aggregate id). Changing it re-routes aggregates."""
+
+EVENTS = "jamsos.events"
+"""RabbitMQ exchange, Redis stream, Kafka topic, and subject prefix on NATS."""
+EVENTS_STREAM = "JAMSOS_EVENTS"
+"""JetStream stream holding ``jamsos.events.>``."""
+COMMANDS = "jamsos.commands"
+"""Queue (RabbitMQ), subject (NATS), stream (Redis), topic (Kafka) for command messages."""
+DEAD_LETTERS = "jamsos.commands.dead"
+"""Where refused command messages go, with the reason and the original body."""
+COMMANDS_STREAM = "JAMSOS_COMMANDS"
+"""JetStream stream holding commands and their dead letters."""
+PUBLISH_TIMEOUT_S = 10.0
+"""How long a publish waits for the broker's confirmation before it counts as failed."""
+
+
+def broker_url(url: str | None = None) -> str:
+    return (url or os.environ.get("JAMSOS_BROKER") or DEFAULT_BROKER_URL).strip()
+
+
+def broker_kind(url: str) -> BrokerKind:
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    kinds: dict[str, BrokerKind] = {"amqp": "rabbit", "amqps": "rabbit", "nats": "nats", "tls": "nats",
+                                    "redis": "redis", "rediss": "redis", "kafka": "kafka"}
+    if scheme not in kinds:
+        raise InvalidInput("broker", f"unsupported broker URL {url!r}: use amqp://, nats://, redis:// or kafka://")
+    return kinds[scheme]
+
+
+def make_broker(url: str | None = None, **options: Any) -> Any:
+    """A FastStream broker for ``url`` (not yet connected). ``options`` go to the broker's constructor."""
+    url = broker_url(url)
+    kind = broker_kind(url)
+    if kind == "rabbit":
+        from faststream.rabbit import RabbitBroker
+
+        return RabbitBroker(url, **options)
+    if kind == "nats":
+        from faststream.nats import NatsBroker
+
+        return NatsBroker(url, **options)
+    if kind == "redis":
+        from faststream.redis import RedisBroker
+
+        return RedisBroker(url, **options)
+    try:
+        from faststream.kafka import KafkaBroker
+    except ImportError as exc:  # pragma: no cover - extra not installed
+        raise InvalidInput("broker", "kafka:// needs `pip install faststream[kafka]`") from exc
+    return KafkaBroker(url.split("://", 1)[1].rstrip("/"), **options)
+
+
+def kind_of(broker: Any) -> BrokerKind:
+    name = type(broker).__name__
+    for kind, prefix in (("rabbit", "Rabbit"), ("nats", "Nats"), ("redis", "Redis"), ("kafka", "Kafka")):
+        if name.startswith(prefix):
+            return kind  # type: ignore[return-value]
+    raise InvalidInput("broker", f"not a supported broker: {name}")
+
+
+def event_subject(message: EventMessage) -> str:
+    """Routing key / subject of an event: ``jamsos.events.<partition>.<Type>``."""
+    return f"{EVENTS}.{message.partition}.{message.type}"
+
+
+def rabbit_events_exchange() -> Any:
+    from faststream.rabbit import ExchangeType, RabbitExchange
+
+    return RabbitExchange(EVENTS, type=ExchangeType.TOPIC, durable=True)
+
+
+def events_jstream() -> Any:
+    from faststream.nats import JStream
+
+    return JStream(EVENTS_STREAM, subjects=[f"{EVENTS}.>"], declare=True)
+
+
+def commands_jstream() -> Any:
+    from faststream.nats import JStream
+
+    return JStream(COMMANDS_STREAM, subjects=[COMMANDS, DEAD_LETTERS], declare=True)
+
+
+async def declare_event_route(broker: Any) -> None:
+    """Create the durable destination of events (idempotent): the exchange, or the JetStream stream."""
+    kind = kind_of(broker)
+    if kind == "rabbit":
+        await broker.declare_exchange(rabbit_events_exchange())
+    elif kind == "nats":
+        js = broker.config.connection_state.stream
+        try:
+            await js.add_stream(name=EVENTS_STREAM, subjects=[f"{EVENTS}.>"])
+        except Exception as exc:  # already there with the same config: fine
+            if "already in use" not in str(exc) and "exists" not in str(exc):
+                raise
+
+
+async def publish_event(broker: Any, body: bytes, message: EventMessage, timeout_s: float = PUBLISH_TIMEOUT_S) -> None:
+    """Publish one event and return only once the broker has confirmed it (raises otherwise)."""
+    kind = kind_of(broker)
+    headers = {"jamsos-position": str(message.position), "jamsos-event-id": str(message.event_id),
+               "jamsos-type": message.type, "jamsos-schema": str(message.schema_version)}
+    if kind == "rabbit":
+        confirm = await broker.publish(body, exchange=rabbit_events_exchange(), routing_key=event_subject(message),
+                                       persist=True, mandatory=False, timeout=timeout_s, headers=headers,
+                                       message_id=str(message.event_id), content_type="application/json",
+                                       message_type=message.type)
+        if confirm is not None and type(confirm).__name__ != "Ack":
+            raise ConnectionError(f"RabbitMQ did not confirm position {message.position}: {confirm!r}")
+    elif kind == "nats":
+        headers["Nats-Msg-Id"] = str(message.event_id)
+        await broker.publish(body, event_subject(message), headers=headers, stream=EVENTS_STREAM, timeout=timeout_s)
+    elif kind == "redis":
+        await broker.publish(body, stream=EVENTS, headers=headers)
+    else:
+        await broker.publish(body, EVENTS, key=str(message.aggregate_id).encode(), headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerTarget:
+    """A broker URL with its kind, printed without the password."""
+
+    url: str
+    kind: BrokerKind
+
+    @classmethod
+    def parse(cls, url: str | None) -> BrokerTarget:
+        url = broker_url(url)
+        return cls(url, broker_kind(url))
+
+    @property
+    def safe_url(self) -> str:
+        head, _, rest = self.url.partition("://")
+        if "@" in rest:
+            creds, _, host = rest.rpartition("@")
+            user = creds.split(":", 1)[0]
+            return f"{head}://{user}:***@{host}" if ":" in creds else f"{head}://{user}@{host}"
+        return self.url
+
+
+async def declare_command_routes(broker: Any) -> None:
+    """Create the durable command queue and dead-letter destination (idempotent)."""
+    kind = kind_of(broker)
+    if kind == "rabbit":
+        from faststream.rabbit import RabbitQueue
+
+        await broker.declare_queue(RabbitQueue(COMMANDS, durable=True))
+        await broker.declare_queue(RabbitQueue(DEAD_LETTERS, durable=True))
+    elif kind == "nats":
+        js = broker.config.connection_state.stream
+        try:
+            await js.add_stream(name=COMMANDS_STREAM, subjects=[COMMANDS, DEAD_LETTERS])
+        except Exception as exc:
+            if "already in use" not in str(exc) and "exists" not in str(exc):
+                raise
+
+
+async def publish_dead_letter(broker: Any, body: bytes, timeout_s: float = PUBLISH_TIMEOUT_S) -> None:
+    """Store one dead letter durably (confirmed by the broker before the original is acknowledged)."""
+    kind = kind_of(broker)
+    if kind == "rabbit":
+        from faststream.rabbit import RabbitQueue
+
+        await broker.publish(body, queue=RabbitQueue(DEAD_LETTERS, durable=True), persist=True, timeout=timeout_s,
+                             content_type="application/json")
+    elif kind == "nats":
+        await broker.publish(body, DEAD_LETTERS, stream=COMMANDS_STREAM, timeout=timeout_s)
+    elif kind == "redis":
+        await broker.publish(body, stream=DEAD_LETTERS)
+    else:
+        await broker.publish(body, DEAD_LETTERS)
