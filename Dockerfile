@@ -5,5 +5,6 @@ COPY ledger ledger
 COPY commands commands
 COPY projections projections
 COPY eventstore eventstore
+COPY services services
 RUN pip install --no-cache-dir .
 ENTRYPOINT ["jamsos"]

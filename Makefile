@@ -24,12 +24,12 @@ demo: $(STAMP)
 ## make test: lint, type-check the write model, then the whole suite (PostgreSQL must be running)
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy ledger commands eventstore projections bench
+	$(BIN)/mypy ledger commands eventstore projections services bench
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy ledger commands eventstore projections bench
+	$(BIN)/mypy ledger commands eventstore projections services bench
 
 ## make bench: the bulk-write benchmark against raw SQLite / PostgreSQL inserts (on demand, not in CI)
 bench: $(STAMP)

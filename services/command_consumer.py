@@ -103,7 +103,7 @@ def build_consumer(ledger: Ledger, url: str | None = None) -> tuple[Any, Any]:
     """The command consumer as a FastStream app over the broker at ``url``; returns (app, broker)."""
     from faststream import FastStream
 
-    broker = make_broker(url)
+    broker = make_broker(url, log_level=logging.DEBUG)  # one log line per message only at DEBUG
 
     async def handle(message: Annotated[StreamMessage[Any], Context("message")]) -> dict[str, Any]:
         body = message.body

@@ -19,7 +19,6 @@ import logging
 import os
 from typing import Annotated, Any
 
-import anyio
 import orjson
 from faststream import Context, StreamMessage
 from sqlalchemy import (
@@ -45,8 +44,10 @@ log = logging.getLogger("jamsos.subscriber")
 
 DEFAULT_NAME = "jamsos-example-active-members"
 """Queue (RabbitMQ) / durable consumer (NATS) name of the example."""
-PREFETCH_MAX = 200
-"""Unacknowledged messages the broker may push ahead (RabbitMQ prefetch)."""
+PREFETCH_MAX = 1
+"""Unacknowledged messages RabbitMQ may push ahead. aio-pika runs every delivery as its own task, so with more
+than one in flight two handlers can interleave and apply out of order (then the later position would make the
+earlier one look like a duplicate): one at a time keeps the order."""
 ACK_WAIT_S = 5.0
 """NATS: how long JetStream waits for an ack before redelivering."""
 EXIT_APPLY_FAILED = 70
@@ -159,13 +160,13 @@ def build_app(url: str | None = None, db_url: str | None = None, name: str | Non
     url = broker_url(url)
     model = ActiveMembers(db_url or os.environ.get("JAMSOS_SUBSCRIBER_DB") or "sqlite:///example-subscriber.db")
     name = name or os.environ.get("JAMSOS_SUBSCRIBER_NAME") or DEFAULT_NAME
-    broker = make_broker(url)
+    broker = make_broker(url, log_level=logging.DEBUG)  # one log line per message only at DEBUG
 
     async def handle(raw: Annotated[StreamMessage[Any], Context("message")]) -> None:
         body = raw.body
         try:
             message = EventMessage.model_validate_json(body)
-            await anyio.to_thread.run_sync(model.apply, message)
+            model.apply(message)  # a short local transaction; one message in flight at a time (PREFETCH_MAX)
         except Exception:
             log.exception("example subscriber: cannot apply %s; stopping without ack (redelivered on restart)",
                           body[:200])

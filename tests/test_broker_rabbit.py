@@ -1,0 +1,331 @@
+"""Against the real RabbitMQ: the relay under interruption, the example subscriber crashing, commands over the broker.
+
+These are the acceptance tests of issue 5. They start real ``jamsos`` processes, stop and start the RabbitMQ
+application mid-stream (``rabbitmqctl stop_app`` / ``start_app``, always restored) and ``SIGKILL`` the subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.broker_support import (
+    AMQP_URL,
+    build_events,
+    rabbit_stopped,
+    rabbitmqctl,
+    relay_position,
+    require_broker,
+    spawn,
+    stop,
+    store_versions,
+    subscriber_position,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+EVENTS = 10_000
+
+
+@pytest.fixture
+def rabbit() -> str:
+    require_broker(AMQP_URL)
+    return AMQP_URL
+
+
+def started(log: Path) -> bool:
+    return log.exists() and b"started successfully" in log.read_bytes()
+
+
+def test_10k_events_survive_a_broker_outage_and_a_subscriber_crash(
+    rabbit: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every event reaches the example subscriber once, in per-member order, although RabbitMQ stops mid-stream
+    and the subscriber is SIGKILLed mid-batch; repeats are only redeliveries it dropped by position."""
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
+    store = tmp_path / "ledger.db"
+    ledger = build_events(store, EVENTS, members=2_500)
+    total, versions = store_versions(ledger)
+    head = ledger.store.max_notification_id()
+    ledger.close()
+    assert total >= EVENTS
+
+    queue = f"test-example-{uuid.uuid4().hex[:8]}"
+    relay_name = f"test-{uuid.uuid4().hex[:8]}"
+    db = tmp_path / "example.db"
+    sub_args = ["subscriber", "run", "--broker", rabbit, "--db", f"sqlite:///{db}", "--name", queue]
+    env = {"JAMSOS_STORE": str(store)}
+    subscriber = spawn(sub_args, tmp_path / "subscriber.log", env)
+    relay = None
+    try:
+        wait_until(lambda: started(tmp_path / "subscriber.log"), 30, "the subscriber to bind its queue")
+        relay = spawn(["relay", "run", "--follow", "--broker", rabbit, "--name", relay_name, "--batch-size", "200"],
+                      tmp_path / "relay.log", env)
+        views = tmp_path / "ledger.views.db"
+        wait_until(lambda: views.exists() and relay_position(views, relay_name) >= 2_000, 60, "relay at 2,000")
+        with rabbit_stopped():  # the broker goes away mid-stream
+            pass
+        wait_until(lambda: subscriber_position(db) >= 3_000, 120, "subscriber at 3,000")
+        stop(subscriber, signal.SIGKILL)  # the consumer crashes mid-batch
+        subscriber = spawn(sub_args, tmp_path / "subscriber.log", env)
+        wait_until(lambda: relay_position(views, relay_name) == head, 120, "relay at the head")
+        wait_until(lambda: subscriber_position(db) == head, 180, "subscriber at the head")
+    finally:
+        stop(subscriber)
+        if relay is not None:
+            stop(relay)
+        subprocess.run(["rabbitmqctl", "delete_queue", queue], capture_output=True, timeout=60)
+
+    from services.subscriber_example import ActiveMembers
+
+    status = ActiveMembers(f"sqlite:///{db}").status()
+    relay_log = (tmp_path / "relay.log").read_text()
+    assert "reconnecting" in relay_log, "the relay never saw the broker go away"
+    assert status["applied"] == total, "every event applied exactly once"
+    assert status["order_violations"] == 0, "each applied event was the next version of its aggregate"
+    assert status["versions"] == versions, "no gap: every aggregate at its last version"
+    assert status["active_per_region"] == {"61.72": 2_500}
+    print(f"relayed {total} events; subscriber dropped {status['duplicates']} redeliveries by position")
+
+
+def test_relay_started_while_the_broker_is_down_waits_and_delivers(
+    rabbit: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relay that starts with RabbitMQ down backs off, connects when it returns, and publishes everything."""
+    import threading
+
+    from services.relay import Relay
+    from services.transport import make_broker, rabbit_events_exchange
+
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
+    ledger = build_events(tmp_path / "ledger.db", 300, members=100)
+    head = ledger.store.max_notification_id()
+    queue = f"test-down-{uuid.uuid4().hex[:8]}"
+
+    async def bind_queue() -> None:
+        from faststream.rabbit import RabbitQueue
+
+        broker = make_broker(rabbit)
+        await broker.connect()
+        await broker.declare_exchange(rabbit_events_exchange())
+        q = await broker.declare_queue(RabbitQueue(queue, durable=True))
+        await q.bind(exchange="jamsos.events", routing_key="jamsos.events.#")
+        await broker.stop()
+
+    asyncio.run(bind_queue())
+    relay = Relay(ledger.store, rabbit, f"test-{queue}", backoff_min_s=0.2, backoff_max_s=1.0)
+    try:
+        with rabbit_stopped():
+            outcome: dict[str, Any] = {}
+            thread = threading.Thread(target=lambda: outcome.update(stats=asyncio.run(relay.run())))
+            thread.start()
+            wait_until(lambda: relay.status()["last_error"] is not None, 30, "the relay to fail to connect")
+            assert relay.status()["position"] == 0
+        thread.join(timeout=120)
+        assert not thread.is_alive()
+        assert relay.status()["position"] == head
+        assert outcome["stats"].reconnects >= 1
+        out = subprocess.run(["rabbitmqctl", "list_queues", "name", "messages", "--no-table-headers", "--quiet"],
+                             capture_output=True, text=True, timeout=60).stdout
+        counts = dict(line.split("\t") for line in out.strip().splitlines() if "\t" in line)
+        assert int(counts[queue]) >= head  # at least once (a batch cut by the outage may be there twice)
+    finally:
+        ledger.close()
+        rabbitmqctl("delete_queue", queue)
+
+
+# --- commands over the broker -------------------------------------------------------------------------------
+
+CLOCK = "2026-01-05T09:00:00+07:00"
+
+
+def command_script(run: str) -> list[dict[str, Any]]:
+    """A small scenario as command messages (the same as the CLI calls in ``cli_equivalents``)."""
+    from commands.demo import synthetic_nik
+
+    nik = synthetic_nik("6172", 1)
+    nik2 = synthetic_nik("6172", 2)
+    return [
+        {"kind": "agreement.sign", "command_id": f"{run}-sign", "actor": "bus", "effective_on": "2026-01-05",
+         "agreement_id": "PKS-BUS", "name": "Bus test", "payer_id": "PEMKOT-SKW", "payer_type": "APBD_KOTA",
+         "fund_source": "APBD", "region_code": "61.72", "first_period": "2026-01", "last_period": "2026-12",
+         "budget_rp": 100_000_000},
+        {"kind": "member.enrol", "command_id": f"{run}-enrol1", "actor": "bus", "effective_on": "2026-01-05",
+         "nik": nik, "name": "Siti Test", "agreement_id": "PKS-BUS", "region_code": "61.72", "role": "PETANI"},
+        {"kind": "member.enrol", "command_id": f"{run}-enrol2", "actor": "bus", "effective_on": "2026-01-05",
+         "nik": nik2, "name": "Budi Test", "agreement_id": "PKS-BUS", "region_code": "61.72", "role": "NELAYAN"},
+        {"kind": "contribution.pay", "command_id": f"{run}-pay1", "actor": "bus", "effective_on": "2026-01-05",
+         "nik": nik, "periods": ["2026-01"], "amount_rp": 16_800, "payment_reference": "SP2D-BUS-1"},
+    ]
+
+
+def cli_args(message: dict[str, Any], store: Path) -> list[str]:
+    common = ["--store", str(store), "--command-id", message["command_id"], "--actor", message["actor"],
+              "--on", message["effective_on"], "--json"]
+    kind = message["kind"]
+    if kind == "agreement.sign":
+        return ["agreement", "sign", "--id", message["agreement_id"], "--name", message["name"], "--payer-id",
+                message["payer_id"], "--payer-type", message["payer_type"], "--fund-source", message["fund_source"],
+                "--region", message["region_code"], "--first-period", message["first_period"],
+                "--last-period", message["last_period"], "--budget", str(message["budget_rp"]), *common]
+    if kind == "member.enrol":
+        return ["member", "enrol", "--nik", message["nik"], "--name", message["name"], "--agreement",
+                message["agreement_id"], "--region", message["region_code"], "--role", message["role"], *common]
+    return ["contribution", "pay", "--nik", message["nik"], "--periods", message["periods"][0], "--amount",
+            str(message["amount_rp"]), "--reference", message["payment_reference"], *common]
+
+
+def comparable_log(store: Path) -> list[tuple[str, int, dict[str, Any]]]:
+    """(type, version, state) of every event, without the library's wall-clock timestamp, sub-second recorded
+    times (``JAMSOS_CLOCK`` is frozen to the second), and the sealed
+    ciphertext (random nonces and per-member keys: equal plaintext, different bytes)."""
+    from commands.bootstrap import bootstrap
+
+    ledger = bootstrap(f"sqlite:///{store}", create=False)
+    try:
+        out = []
+        for n in ledger.store.select_notifications(1, 10_000):
+            data = json.loads(ledger.store.mapper.plain_state(n.state))
+            data.pop("timestamp")
+            data["recorded_at"] = data["recorded_at"][:19]  # the frozen clock ticks a microsecond per reading
+            for sealed in ("personal", "sealed_details"):
+                if data.get(sealed) is not None:
+                    data[sealed] = "<sealed>"
+            out.append((f"{n.topic}@{n.originator_id}", n.originator_version, data))
+        return out
+    finally:
+        ledger.close()
+
+
+def test_commands_over_rabbitmq_write_the_same_events_as_the_cli(
+    rabbit: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same commands through ``jamsos`` and through RabbitMQ give the same log; a retried command id over the
+    broker gets the original reply (replayed) and writes nothing."""
+    from commands.bootstrap import bootstrap
+    from services.command_consumer import build_consumer
+    from tests.broker_support import JAMSOS
+
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "shared.key"))  # same pepper: same member ids
+    monkeypatch.setenv("JAMSOS_CLOCK", CLOCK)
+    run = uuid.uuid4().hex[:8]
+    script = command_script(run)
+
+    cli_store = tmp_path / "cli.db"
+    subprocess.run([JAMSOS, "init", "--store", str(cli_store)], check=True, capture_output=True)
+    cli_results = []
+    for message in script:
+        done = subprocess.run([JAMSOS, *cli_args(message, cli_store)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        cli_results.append(json.loads(done.stdout))
+
+    bus_store = tmp_path / "bus.db"
+    ledger = bootstrap(f"sqlite:///{bus_store}")
+    replies: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        _app, broker = build_consumer(ledger, rabbit)
+        from services.transport import COMMANDS
+
+        async with broker:
+            await broker.start()
+            from services.transport import declare_command_routes
+
+            await declare_command_routes(broker)
+            for message in [*script, script[1]]:  # the last one retries enrol1 with the same id and payload
+                response = await broker.request(json.dumps(message).encode(), queue=COMMANDS, timeout=30)
+                replies.append(json.loads(response.body))
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        ledger.close()
+
+    assert [r["ok"] for r in replies] == [True] * 5, replies
+    assert [r["result"] for r in replies[:4]] == cli_results
+    assert replies[4]["replayed"] is True and replies[4]["result"] == replies[1]["result"]
+    assert comparable_log(bus_store) == comparable_log(cli_store)
+    assert len(comparable_log(bus_store)) >= 8
+
+
+def test_bad_command_messages_land_in_the_dead_letter_queue_and_the_consumer_keeps_running(
+    rabbit: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Wrong schema, unknown type, missing command id, not JSON, a business rule: each is answered with its
+    field and reason, stored as a dead letter with the reason and the original body; nothing is written; a good
+    command afterwards still runs."""
+    from commands.bootstrap import bootstrap
+    from services.command_consumer import build_consumer
+    from services.transport import COMMANDS, DEAD_LETTERS, declare_command_routes
+
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
+    monkeypatch.setenv("JAMSOS_CLOCK", CLOCK)
+    run = uuid.uuid4().hex[:8]
+    sign, _, _, pay = command_script(run)
+    bad: list[tuple[bytes, str, str]] = [
+        (json.dumps({**sign, "budget_rp": "lots", "command_id": f"{run}-b1"}).encode(), "budget_rp", "invalid_input"),
+        (json.dumps({**sign, "kind": "agreement.burn", "command_id": f"{run}-b2"}).encode(), "kind", "invalid_input"),
+        (json.dumps({k: v for k, v in sign.items() if k != "command_id"}).encode(), "command_id", "invalid_input"),
+        (b"{not json", "body", "invalid_input"),
+        (b"\xff\xfe binary", "body", "invalid_input"),
+        (json.dumps({**pay, "command_id": f"{run}-b6"}).encode(), "nik", "not_found"),  # member not enrolled
+        (json.dumps({**sign, "command_id": f"{run}-b7", "last_period": "2025-01"}).encode(), "last_period",
+         "invalid_input"),
+        (json.dumps({**sign, "command_id": f"{run}-b8"}).encode(), "agreement_id", "rule_violation"),  # signed twice
+        (json.dumps({**sign, "budget_rp": 5}).encode(), "command_id", "idempotency_conflict"),  # id reused
+    ]
+    ledger = bootstrap(f"sqlite:///{tmp_path / 'bus.db'}")
+    replies: list[dict[str, Any]] = []
+    dead: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        from faststream.rabbit import RabbitQueue
+
+        _app, broker = build_consumer(ledger, rabbit)
+        async with broker:
+            await broker.start()
+            await declare_command_routes(broker)
+            dlq = await broker.declare_queue(RabbitQueue(DEAD_LETTERS, durable=True))
+            await dlq.purge()
+            for body in [body for body, _f, _c in bad[:-2]] + [json.dumps(sign).encode()]:
+                response = await broker.request(body, queue=COMMANDS, timeout=30)
+                replies.append(json.loads(response.body))
+                if len(replies) == len(bad) - 2:
+                    assert ledger.store.max_notification_id() == 0, "a refused command wrote nothing"
+            for body, _f, _c in bad[-2:]:  # business rules need the signed agreement
+                response = await broker.request(body, queue=COMMANDS, timeout=30)
+                replies.append(json.loads(response.body))
+            for _ in range(50):
+                message = await dlq.get(no_ack=True, fail=False)
+                if message is None:
+                    break
+                dead.append(json.loads(message.body))
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        ledger.close()
+
+    ok = replies.pop(len(bad) - 2)
+    assert ok["ok"] is True, ok
+    assert [r["ok"] for r in replies] == [False] * len(bad), replies
+    for reply, (_body, field, code) in zip(replies, bad, strict=True):
+        assert reply["error"]["code"] == code, reply
+        if field:
+            assert reply["error"]["field"] == field, reply
+    assert len(dead) == len(bad)
+    import base64
+
+    for letter, reply, (body, _field, _code) in zip(dead, replies, bad, strict=True):
+        assert base64.b64decode(letter["body_b64"]) == body
+        assert letter["error"] == reply["error"] and letter["error"]["reason"]
+    events = comparable_log(tmp_path / "bus.db")
+    assert [t.split(":")[-1].split("@")[0] for t, _v, _d in events] == ["AgreementSigned", "CommandAccepted"]
