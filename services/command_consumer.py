@@ -34,11 +34,10 @@ from ledger.errors import (
 )
 from services.messages import CommandError, CommandReply, DeadLetter
 from services.transport import (
-    COMMANDS,
-    COMMANDS_STREAM,
     declare_command_routes,
     kind_of,
     make_broker,
+    names,
     publish_dead_letter,
 )
 
@@ -74,7 +73,7 @@ def parse_body(body: bytes) -> tuple[dict[str, Any], str | None, str | None]:
     return data, kind if isinstance(kind, str) else None, command_id if isinstance(command_id, str) else None
 
 
-def process(ledger: Ledger, body: bytes, source: str = COMMANDS,
+def process(ledger: Ledger, body: bytes, source: str = "commands",
             headers: dict[str, str] | None = None) -> tuple[CommandReply, DeadLetter | None]:
     """Run one command message; return its reply and, when it was refused, its dead letter. Never raises."""
     kind = command_id = None
@@ -108,7 +107,7 @@ def build_consumer(ledger: Ledger, url: str | None = None) -> tuple[Any, Any]:
     async def handle(message: Annotated[StreamMessage[Any], Context("message")]) -> dict[str, Any]:
         body = message.body
         headers = {str(k): str(v) for k, v in (message.headers or {}).items()}
-        reply, dead = await anyio.to_thread.run_sync(lambda: process(ledger, body, COMMANDS, headers))
+        reply, dead = await anyio.to_thread.run_sync(lambda: process(ledger, body, names().commands, headers))
         if dead is not None:
             log.warning("command %s refused: %s: %s", reply.command_id, dead.error.field, dead.error.reason)
             await publish_dead_letter(broker, dead.model_dump_json().encode())
@@ -135,15 +134,16 @@ def register_commands(broker: Any, handler: Any) -> Any:
     if kind == "rabbit":
         from faststream.rabbit import RabbitQueue
 
-        return broker.subscriber(RabbitQueue(COMMANDS, durable=True), ack_policy=AckPolicy.NACK_ON_ERROR,
-                                 title=COMMANDS, description=description)(handler)
+        return broker.subscriber(RabbitQueue(names().commands, durable=True), ack_policy=AckPolicy.NACK_ON_ERROR,
+                                 title=names().commands, description=description)(handler)
     if kind == "nats":
         from services.transport import commands_jstream
 
-        return broker.subscriber(COMMANDS, stream=commands_jstream(), durable="jamsos-command-consumer",
-                                 ack_policy=AckPolicy.NACK_ON_ERROR, title=COMMANDS,
+        return broker.subscriber(names().commands, stream=commands_jstream(),
+                                 durable=f"{names().namespace}-command-consumer".replace(".", "-"),
+                                 ack_policy=AckPolicy.NACK_ON_ERROR, title=names().commands,
                                  description=description)(handler)
     raise NotImplementedError(f"the command consumer runs on RabbitMQ and NATS, not {kind}")
 
 
-__all__ = ["COMMANDS_STREAM", "build_consumer", "process"]
+__all__ = ["build_consumer", "process"]

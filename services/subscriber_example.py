@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from services.messages import EventMessage
-from services.transport import EVENTS, EVENTS_STREAM, broker_url, kind_of, make_broker, rabbit_events_exchange
+from services.transport import broker_url, kind_of, make_broker, names, rabbit_events_exchange
 
 log = logging.getLogger("jamsos.subscriber")
 
@@ -176,7 +176,7 @@ def build_app(url: str | None = None, db_url: str | None = None, name: str | Non
     if kind == "rabbit":
         from faststream.rabbit import Channel, RabbitQueue
 
-        queue = RabbitQueue(name, durable=True, routing_key=f"{EVENTS}.#")
+        queue = RabbitQueue(name, durable=True, routing_key=f"{names().events}.#")
         broker.subscriber(queue, exchange=rabbit_events_exchange(), channel=Channel(prefetch_count=PREFETCH_MAX),
                           ack_policy=AckPolicy.ACK, title="example/active-members",
                           description="Every ledger event, for the example's active-members read model.")(handle)
@@ -185,7 +185,7 @@ def build_app(url: str | None = None, db_url: str | None = None, name: str | Non
 
         from services.transport import events_jstream
 
-        broker.subscriber(f"{EVENTS}.>", stream=events_jstream(), durable=name.replace(".", "-"),
+        broker.subscriber(f"{names().events}.>", stream=events_jstream(), durable=name.replace(".", "-"),
                           deliver_policy=DeliverPolicy.ALL,
                           config=ConsumerConfig(max_ack_pending=1, ack_wait=ACK_WAIT_S),
                           ack_policy=AckPolicy.ACK, title="example/active-members",
@@ -201,4 +201,4 @@ def status_json(db_url: str) -> bytes:
     return orjson.dumps(ActiveMembers(db_url).status())
 
 
-__all__ = ["EVENTS_STREAM", "ActiveMembers", "build_app"]
+__all__ = ["ActiveMembers", "build_app"]

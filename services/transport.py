@@ -11,6 +11,8 @@ knows how each kind confirms a publish:
 - Redis: one stream ``jamsos.events`` (XADD returns once stored), which keeps the total order.
 - Kafka: topic ``jamsos.events`` keyed by aggregate id (Kafka's partitioner keeps one aggregate on one partition);
   **untested here** (no Kafka broker on the development machines; needs ``faststream[kafka]``).
+
+Names are shown for the default namespace ``jamsos`` (see :class:`Names`).
 """
 
 from __future__ import annotations
@@ -27,16 +29,46 @@ DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 PARTITIONS = 16
 """Routing-key / subject partitions of the event stream (by aggregate id). Changing it re-routes aggregates."""
 
-EVENTS = "jamsos.events"
-"""RabbitMQ exchange, Redis stream, Kafka topic, and subject prefix on NATS."""
-EVENTS_STREAM = "JAMSOS_EVENTS"
-"""JetStream stream holding ``jamsos.events.>``."""
-COMMANDS = "jamsos.commands"
-"""Queue (RabbitMQ), subject (NATS), stream (Redis), topic (Kafka) for command messages."""
-DEAD_LETTERS = "jamsos.commands.dead"
-"""Where refused command messages go, with the reason and the original body."""
-COMMANDS_STREAM = "JAMSOS_COMMANDS"
-"""JetStream stream holding commands and their dead letters."""
+NAMESPACE_DEFAULT = "jamsos"
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Every destination name, derived from one namespace (``JAMSOS_BROKER_NAMESPACE``, default ``jamsos``) so
+    that several ledgers (or test runs) can share one broker without reading each other's messages."""
+
+    namespace: str
+
+    @property
+    def events(self) -> str:
+        """RabbitMQ exchange, Redis stream, Kafka topic, and subject prefix on NATS: ``jamsos.events``."""
+        return f"{self.namespace}.events"
+
+    @property
+    def events_stream(self) -> str:
+        """JetStream stream holding ``jamsos.events.>``: ``JAMSOS_EVENTS``."""
+        return f"{self.namespace.upper().replace('.', '_').replace('-', '_')}_EVENTS"
+
+    @property
+    def commands(self) -> str:
+        """Queue (RabbitMQ), subject (NATS), stream (Redis), topic (Kafka) of command messages."""
+        return f"{self.namespace}.commands"
+
+    @property
+    def dead_letters(self) -> str:
+        """Where refused command messages go, with the reason and the original body."""
+        return f"{self.namespace}.commands.dead"
+
+    @property
+    def commands_stream(self) -> str:
+        """JetStream stream holding commands and their dead letters: ``JAMSOS_COMMANDS``."""
+        return f"{self.namespace.upper().replace('.', '_').replace('-', '_')}_COMMANDS"
+
+
+def names() -> Names:
+    return Names(os.environ.get("JAMSOS_BROKER_NAMESPACE") or NAMESPACE_DEFAULT)
+
+
 PUBLISH_TIMEOUT_S = 10.0
 """How long a publish waits for the broker's confirmation before it counts as failed."""
 
@@ -87,25 +119,25 @@ def kind_of(broker: Any) -> BrokerKind:
 
 def event_subject(message: EventMessage) -> str:
     """Routing key / subject of an event: ``jamsos.events.<partition>.<Type>``."""
-    return f"{EVENTS}.{message.partition}.{message.type}"
+    return f"{names().events}.{message.partition}.{message.type}"
 
 
 def rabbit_events_exchange() -> Any:
     from faststream.rabbit import ExchangeType, RabbitExchange
 
-    return RabbitExchange(EVENTS, type=ExchangeType.TOPIC, durable=True)
+    return RabbitExchange(names().events, type=ExchangeType.TOPIC, durable=True)
 
 
 def events_jstream() -> Any:
     from faststream.nats import JStream
 
-    return JStream(EVENTS_STREAM, subjects=[f"{EVENTS}.>"], declare=True)
+    return JStream(names().events_stream, subjects=[f"{names().events}.>"], declare=True)
 
 
 def commands_jstream() -> Any:
     from faststream.nats import JStream
 
-    return JStream(COMMANDS_STREAM, subjects=[COMMANDS, DEAD_LETTERS], declare=True)
+    return JStream(names().commands_stream, subjects=[names().commands, names().dead_letters], declare=True)
 
 
 async def declare_event_route(broker: Any) -> None:
@@ -116,7 +148,7 @@ async def declare_event_route(broker: Any) -> None:
     elif kind == "nats":
         js = broker.config.connection_state.stream
         try:
-            await js.add_stream(name=EVENTS_STREAM, subjects=[f"{EVENTS}.>"])
+            await js.add_stream(name=names().events_stream, subjects=[f"{names().events}.>"])
         except Exception as exc:  # already there with the same config: fine
             if "already in use" not in str(exc) and "exists" not in str(exc):
                 raise
@@ -136,11 +168,12 @@ async def publish_event(broker: Any, body: bytes, message: EventMessage, timeout
             raise ConnectionError(f"RabbitMQ did not confirm position {message.position}: {confirm!r}")
     elif kind == "nats":
         headers["Nats-Msg-Id"] = str(message.event_id)
-        await broker.publish(body, event_subject(message), headers=headers, stream=EVENTS_STREAM, timeout=timeout_s)
+        await broker.publish(body, event_subject(message), headers=headers, stream=names().events_stream,
+                             timeout=timeout_s)
     elif kind == "redis":
-        await broker.publish(body, stream=EVENTS, headers=headers)
+        await broker.publish(body, stream=names().events, headers=headers)
     else:
-        await broker.publish(body, EVENTS, key=str(message.aggregate_id).encode(), headers=headers)
+        await broker.publish(body, names().events, key=str(message.aggregate_id).encode(), headers=headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +204,12 @@ async def declare_command_routes(broker: Any) -> None:
     if kind == "rabbit":
         from faststream.rabbit import RabbitQueue
 
-        await broker.declare_queue(RabbitQueue(COMMANDS, durable=True))
-        await broker.declare_queue(RabbitQueue(DEAD_LETTERS, durable=True))
+        await broker.declare_queue(RabbitQueue(names().commands, durable=True))
+        await broker.declare_queue(RabbitQueue(names().dead_letters, durable=True))
     elif kind == "nats":
         js = broker.config.connection_state.stream
         try:
-            await js.add_stream(name=COMMANDS_STREAM, subjects=[COMMANDS, DEAD_LETTERS])
+            await js.add_stream(name=names().commands_stream, subjects=[names().commands, names().dead_letters])
         except Exception as exc:
             if "already in use" not in str(exc) and "exists" not in str(exc):
                 raise
@@ -188,11 +221,11 @@ async def publish_dead_letter(broker: Any, body: bytes, timeout_s: float = PUBLI
     if kind == "rabbit":
         from faststream.rabbit import RabbitQueue
 
-        await broker.publish(body, queue=RabbitQueue(DEAD_LETTERS, durable=True), persist=True, timeout=timeout_s,
-                             content_type="application/json")
+        await broker.publish(body, queue=RabbitQueue(names().dead_letters, durable=True), persist=True,
+                             timeout=timeout_s, content_type="application/json")
     elif kind == "nats":
-        await broker.publish(body, DEAD_LETTERS, stream=COMMANDS_STREAM, timeout=timeout_s)
+        await broker.publish(body, names().dead_letters, stream=names().commands_stream, timeout=timeout_s)
     elif kind == "redis":
-        await broker.publish(body, stream=DEAD_LETTERS)
+        await broker.publish(body, stream=names().dead_letters)
     else:
-        await broker.publish(body, DEAD_LETTERS)
+        await broker.publish(body, names().dead_letters)

@@ -152,3 +152,44 @@ def stop(process: subprocess.Popen[Any], sig: int = signal.SIGTERM) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+def drop_rabbit_namespace(url: str, namespace: str, queues: tuple[str, ...] = ()) -> None:
+    """Delete a test namespace's exchange and queues from RabbitMQ."""
+    import asyncio
+
+    import aio_pika
+
+    async def drop() -> None:
+        connection = await aio_pika.connect(url)
+        async with connection:
+            for queue in (f"{namespace}.commands", f"{namespace}.commands.dead", *queues):
+                channel = await connection.channel()
+                with contextlib.suppress(Exception):
+                    await channel.queue_delete(queue)
+            channel = await connection.channel()
+            with contextlib.suppress(Exception):
+                await channel.exchange_delete(f"{namespace}.events")
+
+    asyncio.run(drop())
+
+
+def drop_nats_namespace(url: str, namespace: str) -> None:
+    """Delete a test namespace's JetStream streams."""
+    import asyncio
+
+    import nats
+
+    from services.transport import Names
+
+    async def drop() -> None:
+        client = await nats.connect(url)
+        try:
+            js = client.jetstream()
+            for stream in (Names(namespace).events_stream, Names(namespace).commands_stream):
+                with contextlib.suppress(Exception):
+                    await js.delete_stream(stream)
+        finally:
+            await client.close()
+
+    asyncio.run(drop())

@@ -11,6 +11,7 @@ import json
 import signal
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from tests.broker_support import (
     AMQP_URL,
     build_events,
+    drop_rabbit_namespace,
     rabbit_stopped,
     rabbitmqctl,
     relay_position,
@@ -36,9 +38,13 @@ EVENTS = 10_000
 
 
 @pytest.fixture
-def rabbit() -> str:
+def rabbit(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The real RabbitMQ, with a namespace of this test's own (its own exchange and queues, deleted after)."""
     require_broker(AMQP_URL)
-    return AMQP_URL
+    namespace = f"test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("JAMSOS_BROKER_NAMESPACE", namespace)
+    yield AMQP_URL
+    drop_rabbit_namespace(AMQP_URL, namespace)
 
 
 def started(log: Path) -> bool:
@@ -103,7 +109,7 @@ def test_relay_started_while_the_broker_is_down_waits_and_delivers(
     import threading
 
     from services.relay import Relay
-    from services.transport import make_broker, rabbit_events_exchange
+    from services.transport import make_broker, names, rabbit_events_exchange
 
     monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
     ledger = build_events(tmp_path / "ledger.db", 300, members=100)
@@ -117,7 +123,7 @@ def test_relay_started_while_the_broker_is_down_waits_and_delivers(
         await broker.connect()
         await broker.declare_exchange(rabbit_events_exchange())
         q = await broker.declare_queue(RabbitQueue(queue, durable=True))
-        await q.bind(exchange="jamsos.events", routing_key="jamsos.events.#")
+        await q.bind(exchange=names().events, routing_key=f"{names().events}.#")
         await broker.stop()
 
     asyncio.run(bind_queue())
@@ -212,6 +218,7 @@ def test_commands_over_rabbitmq_write_the_same_events_as_the_cli(
     broker gets the original reply (replayed) and writes nothing."""
     from commands.bootstrap import bootstrap
     from services.command_consumer import build_consumer
+    from services.transport import names
     from tests.broker_support import JAMSOS
 
     monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "shared.key"))  # same pepper: same member ids
@@ -233,7 +240,6 @@ def test_commands_over_rabbitmq_write_the_same_events_as_the_cli(
 
     async def scenario() -> None:
         _app, broker = build_consumer(ledger, rabbit)
-        from services.transport import COMMANDS
 
         async with broker:
             await broker.start()
@@ -241,7 +247,7 @@ def test_commands_over_rabbitmq_write_the_same_events_as_the_cli(
 
             await declare_command_routes(broker)
             for message in [*script, script[1]]:  # the last one retries enrol1 with the same id and payload
-                response = await broker.request(json.dumps(message).encode(), queue=COMMANDS, timeout=30)
+                response = await broker.request(json.dumps(message).encode(), queue=names().commands, timeout=30)
                 replies.append(json.loads(response.body))
 
     try:
@@ -264,7 +270,7 @@ def test_bad_command_messages_land_in_the_dead_letter_queue_and_the_consumer_kee
     command afterwards still runs."""
     from commands.bootstrap import bootstrap
     from services.command_consumer import build_consumer
-    from services.transport import COMMANDS, DEAD_LETTERS, declare_command_routes
+    from services.transport import declare_command_routes, names
 
     monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
     monkeypatch.setenv("JAMSOS_CLOCK", CLOCK)
@@ -293,15 +299,15 @@ def test_bad_command_messages_land_in_the_dead_letter_queue_and_the_consumer_kee
         async with broker:
             await broker.start()
             await declare_command_routes(broker)
-            dlq = await broker.declare_queue(RabbitQueue(DEAD_LETTERS, durable=True))
+            dlq = await broker.declare_queue(RabbitQueue(names().dead_letters, durable=True))
             await dlq.purge()
             for body in [body for body, _f, _c in bad[:-2]] + [json.dumps(sign).encode()]:
-                response = await broker.request(body, queue=COMMANDS, timeout=30)
+                response = await broker.request(body, queue=names().commands, timeout=30)
                 replies.append(json.loads(response.body))
                 if len(replies) == len(bad) - 2:
                     assert ledger.store.max_notification_id() == 0, "a refused command wrote nothing"
             for body, _f, _c in bad[-2:]:  # business rules need the signed agreement
-                response = await broker.request(body, queue=COMMANDS, timeout=30)
+                response = await broker.request(body, queue=names().commands, timeout=30)
                 replies.append(json.loads(response.body))
             for _ in range(50):
                 message = await dlq.get(no_ack=True, fail=False)
