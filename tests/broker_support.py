@@ -121,8 +121,13 @@ def store_versions(ledger: Ledger) -> tuple[int, dict[str, int]]:
 
 
 def relay_position(views_db: Path, name: str) -> int:
-    with contextlib.closing(sqlite3.connect(views_db, timeout=10)) as conn:
-        row = conn.execute("SELECT position FROM jamsos_relay_positions WHERE name = ?", (name,)).fetchone()
+    if not views_db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(views_db, timeout=10)) as conn:
+            row = conn.execute("SELECT position FROM jamsos_relay_positions WHERE name = ?", (name,)).fetchone()
+    except sqlite3.OperationalError:  # not created yet
+        return 0
     return int(row[0]) if row else 0
 
 
