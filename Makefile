@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench setup clean-demo
+.PHONY: demo test lint bench setup clean-demo asyncapi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ bench: $(STAMP)
 
 clean-demo:
 	rm -rf demo
+
+## make asyncapi: regenerate docs/asyncapi.yaml from the code (tests/test_asyncapi.py fails when it is stale)
+asyncapi: $(STAMP)
+	env -u JAMSOS_BROKER_NAMESPACE $(BIN)/faststream docs gen services.asyncapi:app --yaml --out docs/asyncapi.yaml

@@ -155,7 +155,7 @@ def build_app(url: str | None = None, db_url: str | None = None, name: str | Non
     ``db_url`` (``JAMSOS_SUBSCRIBER_DB``, default ``sqlite:///example-subscriber.db``) holds the read model;
     ``name`` (``JAMSOS_SUBSCRIBER_NAME``) names the durable queue / consumer.
     """
-    from faststream import AckPolicy, FastStream
+    from faststream import FastStream
 
     url = broker_url(url)
     model = ActiveMembers(db_url or os.environ.get("JAMSOS_SUBSCRIBER_DB") or "sqlite:///example-subscriber.db")
@@ -172,29 +172,35 @@ def build_app(url: str | None = None, db_url: str | None = None, name: str | Non
                           body[:200])
             os._exit(EXIT_APPLY_FAILED)
 
+    register_example(broker, name, handle)
+    app = FastStream(broker, logger=log)
+    app.model = model  # type: ignore[attr-defined]
+    return app, broker
+
+
+def register_example(broker: Any, name: str, handler: Any) -> Any:
+    """Subscribe ``handler`` to every event through the durable queue / consumer ``name`` (ack after it returns)."""
+    from faststream import AckPolicy
+
     kind = kind_of(broker)
+    title = f"{names().events}/{name}"
+    description = "Every ledger event (EventMessage), for the example's active-members read model."
     if kind == "rabbit":
         from faststream.rabbit import Channel, RabbitQueue
 
         queue = RabbitQueue(name, durable=True, routing_key=f"{names().events}.#")
-        broker.subscriber(queue, exchange=rabbit_events_exchange(), channel=Channel(prefetch_count=PREFETCH_MAX),
-                          ack_policy=AckPolicy.ACK, title="example/active-members",
-                          description="Every ledger event, for the example's active-members read model.")(handle)
-    elif kind == "nats":
+        return broker.subscriber(queue, exchange=rabbit_events_exchange(), channel=Channel(prefetch_count=PREFETCH_MAX),
+                                 ack_policy=AckPolicy.ACK, title=title, description=description)(handler)
+    if kind == "nats":
         from nats.js.api import ConsumerConfig, DeliverPolicy
 
         from services.transport import events_jstream
 
-        broker.subscriber(f"{names().events}.>", stream=events_jstream(), durable=name.replace(".", "-"),
-                          deliver_policy=DeliverPolicy.ALL,
-                          config=ConsumerConfig(max_ack_pending=1, ack_wait=ACK_WAIT_S),
-                          ack_policy=AckPolicy.ACK, title="example/active-members",
-                          description="Every ledger event, for the example's active-members read model.")(handle)
-    else:
-        raise NotImplementedError(f"the example subscriber runs on RabbitMQ and NATS, not {kind}")
-    app = FastStream(broker, logger=log)
-    app.model = model  # type: ignore[attr-defined]
-    return app, broker
+        return broker.subscriber(f"{names().events}.>", stream=events_jstream(), durable=name.replace(".", "-"),
+                                 deliver_policy=DeliverPolicy.ALL,
+                                 config=ConsumerConfig(max_ack_pending=1, ack_wait=ACK_WAIT_S),
+                                 ack_policy=AckPolicy.ACK, title=title, description=description)(handler)
+    raise NotImplementedError(f"the example subscriber runs on RabbitMQ and NATS, not {kind}")
 
 
 def status_json(db_url: str) -> bytes:
