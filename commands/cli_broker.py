@@ -107,6 +107,22 @@ def consumer_run(broker: BrokerOpt = None, store: StoreOpt = None) -> None:
     with_ledger(store, go, create=False)
 
 
+@consumer_app.command("status")
+def consumer_status(broker: BrokerOpt = None, as_json: JsonOpt = False) -> None:
+    """Whether the broker answers, and (RabbitMQ) the command and dead-letter queues' depth and consumers.
+    Exits 1 when the broker cannot be reached (the compose health check)."""
+    from commands.cli import emit, fail
+    from ledger.errors import LedgerError
+    from services.command_consumer import queue_status
+
+    try:
+        result = asyncio.run(queue_status(broker))
+    except LedgerError as err:
+        fail(err)
+        return
+    emit(result, as_json)
+
+
 @subscriber_app.command("run")
 def subscriber_run(
     broker: BrokerOpt = None,

@@ -146,4 +146,30 @@ def register_commands(broker: Any, handler: Any) -> Any:
     raise NotImplementedError(f"the command consumer runs on RabbitMQ and NATS, not {kind}")
 
 
+async def queue_status(url: str | None = None, timeout_s: float = 5.0) -> dict[str, Any]:
+    """Reach the broker; on RabbitMQ also report the command and dead-letter queues (messages, consumers)."""
+    import asyncio
+
+    from services.transport import BrokerTarget
+
+    target = BrokerTarget.parse(url)
+    broker = make_broker(target.url, logger=None)
+    try:
+        await asyncio.wait_for(broker.connect(), timeout_s)
+    except Exception as exc:
+        raise ConcurrencyConflict("broker", f"cannot reach {target.safe_url}: {type(exc).__name__}: {exc}") from None
+    try:
+        out: dict[str, Any] = {"broker": target.safe_url, "reachable": True}
+        if target.kind == "rabbit":
+            from faststream.rabbit import RabbitQueue
+
+            for key, queue in (("commands", names().commands), ("dead_letters", names().dead_letters)):
+                declared = await broker.declare_queue(RabbitQueue(queue, durable=True))
+                result = declared.declaration_result
+                out[key] = {"queue": queue, "messages": result.message_count, "consumers": result.consumer_count}
+        return out
+    finally:
+        await broker.stop()
+
+
 __all__ = ["build_consumer", "process"]
