@@ -16,7 +16,6 @@ import pytest
 import typer
 import yaml
 
-
 from commands.cli import app
 from eventstore.settings import StoreSettings
 from services.transport import broker_kind
@@ -66,7 +65,8 @@ def test_every_service_of_the_issue_is_there() -> None:
     assert set(SERVICES) >= EXPECTED
     assert SERVICES["nats"].get("profiles") == ["nats"], "NATS is an optional profile"
     kinds = {tuple(svc["command"][:2]) for svc in OURS.values()}
-    assert {("init", "--json"), ("project", "run"), ("relay", "run"), ("consumer", "run"), ("subscriber", "run")} <= kinds
+    verbs = {("init", "--json"), ("project", "run"), ("relay", "run"), ("consumer", "run"), ("subscriber", "run")}
+    assert verbs <= kinds
 
 
 @pytest.mark.parametrize("name", sorted(OURS))
