@@ -147,3 +147,16 @@ def test_the_consumer_replies_and_dead_letters_through_faststream(ledger: Ledger
     assert replies[2]["replayed"] is True
     assert len(dead) == 1 and dead[0]["error"]["field"] == "body"
     assert uuid.UUID(str(read_batch(ledger.store, 0, 1)[0].aggregate_id))
+
+
+def test_a_missing_broker_fails_instead_of_skipping_when_services_are_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests import broker_support
+
+    monkeypatch.setattr(broker_support, "SERVICES_REQUIRED", True)
+    with pytest.raises(pytest.fail.Exception, match="services are required"):
+        broker_support.require_broker("amqp://guest:guest@127.0.0.1:1/")
+    monkeypatch.setattr(broker_support, "SERVICES_REQUIRED", False)
+    with pytest.raises(pytest.skip.Exception):
+        broker_support.require_broker("amqp://guest:guest@127.0.0.1:1/")
