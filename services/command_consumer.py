@@ -136,13 +136,9 @@ def register_commands(broker: Any, handler: Any) -> Any:
 
         return broker.subscriber(RabbitQueue(names().commands, durable=True), ack_policy=AckPolicy.NACK_ON_ERROR,
                                  title=names().commands, description=description)(handler)
-    if kind == "nats":
-        from services.transport import commands_jstream
-
-        return broker.subscriber(names().commands, stream=commands_jstream(),
-                                 durable=f"{names().namespace}-command-consumer".replace(".", "-"),
-                                 ack_policy=AckPolicy.NACK_ON_ERROR, title=names().commands,
-                                 description=description)(handler)
+    if kind == "nats":  # core NATS request/reply in a queue group; a sender retries with the same command id
+        return broker.subscriber(names().commands, queue=f"{names().namespace}-command-consumer",
+                                 title=names().commands, description=description)(handler)
     raise NotImplementedError(f"the command consumer runs on RabbitMQ and NATS, not {kind}")
 
 

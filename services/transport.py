@@ -61,7 +61,8 @@ class Names:
 
     @property
     def commands_stream(self) -> str:
-        """JetStream stream holding commands and their dead letters: ``JAMSOS_COMMANDS``."""
+        """JetStream stream holding the dead letters of commands: ``JAMSOS_COMMANDS``. Commands themselves travel
+        as core NATS requests (a stream over their subject would answer each request with its own PubAck)."""
         return f"{self.namespace.upper().replace('.', '_').replace('-', '_')}_COMMANDS"
 
 
@@ -137,7 +138,7 @@ def events_jstream() -> Any:
 def commands_jstream() -> Any:
     from faststream.nats import JStream
 
-    return JStream(names().commands_stream, subjects=[names().commands, names().dead_letters], declare=True)
+    return JStream(names().commands_stream, subjects=[names().dead_letters], declare=True)
 
 
 async def declare_event_route(broker: Any) -> None:
@@ -209,7 +210,7 @@ async def declare_command_routes(broker: Any) -> None:
     elif kind == "nats":
         js = broker.config.connection_state.stream
         try:
-            await js.add_stream(name=names().commands_stream, subjects=[names().commands, names().dead_letters])
+            await js.add_stream(name=names().commands_stream, subjects=[names().dead_letters])
         except Exception as exc:
             if "already in use" not in str(exc) and "exists" not in str(exc):
                 raise

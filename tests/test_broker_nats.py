@@ -86,3 +86,43 @@ def test_10k_events_through_a_nats_restart(nats_url: str, tmp_path: Path, monkey
     assert status["versions"] == versions
     assert status["active_per_region"] == {"61.72": 2_500}
     print(f"relayed {total} events over NATS; subscriber dropped {status['duplicates']} redeliveries by position")
+
+
+def test_commands_and_dead_letters_over_nats(nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same consumer on NATS JetStream: a command is executed and answered, a retry is replayed, a bad message is
+    answered with its field and stored in the commands stream's dead-letter subject."""
+    import asyncio
+    import json
+
+    from commands.bootstrap import bootstrap
+    from services.command_consumer import build_consumer
+    from services.transport import declare_command_routes, names
+    from tests.test_broker_unit import sign
+
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
+    ledger = bootstrap(f"sqlite:///{tmp_path / 'bus.db'}")
+    replies: list[dict[str, object]] = []
+    dead: list[dict[str, object]] = []
+
+    async def scenario() -> None:
+        _app, broker = build_consumer(ledger, nats_url)
+        async with broker:
+            await broker.connect()
+            await declare_command_routes(broker)
+            await broker.start()
+            for body in (json.dumps(sign()).encode(), json.dumps(sign()).encode(), b"{oops"):
+                response = await broker.request(body, names().commands, timeout=30)
+                replies.append(json.loads(response.body))
+            js = broker.config.connection_state.stream
+            subscription = await js.pull_subscribe(names().dead_letters, stream=names().commands_stream)
+            for message in await subscription.fetch(1, timeout=10):
+                dead.append(json.loads(message.data))
+                await message.ack()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        ledger.close()
+    assert [r.get("ok") for r in replies] == [True, True, False], replies
+    assert replies[1]["replayed"] is True
+    assert len(dead) == 1 and dead[0]["error"]["field"] == "body"  # type: ignore[index]

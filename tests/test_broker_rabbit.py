@@ -335,3 +335,49 @@ def test_bad_command_messages_land_in_the_dead_letter_queue_and_the_consumer_kee
         assert letter["error"] == reply["error"] and letter["error"]["reason"]
     events = comparable_log(tmp_path / "bus.db")
     assert [t.split(":")[-1].split("@")[0] for t, _v, _d in events] == ["AgreementSigned", "CommandAccepted"]
+
+
+@pytest.mark.postgres
+def test_relay_from_a_postgresql_store(rabbit: str, pg_schema_url: str, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The production store (as in docker-compose): the relay's position lives in the store's database."""
+    from datetime import datetime
+
+    from faststream.rabbit import RabbitQueue
+    from sqlalchemy import text
+
+    from bench.rebuild import build_log
+    from commands.bootstrap import bootstrap
+    from commands.clock import WIB, SimulatedClock
+    from projections.runner import views_engine
+    from services.relay import Relay
+    from services.transport import make_broker, names, rabbit_events_exchange
+
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
+    clock = SimulatedClock(datetime(2021, 1, 2, 8, tzinfo=WIB))
+    ledger = bootstrap(pg_schema_url, clock=clock)
+    build_log(ledger, clock, 400, 100)
+    head = ledger.store.max_notification_id()
+    queue = f"{names().namespace}.pg"
+
+    async def declare() -> int:
+        broker = make_broker(rabbit)
+        await broker.connect()
+        await broker.declare_exchange(rabbit_events_exchange())
+        q = await broker.declare_queue(RabbitQueue(queue, durable=True))
+        await q.bind(exchange=names().events, routing_key=f"{names().events}.#")
+        count = int(q.declaration_result.message_count or 0)
+        await broker.stop()
+        return count
+
+    try:
+        asyncio.run(declare())
+        stats = asyncio.run(Relay(ledger.store, rabbit, "pg").run())
+        assert stats.published == head
+        assert asyncio.run(declare()) == head
+        with views_engine(ledger.store).connect() as conn:
+            assert conn.execute(text("SELECT position FROM jamsos_relay_positions WHERE name = 'pg'")).scalar() == head
+        assert views_engine(ledger.store).dialect.name == "postgresql"
+    finally:
+        ledger.close()
+        drop_rabbit_namespace(rabbit, names().namespace, (queue,))
