@@ -198,3 +198,8 @@ def drop_nats_namespace(url: str, namespace: str) -> None:
             await client.close()
 
     asyncio.run(drop())
+
+
+def started(log: Path) -> bool:
+    """A FastStream service started (its log says so)."""
+    return log.exists() and b"started successfully" in log.read_bytes()

@@ -18,6 +18,7 @@ from tests.broker_support import (
     relay_position,
     require_broker,
     spawn,
+    started,
     stop,
     store_versions,
     subscriber_position,
@@ -37,10 +38,6 @@ def nats_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("JAMSOS_BROKER_NAMESPACE", namespace)
     yield NATS_URL
     drop_nats_namespace(NATS_URL, namespace)
-
-
-def started(log: Path) -> bool:
-    return log.exists() and b"started successfully" in log.read_bytes()
 
 
 def test_10k_events_through_a_nats_restart(nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,6 +26,7 @@ from tests.broker_support import (
     relay_position,
     require_broker,
     spawn,
+    started,
     stop,
     store_versions,
     subscriber_position,
@@ -45,10 +46,6 @@ def rabbit(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("JAMSOS_BROKER_NAMESPACE", namespace)
     yield AMQP_URL
     drop_rabbit_namespace(AMQP_URL, namespace)
-
-
-def started(log: Path) -> bool:
-    return log.exists() and b"started successfully" in log.read_bytes()
 
 
 def test_10k_events_survive_a_broker_outage_and_a_subscriber_crash(
