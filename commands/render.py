@@ -10,7 +10,10 @@ from rich.table import Table
 
 
 def rp(amount: int | None) -> str:
-    return "-" if amount is None else f"Rp{amount:,}".replace(",", ".")
+    """Rupiah the Indonesian way: Rp1.234.567, -Rp16.800; "-" for none."""
+    if amount is None:
+        return "-"
+    return ("-" if amount < 0 else "") + f"Rp{abs(amount):,}".replace(",", ".")
 
 
 def _kv(title: str, rows: list[tuple[str, Any]]) -> Table:
@@ -135,8 +138,8 @@ def render_report(console: Console, report: dict[str, Any]) -> None:
                 section["rows"][0][section["columns"].index(column)], str) else "right")
         for row in section["rows"]:
             table.add_row(*[rp(v) if c.endswith("_rp") and isinstance(v, int) else
-                            (f"{v:,}" if isinstance(v, int) else str(v)) for c, v in zip(section["columns"], row,
-                                                                                         strict=True)])
+                            (f"{v:,}" if isinstance(v, int) else "-" if v is None else str(v))
+                            for c, v in zip(section["columns"], row, strict=True)])
         console.print(table)
     console.print(_kv("totals", [(k, rp(v) if k.endswith("_rp") and isinstance(v, int) else str(v))
                                  for k, v in report["totals"].items()]))
