@@ -540,13 +540,15 @@ class SQLiteStore(SqlStore):
 
     without_rowid = " WITHOUT ROWID"
     position_column = "rowid"
-    id_text = ("substr(originator_id, 1, 8) || '-' || substr(originator_id, 9, 4) || '-' || "
-               "substr(originator_id, 13, 4) || '-' || substr(originator_id, 17, 4) || '-' || "
-               "substr(originator_id, 21)")
-    """SQLite holds 32 hex digits; the canonical 8-4-4-4-12 text (what ``str(UUID)`` gives) is cut in SQL."""
+    id_text = ("CASE WHEN length(originator_id) = 32 THEN substr(originator_id, 1, 8) || '-' || "
+               "substr(originator_id, 9, 4) || '-' || substr(originator_id, 13, 4) || '-' || "
+               "substr(originator_id, 17, 4) || '-' || substr(originator_id, 21) ELSE originator_id END")
+    """SQLite holds 32 hex digits; the canonical 8-4-4-4-12 text (what ``str(UUID)`` gives) is cut in SQL
+    (anything else, e.g. a row written by other means, passes through unchanged)."""
 
     def _plain_rows(self, cursor: Any) -> None:
-        cursor.row_factory = None  # plain tuples: the library's connections default to sqlite3.Row
+        # plain tuples: the library's connections default to sqlite3.Row (and hand out a wrapper of the cursor)
+        getattr(cursor, "sqlite_cursor", cursor).row_factory = None
 
 
     def _db_id(self, aggregate_id: uuid.UUID) -> Any:
