@@ -87,13 +87,21 @@ class AuditTrail(Projection):
         last = conn.execute(select(trail.c.hash).order_by(trail.c.position.desc()).limit(1)).first()
         previous = bytes.fromhex(last[0]) if last else GENESIS
         rows = []
+        summaries: dict[tuple[Any, ...], str] = {}  # a cohort payment: one summary for thousands of members
         for e in batch:
             previous = chain_hash(previous, e)
             d = e.data
             get = d.get
+            if e.event_type == "ContributionPaid":
+                key = (d["payment_reference"], d["amount_rp"], d["payer_id"], *d["periods"])
+                text = summaries.get(key)
+                if text is None:
+                    text = summaries[key] = summary(e)
+            else:
+                text = summary(e)
             rows.append((e.position, get("recorded_at", ""), get("effective_on", ""), get("actor", ""),
                          get("command_id", ""), e.originator_id, e.originator_version, e.event_type,
-                         get("agreement_code") or get("claim_ref"), summary(e), previous.hex()))
+                         get("agreement_code") or get("claim_ref"), text, previous.hex()))
         insert_rows(conn, trail, TRAIL_COLUMNS, rows)
 
 

@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, bindparam, select, update
 from sqlalchemy.engine import Connection
 
-from ledger.journal import entry_for
+from ledger.journal import Entry, entry_for
 from projections.runner import Envelope, Projection, insert_rows
 
 LINE_STATUS_NEW = "NEW"
@@ -93,10 +93,20 @@ class Journal(Projection):
     def apply(self, conn: Connection, batch: Sequence[Envelope]) -> None:
         legs: list[tuple[Any, ...]] = []
         add = legs.append
+        # the entries of this batch's contributions, by every field ``entry_for`` (a pure function) reads
+        entries: dict[tuple[Any, ...], Entry | None] = {}
         for e in batch:
             if e.event_type in REGISTER_EVENTS:  # in event order: an entry may need what an earlier event recorded
                 self._registers(conn, e)
-            entry = entry_for(e.event_type, e.data, partial(self._claim_type, conn, e.originator_id))
+            if e.event_type == "ContributionPaid":  # a cohort payment: one entry shape for thousands of members
+                d = e.data
+                key = (d["agreement_code"], d["payment_reference"], d["amount_rp"], len(d["periods"]),
+                       tuple(d["per_period_rp"].items()))
+                entry = entries.get(key)
+                if entry is None:
+                    entry = entries[key] = entry_for(e.event_type, d, no_claim)
+            else:
+                entry = entry_for(e.event_type, e.data, partial(self._claim_type, conn, e.originator_id))
             if entry is None:
                 continue
             on, at = e.data["effective_on"], e.data["recorded_at"]
@@ -203,6 +213,10 @@ class Journal(Projection):
         conn.execute(update(t).where(t.c.statement_id == bindparam("sid"), t.c.line_no == bindparam("ln"))
                      .values(status=bindparam("st")),
                      [{"sid": statement_id, "ln": n, "st": status} for n in line_nos])
+
+
+def no_claim() -> str:
+    raise AssertionError("a contribution has no claim")
 
 
 def candidates_list(text: str | None) -> list[str]:

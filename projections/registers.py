@@ -256,7 +256,12 @@ class _Queue:
 
     def add_values(self, key: tuple[str, ...], values: tuple[Any, ...]) -> None:
         """An insert given as a tuple in the order of ``key[1:]`` (the hot path: no dict per row)."""
-        assert isinstance(self.statements[key[0]], Insert) and len(values) == len(key) - 1
+        assert len(values) == len(key) - 1
+        rows = self.pending.get(key)
+        if rows is not None and self.key_of[STATEMENT_TABLE[key[0]]] == key:  # the same statement as the last row
+            rows.append(values)
+            return
+        assert isinstance(self.statements[key[0]], Insert)
         self._append(key, values)
 
     def _append(self, key: tuple[str, ...], row: Any) -> None:
