@@ -65,13 +65,11 @@ def bill_agreement(ledger: Ledger, cmd: BillAgreement, ctx: CommandContext, on: 
                          per_programme_rp=expected[str(p)].per_programme_rp, amount_rp=expected[str(p)].amount_rp)
              for p in block]
     projected_rp = sum(e.amount_rp for e in expected.values())
-    ref = agreement.issue_invoice(ctx, lines, projected_rp, on)
-    issued = agreement.pending[-1]
-    status = getattr(issued, "budget_status", None)
+    issued = agreement.issue_invoice(ctx, lines, projected_rp, on)
     return [agreement], {
-        "invoice": ref, "agreement_id": cmd.agreement_id, "periods": [str(p) for p in block],
-        "members": {line.period: line.members for line in lines}, "amount_rp": sum(x.amount_rp for x in lines),
-        "budget_rp": agreement.state.budget_rp, "expected_window_rp": projected_rp, "budget_status": str(status),
+        "invoice": issued.invoice_ref, "agreement_id": cmd.agreement_id, "periods": issued.periods,
+        "members": {line.period: line.members for line in lines}, "amount_rp": issued.amount_rp,
+        "budget_rp": issued.budget_rp, "expected_window_rp": projected_rp, "budget_status": str(issued.budget_status),
     }
 
 
@@ -150,8 +148,7 @@ def resolve_exception(ledger: Ledger, cmd: ResolveException, ctx: CommandContext
         if not cmd.invoice_refs:
             raise InvalidInput("invoice", "a hand match names at least one invoice")
         invoices = invoice_outstanding(views, statement.state.payer_id)
-        open_exception = statement.state.open_exceptions.get(str(cmd.line_no))
-        left = open_exception.amount_rp if open_exception else 0
+        left = statement.open_exception(cmd.line_no).amount_rp
         for i, ref in enumerate(cmd.invoice_refs):
             invoice = invoices.get(ref)
             if invoice is None:

@@ -167,8 +167,10 @@ class Agreement(Aggregate[AgreementState]):
             reason=reason,
         )
 
-    def issue_invoice(self, ctx: CommandContext, lines: list[InvoiceLine], projected_cost_rp: int, on: date) -> str:
-        """Bill one block of periods (see :func:`ledger.billing.billing_block`); returns the invoice ref.
+    def issue_invoice(
+        self, ctx: CommandContext, lines: list[InvoiceLine], projected_cost_rp: int, on: date
+    ) -> InvoiceIssued:
+        """Bill one block of periods (see :func:`ledger.billing.billing_block`); returns the invoice issued.
 
         Invariants: the agreement is open, every period is inside the window and billed at most once, the
         amount is the sum of the lines, and the budget status is decided by the rules in force."""
@@ -186,7 +188,7 @@ class Agreement(Aggregate[AgreementState]):
             spans = ", ".join(map(str, periods))
             raise RuleViolation("period", f"no member of {self.state.code} is expected in {spans}")
         ref = invoice_ref_for(self.state.code, periods[0])
-        self._trigger(
+        issued = self._trigger(
             ctx,
             InvoiceIssued,
             on,
@@ -201,7 +203,7 @@ class Agreement(Aggregate[AgreementState]):
             budget_status=budget_status(self.state.budget_rp, projected_cost_rp, on),
         )
         assert self.state.invoices_rp[ref] == amount_rp
-        return ref
+        return issued
 
     def close(self, ctx: CommandContext, reason: str, on: date) -> None:
         if self.state.closed:

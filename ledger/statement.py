@@ -141,18 +141,22 @@ class Statement(Aggregate[StatementState]):
             self._trigger(ctx, ReconciliationExceptionsRaised, on, exceptions=chunk)
         assert self.state.matched_rp == before_rp + sum(a.amount_rp for m in matches for a in m.allocations)
 
+    def open_exception(self, line_no: int) -> OpenException:
+        """The open exception of ``line_no``; refuses a resolved line or one without an exception."""
+        if line_no in self.state.closed_lines:
+            raise AlreadyDone("line_no", f"line {line_no} is already resolved")
+        found = self.state.open_exceptions.get(str(line_no))
+        if found is None:
+            statement = self.state.statement_id[:12]
+            raise NotFound("line_no", f"line {line_no} of statement {statement} has no open exception")
+        return found
+
     def resolve(
         self, ctx: CommandContext, line_no: int, action: ResolutionAction, allocations: Sequence[Allocation],
         note: str, on: date,
     ) -> None:
         """An operator's decision on an open exception."""
-        key = str(line_no)
-        if line_no in self.state.closed_lines:
-            raise AlreadyDone("line_no", f"line {line_no} is already resolved")
-        open_exception = self.state.open_exceptions.get(key)
-        if open_exception is None:
-            statement = self.state.statement_id[:12]
-            raise NotFound("line_no", f"line {line_no} of statement {statement} has no open exception")
+        open_exception = self.open_exception(line_no)
         if not note.strip():
             raise InvalidInput("note", "say why (it goes into the audit trail)")
         if action is ResolutionAction.MATCH:

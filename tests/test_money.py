@@ -186,6 +186,8 @@ def test_exceptions_are_resolved_by_command(memory_ledger: Ledger, tmp_path: Pat
     resolve(6, "WRITE_OFF")
     refused(ledger, AlreadyDone, "line_no", resolve, 6, "WRITE_OFF")
     refused(ledger, NotFound, "line_no", resolve, 99, "WRITE_OFF")
+    refused(ledger, NotFound, "line_no", resolve, 99, "MATCH", ["INV-SKW-TEST-2025-2025-01"])
+    refused(ledger, AlreadyDone, "line_no", resolve, 3, "MATCH", ["INV-SKW-TEST-2025-2025-01"])
     refused(ledger, NotFound, "statement_id", execute, ledger, ResolveException(
         statement_id="deadbeef", line_no=3, action="WRITE_OFF", note="x"))
     report = reconciliation(ledger)
