@@ -764,13 +764,8 @@ def reconcile_import(
     except LedgerError as err:
         fail(err)
         raise AssertionError from None  # pragma: no cover
-    lines = [{"line_no": x.line_no, "reference": x.reference, "booked_on": x.booked_on, "amount_rp": x.amount_rp,
-              "account": x.account, "description": x.description} for x in parsed.lines]
-    run_command(store, build(
-        ImportStatement, payer_id=payer_id, statement_id=parsed.sha256, file_name=file.name,
-        file_format=parsed.format, account=parsed.account, period_start=parsed.period_start,
-        period_end=parsed.period_end, opening_rp=parsed.opening_rp, closing_rp=parsed.closing_rp, lines=lines,
-        effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+    run_command(store, build(ImportStatement, **parsed.import_fields(payer_id, file.name),
+                             effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
 
 
 @reconcile_app.command("run")

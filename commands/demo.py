@@ -399,13 +399,8 @@ def _reconcile(d: DemoRun) -> None:
         text += [f"{ref},{day},{amount},{description}" for ref, day, amount, description in lines]
         path.write_text("\n".join(text) + "\n", encoding="utf-8")
         parsed = read_statement(path)
-        d.run(ImportStatement(
-            command_id=f"demo:statement:{payer}", actor="demo-finance", effective_on=DEMO_END, payer_id=payer,
-            statement_id=parsed.sha256, file_name=path.name, file_format=parsed.format, account=parsed.account,
-            period_start=parsed.period_start, period_end=parsed.period_end, opening_rp=parsed.opening_rp,
-            closing_rp=parsed.closing_rp, lines=[{
-                "line_no": x.line_no, "reference": x.reference, "booked_on": x.booked_on, "amount_rp": x.amount_rp,
-                "account": x.account, "description": x.description} for x in parsed.lines]))
+        d.run(ImportStatement(command_id=f"demo:statement:{payer}", actor="demo-finance", effective_on=DEMO_END,
+                              **parsed.import_fields(payer, path.name)))
     result = d.run(RunReconciliation(command_id="demo:reconcile", actor="demo-finance", effective_on=DEMO_END))
     d.say(f"{DEMO_END}  reconciliation: {result['matched']:,} transfers matched ({rp(result['matched_rp'])}), "
           f"{result['exceptions']} exception(s) in suspense; statements in {folder}")

@@ -111,6 +111,17 @@ class ParsedStatement:
     debit_lines_skipped: int = 0
     debits_rp: int = 0
 
+    def import_fields(self, payer_id: str, file_name: str) -> dict[str, Any]:
+        """The fields of an ``ImportStatement`` command recording this statement for ``payer_id``."""
+        return {
+            "payer_id": payer_id, "statement_id": self.sha256, "file_name": file_name, "file_format": self.format,
+            "account": self.account, "period_start": self.period_start, "period_end": self.period_end,
+            "opening_rp": self.opening_rp, "closing_rp": self.closing_rp,
+            "lines": [{"line_no": x.line_no, "reference": x.reference, "booked_on": x.booked_on,
+                       "amount_rp": x.amount_rp, "account": x.account, "description": x.description}
+                      for x in self.lines],
+        }
+
 
 # -- amounts -------------------------------------------------------------------------------------------
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, func, select
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.store import LedgerStore
@@ -138,6 +139,16 @@ def _trail_rows(engine: Engine, trail: Table) -> Iterator[Any]:
             return
         yield from page
         after = page[-1].position
+
+
+def position_recorded_by(store: LedgerStore, engine: Engine, as_of: datetime) -> int:
+    """The last log position recorded by ``as_of`` (knowledge time), from the caught-up audit trail."""
+    runner = ProjectionRunner(store, engine, AuditTrail)
+    runner.catch_up()
+    trail = runner.active.table("audit_trail")
+    with engine.connect() as conn:
+        found = conn.execute(select(func.max(trail.c.position)).where(trail.c.recorded_at <= as_of.isoformat()))
+        return int(found.scalar_one() or 0)
 
 
 def verify(store: LedgerStore, engine: Engine, head: str | None = None) -> dict[str, Any]:

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import func, select
 
 from eventstore.store import LedgerStore
 from ledger.billing import budget_status, expected_spell, monthly_rate_rp
@@ -21,10 +20,10 @@ from ledger.errors import NotFound
 from ledger.journal import account_type
 from ledger.reconciliation import OpenInvoice, StatementLine
 from ledger.values import PayerType, Period, Programme
-from projections.audit import AuditTrail
+from projections.audit import position_recorded_by
 from projections.journal import Journal
 from projections.registers import Registers
-from projections.runner import Projection, ProjectionGroup, ProjectionRunner, views_engine
+from projections.runner import Projection, ProjectionGroup, ProjectionRunner, memory_views_engine, views_engine
 
 Section = dict[str, Any]
 
@@ -47,13 +46,8 @@ class MoneyViews:
             ProjectionGroup(runners).catch_up()
             self.position = min(int(r.status()["position"]) for r in runners)
         else:
-            audit = ProjectionRunner(store, engine, AuditTrail)
-            audit.catch_up()
-            trail = audit.active.table("audit_trail")
-            with engine.connect() as conn:
-                self.position = int(conn.execute(select(func.max(trail.c.position))
-                                                 .where(trail.c.recorded_at <= as_of.isoformat())).scalar_one() or 0)
-            engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+            self.position = position_recorded_by(store, engine, as_of)
+            engine = memory_views_engine()
             runners = [ProjectionRunner(store, engine, f) for f in (Registers, Journal)]
             ProjectionGroup(runners).catch_up(until=self.position)
         self.engine = engine

@@ -17,17 +17,16 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import StaticPool
 
 from eventstore.store import LedgerStore
 from ledger.errors import InvalidInput, NotFound
 from ledger.tariff import tariff_in_force
 from ledger.values import PayerType, Period, Programme
-from projections.audit import AuditTrail, verify
+from projections.audit import AuditTrail, position_recorded_by, verify
 from projections.registers import PROGRAMME_OF_COMPONENT, Registers
-from projections.runner import ProjectionRunner, views_engine
+from projections.runner import ProjectionRunner, memory_views_engine, views_engine
 
 Report = dict[str, Any]
 CLAIM_PROGRAMME = {"JKM_DEATH": "JKM", "SCHOLARSHIP": "JKM"}
@@ -40,13 +39,8 @@ def registers_for(store: LedgerStore, as_of: datetime | None) -> tuple[Registers
         runner = ProjectionRunner(store, engine, Registers)
         runner.catch_up()
         return runner.active, engine, runner.status()["position"]  # type: ignore[return-value]
-    audit = ProjectionRunner(store, engine, AuditTrail)
-    audit.catch_up()
-    trail = audit.active.table("audit_trail")
-    with engine.connect() as conn:
-        position = conn.execute(select(func.max(trail.c.position)).where(trail.c.recorded_at <= as_of.isoformat())
-                                ).scalar_one() or 0
-    memory = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    position = position_recorded_by(store, engine, as_of)
+    memory = memory_views_engine()
     runner = ProjectionRunner(store, memory, Registers)
     runner.catch_up(until=position)
     return runner.active, memory, position  # type: ignore[return-value]

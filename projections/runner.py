@@ -195,12 +195,19 @@ def views_engine(store: LedgerStore) -> Engine:
     if engine is None:
         url = store.settings.default_views_url()
         if url == "sqlite://":
-            engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+            engine = memory_views_engine()
         else:
             engine = create_engine(url)
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_views_pragmas)
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", _sqlite_views_pragmas)
         _ENGINES[store] = engine
+    return engine
+
+
+def memory_views_engine() -> Engine:
+    """A private in-memory views database (read models rebuilt up to an earlier position for ``--as-of``)."""
+    engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_views_pragmas)
     return engine
 
 

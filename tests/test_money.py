@@ -55,12 +55,8 @@ def statement_file(path: Path, lines: list[tuple[str, str, str, str]], period: s
 
 def import_file(ledger: Ledger, path: Path, payer: str = "PEMKOT-SKW") -> dict[str, Any]:
     parsed = read_statement(path)
-    lines = [{"line_no": x.line_no, "reference": x.reference, "booked_on": x.booked_on, "amount_rp": x.amount_rp,
-              "account": x.account, "description": x.description} for x in parsed.lines]
-    return execute(ledger, make(
-        ImportStatement, payer_id=payer, statement_id=parsed.sha256, file_name=path.name, file_format=parsed.format,
-        account=parsed.account, period_start=parsed.period_start, period_end=parsed.period_end,
-        opening_rp=parsed.opening_rp, closing_rp=parsed.closing_rp, lines=lines, effective_on=parsed.period_end))
+    return execute(ledger, make(ImportStatement, **parsed.import_fields(payer, path.name),
+                                effective_on=parsed.period_end))
 
 
 def bill(ledger: Ledger, period: str, code: str = "SKW-TEST-2025", on: date = date(2025, 1, 8)) -> dict[str, Any]:
