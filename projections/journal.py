@@ -7,6 +7,7 @@ Everything here is derived from events; a rebuild from position 0 gives identica
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -30,7 +31,7 @@ CLUSTERED: dict[str, Any] = {"sqlite_with_rowid": False}
 
 class Journal(Projection):
     name = "journal"
-    version = 2  # 2: one table of legs (the entry's memo on its first leg), no secondary index
+    version = 3  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -38,12 +39,16 @@ class Journal(Projection):
         self._statement_payers: dict[str, tuple[str, str]] = {}
 
     def define(self, metadata: MetaData, suffix: str) -> None:
-        Table(f"journal_lines{suffix}", metadata,
-              Column("position", BigInteger, primary_key=True, autoincrement=False),
+        # one row per money event, its legs by shape: a cohort payment posts thousands of identical entries
+        Table(f"journal_entries{suffix}", metadata,
+              Column("position", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+              Column("shape", String(32), nullable=False),
+              Column("effective_on", String(10), nullable=False), Column("recorded_at", String(40), nullable=False))
+        Table(f"journal_shapes{suffix}", metadata,
+              Column("shape", String(32), primary_key=True),
               Column("leg", Integer, primary_key=True, autoincrement=False),
               Column("account", String(96), nullable=False),
               Column("debit_rp", BigInteger, nullable=False), Column("credit_rp", BigInteger, nullable=False),
-              Column("effective_on", String(10), nullable=False), Column("recorded_at", String(40), nullable=False),
               Column("memo", Text), **CLUSTERED)
         Table(f"invoices{suffix}", metadata,
               Column("invoice_ref", String(96), primary_key=True), Column("agreement_code", String(64), index=True),
@@ -91,30 +96,40 @@ class Journal(Projection):
     # --- applying -------------------------------------------------------------------------------
 
     def apply(self, conn: Connection, batch: Sequence[Envelope]) -> None:
-        legs: list[tuple[Any, ...]] = []
-        add = legs.append
-        # the entries of this batch's contributions, by every field ``entry_for`` (a pure function) reads
-        entries: dict[tuple[Any, ...], Entry | None] = {}
+        rows: list[tuple[Any, ...]] = []
+        add = rows.append
+        shapes: dict[str, Entry] = {}
+        # the shapes of this batch's contributions, by every field ``entry_for`` (a pure function) reads
+        shape_of: dict[tuple[Any, ...], str | None] = {}
         for e in batch:
+            d = e.data
             if e.event_type in REGISTER_EVENTS:  # in event order: an entry may need what an earlier event recorded
                 self._registers(conn, e)
             if e.event_type == "ContributionPaid":  # a cohort payment: one entry shape for thousands of members
-                d = e.data
                 key = (d["agreement_code"], d["payment_reference"], d["amount_rp"], len(d["periods"]),
                        tuple(d["per_period_rp"].items()))
-                entry = entries.get(key)
-                if entry is None:
-                    entry = entries[key] = entry_for(e.event_type, d, no_claim)
+                if key in shape_of:
+                    shape = shape_of[key]
+                else:
+                    shape = shape_of[key] = _shaped(shapes, entry_for(e.event_type, d, no_claim))
             else:
-                entry = entry_for(e.event_type, e.data, partial(self._claim_type, conn, e.originator_id))
-            if entry is None:
-                continue
-            on, at = e.data["effective_on"], e.data["recorded_at"]
-            for i, leg in enumerate(entry.legs, 1):  # the entry's memo on its first leg
-                add((e.position, i, leg.account, leg.debit_rp, leg.credit_rp, on, at, entry.memo if i == 1 else None))
-        insert_rows(conn, self.table("journal_lines"),
-                    ("position", "leg", "account", "debit_rp", "credit_rp", "effective_on", "recorded_at", "memo"),
-                    legs)
+                shape = _shaped(shapes, entry_for(e.event_type, d, partial(self._claim_type, conn, e.originator_id)))
+            if shape is not None:
+                add((e.position, shape, d["effective_on"], d["recorded_at"]))
+        self._add_shapes(conn, shapes)
+        insert_rows(conn, self.table("journal_entries"), ("position", "shape", "effective_on", "recorded_at"), rows)
+
+    def _add_shapes(self, conn: Connection, shapes: dict[str, Entry]) -> None:
+        """The legs of the shapes first seen in this batch (asked of the table, not of a cache that a rolled
+        back batch could leave wrong)."""
+        if not shapes:
+            return
+        t = self.table("journal_shapes")
+        known = set(conn.execute(select(t.c.shape).where(t.c.shape.in_(list(shapes))).distinct()).scalars())
+        insert_rows(conn, t, ("shape", "leg", "account", "debit_rp", "credit_rp", "memo"), [
+            (shape, i, leg.account, leg.debit_rp, leg.credit_rp, entry.memo if i == 1 else None)
+            for shape, entry in shapes.items() if shape not in known
+            for i, leg in enumerate(entry.legs, 1)])  # the entry's memo on its first leg
 
     def _claim_type(self, conn: Connection, claim_stream: str) -> str:
         cached = self._claim_types.get(claim_stream)
@@ -213,6 +228,19 @@ class Journal(Projection):
         conn.execute(update(t).where(t.c.statement_id == bindparam("sid"), t.c.line_no == bindparam("ln"))
                      .values(status=bindparam("st")),
                      [{"sid": statement_id, "ln": n, "st": status} for n in line_nos])
+
+
+def shape_id(entry: Entry) -> str:
+    """A content address of an entry's memo and legs: equal entries share one set of leg rows."""
+    return hashlib.sha256(orjson.dumps([entry.memo, [list(leg) for leg in entry.legs]])).hexdigest()[:32]
+
+
+def _shaped(shapes: dict[str, Entry], entry: Entry | None) -> str | None:
+    if entry is None:
+        return None
+    shape = shape_id(entry)
+    shapes[shape] = entry
+    return shape
 
 
 def no_claim() -> str:

@@ -297,10 +297,11 @@ def _spread_received(views: MoneyViews, code: str, invoices: dict[str, dict[str,
 
 def trial_balance(views: MoneyViews, on: date | None) -> tuple[dict[str, Section], dict[str, Any]]:
     """Debits and credits per account (entries effective by ``on``)."""
-    t = views.journal.table("journal_lines")
-    query = select(t.c.account, func.sum(t.c.debit_rp), func.sum(t.c.credit_rp)).group_by(t.c.account)
+    entries, legs = views.journal.table("journal_entries"), views.journal.table("journal_shapes")
+    query = (select(legs.c.account, func.sum(legs.c.debit_rp), func.sum(legs.c.credit_rp))
+             .select_from(entries.join(legs, legs.c.shape == entries.c.shape)).group_by(legs.c.account))
     if on is not None:
-        query = query.where(t.c.effective_on <= on.isoformat())
+        query = query.where(entries.c.effective_on <= on.isoformat())
     with views.engine.connect() as conn:
         sums = sorted((str(a), int(d), int(c)) for a, d, c in conn.execute(query))
     rows: list[list[Any]] = []
@@ -325,16 +326,22 @@ def trial_balance(views: MoneyViews, on: date | None) -> tuple[dict[str, Section
 
 def checks(views: MoneyViews, on: date, max_age_days: int | None) -> dict[str, Any]:
     """The journal's invariants, and every open payable / suspense item with its age."""
-    lines_t = views.journal.table("journal_lines")
+    entries_t, legs_t = views.journal.table("journal_entries"), views.journal.table("journal_shapes")
     breaches: list[str] = []
     with views.engine.connect() as conn:
-        debit, credit = conn.execute(select(func.coalesce(func.sum(lines_t.c.debit_rp), 0),
-                                            func.coalesce(func.sum(lines_t.c.credit_rp), 0))).one()
-        unbalanced = conn.execute(
-            select(lines_t.c.position, func.count(), func.sum(lines_t.c.debit_rp) - func.sum(lines_t.c.credit_rp))
-            .group_by(lines_t.c.position)
-            .having((func.count() < 2) | (func.sum(lines_t.c.debit_rp) != func.sum(lines_t.c.credit_rp)))).all()
-        entries = conn.execute(select(func.count(func.distinct(lines_t.c.position)))).scalar_one()
+        debit, credit = conn.execute(
+            select(func.coalesce(func.sum(legs_t.c.debit_rp), 0), func.coalesce(func.sum(legs_t.c.credit_rp), 0))
+            .select_from(entries_t.join(legs_t, legs_t.c.shape == entries_t.c.shape))).one()
+        # an entry's legs are its shape's: an unbalanced shape, or none, names every entry that has it
+        off_rp = func.sum(legs_t.c.debit_rp) - func.sum(legs_t.c.credit_rp)
+        bad = {shape: (n, off) for shape, n, off in conn.execute(
+            select(legs_t.c.shape, func.count(), off_rp).group_by(legs_t.c.shape)
+            .having((func.count() < 2) | (off_rp != 0)))}
+        unbalanced = [(position, *bad.get(shape, (0, 0))) for position, shape in conn.execute(
+            select(entries_t.c.position, entries_t.c.shape)
+            .where(entries_t.c.shape.in_(list(bad)) | entries_t.c.shape.not_in(select(legs_t.c.shape)))
+            .order_by(entries_t.c.position))]
+        entries = conn.execute(select(func.count()).select_from(entries_t)).scalar_one()
     if debit != credit:
         breaches.append(f"trial balance: debits Rp{debit:,} != credits Rp{credit:,}")
     breaches += [f"entry at position {p}: {n} leg(s), off by Rp{d:,}" for p, n, d in unbalanced]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, func, select, update
 
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
@@ -146,6 +147,36 @@ def test_statement_lines_match_by_reference_window_and_group(ledger: Ledger, tmp
     assert check["ok"] and check["debit_rp"] == check["credit_rp"]
     assert any(item[0] == "suspense" for item in check["open_items"]["rows"])
     assert not checks(MoneyViews(ledger.store), date(2025, 8, 30), 30)["ok"]  # the suspense item is now old
+
+
+def test_check_names_every_entry_of_an_unbalanced_or_missing_shape(memory_ledger: Ledger) -> None:
+    """Entries keep their legs by shape (equal entries share one set of leg rows): a leg edited in the views,
+    or a shape's legs gone, is a breach naming each entry that posts it."""
+    ledger = memory_ledger
+    sign(ledger)
+    for i in (1, 2, 3):
+        enrol(ledger, i)
+        pay(ledger, i, ["2025-01"], RATE_RP, f"REF-{i}")
+    views = MoneyViews(ledger.store)
+    assert checks(views, date(2025, 1, 31), None)["ok"]
+    entries_t, legs_t = views.journal.table("journal_entries"), views.journal.table("journal_shapes")
+    with views.engine.begin() as conn:
+        posted = conn.execute(select(entries_t.c.position, entries_t.c.shape).order_by(entries_t.c.position)).all()
+        assert len(posted) == 3 and len({shape for _, shape in posted}) == 3  # a memo names its reference
+        _, shape = posted[1]
+        legs = conn.execute(select(func.count()).where(legs_t.c.shape == shape)).scalar_one()
+        assert legs >= 2
+        conn.execute(update(legs_t).where(legs_t.c.shape == shape, legs_t.c.leg == 1)
+                     .values(debit_rp=legs_t.c.debit_rp + 1))
+    check = checks(views, date(2025, 1, 31), None)
+    assert not check["ok"]
+    assert [b for b in check["breaches"] if b.startswith("entry")] == [
+        f"entry at position {posted[1].position}: {legs} leg(s), off by Rp1"]
+    with views.engine.begin() as conn:
+        conn.execute(delete(legs_t).where(legs_t.c.shape == shape))
+    breaches = checks(views, date(2025, 1, 31), None)["breaches"]
+    assert [b for b in breaches if b.startswith("entry")] == [f"entry at position {posted[1].position}: 0 leg(s), "
+                                                              "off by Rp0"]
 
 
 def test_exceptions_are_resolved_by_command(memory_ledger: Ledger, tmp_path: Path) -> None:
