@@ -199,7 +199,7 @@ def views_engine(store: LedgerStore) -> Engine:
         else:
             engine = create_engine(url)
             if engine.dialect.name == "sqlite":
-                event.listen(engine, "connect", _sqlite_views_pragmas)
+                _listen_sqlite_views(engine)
         _ENGINES[store] = engine
     return engine
 
@@ -207,8 +207,24 @@ def views_engine(store: LedgerStore) -> Engine:
 def memory_views_engine() -> Engine:
     """A private in-memory views database (read models rebuilt up to an earlier position for ``--as-of``)."""
     engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-    event.listen(engine, "connect", _sqlite_views_pragmas)
+    _listen_sqlite_views(engine)
     return engine
+
+
+def _listen_sqlite_views(engine: Engine) -> None:
+    event.listen(engine, "connect", _sqlite_views_pragmas)
+    event.listen(engine, "checkin", _sqlite_autocheckpoint_default)
+
+
+WAL_AUTOCHECKPOINT_PAGES = 1000
+"""SQLite's default: a commit that leaves more pages than this in the WAL copies them into the database."""
+
+
+def _sqlite_autocheckpoint_default(dbapi_connection: Any, _record: Any) -> None:
+    """Every connection goes back to the pool with automatic checkpoints on (a rebuild's batches turn them
+    off for their own commits: see ``advance``)."""
+    if dbapi_connection is not None:
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
 
 
 def _sqlite_views_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -384,6 +400,10 @@ def advance(targets: Sequence[Target], batch_size: int, until: int | None = None
         return Pass(0)
     try:
         with gc_paused(), engine.begin() as conn:
+            if conn.dialect.name == "sqlite" and all(t.position_col == "building_position" for t in targets):
+                # a rebuild's tables serve nobody yet: its commits only append to the WAL (one checkpoint at
+                # the end of the rebuild), instead of copying each batch's pages into the database and syncing
+                conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
             applied = {t.runner.name: t.runner._commit(conn, t, batch, after[t.runner.name]) for t in targets}
         return Pass(len(batch), applied)
     except Exception as exc:
@@ -458,6 +478,7 @@ class ProjectionGroup:
         while True:
             for name, n in self._run(targets, batch_size, progress, None).items():
                 done[name] += n
+            _checkpoint(engine)
             for projection in fresh.values():
                 projection.create_indexes(engine)
             with engine.begin() as conn:
@@ -470,6 +491,13 @@ class ProjectionGroup:
                 old, runner.active = runner.active, fresh[runner.name]
                 old.metadata.drop_all(engine)
             return done
+
+
+def _checkpoint(engine: Engine) -> None:
+    """SQLite: copy the WAL a rebuild wrote into the database now (without waiting for readers)."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 class ProjectionFailed(Exception):

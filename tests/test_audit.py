@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from commands.bootstrap import Ledger, bootstrap
 from commands.handlers import execute
@@ -169,6 +169,35 @@ def test_failing_event_in_a_group_stops_only_its_projection(
     applied = group.catch_up(batch_size=10)
     assert applied == {"audit": audit.status()["head"] - 30, "registers": 0}
     assert audit.status()["lag"] == 0 and audit.status()["last_error"] is None
+
+
+def test_rebuild_batches_skip_checkpoints_and_hand_back_connections_with_them_on(sqlite_ledger: Any) -> None:
+    """A rebuild's commits only append to the WAL (one checkpoint when the load is done); a connection goes
+    back to the pool with automatic checkpoints on, so catching up afterwards checkpoints as usual."""
+    from projections.runner import WAL_AUTOCHECKPOINT_PAGES, ProjectionGroup
+
+    ledger, db, _ = sqlite_ledger
+    engine = views_engine(ledger.store)
+    seen: list[int] = []
+
+    def autocheckpoint(conn: Any, *_: Any) -> None:
+        seen.append(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+    runner = ProjectionRunner(ledger.store, engine, AuditTrail)
+    event.listen(engine, "commit", autocheckpoint)
+    try:
+        ProjectionGroup([runner]).rebuild(batch_size=10)
+        during = list(seen)
+        seen.clear()
+        sign(ledger, code="AFTER-REBUILD")
+        runner.catch_up()
+    finally:
+        event.remove(engine, "commit", autocheckpoint)
+    assert 0 in during  # the rebuild's batches
+    assert seen and set(seen) == {WAL_AUTOCHECKPOINT_PAGES}
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == WAL_AUTOCHECKPOINT_PAGES
+    assert _trail(ledger)[-1][0] == ledger.store.max_notification_id()  # caught up past the rebuild
 
 
 def test_sigkill_during_catch_up_then_restart_equals_rebuild(sqlite_ledger: Any) -> None:
