@@ -176,7 +176,7 @@ def test_rebuild_batches_skip_checkpoints_and_hand_back_connections_with_them_on
     back to the pool with automatic checkpoints on, so catching up afterwards checkpoints as usual."""
     from projections.runner import WAL_AUTOCHECKPOINT_PAGES, ProjectionGroup
 
-    ledger, db, _ = sqlite_ledger
+    ledger, _, _ = sqlite_ledger
     engine = views_engine(ledger.store)
     seen: list[int] = []
 
