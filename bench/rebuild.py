@@ -163,10 +163,7 @@ class StoreResult:
     projections: int
     rebuild_s: float
     rebuild_read_s: float
-    """In the runner's ``_envelopes`` (``store.read_log`` + ``orjson.loads``), once for all projections; the
-    reads run ahead in a thread of their own (``projections.runner.ReadAhead``), overlapping the rest."""
-    rebuild_read_wait_s: float
-    """The part of the reads the rebuild waited for (did not overlap)."""
+    """In the runner's ``_envelopes`` (``store.read_log`` + ``orjson.loads``), once for all projections."""
     rebuild_other_s: float
     """Set-up, DDL and the indexes made after the load, position reads and updates, commits."""
     rebuild_events_per_s: float
@@ -208,8 +205,7 @@ def store_result(store: str, build: BuildRun, reads: dict[str, ReadRun], rebuild
         store=store, members=build.members, payments=build.payments, events=build.events,
         state_bytes=raw.state_bytes, build_s=build.build_s, build_events_per_s=per_s(build.events, build.build_s),
         projections=len(runs), rebuild_s=rebuild.elapsed_s, rebuild_read_s=rebuild.read_s,
-        rebuild_read_wait_s=rebuild.read_wait_s,
-        rebuild_other_s=rebuild.elapsed_s - rebuild.read_wait_s - sum(r.apply_s for r in runs),
+        rebuild_other_s=rebuild.elapsed_s - rebuild.read_s - sum(r.apply_s for r in runs),
         rebuild_events_per_s=rebuild_events_per_s,
         raw_s=raw.elapsed_s, raw_fetch_s=raw.fetch_s, raw_decode_s=raw.decode_s, raw_events_per_s=raw.events_per_s,
         notifications_events_per_s=notifications.events_per_s,
@@ -387,7 +383,6 @@ class Stopwatch:
 class RebuildRun:
     elapsed_s: float
     read_s: float
-    read_wait_s: float
     per_projection: list[ProjectionRun]
     tables: list[sqlalchemy.Table] = field(default_factory=list)
     """The tables the rebuild filled (the new active generation of every projection)."""
@@ -408,15 +403,13 @@ def rebuild_all(store: LedgerStore, engine: sqlalchemy.Engine, batch_size: int, 
         return make
 
     runners: list[ProjectionRunner] = []
-    groups: list[ProjectionGroup] = []
 
     def run() -> dict[str, int]:
         for name, factory in PROJECTIONS.items():
             runner = ProjectionRunner(store, engine, instrumented(name, factory))
             setattr(runner, "_envelopes", watch.wrap("read", runner._envelopes))  # noqa: B010
             runners.append(runner)
-        groups.append(ProjectionGroup(runners))
-        return groups[0].rebuild(batch_size)
+        return ProjectionGroup(runners).rebuild(batch_size)
 
     done, elapsed_s = timed(run, profiler)
     runs = []
@@ -424,12 +417,10 @@ def rebuild_all(store: LedgerStore, engine: sqlalchemy.Engine, batch_size: int, 
         if applied != events:
             raise RuntimeError(f"rebuild of {name} applied {applied:,} events, the log holds {events:,}")
         runs.append(ProjectionRun(name, applied, watch.totals_s[name]))
-    read_s, read_wait_s = watch.totals_s["read"], groups[0].read_wait_s
+    read_s = watch.totals_s["read"]
     log(f"  rebuilt {', '.join(done)}: {events:,} events in {elapsed_s:.1f}s (read {read_s:.1f}s, "
-        f"waited for {read_wait_s:.1f}s of it, "
         + ", ".join(f"{r.projection} {r.apply_s:.1f}s" for r in runs) + ")")
-    tables = [t for r in runners for t in r.active.metadata.sorted_tables]
-    return RebuildRun(elapsed_s, read_s, read_wait_s, runs, tables)
+    return RebuildRun(elapsed_s, read_s, runs, [t for r in runners for t in r.active.metadata.sorted_tables])
 
 
 @dataclass(frozen=True)
@@ -708,10 +699,9 @@ def format_table(options: Options, results: Sequence[StoreResult]) -> str:
     lines += _table([h for h, _, _ in COLUMNS],
                     [[fmt.format(getattr(r, attr)) for _, attr, fmt in COLUMNS] for r in results])
     lines.append("")
-    headers = ["store", "read s", "waited s", *(f"{n} apply s" for n in names), "other s", "total s"]
+    headers = ["store", "read s", *(f"{n} apply s" for n in names), "other s", "total s"]
     lines += _table(headers, [
-        [r.store, f"{r.rebuild_read_s:.1f}", f"{r.rebuild_read_wait_s:.1f}",
-         *(f"{p.apply_s:.1f}" for p in r.per_projection),
+        [r.store, f"{r.rebuild_read_s:.1f}", *(f"{p.apply_s:.1f}" for p in r.per_projection),
          f"{r.rebuild_other_s:.1f}", f"{r.rebuild_s:.1f}"]
         for r in results
     ])
@@ -722,9 +712,8 @@ def format_table(options: Options, results: Sequence[StoreResult]) -> str:
         "them all); rebuild ev/s = events / rebuild s (each event through every projection)",
         "raw = the driver's own cursor + orjson.loads (no library); notif. = select_notifications + orjson.loads; "
         "library = select_notifications + mapper.to_domain_event; ratio = rebuild ev/s / raw ev/s",
-        "read s = in the runner's _envelopes (a thread reading ahead); waited s = the part the rebuild waited for; "
-        "apply s = in the projection's apply; other s = the rest (position reads and updates, commits, DDL, "
-        "indexes after the load)",
+        "read s = in the runner's _envelopes; apply s = in the projection's apply; other s = the rest "
+        "(position reads and updates, commits, DDL, indexes after the load)",
         "floor s = raw read + decode, then the rebuild's own view rows written again by the driver alone "
         "(executemany / COPY, one transaction) and their indexes built: the least a rebuild of these views can "
         "take in one process; floor ratio = (events / floor s) / raw ev/s; overlapped = the same if reading "

@@ -19,7 +19,6 @@ import time
 import weakref
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -373,47 +372,7 @@ class Pass:
     failed: list[ProjectionFailed] = field(default_factory=list)
 
 
-class ReadAhead:
-    """The log in batches for one pass to the head: when a full batch is handed out, the next one (after
-    its last position) is read at once in a thread of its own, while the caller applies the current one —
-    the database call, and the projections' own writes and commits, run without the GIL, so they overlap.
-
-    Invariant: ``read(after)`` returns what ``read(after)`` of the runner would return: a batch read ahead is
-    used only if it starts right after ``after`` (the log is append-only, so it is still exact); a short
-    batch (the head) starts no read ahead."""
-
-    def __init__(self, read: Callable[[int, int, int | None], list[Envelope]], batch_size: int,
-                 until: int | None) -> None:
-        self._read = read
-        self.batch_size = batch_size
-        self.until = until
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="jamsos-read-ahead")
-        self._ahead: tuple[int, Future[list[Envelope]]] | None = None
-        self.waited_s = 0.0
-        """Time the caller spent waiting for batches (the part of reading that did not overlap)."""
-
-    def read(self, after: int) -> list[Envelope]:
-        start_s = time.perf_counter()
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[0] == after:
-            batch = ahead[1].result()
-        else:
-            if ahead is not None:
-                ahead[1].cancel()
-            batch = self._read(after, self.batch_size, self.until)
-        self.waited_s += time.perf_counter() - start_s
-        if len(batch) == self.batch_size:
-            last = batch[-1].position
-            self._ahead = (last, self._pool.submit(self._read, last, self.batch_size, self.until))
-        return batch
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._ahead = None
-
-
-def advance(targets: Sequence[Target], batch_size: int, until: int | None = None,
-            reader: ReadAhead | None = None) -> Pass:
+def advance(targets: Sequence[Target], batch_size: int, until: int | None = None) -> Pass:
     """Read one batch after the lowest position of ``targets`` (once, for all of them) and apply to each
     its part, with every view row and every new position in one transaction.
 
@@ -425,11 +384,7 @@ def advance(targets: Sequence[Target], batch_size: int, until: int | None = None
     with engine.connect() as conn:
         after = {t.runner.name: t.runner._position(conn, t.position_col) for t in targets}
     with gc_paused():
-        if reader is not None:
-            assert (reader.batch_size, reader.until) == (batch_size, until)
-            batch = reader.read(min(after.values()))
-        else:
-            batch = targets[0].runner._envelopes(min(after.values()), batch_size, until)
+        batch = targets[0].runner._envelopes(min(after.values()), batch_size, until)
     if not batch:
         return Pass(0)
     try:
@@ -471,28 +426,13 @@ class ProjectionGroup:
         assert runners, "no projections"
         assert len({r.engine for r in runners}) == 1, "one transaction needs one views database"
         self.runners = list(runners)
-        self.read_wait_s = 0.0
-        """Time spent waiting for batches of the log (reads overlap the projections' work)."""
 
     def _run(self, targets: list[Target], batch_size: int, progress: Callable[[int], None] | None,
              until: int | None) -> dict[str, int]:
         done = dict.fromkeys((t.runner.name for t in targets), 0)
         failures: list[ProjectionFailed] = []
-        reader = ReadAhead(self.runners[0]._envelopes, batch_size, until)
-        try:
-            self._steps(targets, batch_size, progress, until, reader, done, failures)
-        finally:
-            reader.close()
-            self.read_wait_s += reader.waited_s
-        if failures:
-            raise failures[0]
-        return done
-
-    @staticmethod
-    def _steps(targets: list[Target], batch_size: int, progress: Callable[[int], None] | None, until: int | None,
-               reader: ReadAhead, done: dict[str, int], failures: list[ProjectionFailed]) -> None:
         while targets:
-            step = advance(targets, batch_size, until, reader)
+            step = advance(targets, batch_size, until)
             if step.read == 0:
                 break
             for name, n in step.applied.items():
@@ -503,6 +443,9 @@ class ProjectionGroup:
                 targets = [t for t in targets if t.runner.name not in stopped]
             if progress:
                 progress(step.read)
+        if failures:
+            raise failures[0]
+        return done
 
     def catch_up(self, batch_size: int = BATCH_SIZE, progress: Callable[[int], None] | None = None,
                  until: int | None = None) -> dict[str, int]:
