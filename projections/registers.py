@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -44,7 +45,8 @@ structure to write instead of a rowid table plus its key index."""
 
 class Registers(Projection):
     name = "registers"
-    version = 5  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes
+    version = 6  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
+    # 6: paid keyed by (period, member)
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -91,13 +93,15 @@ class Registers(Projection):
               Column("from_period", String(7), primary_key=True), Column("agreement_code", String(64), index=True),
               Column("payer_id", String(64)), Column("payer_type", String(16)), Column("fund_source", String(16)),
               **CLUSTERED)
+        # keyed by period first: a month's payments land side by side at the end of the tree (a rebuild or
+        # catch-up writes each batch's pages once), not spread over every member's pages
         Table(f"paid{suffix}", metadata,
-              Column("member_id", String(36), primary_key=True), Column("period", String(7), primary_key=True),
+              Column("member_id", String(36), nullable=False), Column("period", String(7), nullable=False),
               Column("agreement_code", String(64), index=True), Column("payer_id", String(64)),
               Column("payer_type", String(16)), Column("fund_source", String(16)), Column("amount_rp", BigInteger),
               Column("jkk_rp", BigInteger), Column("jkm_rp", BigInteger), Column("jht_rp", BigInteger),
               Column("paid_on", String(10)), Column("payment_reference", String(64)), Column("late", Integer),
-              Column("refund_due", Integer, default=0), **CLUSTERED)
+              Column("refund_due", Integer, default=0), PrimaryKeyConstraint("period", "member_id"), **CLUSTERED)
         Table(f"claims{suffix}", metadata,
               Column("claim_id", String(64), primary_key=True), Column("member_id", String(36)),
               Column("claim_type", String(32)), Column("agreement_code", String(64)), Column("event_date", String(10)),

@@ -53,6 +53,7 @@ BATCH_SIZE_MAX = 200_000
 VIEWS_CACHE_KIB = 256 * 1024
 """SQLite page cache of a views connection (an upper bound: pages are allocated as used)."""
 POLL_S = 0.5
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 POSITIONS_TABLE = "jamsos_projection_positions"
 
 
@@ -224,6 +225,9 @@ def _sqlite_views_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA cache_size=-{VIEWS_CACHE_KIB}")  # a rebuild's batch fits without spilling pages
+    # a rebuild grows the WAL to about the size of what it wrote (one checkpoint at the end): give the disk
+    # back once the WAL restarts
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
     cursor.close()
 
 
