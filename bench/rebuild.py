@@ -452,7 +452,9 @@ def write_floor(engine: sqlalchemy.Engine, tables: Sequence[sqlalchemy.Table]) -
     pairs = []
     for table in tables:
         copy = sqlalchemy.Table(table.name + FLOOR_SUFFIX, copies,
-                                *(sqlalchemy.Column(c.name, c.type, primary_key=c.primary_key) for c in table.columns),
+                                *(sqlalchemy.Column(c.name, c.type) for c in table.columns),
+                                # the key in its declared order (paid: period first), not the columns' order
+                                sqlalchemy.PrimaryKeyConstraint(*table.primary_key.columns.keys()),
                                 **dict(table.dialect_kwargs))
         for index in table.indexes:
             sqlalchemy.Index(f"{index.name}{FLOOR_SUFFIX}", *(copy.c[c.name] for c in index.columns))
