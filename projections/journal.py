@@ -27,6 +27,7 @@ REGISTER_EVENTS = frozenset({
 })
 """Events that also change the reconciliation registers (the rest only post to the journal, if at all)."""
 CLUSTERED: dict[str, Any] = {"sqlite_with_rowid": False}
+SHAPES_PER_QUERY_MAX = 500
 
 
 class Journal(Projection):
@@ -125,7 +126,11 @@ class Journal(Projection):
         if not shapes:
             return
         t = self.table("journal_shapes")
-        known = set(conn.execute(select(t.c.shape).where(t.c.shape.in_(list(shapes))).distinct()).scalars())
+        wanted = list(shapes)
+        known: set[str] = set()
+        for i in range(0, len(wanted), SHAPES_PER_QUERY_MAX):  # under SQLite's limit on bound parameters
+            known.update(conn.execute(select(t.c.shape).where(t.c.shape.in_(wanted[i:i + SHAPES_PER_QUERY_MAX]))
+                                      .distinct()).scalars())
         insert_rows(conn, t, ("shape", "leg", "account", "debit_rp", "credit_rp", "memo"), [
             (shape, i, leg.account, leg.debit_rp, leg.credit_rp, entry.memo if i == 1 else None)
             for shape, entry in shapes.items() if shape not in known

@@ -295,3 +295,28 @@ def test_trial_balance_as_of_reproduces_what_was_known(memory_ledger: Ledger) ->
     as_of = build_report(ledger.store, "trial-balance", date(2025, 1, 31), known, NOW)
     assert after["sections"] != before["sections"]
     assert as_of["sections"] == before["sections"] and as_of["totals"] == before["totals"]
+
+
+def test_shapes_already_stored_are_not_written_again_in_any_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's shapes are looked up in chunks (SQLite bounds the parameters of one statement); every chunk
+    counts: shapes stored by an earlier batch, in any chunk, are not inserted twice."""
+    from ledger.journal import Entry, Leg
+    from projections import journal
+    from projections.runner import memory_views_engine
+
+    monkeypatch.setattr(journal, "SHAPES_PER_QUERY_MAX", 2)
+    engine = memory_views_engine()
+    projection = journal.Journal(1)
+    projection.create_tables(engine)
+
+    def entries(amounts: range) -> dict[str, Entry]:
+        made = [Entry(f"test {a}", (Leg("bank", a, 0), Leg("suspense", 0, a))) for a in amounts]
+        return {journal.shape_id(e): e for e in made}
+
+    with engine.begin() as conn:
+        projection._add_shapes(conn, entries(range(1, 6)))
+    with engine.begin() as conn:  # the five again (three chunks) and two new ones
+        projection._add_shapes(conn, entries(range(1, 8)))
+    legs = projection.table("journal_shapes")
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(legs)).scalar_one() == 7 * 2
