@@ -22,19 +22,20 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from commands.bootstrap import Ledger
-from commands.clock import business_today
+from commands.business_date import recorded_region
 from commands.common import all_windows, load_agreement, release_held_claims, reserve_reference, window_of
 from commands.messages import CohortRow, Command, ImportCohort, PayCohort, Sweep
 from eventstore.store import EventRow, Head, SnapshotParams, SnapshotRow, event_rows, snapshot_row
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement
+from ledger.business_time import ZONES, business_day, has_zone, today_in, zone_name
 from ledger.claim import Claim, claim_id_for
 from ledger.coverage import AgreementWindow
 from ledger.errors import AlreadyDone, InvalidInput, LedgerError, RuleViolation
 from ledger.identity import PersonalData, SealedPersonalData, member_id_for
 from ledger.member import EnrolmentPlan, Member, decide_payment
 from ledger.reservations import CommandRecord
-from ledger.values import Period, require_region_code
+from ledger.values import Period, require_not_before, require_region_code
 
 Result = dict[str, Any]
 REPLICATE_BY_STATE = True
@@ -93,6 +94,7 @@ def import_cohort(
     agreement = load_agreement(ledger, cmd.agreement_id)
     if agreement.state.closed:
         raise RuleViolation("agreement_id", f"agreement {cmd.agreement_id} is closed")
+    require_not_before(on, agreement.state.signed_on, f"the signing of {agreement.state.code}")
     window = window_of(agreement)
     windows = all_windows(ledger)
     region = require_region_code(cmd.region_code or agreement.state.region_code)
@@ -396,7 +398,9 @@ def decide_cohort(
 
 def quote_cohort(ledger: Ledger, agreement_id: str, periods: Sequence[str], on: date | None) -> Result:
     """What paying ``periods`` for the cohort would cost today (or on ``on``); writes nothing."""
-    day = on or business_today(ledger.clock)
+    agreement = load_agreement(ledger, agreement_id)
+    region = recorded_region(ledger, agreement.state.region_code)
+    day = business_day(ledger.clock.now(), on, [region], question=True).on
     ctx = CommandContext("quote", "quote", ledger.clock.now(), ledger.clock.now())
     _, cohort = decide_cohort(ledger, ctx, agreement_id, periods, day, "QUOTE")
     return {
@@ -453,30 +457,43 @@ def pay_cohort(
 
 
 def sweep(ledger: Ledger, cmd: Sweep, ctx: CommandContext, on: date, record: CommandRecord, digest: str) -> Result:
-    """Emit every lapse due by ``on``; reject held claims whose arrears can no longer be paid."""
+    """Emit every lapse due by ``on``; reject held claims whose arrears can no longer be paid.
+
+    Without ``--on`` (``cmd.effective_on`` None) each member is swept for today in its own region's zone
+    (docs/rules.md#time-zones): at 00:30 WITA a Kendari member's new day has begun, a Pontianak member's not."""
+    now = ledger.clock.now()
+    by_zone = {zone: today_in(zone, now) for zone in ZONES} if cmd.effective_on is None else {}
+    latest = max(by_zone.values()) if by_zone else on
     windows = all_windows(ledger)
-    ended = [code for code, w in windows.items() if w.last_period < Period.containing(on)]
+    ended = [code for code, w in windows.items() if w.last_period < Period.containing(latest)]
     lapsed: Counter[str] = Counter()
     claims: list[Aggregate[Any]] = []
 
+    def day_of(member: Member) -> date:
+        region = member.state.region_code
+        return by_zone[zone_name(region, now)] if by_zone and has_zone(region, now) else on
+
     def decide(member: Member) -> Outcome:
-        due = member.lapse_due(on, windows)
+        day = day_of(member)
+        due = member.lapse_due(day, windows)
         if due is not None:
             member.lapse(ctx, due)
         for claim_ref in member.state.claims:
             claim = ledger.store.load(Claim, claim_id_for(claim_ref))
-            if claim.close_hold_if_unpayable(ctx, member, on):
+            if claim.close_hold_if_unpayable(ctx, member, day):
                 claims.append(claim)
         return Outcome("write", reason=due.reason.value) if due is not None else Outcome("none")
 
     writes = []
-    heads = ledger.store.heads(list(ledger.store.members_to_sweep(ended, on.isoformat())),
+    heads = ledger.store.heads(list(ledger.store.members_to_sweep(ended, latest.isoformat())),
                                verify=ledger.verify_heads)
     for head, outcome in outcomes_by_state(ledger, heads, decide):
         if outcome.kind == "write":
             lapsed[outcome.reason] += 1
             writes.append((head, outcome))
     result: Result = {"on": on.isoformat(), "lapsed": dict(sorted(lapsed.items())), "claims_rejected": len(claims)}
+    if by_zone:
+        result["on_by_zone"] = {zone: day.isoformat() for zone, day in by_zone.items()}
     record.accept(ctx, cmd.kind, digest, result, on)
     write_in_batches(ledger, [((h.aggregate_id, h.version), o) for h, o in writes], last=[*claims, record],
                      label="sweeping")

@@ -701,14 +701,12 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """A report from the read models: --on for business time, --as-of for what was recorded by then."""
-    from commands.clock import business_today
     from projections.export import write_csv, write_xlsx
     from projections.reports import build_report
 
     def go(ledger: Ledger) -> Any:
-        day = parse_date(on) or business_today(ledger.clock)
-        return build_report(ledger.store, name, day, parse_timestamp(as_of), ledger.clock.now(), agreement_id,
-                            period)
+        return build_report(ledger.store, name, parse_date(on), parse_timestamp(as_of), ledger.clock.now(),
+                            agreement_id, period)
 
     result = with_ledger(store, go, create=False)
     if csv_file is not None:
@@ -834,11 +832,12 @@ def check(
     """Verify the journal: trial balance sums to zero, every entry balanced with two or more legs; list every
     unsettled claims-payable / refunds-payable entry, suspense item and clearing balance with its age.
     Exit 8 on a breach."""
-    from commands.clock import business_today
     from projections.money_views import MoneyViews, checks
+    from projections.reports import report_day
 
     def go(ledger: Ledger) -> Any:
-        return checks(MoneyViews(ledger.store), parse_date(on) or business_today(ledger.clock), max_age_days)
+        day = report_day(ledger.clock.now(), parse_date(on), None).on
+        return checks(MoneyViews(ledger.store), day, max_age_days)
 
     result = with_ledger(store, go, create=False)
     emit(result, as_json, lambda v: render.render_check(console, v))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
-WIB = ZoneInfo("Asia/Jakarta")
-"""Western Indonesia Time (UTC+7): Kalimantan Barat. Sulawesi Tenggara is WITA (Asia/Makassar)."""
-WITA = ZoneInfo("Asia/Makassar")
+from ledger.business_time import WIB, WIT, WITA, business_day
+
+__all__ = ["WIB", "WIT", "WITA", "Clock", "SimulatedClock", "SystemClock", "business_today"]
 
 
 class Clock(Protocol):
@@ -47,5 +46,6 @@ class SimulatedClock:
         self.set(datetime(day.year, day.month, day.day, hour, tzinfo=WIB))
 
 
-def business_today(clock: Clock) -> date:
-    return clock.now().astimezone(WIB).date()
+def business_today(clock: Clock, region_code: str | None = None) -> date:
+    """Today in the zone of ``region_code`` (the national zone for None): see :mod:`ledger.business_time`."""
+    return business_day(clock.now(), None, [region_code]).on

@@ -6,7 +6,7 @@ import json
 from datetime import date
 
 from commands.bootstrap import Ledger
-from commands.clock import SystemClock, business_today
+from commands.clock import SystemClock
 from commands.messages import Command
 from ledger.aggregate import CommandContext
 from ledger.agreement import Agreement, agreement_id_for
@@ -36,7 +36,10 @@ def context(ledger: Ledger, command: Command) -> CommandContext:
 
 
 def effective_date(ledger: Ledger, command: Command) -> date:
-    return command.effective_on or business_today(ledger.clock)
+    """The command's business date (``--on`` or today in its region's zone; a future date is refused)."""
+    from commands.business_date import command_business_day
+
+    return command_business_day(ledger, command).on
 
 
 def load_agreement(ledger: Ledger, code: str, field: str = "agreement_id") -> Agreement:

@@ -57,7 +57,7 @@ from ledger.reservations import (
     CommandRecord,
     command_record_id,
 )
-from ledger.values import ClaimStatus, FundSource, PayerType, Period, require_region_code
+from ledger.values import ClaimStatus, FundSource, PayerType, Period, require_not_before, require_region_code
 
 RETRIES_MAX = 5
 CLAIM_PAYER_ID = "BPJS-TK"
@@ -145,6 +145,7 @@ def enrol_member(ledger: Ledger, cmd: EnrolMember, ctx: CommandContext, on: date
     agreement = load_agreement(ledger, cmd.agreement_id) if cmd.agreement_id else None
     windows = windows_for(ledger, member)
     if agreement is not None:
+        require_not_before(on, agreement.state.signed_on, f"the signing of {agreement.state.code}")
         windows[agreement.state.code] = window_of(agreement)
         payer_id, payer_type, fund_source = (
             agreement.state.payer_id,
@@ -214,6 +215,7 @@ def change_payer(ledger: Ledger, cmd: ChangePayer, ctx: CommandContext, on: date
     windows = windows_for(ledger, member)
     if cmd.agreement_id:
         agreement = load_agreement(ledger, cmd.agreement_id)
+        require_not_before(on, agreement.state.signed_on, f"the signing of {agreement.state.code}")
         window = window_of(agreement)
         windows[window.code] = window
         payer_id, payer_type, fund_source = (

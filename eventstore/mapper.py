@@ -42,15 +42,24 @@ def encode_state(event: LedgerEvent) -> bytes:
     return state
 
 
-def decode_state(topic: str, originator_id: uuid.UUID | str, version: int, state: bytes) -> LedgerEvent:
-    """Stored state → event, running ``upcast_vN_vN1`` static methods up to the class's version."""
-    cls: type[LedgerEvent] = resolve_topic(topic)
-    data: dict[str, Any] = orjson.loads(state)
-    stored_version = int(data.pop("class_version", 1))
+def upcast_data(cls: type[LedgerEvent], data: dict[str, Any]) -> dict[str, Any]:
+    """An event's stored JSON in the shape of its class's current version (``upcast_vN_vN1`` in turn); the
+    projections read the log as JSON through this too, so they see one shape per event type."""
+    stored_version = int(data.get("class_version", 1))
+    if stored_version >= cls.class_version:
+        return data
     while stored_version < cls.class_version:
         upcast = getattr(cls, f"upcast_v{stored_version}_v{stored_version + 1}")
         data = upcast(data)
         stored_version += 1
+    return {**data, "class_version": stored_version}
+
+
+def decode_state(topic: str, originator_id: uuid.UUID | str, version: int, state: bytes) -> LedgerEvent:
+    """Stored state → event, running ``upcast_vN_vN1`` static methods up to the class's version."""
+    cls: type[LedgerEvent] = resolve_topic(topic)
+    data = upcast_data(cls, orjson.loads(state))
+    data.pop("class_version", None)
     data["originator_id"] = originator_id
     data["originator_version"] = version
     return cls.model_validate(data)

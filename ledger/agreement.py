@@ -33,6 +33,7 @@ from ledger.values import (
     Period,
     Programme,
     require_code,
+    require_not_before,
     require_region_code,
     require_rupiah,
 )
@@ -158,6 +159,7 @@ class Agreement(Aggregate[AgreementState]):
             raise RuleViolation("agreement_id", f"agreement {self.state.code} is closed")
         if budget_rp == self.state.budget_rp:
             raise AlreadyDone("budget_rp", f"budget is already Rp{budget_rp:,}")
+        require_not_before(on, self.state.signed_on, f"the signing of {self.state.code}")
         self._trigger(
             ctx,
             AgreementBudgetAmended,
@@ -177,6 +179,7 @@ class Agreement(Aggregate[AgreementState]):
         if self.state.closed:
             raise RuleViolation("agreement_id", f"agreement {self.state.code} is closed")
         assert lines, "an invoice has lines"
+        require_not_before(on, self.state.signed_on, f"the signing of {self.state.code}")
         periods = [Period.parse(line.period) for line in lines]
         for period in periods:
             if not self.covers_period(period):

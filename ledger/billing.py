@@ -59,14 +59,15 @@ def budget_status(budget_rp: int, projected_cost_rp: int, day: date) -> BudgetSt
     return BudgetStatus.WITHIN
 
 
-def is_expected(spells: Sequence[Spell], died_on: date | None, agreement_code: str, period: Period) -> bool:
+def is_expected(spells: Sequence[Spell], died_on: date | None, agreement_code: str | None, period: Period) -> bool:
     """Is the member expected to be funded by ``agreement_code`` in ``period`` (see the module's rule)."""
     return expected_spell(spells, died_on, agreement_code, period) is not None
 
 
-def expected_spell(spells: Sequence[Spell], died_on: date | None, agreement_code: str, period: Period
+def expected_spell(spells: Sequence[Spell], died_on: date | None, agreement_code: str | None, period: Period
                    ) -> Spell | None:
-    """The membership chain that makes the member expected in ``period`` (its tariff applies), if any."""
+    """The membership chain that makes the member expected in ``period`` (its tariff applies), if any;
+    ``agreement_code`` None asks for the member's own (self-paid) contributions."""
     for spell in spells:
         if Period.parse(spell.first_period) > period:
             continue
@@ -94,10 +95,13 @@ def billing_block(first: Period, last: Period, cadence: BillingCadence, period: 
 
 
 def monthly_rate_rp(
-    period: Period, programmes: Iterable[Programme], declared_income_rp: int, payer_type: PayerType
+    period: Period, programmes: Iterable[Programme], declared_income_rp: int, payer_type: PayerType,
+    role: str = "", anchor_day: int = 1,
 ) -> dict[Programme, int]:
-    """The tariff in force at ``period``'s start for one member-month, per programme."""
-    return tariff_in_force(period.start()).monthly_rp(set(programmes), declared_income_rp, payer_type)
+    """The tariff in force at ``period``'s start for one member-month, per programme (the same figures a payment
+    of that member-month must carry: see ``ledger.member.decide_payment``)."""
+    return tariff_in_force(period.start(anchor_day)).monthly_rp(set(programmes), declared_income_rp, payer_type,
+                                                                 role)
 
 
 def invoice_ref_for(agreement_code: str, first: Period) -> str:

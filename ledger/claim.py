@@ -37,6 +37,7 @@ from ledger.values import (
     Programme,
     SchoolLevel,
     require_code,
+    require_not_before,
     require_rupiah,
 )
 
@@ -76,6 +77,8 @@ class ClaimState(BaseModel):
     reason: str | None = None
     paid_on: date | None = None
     payment_reference: str | None = None
+    last_step_on: date | None = None
+    """The business day of the claim's latest step: the next one cannot be dated before it."""
 
 
 def compute_benefit(facts: ClaimFacts, table: BenefitTable, jht_balance_rp: int) -> dict[str, int]:
@@ -158,7 +161,8 @@ class Claim(Aggregate[ClaimState]):
         claim._trigger(
             ctx,
             ClaimSubmitted,
-            facts.event_date,
+            on,
+            event_date=facts.event_date,
             claim_ref=claim_ref,
             member_id=member.id,
             claim_type=facts.claim_type,
@@ -211,6 +215,8 @@ class Claim(Aggregate[ClaimState]):
             return False
         if not all(p in member.state.paid for p in self.state.unpaid_periods):
             return False
+        # a payment dated before the claim (entered late) releases it from the day the claim was held
+        on = max(on, self.state.last_step_on or on)
         self._trigger(ctx, ClaimReleased, on, payment_reference=payment_reference)
         return True
 
@@ -233,6 +239,7 @@ class Claim(Aggregate[ClaimState]):
         """Fix the amount from the benefit table in force on the event date; an approved death claim
         closes the member (see :meth:`Member.record_death`), so save the member with the claim."""
         self._require_status("approve", ClaimStatus.SUBMITTED)
+        require_not_before(on, self.state.last_step_on, "the claim's previous step")
         facts = self.state.facts
         assert facts is not None
         table = benefits_in_force(facts.event_date)
@@ -253,6 +260,7 @@ class Claim(Aggregate[ClaimState]):
 
     def reject(self, ctx: CommandContext, on: date, reason_code: str, reason: str) -> None:
         self._require_status("reject", ClaimStatus.SUBMITTED, ClaimStatus.HELD)
+        require_not_before(on, self.state.last_step_on, "the claim's previous step")
         code = require_code(reason_code.upper(), "reason_code", max_len=40)
         if not reason.strip() or len(reason) > REASON_LEN_MAX:
             raise InvalidInput("reason", f"must be 1..{REASON_LEN_MAX} characters")
@@ -263,6 +271,7 @@ class Claim(Aggregate[ClaimState]):
 
     def pay(self, ctx: CommandContext, on: date, payment_reference: str) -> None:
         self._require_status("pay", ClaimStatus.APPROVED)
+        require_not_before(on, self.state.last_step_on, "the claim's approval")
         self._trigger(ctx, ClaimPaid, on, amount_rp=self.state.amount_rp, payment_reference=payment_reference)
 
     def _require_status(self, verb: str, *allowed: ClaimStatus) -> None:
@@ -275,14 +284,15 @@ class Claim(Aggregate[ClaimState]):
 
     def apply(self, event: LedgerEvent) -> None:
         s = self.state
+        s.last_step_on = max(s.last_step_on or event.effective_on, event.effective_on)
         if isinstance(event, ClaimSubmitted):
             s.claim_ref = event.claim_ref
             s.member_id = event.member_id
             s.agreement_code = event.agreement_code
-            s.submitted_on = event.recorded_at.date()
+            s.submitted_on = event.effective_on
             s.facts = ClaimFacts(
                 claim_type=event.claim_type,
-                event_date=event.effective_on,
+                event_date=event.event_date,
                 declared_income_rp=event.declared_income_rp,
                 months_unable=event.months_unable,
                 medical_cost_rp=event.medical_cost_rp,

@@ -20,6 +20,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ledger.business_time import WIB
 from ledger.identity import SealedPersonalData
 from ledger.values import (
     BillingCadence,
@@ -219,8 +220,15 @@ class PersonalDataErased(LedgerEvent):
 
 
 class ClaimSubmitted(LedgerEvent):
-    """A benefit claim with the facts the benefit rules need. ``effective_on`` is the event date."""
+    """A benefit claim with the facts the benefit rules need.
 
+    v2: ``effective_on`` is the business day the claim was submitted and ``event_date`` the day of the death,
+    accident or diagnosis. v1 kept the event date in ``effective_on`` and no submission day: its upcast takes
+    the day it was recorded (in WIB) as the submission day, which is what the ledger knew of it."""
+
+    class_version: ClassVar[int] = 2
+
+    event_date: date
     claim_ref: str
     member_id: uuid.UUID
     claim_type: ClaimType
@@ -233,6 +241,11 @@ class ClaimSubmitted(LedgerEvent):
     school_levels: list[SchoolLevel] = Field(max_length=2)
     death_claim_ref: str | None
     sealed_details: SealedPersonalData | None
+
+    @staticmethod
+    def upcast_v1_v2(data: dict[str, object]) -> dict[str, object]:
+        recorded = datetime.fromisoformat(str(data["recorded_at"])).astimezone(WIB).date()
+        return {**data, "event_date": data["effective_on"], "effective_on": recorded.isoformat()}
 
 
 class ClaimHeld(LedgerEvent):

@@ -22,6 +22,12 @@ benefit-expense:JKK|JKM   expense    debit   benefits granted from the pooled pr
 ========================  =========  ======  ===========================================================
 
 Invariant: every entry has at least two legs and its debits equal its credits (asserted by :class:`Entry`).
+
+**Dates** (:func:`dated_parts`): an entry carries the business day of the fact it records. A bank transfer is
+received on its booking day: matching it to invoices, raising it as an exception (suspense) or matching it by
+hand records what that transfer was, so those entries take the transfer's booking day, and the day the matching
+or the resolution was decided is kept beside it. Writing a transfer off (returning it) is a movement of its
+own, on the day it was decided; every other event's entry takes the event's ``effective_on``.
 """
 
 from __future__ import annotations
@@ -95,6 +101,28 @@ def _sum_by(pairs: list[tuple[str, int]]) -> dict[str, int]:
 
 def _funds(per_programme_rp: Mapping[str, int]) -> dict[str, int]:
     return {f"fund:{p}": v for p, v in sorted(per_programme_rp.items())}
+
+
+TRANSFER_CLASSIFICATIONS = ("StatementLinesMatched", "ReconciliationExceptionsRaised")
+"""Events about many statement lines: one entry per booking day of their lines."""
+
+
+def dated_parts(event_type: str, d: Mapping[str, Any], booked_on: Mapping[int, str] | None
+                ) -> list[tuple[str, Mapping[str, Any]]]:
+    """The parts of an event that are entries of their own, each with the business day of the fact it records
+    (see the module's rule on dates); ``booked_on`` maps the statement lines the event is about to their
+    booking days (None for events not about statement lines)."""
+    if event_type in TRANSFER_CLASSIFICATIONS:
+        assert booked_on is not None
+        key = "matches" if event_type == "StatementLinesMatched" else "exceptions"
+        by_day: dict[str, list[Any]] = {}
+        for part in d[key]:
+            by_day.setdefault(booked_on[part["line_no"]], []).append(part)
+        return [(day, {**d, key: parts}) for day, parts in sorted(by_day.items())]
+    if event_type == "ReconciliationExceptionResolved" and d["action"] != "WRITE_OFF":
+        assert booked_on is not None
+        return [(booked_on[d["line_no"]], d)]
+    return [(str(d["effective_on"]), d)]
 
 
 def entry_for(event_type: str, d: Mapping[str, Any], claim_type: Callable[[], str]) -> Entry | None:

@@ -52,6 +52,7 @@ from ledger.values import (
     PayerType,
     Period,
     Programme,
+    require_not_before,
     require_region_code,
     require_rupiah,
 )
@@ -132,6 +133,7 @@ def decide_payment(
         if b.index - a.index != 1:
             raise InvalidInput("periods", f"must be consecutive months without repeats ({a} then {b})")
     spell = state.spells[-1]
+    require_not_before(on, spell.enrolled_on, "the enrolment of this membership chain")
     if not spell.is_open:
         raise RuleViolation(
             "member", f"membership lapsed on {spell.lapsed_on} ({spell.lapse_reason}); enrol again to re-join"
@@ -154,8 +156,10 @@ def decide_payment(
             raise AlreadyDone(
                 "periods", f"{p} already paid (reference {state.paid[str(p)].payment_reference})"
             )
-        if p > now + (rules.advance_months_max - 1):
-            raise RuleViolation("periods", f"{p} is more than {rules.advance_months_max} months ahead of {now}")
+        if p > now + rules.advance_months_max:
+            raise RuleViolation(
+                "periods", f"{p} is too far ahead: a payment on {on.isoformat()} (period {now}) may cover periods "
+                f"up to {rules.advance_months_max} months after it, so at the latest {now + rules.advance_months_max}")
         if p < now - rules.arrears_months_max:
             raise RuleViolation(
                 "periods", f"{p} is more than {rules.arrears_months_max} months in arrears and can no longer be paid"
@@ -205,6 +209,10 @@ class Member(Aggregate[MemberState]):
         if self.state.spells and self.state.spells[-1].is_open and self.state.died_on is None:
             return self.state.spells[-1]
         return None
+
+    @property
+    def first_enrolled_on(self) -> date | None:
+        return self.state.spells[0].enrolled_on if self.state.spells else None
 
     @property
     def jht_balance_rp(self) -> int:
@@ -272,6 +280,8 @@ class Member(Aggregate[MemberState]):
             )
         if spell is not None:
             raise RuleViolation("nik", "membership has a lapse due: run the sweep first")
+        if self.state.spells:
+            require_not_before(on, self.state.spells[-1].lapsed_on, "the end of the previous membership chain")
         region_code = require_region_code(region_code)
         if village_code is not None:
             village_code = require_region_code(village_code, "village_code")
@@ -397,6 +407,7 @@ class Member(Aggregate[MemberState]):
         spell = self.open_spell
         if spell is None:
             raise RuleViolation("member", "has no open membership to change the payer of")
+        require_not_before(on, spell.enrolled_on, "the enrolment of this membership chain")
         if self.lapse_due(on, windows) is not None:
             raise RuleViolation("member", "membership has a lapse due: run the sweep first")
         if from_period < Period.parse(spell.current_segment.from_period):
@@ -433,6 +444,7 @@ class Member(Aggregate[MemberState]):
                 "claim_type",
                 f"member already has a death claim ({self.state.death_claim_ref}); one per member, ever",
             )
+        require_not_before(on, self.first_enrolled_on, "the member's first enrolment")
         if self.state.died_on is not None and event_date > self.state.died_on:
             raise RuleViolation("event_date", f"is after the member's death on {self.state.died_on}")
         self._trigger(ctx, ClaimFiled, on, claim_ref=claim_ref, claim_type=claim_type, event_date=event_date)
@@ -474,6 +486,7 @@ class Member(Aggregate[MemberState]):
             raise NotFound("claim_ref", f"no refund is due to {payer_id} for claim {claim_ref}")
         if key in self.state.refunds_settled:
             raise AlreadyDone("claim_ref", f"refund already settled by {self.state.refunds_settled[key]}")
+        require_not_before(on, self.state.died_on, "the death that made the refund due")
         if amount_rp != due:
             raise RuleViolation("amount_rp", f"Rp{amount_rp:,} differs from the Rp{due:,} due; refunds are paid whole")
         agreement = next((p.agreement_code for p in self.state.paid.values()
@@ -485,6 +498,7 @@ class Member(Aggregate[MemberState]):
         require_rupiah(amount_rp, "amount_rp")
         if not source.strip():
             raise InvalidInput("source", "must say where the balance comes from")
+        require_not_before(on, self.first_enrolled_on, "the member's first enrolment")
         self._trigger(ctx, JhtBalanceCarriedIn, on, amount_rp=amount_rp, source=source.strip())
 
     def erase_personal_data(self, ctx: CommandContext, reason: str, on: date) -> None:

@@ -135,7 +135,8 @@ class CoverageRules:
     - ``arrears_months_max``: unpaid months that may still be paid late (reinstating them); when the
       next unpaid month starts the membership lapses (ARREARS).
     - ``agreement_anchor_day``: cohorts under a funding agreement run on calendar months [choice].
-    - ``advance_months_max``: how far ahead, and how many months at once, a payment may cover.
+    - ``advance_months_max``: how many months one payment may cover, and how far ahead: a period at most this
+      many months after the period of the payment's business day (12: on 28 Dec 2025, up to 2026-12).
     """
 
     valid_from: date

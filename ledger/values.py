@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, RuleViolation
 
 RUPIAH_MAX = 10**15
 """Upper bound for any single amount (Rp1 quadrillion): far above any real flow, catches unit slips."""
@@ -216,6 +216,14 @@ def require_region_code(value: Any, field: str = "region_code") -> str:
     if not _REGION_RE.match(text):
         raise InvalidInput(field, f"must be a Kemendagri code like 61.72 or 61.07.01.2001, got {value!r}")
     return text
+
+
+def require_not_before(on: date, earliest: date | None, what: str, field: str = "effective_on") -> None:
+    """A fact cannot be effective before what it depends on (a payment before the enrolment, an approval before
+    the submission): refuse ``on`` when it is before ``earliest`` (see docs/rules.md#business-time)."""
+    if earliest is not None and on < earliest:
+        raise RuleViolation(field, f"{on.isoformat()} is before {what} ({earliest.isoformat()}); a fact cannot be "
+                                   "dated before what it depends on")
 
 
 def require_kpj(value: Any, field: str = "kpj") -> str:

@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, bindparam, select, update
 from sqlalchemy.engine import Connection
 
-from ledger.journal import Entry, entry_for
+from ledger.journal import Entry, dated_parts, entry_for
 from projections.runner import Envelope, Projection, insert_rows
 
 LINE_STATUS_NEW = "NEW"
@@ -32,7 +32,8 @@ SHAPES_PER_QUERY_MAX = 500
 
 class Journal(Projection):
     name = "journal"
-    version = 3  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape
+    version = 4  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape;
+    # 4: entries dated by the fact they record (a transfer's booking day), with the day it was decided beside
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -40,11 +41,15 @@ class Journal(Projection):
         self._statement_payers: dict[str, tuple[str, str]] = {}
 
     def define(self, metadata: MetaData, suffix: str) -> None:
-        # one row per money event, its legs by shape: a cohort payment posts thousands of identical entries
+        # one row per money event (per booking day of its transfers), its legs by shape: a cohort payment posts
+        # thousands of identical entries. effective_on: the business day of the fact (see ledger.journal);
+        # decided_on: the business day of the event that recorded it (the matching run, the resolution)
         Table(f"journal_entries{suffix}", metadata,
-              Column("position", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+              Column("position", BigInteger, primary_key=True, autoincrement=False),
+              Column("seq", Integer, primary_key=True, autoincrement=False),
               Column("shape", String(32), nullable=False),
-              Column("effective_on", String(10), nullable=False), Column("recorded_at", String(40), nullable=False))
+              Column("effective_on", String(10), nullable=False), Column("decided_on", String(10), nullable=False),
+              Column("recorded_at", String(40), nullable=False), **CLUSTERED)
         Table(f"journal_shapes{suffix}", metadata,
               Column("shape", String(32), primary_key=True),
               Column("leg", Integer, primary_key=True, autoincrement=False),
@@ -77,13 +82,16 @@ class Journal(Projection):
               Column("seq", Integer, primary_key=True, autoincrement=False),
               Column("statement_id", String(64)), Column("line_no", BigInteger),
               Column("invoice_ref", String(96), index=True), Column("agreement_code", String(64)),
-              Column("amount_rp", BigInteger), Column("rule", String(24)), Column("effective_on", String(10)))
+              Column("amount_rp", BigInteger), Column("rule", String(24)), Column("effective_on", String(10)),
+              Column("decided_on", String(10)))
+        # allocations: effective_on is the transfer's booking day, decided_on the day it was matched
         Table(f"exceptions{suffix}", metadata,
               Column("statement_id", String(64), primary_key=True),
               Column("line_no", BigInteger, primary_key=True, autoincrement=False),
               Column("payer_id", String(64)), Column("kind", String(24)), Column("reason", Text),
               Column("amount_rp", BigInteger), Column("candidates", Text), Column("raised_on", String(10)),
-              Column("status", String(16)), Column("resolved_on", String(10)), Column("note", Text))
+              Column("status", String(16)), Column("resolved_on", String(10)), Column("note", Text),
+              Column("booked_on", String(10)))
         Table(f"refunds{suffix}", metadata,
               Column("claim_ref", String(64), primary_key=True), Column("payer_id", String(64), primary_key=True),
               Column("member_id", String(36)), Column("agreement_code", String(64)), Column("periods", Text),
@@ -104,21 +112,41 @@ class Journal(Projection):
         shape_of: dict[tuple[Any, ...], str | None] = {}
         for e in batch:
             d = e.data
-            if e.event_type in REGISTER_EVENTS:  # in event order: an entry may need what an earlier event recorded
-                self._registers(conn, e)
-            if e.event_type == "ContributionPaid":  # a cohort payment: one entry shape for thousands of members
+            kind = e.event_type
+            booked = self._booked_lines(conn, e) if kind in TRANSFER_EVENTS else None
+            if kind in REGISTER_EVENTS:  # in event order: an entry may need what an earlier event recorded
+                self._registers(conn, e, booked)
+            if kind == "ContributionPaid":  # a cohort payment: one entry shape for thousands of members
                 key = (d["agreement_code"], d["payment_reference"], d["amount_rp"], len(d["periods"]),
                        tuple(d["per_period_rp"].items()))
                 if key in shape_of:
                     shape = shape_of[key]
                 else:
-                    shape = shape_of[key] = _shaped(shapes, entry_for(e.event_type, d, no_claim))
-            else:
-                shape = _shaped(shapes, entry_for(e.event_type, d, partial(self._claim_type, conn, e.originator_id)))
-            if shape is not None:
-                add((e.position, shape, d["effective_on"], d["recorded_at"]))
+                    shape = shape_of[key] = _shaped(shapes, entry_for(kind, d, no_claim))
+                if shape is not None:
+                    add((e.position, 0, shape, d["effective_on"], d["effective_on"], d["recorded_at"]))
+                continue
+            claim_type = partial(self._claim_type, conn, e.originator_id)
+            for seq, (fact_on, part) in enumerate(dated_parts(kind, d, booked)):
+                shape = _shaped(shapes, entry_for(kind, part, claim_type))
+                if shape is not None:
+                    add((e.position, seq, shape, fact_on, d["effective_on"], d["recorded_at"]))
         self._add_shapes(conn, shapes)
-        insert_rows(conn, self.table("journal_entries"), ("position", "shape", "effective_on", "recorded_at"), rows)
+        insert_rows(conn, self.table("journal_entries"),
+                    ("position", "seq", "shape", "effective_on", "decided_on", "recorded_at"), rows)
+
+    def _booked_lines(self, conn: Connection, e: Envelope) -> dict[int, str]:
+        """Line number → booking day of the statement lines an event decides on (one query per 500 lines)."""
+        statement_id, _ = self._statement(conn, e.originator_id)
+        d = e.data
+        line_nos = sorted({x["line_no"] for x in d.get("matches") or d.get("exceptions") or [d]})
+        t = self.table("statement_lines")
+        out: dict[int, str] = {}
+        for i in range(0, len(line_nos), SHAPES_PER_QUERY_MAX):
+            out.update((int(n), str(b)) for n, b in conn.execute(
+                select(t.c.line_no, t.c.booked_on).where(t.c.statement_id == statement_id,
+                                                         t.c.line_no.in_(line_nos[i:i + SHAPES_PER_QUERY_MAX]))))
+        return out
 
     def _add_shapes(self, conn: Connection, shapes: dict[str, Entry]) -> None:
         """The legs of the shapes first seen in this batch (asked of the table, not of a cache that a rolled
@@ -153,7 +181,7 @@ class Journal(Projection):
             cached = self._statement_payers[aggregate_id] = (str(row[0]), str(row[1]))
         return cached
 
-    def _registers(self, conn: Connection, e: Envelope) -> None:
+    def _registers(self, conn: Connection, e: Envelope, booked: dict[int, str] | None) -> None:
         d, kind = e.data, e.event_type
         on = d.get("effective_on")
         if kind == "InvoiceIssued":
@@ -181,20 +209,21 @@ class Journal(Projection):
                              x["account"], x["description"], LINE_STATUS_NEW) for x in d["lines"]])
         elif kind == "StatementLinesMatched":
             statement_id, _ = self._statement(conn, e.originator_id)
+            assert booked is not None
             rows = [(e.position, i, statement_id, m["line_no"], a["invoice_ref"], a["agreement_code"], a["amount_rp"],
-                     m["rule"], on)
+                     m["rule"], booked[m["line_no"]], on)
                     for i, (m, a) in enumerate(((m, a) for m in d["matches"] for a in m["allocations"]), 1)]
-            insert_rows(conn, self.table("allocations"), (
-                "position", "seq", "statement_id", "line_no", "invoice_ref", "agreement_code", "amount_rp", "rule",
-                "effective_on"), rows)
+            insert_rows(conn, self.table("allocations"), ALLOCATION_COLUMNS, rows)
             self._line_status(conn, statement_id, [m["line_no"] for m in d["matches"]], "MATCHED")
         elif kind == "ReconciliationExceptionsRaised":
             statement_id, payer_id = self._statement(conn, e.originator_id)
+            assert booked is not None
             insert_rows(conn, self.table("exceptions"), (
                 "statement_id", "line_no", "payer_id", "kind", "reason", "amount_rp", "candidates", "raised_on",
-                "status", "resolved_on", "note"), [(
+                "status", "resolved_on", "note", "booked_on"), [(
                 statement_id, x["line_no"], payer_id, x["kind"], x["reason"], x["amount_rp"],
-                ",".join(x["candidate_invoice_refs"]), on, "OPEN", None, None) for x in d["exceptions"]])
+                ",".join(x["candidate_invoice_refs"]), on, "OPEN", None, None, booked[x["line_no"]])
+                for x in d["exceptions"]])
             self._line_status(conn, statement_id, [x["line_no"] for x in d["exceptions"]], "EXCEPTION")
         elif kind == "ReconciliationExceptionResolved":
             statement_id, _ = self._statement(conn, e.originator_id)
@@ -203,10 +232,10 @@ class Journal(Projection):
             conn.execute(update(t).where(t.c.statement_id == statement_id, t.c.line_no == d["line_no"])
                          .values(status=status, resolved_on=on, note=d["note"]))
             if d["allocations"]:
-                insert_rows(conn, self.table("allocations"), (
-                    "position", "seq", "statement_id", "line_no", "invoice_ref", "agreement_code", "amount_rp", "rule",
-                    "effective_on"), [(e.position, i, statement_id, d["line_no"], a["invoice_ref"], a["agreement_code"],
-                                       a["amount_rp"], "BY_HAND", on) for i, a in enumerate(d["allocations"], 1)])
+                assert booked is not None
+                insert_rows(conn, self.table("allocations"), ALLOCATION_COLUMNS, [
+                    (e.position, i, statement_id, d["line_no"], a["invoice_ref"], a["agreement_code"], a["amount_rp"],
+                     "BY_HAND", booked[d["line_no"]], on) for i, a in enumerate(d["allocations"], 1)])
             self._line_status(conn, statement_id, [d["line_no"]], "HAND_MATCHED" if d["allocations"] else status)
         elif kind == "ContributionRefundDue":
             insert_rows(conn, self.table("refunds"), (
@@ -233,6 +262,13 @@ class Journal(Projection):
         conn.execute(update(t).where(t.c.statement_id == bindparam("sid"), t.c.line_no == bindparam("ln"))
                      .values(status=bindparam("st")),
                      [{"sid": statement_id, "ln": n, "st": status} for n in line_nos])
+
+
+ALLOCATION_COLUMNS = ("position", "seq", "statement_id", "line_no", "invoice_ref", "agreement_code", "amount_rp",
+                      "rule", "effective_on", "decided_on")
+TRANSFER_EVENTS = frozenset({"StatementLinesMatched", "ReconciliationExceptionsRaised",
+                             "ReconciliationExceptionResolved"})
+"""Events deciding on statement lines: their entries are dated by the lines' booking days."""
 
 
 def shape_id(entry: Entry) -> str:

@@ -14,13 +14,12 @@ from typing import Any
 import orjson
 
 from commands.bootstrap import Ledger
-from commands.clock import business_today
 from eventstore.mapper import decode_state
 from ledger.agreement import Agreement, agreement_id_for
 from ledger.claim import Claim, claim_id_for
 from ledger.coverage import is_covered, spell_on
 from ledger.errors import InvalidInput, NotFound
-from ledger.events import MEMBER_EVENTS, LedgerEvent, MemberEnrolled
+from ledger.events import MEMBER_EVENTS, AgreementBudgetAmended, AgreementSigned, LedgerEvent, MemberEnrolled
 from ledger.identity import PersonalData, member_id_for, validate_nik
 from ledger.member import Member, member_summary, sealed_personal_data
 from ledger.values import Period
@@ -32,6 +31,13 @@ _MEMBER_TOPICS = {cls.__name__ for cls in MEMBER_EVENTS}
 def _check_as_of(ledger: Ledger, as_of: datetime | None) -> None:
     if as_of is not None and as_of > ledger.clock.now():
         raise InvalidInput("as_of", f"{as_of.isoformat()} is in the future")
+
+
+def view_day(ledger: Ledger, on: date | None, region_code: str | None) -> date:
+    """``on`` (refused when the day has not begun in the region) or today in the region's zone."""
+    from projections.reports import report_day
+
+    return report_day(ledger.clock.now(), on, region_code).on
 
 
 def replay_as_of(ledger: Ledger, cls: type[Any], aggregate_id: uuid.UUID, as_of: datetime | None) -> Any:
@@ -64,7 +70,7 @@ def member_view(
     if not member.exists:
         raise NotFound("nik", "unknown member (no enrolment for this NIK)")
     view = member_summary(member)
-    view["coverage"] = coverage_on(member, on or business_today(ledger.clock))
+    view["coverage"] = coverage_on(member, view_day(ledger, on, member.state.region_code))
     view["as_of"] = as_of.isoformat() if as_of else None
     claims = []
     for claim_ref in member.state.claims:
@@ -109,24 +115,30 @@ def agreement_view(
 ) -> dict[str, Any]:
     """Figures of one agreement; pass ``cohorts`` (from :func:`members_by_agreement`) to reuse one read."""
     _check_as_of(ledger, as_of)
-    day = on or business_today(ledger.clock)
     agreement: Agreement = replay_as_of(ledger, Agreement, agreement_id_for(code), as_of)
     if not agreement.exists:
         raise NotFound("agreement_id", f"unknown agreement {code}")
+    day = view_day(ledger, on, agreement.state.region_code)
     if cohorts is None:
         cohorts = members_by_agreement(ledger, as_of)
-    members = cohorts.get(code, [])
     s = agreement.state
+    if s.signed_on is not None and s.signed_on > day:
+        raise NotFound("agreement_id", f"agreement {code} was signed on {s.signed_on.isoformat()}, after "
+                                       f"{day.isoformat()}")
+    # as the business stood on ``day``: chains enrolled under it by then, payments made by then, refunds due
+    # once the death they follow is effective
+    members = [m for m in cohorts.get(code, []) if _enrolled_under(m, code, day)]
     active = covered = 0
     paid_rp = refund_due_rp = 0
     for m in members:
         cov = coverage_on(m, day)
         active += bool(cov["member_on_that_day"] and cov["payer_id"] == s.payer_id)
         covered += bool(cov["covered"] and cov["payer_id"] == s.payer_id)
+        died = m.state.died_on
         for p in m.state.paid.values():
-            if p.agreement_code == code:
+            if p.agreement_code == code and p.paid_on <= day:
                 paid_rp += p.amount_rp
-                refund_due_rp += p.amount_rp if p.refund_due else 0
+                refund_due_rp += p.amount_rp if p.refund_due and died is not None and died <= day else 0
     return {
         "agreement_id": s.code,
         "name": s.name,
@@ -139,7 +151,7 @@ def agreement_view(
         "programmes": [p.value for p in s.programmes],
         "rate_per_member_month_rp": s.rate_per_member_month_rp,
         "billing_cadence": s.billing_cadence.value,
-        "budget_rp": s.budget_rp,
+        "budget_rp": budget_on(agreement, ledger, as_of, day),
         "closed": s.closed,
         "members_enrolled": len(members),
         "on": day.isoformat(),
@@ -149,6 +161,28 @@ def agreement_view(
         "refunds_due_rp": refund_due_rp,
         "as_of": as_of.isoformat() if as_of else None,
     }
+
+
+def _enrolled_under(member: Member, code: str, day: date) -> bool:
+    """Whether a chain of ``member`` enrolled by ``day`` was funded by ``code`` at some point decided by then."""
+    return any(spell.enrolled_on <= day and any(seg.agreement_code == code for seg in spell.segments)
+               for spell in member.state.spells)
+
+
+def budget_on(agreement: Agreement, ledger: Ledger, as_of: datetime | None, day: date) -> int:
+    """The budget ceiling in force on ``day``: the one signed, or the last amendment effective by then."""
+    budget = None
+    amendments = []
+    for event in ledger.store.events_of(agreement.id):
+        if as_of is not None and event.recorded_at > as_of:
+            continue
+        if isinstance(event, AgreementSigned) and event.effective_on <= day:
+            budget = event.budget_rp
+        elif isinstance(event, AgreementBudgetAmended) and event.effective_on <= day:
+            amendments.append((event.effective_on, event.originator_version, event.budget_rp))
+    if amendments:
+        budget = max(amendments)[2]
+    return budget if budget is not None else agreement.state.budget_rp
 
 
 def members_by_agreement(ledger: Ledger, as_of: datetime | None) -> dict[str, list[Member]]:

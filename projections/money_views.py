@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from eventstore.store import LedgerStore
 from ledger.billing import budget_status, expected_spell, monthly_rate_rp
 from ledger.coverage import Segment, Spell
-from ledger.errors import NotFound
+from ledger.errors import InvalidInput, NotFound
 from ledger.journal import account_type
 from ledger.reconciliation import OpenInvoice, StatementLine
 from ledger.values import PayerType, Period, Programme
@@ -76,37 +76,51 @@ class Chains:
     inputs (programmes and declared income, by ``id`` of the chain)."""
 
     members: list[tuple[list[Spell], date | None]]
-    tariff_inputs: dict[int, tuple[tuple[Programme, ...], int]]
+    tariff_inputs: dict[int, tuple[tuple[Programme, ...], int, str]]
 
 
-def member_chains(views: MoneyViews, code: str) -> Chains:
+def member_chains(views: MoneyViews, code: str, on: date | None = None) -> Chains:
+    """The chains of every member ever funded by ``code``; with ``on``, as they stood that day (chains enrolled,
+    payer changes decided, lapses and deaths effective by then: the rule of ``projections.reports.Facts``)."""
+    day = on.isoformat() if on is not None else None
+
+    def by(value: str | None) -> str | None:
+        return value if value is not None and (day is None or value <= day) else None
+
     seg_t = views.registers.table("segments")
     with views.engine.connect() as conn:
         ids = sorted({r[0] for r in conn.execute(select(seg_t.c.member_id).where(seg_t.c.agreement_code == code))})
     spells_t, members_t = views.registers.table("spells"), views.registers.table("members")
     segments: dict[tuple[str, int], list[Segment]] = defaultdict(list)
     spells: dict[str, list[Spell]] = defaultdict(list)
-    inputs: dict[int, tuple[tuple[Programme, ...], int]] = {}
+    inputs: dict[int, tuple[tuple[Programme, ...], int, str]] = {}
     died: dict[str, date | None] = {}
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         for s in sorted(views.rows(views.registers, "segments", seg_t.c.member_id.in_(chunk)),
-                        key=lambda s: (s["member_id"], s["spell_no"], s["from_period"])):
+                        key=lambda s: (s["member_id"], s["spell_no"], s["from_period"], s["changed_on"])):
+            if by(s["changed_on"]) is None:
+                continue
             segments[(s["member_id"], s["spell_no"])].append(Segment(
                 from_period=s["from_period"], agreement_code=s["agreement_code"], payer_id=s["payer_id"],
                 payer_type=s["payer_type"], fund_source=s["fund_source"]))
         for s in sorted(views.rows(views.registers, "spells", spells_t.c.member_id.in_(chunk)),
                         key=lambda s: (s["member_id"], s["spell_no"])):
+            if by(s["enrolled_on"]) is None:
+                continue
+            lapsed = by(s["lapsed_on"])
             spell = Spell(
                 enrolled_on=date.fromisoformat(s["enrolled_on"]), anchor_day=s["anchor_day"],
                 first_period=s["first_period"], segments=segments[(s["member_id"], s["spell_no"])],
-                lapsed_on=date.fromisoformat(s["lapsed_on"]) if s["lapsed_on"] else None,
-                lapse_reason=s["lapse_reason"])
+                lapsed_on=date.fromisoformat(lapsed) if lapsed else None,
+                lapse_reason=s["lapse_reason"] if lapsed else None)
             spells[s["member_id"]].append(spell)
-            inputs[id(spell)] = (tuple(Programme(p) for p in s["programmes"].split(",")), s["declared_income_rp"])
+            inputs[id(spell)] = (tuple(Programme(p) for p in s["programmes"].split(",")), s["declared_income_rp"],
+                                 s["role"])
         for m in views.rows(views.registers, "members", members_t.c.member_id.in_(chunk)):
-            died[m["member_id"]] = date.fromisoformat(m["died_on"]) if m["died_on"] else None
-    return Chains([(spells[m], died.get(m)) for m in ids], inputs)
+            died_on = by(m["died_on"])
+            died[m["member_id"]] = date.fromisoformat(died_on) if died_on else None
+    return Chains([(spells[m], died.get(m)) for m in ids if spells[m]], inputs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,17 +135,19 @@ class Expected:
         return sum(self.per_programme_rp.values())
 
 
-def expected_by_period(views: MoneyViews, code: str, periods: Iterable[Period]) -> dict[str, Expected]:
+def expected_by_period(views: MoneyViews, code: str, periods: Iterable[Period], on: date | None = None
+                       ) -> dict[str, Expected]:
     """Members expected under ``code`` in each period (``ledger.billing.expected_spell``) and their cost at
-    the tariff in force, with each chain's programmes and declared income."""
+    the tariff in force, with each chain's programmes, declared income and role; with ``on``, from the chains
+    as they stood that day."""
     agreement = views.agreement(code)
     payer_type = PayerType(agreement["payer_type"])
-    chains = member_chains(views, code)
+    chains = member_chains(views, code, on)
     out = {}
     for p in periods:
         members = 0
         amounts: dict[Programme, int] = defaultdict(int)
-        rates: dict[tuple[tuple[Programme, ...], int], dict[Programme, int]] = {}
+        rates: dict[tuple[tuple[Programme, ...], int, str], dict[Programme, int]] = {}
         for spells, died in chains.members:
             spell = expected_spell(spells, died, code, p)
             if spell is None:
@@ -140,7 +156,7 @@ def expected_by_period(views: MoneyViews, code: str, periods: Iterable[Period]) 
             key = chains.tariff_inputs[id(spell)]
             rate = rates.get(key)
             if rate is None:
-                rate = rates[key] = monthly_rate_rp(p, key[0], key[1], payer_type)
+                rate = rates[key] = monthly_rate_rp(p, key[0], key[1], payer_type, key[2])
             for programme, value in rate.items():
                 amounts[programme] += value
         out[str(p)] = Expected(members, dict(sorted(amounts.items())))
@@ -155,14 +171,20 @@ def window(agreement: dict[str, Any]) -> list[Period]:
 # --- reconciliation inputs -------------------------------------------------------------------------
 
 
-def invoice_outstanding(views: MoneyViews, payer_id: str | None = None) -> dict[str, dict[str, Any]]:
-    """Invoices (of one payer, or all) with their allocations so far and what is still outstanding."""
+def invoice_outstanding(views: MoneyViews, payer_id: str | None = None, on: date | None = None
+                        ) -> dict[str, dict[str, Any]]:
+    """Invoices (of one payer, or all) with their allocations so far and what is still outstanding; with ``on``,
+    as they stood that day (invoices issued, transfers booked by then)."""
     inv_t, alloc_t = views.journal.table("invoices"), views.journal.table("allocations")
     where = [inv_t.c.payer_id == payer_id] if payer_id else []
+    if on is not None:
+        where.append(inv_t.c.issued_on <= on.isoformat())
     invoices = {i["invoice_ref"]: {**i, "received_rp": 0} for i in views.rows(views.journal, "invoices", *where)}
+    received = select(alloc_t.c.invoice_ref, func.sum(alloc_t.c.amount_rp)).group_by(alloc_t.c.invoice_ref)
+    if on is not None:
+        received = received.where(alloc_t.c.effective_on <= on.isoformat())
     with views.engine.connect() as conn:
-        for ref, total in conn.execute(select(alloc_t.c.invoice_ref, func.sum(alloc_t.c.amount_rp))
-                                       .group_by(alloc_t.c.invoice_ref)):
+        for ref, total in conn.execute(received):
             if ref in invoices:
                 invoices[ref]["received_rp"] = int(total)
     for inv in invoices.values():
@@ -215,62 +237,97 @@ def _age_days(since: str | None, on: date) -> int | None:
     return None if since is None else (on - date.fromisoformat(since)).days
 
 
+def budget_on(views: MoneyViews, code: str, on: date) -> int:
+    """The budget ceiling in force on ``on``: the one signed, or the last amendment effective by then."""
+    t = views.registers.table("budgets")
+    rows = sorted(views.rows(views.registers, "budgets", t.c.agreement_code == code,
+                             t.c.effective_on <= on.isoformat()), key=lambda b: (b["effective_on"], b["position"]))
+    return int(rows[-1]["budget_rp"]) if rows else int(views.agreement(code)["budget_rp"])
+
+
+def exceptions_on(views: MoneyViews, payer_id: str, on: date) -> list[dict[str, Any]]:
+    """The payer's reconciliation exceptions as they stood on ``on``: transfers booked by then that the ledger
+    could not explain. Raising, matching by hand and parking classify the transfer (they hold from its booking
+    day, see ``ledger.journal``); a write-off returns the money on the day it was decided."""
+    t = views.journal.table("exceptions")
+    day = on.isoformat()
+    out = []
+    for e in views.rows(views.journal, "exceptions", t.c.payer_id == payer_id, t.c.booked_on <= day):
+        if e["status"] == "WRITTEN_OFF" and e["resolved_on"] > day:
+            e = {**e, "status": "OPEN", "resolved_on": None}
+        out.append(e)
+    return out
+
+
 def reconciliation_report(views: MoneyViews, code: str, on: date, period: str | None = None
                           ) -> tuple[dict[str, Section], dict[str, Any]]:
-    """Per month of the window: budget share, expected, billed, paid (credited to members), received
-    (transfers matched to the invoices), differences; open exceptions of the payer; refunds due."""
+    """Per month of the window, as the business stood on ``on``: budget share, expected, billed, paid (credited
+    to members), received (transfers matched to the invoices), differences; the payer's open exceptions;
+    refunds due. With ``period``, the months and the totals are of that month only (the budget line stays the
+    window's: a ceiling is for the whole window)."""
     agreement = views.agreement(code)
+    day = on.isoformat()
+    if agreement["signed_on"] > day:
+        raise NotFound("agreement_id", f"agreement {code} was signed on {agreement['signed_on']}, after {day}")
     periods = window(agreement)
-    expected_members = expected_by_period(views, code, periods)
+    if period is not None and Period.parse(period, "period") not in periods:
+        raise InvalidInput("period", f"{period} is outside {code}'s window {agreement['first_period']}.."
+                                     f"{agreement['last_period']}")
+    expected_members = expected_by_period(views, code, periods, on)
+    invoices = invoice_outstanding(views, agreement["payer_id"], on)
     ip_t = views.journal.table("invoice_periods")
     billed: dict[str, tuple[str, int]] = {
         r["period"]: (r["invoice_ref"], r["amount_rp"])
-        for r in views.rows(views.journal, "invoice_periods", ip_t.c.agreement_code == code)}
-    invoices = invoice_outstanding(views, agreement["payer_id"])
+        for r in views.rows(views.journal, "invoice_periods", ip_t.c.agreement_code == code)
+        if r["invoice_ref"] in invoices}
     received = _spread_received(views, code, invoices)
     paid_t = views.registers.table("paid")
     with views.engine.connect() as conn:
         paid = {str(p): int(v) for p, v in conn.execute(
-            select(paid_t.c.period, func.sum(paid_t.c.amount_rp)).where(paid_t.c.agreement_code == code)
-            .group_by(paid_t.c.period))}
+            select(paid_t.c.period, func.sum(paid_t.c.amount_rp))
+            .where(paid_t.c.agreement_code == code, paid_t.c.paid_on <= day).group_by(paid_t.c.period))}
     rows: list[list[Any]] = []
     totals: defaultdict[str, int] = defaultdict(int)
+    window_expected_rp = 0
     for p in periods:
         key = str(p)
         members = expected_members[key].members
         expected_rp = expected_members[key].amount_rp
+        window_expected_rp += expected_rp
+        if period is not None and period != key:
+            continue
         invoice_ref, billed_rp = billed.get(key, (None, 0))
         received_rp = received.get(key, 0)
         row = {"expected_members": members, "expected_rp": expected_rp, "billed_rp": billed_rp,
                "paid_rp": paid.get(key, 0), "received_rp": received_rp}
         for k, v in row.items():
             totals[k] += v
-        if period is None or period == key:
-            rows.append([key, members, expected_rp, invoice_ref, billed_rp, paid.get(key, 0), received_rp,
-                         billed_rp - expected_rp, billed_rp - received_rp])
-    projected_rp = totals["expected_rp"]
-    status = budget_status(agreement["budget_rp"], projected_rp, on)
-    exc_t = views.journal.table("exceptions")
-    exceptions = [[e["statement_id"][:12], e["line_no"], e["kind"], e["amount_rp"], e["status"], e["raised_on"],
-                   _age_days(e["raised_on"], on), e["reason"]]
-                  for e in views.rows(views.journal, "exceptions", exc_t.c.payer_id == agreement["payer_id"],
-                                      exc_t.c.status.in_(["OPEN", "PARKED"]))]
+        rows.append([key, members, expected_rp, invoice_ref, billed_rp, paid.get(key, 0), received_rp,
+                     billed_rp - expected_rp, billed_rp - received_rp])
+    budget_rp = budget_on(views, code, on)
+    status = budget_status(budget_rp, window_expected_rp, on)
+    exceptions = [[e["statement_id"][:12], e["line_no"], e["kind"], e["amount_rp"], e["status"], e["booked_on"],
+                   e["raised_on"], _age_days(e["booked_on"], on), e["reason"]]
+                  for e in exceptions_on(views, agreement["payer_id"], on) if e["status"] in ("OPEN", "PARKED")]
     ref_t = views.journal.table("refunds")
-    refunds = [[r["claim_ref"], r["payer_id"], r["periods"], r["amount_rp"], r["due_on"], r["settled_on"],
-                r["payment_reference"], None if r["settled_on"] else _age_days(r["due_on"], on)]
-               for r in views.rows(views.journal, "refunds", ref_t.c.agreement_code == code)]
+    refunds = []
+    for r in views.rows(views.journal, "refunds", ref_t.c.agreement_code == code, ref_t.c.due_on <= day):
+        settled = r["settled_on"] is not None and r["settled_on"] <= day
+        refunds.append([r["claim_ref"], r["payer_id"], r["periods"], r["amount_rp"], r["due_on"],
+                        r["settled_on"] if settled else None, r["payment_reference"] if settled else None,
+                        None if settled else _age_days(r["due_on"], on)])
     sections = {
         "budget": section(["agreement", "payer", "budget_rp", "expected_window_rp", "share_pct", "status"], [[
-            code, agreement["payer_id"], agreement["budget_rp"], projected_rp,
-            round(100 * projected_rp / agreement["budget_rp"], 1) if agreement["budget_rp"] else None, str(status)]]),
+            code, agreement["payer_id"], budget_rp, window_expected_rp,
+            round(100 * window_expected_rp / budget_rp, 1) if budget_rp else None, str(status)]]),
         "months": section(["period", "expected_members", "expected_rp", "invoice", "billed_rp", "paid_rp",
                            "received_rp", "billed_minus_expected_rp", "billed_minus_received_rp"], rows),
-        "open_exceptions": section(["statement", "line", "kind", "amount_rp", "status", "raised_on", "age_days",
-                                    "reason"], sorted(exceptions)),
+        "open_exceptions": section(["statement", "line", "kind", "amount_rp", "status", "booked_on", "raised_on",
+                                    "age_days", "reason"], sorted(exceptions)),
         "refunds": section(["claim", "payer", "periods", "amount_rp", "due_on", "settled_on", "reference",
                             "age_days"], sorted(refunds)),
     }
-    summary = {"budget_rp": agreement["budget_rp"], "expected_rp": totals["expected_rp"],
+    summary = {"budget_rp": budget_rp, "expected_rp": totals["expected_rp"],
                "billed_rp": totals["billed_rp"], "paid_rp": totals["paid_rp"], "received_rp": totals["received_rp"],
                "budget_status": str(status), "open_exceptions": len(exceptions),
                "refunds_due_rp": sum(r[3] for r in refunds if r[5] is None),
@@ -324,8 +381,15 @@ def trial_balance(views: MoneyViews, on: date | None) -> tuple[dict[str, Section
                       "accounts": len(rows)}
 
 
+def _payers_with_exceptions(views: MoneyViews) -> list[str]:
+    t = views.journal.table("exceptions")
+    with views.engine.connect() as conn:
+        return sorted(str(r[0]) for r in conn.execute(select(t.c.payer_id).distinct()))
+
+
 def checks(views: MoneyViews, on: date, max_age_days: int | None) -> dict[str, Any]:
-    """The journal's invariants, and every open payable / suspense item with its age."""
+    """The journal's invariants (over every entry), and every payable, suspense item and clearing balance open on
+    ``on``, with its age then."""
     entries_t, legs_t = views.journal.table("journal_entries"), views.journal.table("journal_shapes")
     breaches: list[str] = []
     with views.engine.connect() as conn:
@@ -345,20 +409,23 @@ def checks(views: MoneyViews, on: date, max_age_days: int | None) -> dict[str, A
     if debit != credit:
         breaches.append(f"trial balance: debits Rp{debit:,} != credits Rp{credit:,}")
     breaches += [f"entry at position {p}: {n} leg(s), off by Rp{d:,}" for p, n, d in unbalanced]
-    claims_t, refunds_t, exc_t = (views.journal.table(n) for n in ("claims_payable", "refunds", "exceptions"))
+    claims_t, refunds_t = (views.journal.table(n) for n in ("claims_payable", "refunds"))
+    day = on.isoformat()
     open_items: list[list[Any]] = []
-    unpaid = views.rows(views.journal, "claims_payable", claims_t.c.approved_on.is_not(None),
-                        claims_t.c.paid_on.is_(None))
-    for c in unpaid:
-        open_items.append(["claims-payable", c["claim_ref"], c["amount_rp"], c["approved_on"],
-                           _age_days(c["approved_on"], on)])
-    for r in views.rows(views.journal, "refunds", refunds_t.c.settled_on.is_(None)):
-        open_items.append([f"refunds-payable:{r['payer_id']}", r["claim_ref"], r["amount_rp"], r["due_on"],
-                           _age_days(r["due_on"], on)])
-    for e in views.rows(views.journal, "exceptions", exc_t.c.status.in_(["OPEN", "PARKED"])):
-        open_items.append(["suspense", f"{e['statement_id'][:12]}:{e['line_no']} {e['kind']}", e["amount_rp"],
-                           e["raised_on"], _age_days(e["raised_on"], on)])
-    sections, _ = trial_balance(views, None)
+    for c in views.rows(views.journal, "claims_payable", claims_t.c.approved_on <= day):
+        if c["paid_on"] is None or c["paid_on"] > day:
+            open_items.append(["claims-payable", c["claim_ref"], c["amount_rp"], c["approved_on"],
+                               _age_days(c["approved_on"], on)])
+    for r in views.rows(views.journal, "refunds", refunds_t.c.due_on <= day):
+        if r["settled_on"] is None or r["settled_on"] > day:
+            open_items.append([f"refunds-payable:{r['payer_id']}", r["claim_ref"], r["amount_rp"], r["due_on"],
+                               _age_days(r["due_on"], on)])
+    for payer_id in _payers_with_exceptions(views):
+        for e in exceptions_on(views, payer_id, on):
+            if e["status"] in ("OPEN", "PARKED"):
+                open_items.append(["suspense", f"{e['statement_id'][:12]}:{e['line_no']} {e['kind']}",
+                                   e["amount_rp"], e["booked_on"], _age_days(e["booked_on"], on)])
+    sections, _ = trial_balance(views, on)
     for account, _, _, _, _, balance in sections["accounts"]["rows"]:
         if account.startswith("billed:") and balance:
             open_items.append([account, "billed, not credited to members" if balance > 0 else

@@ -45,13 +45,14 @@ structure to write instead of a rowid table plus its key index."""
 
 class Registers(Projection):
     name = "registers"
-    version = 6  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
-    # 6: paid keyed by (period, member)
+    version = 7  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
+    # 6: paid keyed by (period, member); 7: business dates of payer changes, refunds, claim steps, budgets
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
         self._claim_ids: dict[str, str] = {}  # claim stream id → claim id (ids are uuid5 of the claim id)
-        t = {n: self.table(n) for n in ("agreements", "members", "spells", "segments", "paid", "claims", "workforce")}
+        t = {n: self.table(n) for n in ("agreements", "members", "spells", "segments", "paid", "claims", "workforce",
+                                        "budgets")}
         self.t = t
         self.sql: dict[str, Executable] = {  # built once: compiling a statement per event would dominate
             "agreement": insert(t["agreements"]),
@@ -65,6 +66,7 @@ class Registers(Projection):
             "paid": insert(t["paid"]),
             "refund": update(t["paid"]).where(t["paid"].c.member_id == bindparam("m"),
                                               t["paid"].c.period == bindparam("pp")),
+            "budget": insert(t["budgets"]),
             "claim": insert(t["claims"]),
             "claim_update": update(t["claims"]).where(t["claims"].c.claim_id == bindparam("cid")),
             "workforce": insert(t["workforce"]),
@@ -92,7 +94,8 @@ class Registers(Projection):
               Column("member_id", String(36), primary_key=True), Column("spell_no", Integer, primary_key=True),
               Column("from_period", String(7), primary_key=True), Column("agreement_code", String(64), index=True),
               Column("payer_id", String(64)), Column("payer_type", String(16)), Column("fund_source", String(16)),
-              **CLUSTERED)
+              Column("changed_on", String(10), nullable=False), **CLUSTERED)
+        # the business day a chain was enrolled under the segment's payer, or the payer change was decided
         # keyed by period first: a month's payments land side by side at the end of the tree (a rebuild or
         # catch-up writes each batch's pages once), not spread over every member's pages
         Table(f"paid{suffix}", metadata,
@@ -101,13 +104,21 @@ class Registers(Projection):
               Column("payer_type", String(16)), Column("fund_source", String(16)), Column("amount_rp", BigInteger),
               Column("jkk_rp", BigInteger), Column("jkm_rp", BigInteger), Column("jht_rp", BigInteger),
               Column("paid_on", String(10)), Column("payment_reference", String(64)), Column("late", Integer),
-              Column("refund_due", Integer, default=0), PrimaryKeyConstraint("period", "member_id"), **CLUSTERED)
+              Column("refund_due", Integer, default=0), Column("refund_due_on", String(10)),
+              PrimaryKeyConstraint("period", "member_id"), **CLUSTERED)
         Table(f"claims{suffix}", metadata,
               Column("claim_id", String(64), primary_key=True), Column("member_id", String(36)),
               Column("claim_type", String(32)), Column("agreement_code", String(64)), Column("event_date", String(10)),
               Column("submitted_on", String(10)), Column("status", String(16)), Column("amount_rp", BigInteger),
               Column("components", Text), Column("reason_code", String(40)), Column("decided_on", String(10)),
-              Column("paid_on", String(10)), Column("payment_reference", String(64)))
+              Column("paid_on", String(10)), Column("payment_reference", String(64)),
+              Column("held_on", String(10)), Column("released_on", String(10)))
+        # every budget in force from a business day: the one signed, then each amendment (APBD-P)
+        Table(f"budgets{suffix}", metadata,
+              Column("position", BigInteger, primary_key=True, autoincrement=False),
+              Column("agreement_code", String(64), nullable=False, index=True),
+              Column("effective_on", String(10), nullable=False), Column("budget_rp", BigInteger, nullable=False),
+              Column("reason", Text))
         Table(f"workforce{suffix}", metadata,
               Column("region_code", String(16), primary_key=True), Column("effective_on", String(10), primary_key=True),
               Column("workforce", BigInteger, nullable=False), Column("source", Text))
@@ -130,8 +141,14 @@ class Registers(Projection):
                     "budget_rp": d["budget_rp"], "cadence": d["billing_cadence"], "signed_on": d["effective_on"],
                     "closed": 0, "programmes": ",".join(d["programmes"]),
                     "declared_income_rp": d["declared_income_rp"]})
+                queue.add("budget", {"position": e.position, "agreement_code": d["agreement_code"],
+                                     "effective_on": d["effective_on"], "budget_rp": d["budget_rp"],
+                                     "reason": "signed"})
             elif kind == "AgreementBudgetAmended":
-                queue.add("agreement_update", {"acode": self._code(conn, queue, m), "budget_rp": d["budget_rp"]})
+                code = self._code(conn, queue, m)
+                queue.add("agreement_update", {"acode": code, "budget_rp": d["budget_rp"]})
+                queue.add("budget", {"position": e.position, "agreement_code": code, "effective_on": d["effective_on"],
+                                     "budget_rp": d["budget_rp"], "reason": d["reason"]})
             elif kind == "AgreementClosed":
                 queue.add("agreement_update", {"acode": self._code(conn, queue, m), "closed": 1})
             elif kind == "MemberEnrolled":
@@ -149,7 +166,7 @@ class Registers(Projection):
                 queue.add("segment", {
                     "member_id": m, "spell_no": spell_counts[m], "from_period": d["first_period"],
                     "agreement_code": d["agreement_code"], "payer_id": d["payer_id"], "payer_type": d["payer_type"],
-                    "fund_source": d["fund_source"]})
+                    "fund_source": d["fund_source"], "changed_on": d["effective_on"]})
             elif kind == "PayerChanged":
                 queue.flush()
                 spell_no = conn.execute(select(func.max(t["spells"].c.spell_no))
@@ -157,7 +174,7 @@ class Registers(Projection):
                 queue.add("segment", {
                     "member_id": m, "spell_no": spell_no, "from_period": d["from_period"],
                     "agreement_code": d["agreement_code"], "payer_id": d["payer_id"], "payer_type": d["payer_type"],
-                    "fund_source": d["fund_source"]})
+                    "fund_source": d["fund_source"], "changed_on": d["effective_on"]})
             elif kind == "ContributionPaid":  # the bulk of any log: rows as tuples, in PAID_COLUMNS order
                 per = d["per_period_rp"]
                 paid_on = d["effective_on"]
@@ -165,7 +182,7 @@ class Registers(Projection):
                     queue.add_values(PAID_KEY, (
                         m, period, d["agreement_code"], d["payer_id"], d["payer_type"], d["fund_source"],
                         sum(per.values()), per.get("JKK", 0), per.get("JKM", 0), per.get("JHT", 0), paid_on,
-                        d["payment_reference"], int(period < paid_on[:7]), 0))
+                        d["payment_reference"], int(period < paid_on[:7]), 0, None))
             elif kind == "CoverageLapsed":
                 queue.add("lapse", {"m": m, "lapsed_on": d["effective_on"], "lapse_reason": d["reason"]})
             elif kind == "MemberDied":
@@ -174,13 +191,14 @@ class Registers(Projection):
                 queue.add("member_update", {"m": m, "erased": 1})
             elif kind == "ContributionRefundDue":
                 for period in d["periods"]:
-                    queue.add("refund", {"m": m, "pp": period, "refund_due": 1})
+                    queue.add("refund", {"m": m, "pp": period, "refund_due": 1, "refund_due_on": d["effective_on"]})
             elif kind == "ClaimSubmitted":
                 queue.add("claim", {
                     "claim_id": d["claim_ref"], "member_id": d["member_id"], "claim_type": d["claim_type"],
-                    "agreement_code": d["agreement_code"], "event_date": d["effective_on"],
-                    "submitted_on": d["recorded_at"][:10], "status": "SUBMITTED", "amount_rp": 0, "components": "{}",
-                    "reason_code": None, "decided_on": None, "paid_on": None, "payment_reference": None})
+                    "agreement_code": d["agreement_code"], "event_date": d["event_date"],
+                    "submitted_on": d["effective_on"], "status": "SUBMITTED", "amount_rp": 0, "components": "{}",
+                    "reason_code": None, "decided_on": None, "paid_on": None, "payment_reference": None,
+                    "held_on": None, "released_on": None})
             elif kind == "WorkforceRecorded":
                 queue.add("workforce", {"region_code": d["region_code"], "effective_on": d["effective_on"],
                                         "workforce": d["workforce"], "source": d["source"]})
@@ -219,8 +237,8 @@ class Registers(Projection):
 
 
 _CLAIM_UPDATES: dict[str, Any] = {
-    "ClaimHeld": lambda d: {"status": "HELD"},
-    "ClaimReleased": lambda d: {"status": "SUBMITTED"},
+    "ClaimHeld": lambda d: {"status": "HELD", "held_on": d["effective_on"]},
+    "ClaimReleased": lambda d: {"status": "SUBMITTED", "released_on": d["effective_on"]},
     "ClaimApproved": lambda d: {"status": "APPROVED", "amount_rp": d["amount_rp"], "decided_on": d["effective_on"],
                                 "components": orjson.dumps(d["components"], option=orjson.OPT_SORT_KEYS).decode()},
     "ClaimRejected": lambda d: {"status": "REJECTED", "reason_code": d["reason_code"], "decided_on": d["effective_on"]},
@@ -230,13 +248,13 @@ _CLAIM_UPDATES: dict[str, Any] = {
 
 
 PAID_COLUMNS = ("member_id", "period", "agreement_code", "payer_id", "payer_type", "fund_source", "amount_rp",
-                "jkk_rp", "jkm_rp", "jht_rp", "paid_on", "payment_reference", "late", "refund_due")
+                "jkk_rp", "jkm_rp", "jht_rp", "paid_on", "payment_reference", "late", "refund_due", "refund_due_on")
 PAID_KEY = ("paid", *PAID_COLUMNS)
 
 STATEMENT_TABLE = {
     "agreement": "agreements", "agreement_update": "agreements", "member": "members", "member_update": "members",
     "spell": "spells", "lapse": "spells", "segment": "segments", "paid": "paid", "refund": "paid",
-    "claim": "claims", "claim_update": "claims", "workforce": "workforce",
+    "claim": "claims", "claim_update": "claims", "workforce": "workforce", "budget": "budgets",
 }
 
 

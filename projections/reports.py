@@ -21,9 +21,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from eventstore.store import LedgerStore
+from ledger.billing import expected_spell, monthly_rate_rp
+from ledger.business_time import BusinessDay, business_day, known_region
+from ledger.coverage import Segment, Spell
 from ledger.errors import InvalidInput, NotFound
-from ledger.tariff import tariff_in_force
-from ledger.values import PayerType, Period, Programme
+from ledger.values import PayerType, Period, Programme, period_range
 from projections.audit import AuditTrail, position_recorded_by, verify
 from projections.registers import PROGRAMME_OF_COMPONENT, Registers
 from projections.runner import ProjectionRunner, memory_views_engine, views_engine
@@ -53,24 +55,47 @@ def _rows(engine: Engine, registers: Registers, table: str) -> list[dict[str, An
 
 
 class Facts:
-    """The registers loaded once, with the business-time questions every report asks."""
+    """The registers as the business stood on ``on``: the one place that gives ``--on`` its meaning for the
+    registers' reports (docs/rules.md#business-time).
 
-    def __init__(self, engine: Engine, registers: Registers) -> None:
-        self.agreements = {a["code"]: a for a in _rows(engine, registers, "agreements")}
-        self.members = {m["member_id"]: m for m in _rows(engine, registers, "members")}
-        self.spells = sorted(_rows(engine, registers, "spells"), key=lambda s: (s["member_id"], s["spell_no"]))
+    Only facts effective by ``on`` are kept: agreements signed, chains enrolled, payer changes decided,
+    payments made, lapses and deaths effective, refunds due, claims submitted, workforce figures, by then; a
+    lapse, death or claim step after ``on`` is not known to have happened. Which events the registers know at
+    all (``--as-of``) is decided before, by the log position they were projected to.
+    """
+
+    def __init__(self, engine: Engine, registers: Registers, on: date) -> None:
+        self.on = on
+        day = self.day = on.isoformat()
+        budgets: dict[str, int] = {}
+        for b in sorted(_rows(engine, registers, "budgets"), key=lambda b: (b["effective_on"], b["position"])):
+            if b["effective_on"] <= day:
+                budgets[b["agreement_code"]] = b["budget_rp"]
+        self.agreements = {a["code"]: {**a, "budget_rp": budgets.get(a["code"], a["budget_rp"])}
+                           for a in _rows(engine, registers, "agreements") if a["signed_on"] <= day}
+        self.members = {m["member_id"]: {**m, "died_on": _by(m["died_on"], day)}
+                        for m in _rows(engine, registers, "members")}
+        self.spells = sorted(
+            ({**s, "lapsed_on": _by(s["lapsed_on"], day),
+              "lapse_reason": s["lapse_reason"] if _by(s["lapsed_on"], day) else None}
+             for s in _rows(engine, registers, "spells") if s["enrolled_on"] <= day),
+            key=lambda s: (s["member_id"], s["spell_no"]))
         segments: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-        for seg in sorted(_rows(engine, registers, "segments"), key=lambda s: s["from_period"]):
-            segments[(seg["member_id"], seg["spell_no"])].append(seg)
+        for seg in sorted(_rows(engine, registers, "segments"), key=lambda s: (s["from_period"], s["changed_on"])):
+            if seg["changed_on"] <= day:
+                segments[(seg["member_id"], seg["spell_no"])].append(seg)
         self.segments = segments
-        self.paid = _rows(engine, registers, "paid")
-        self.claims = sorted(_rows(engine, registers, "claims"), key=lambda c: c["claim_id"])
+        self.paid = [{**p, "refund_due": int(bool(p["refund_due"]) and _by(p["refund_due_on"], day) is not None)}
+                     for p in _rows(engine, registers, "paid") if p["paid_on"] <= day]
+        self.claims = sorted((claim_on(c, day) for c in _rows(engine, registers, "claims") if c["submitted_on"] <= day),
+                             key=lambda c: c["claim_id"])
         self.scope: str | None = None
         """The one agreement this report is restricted to, if any."""
-        self.workforce = sorted(_rows(engine, registers, "workforce"), key=lambda w: (w["region_code"],
-                                                                                      w["effective_on"]))
+        self.workforce = sorted((w for w in _rows(engine, registers, "workforce") if w["effective_on"] <= day),
+                                key=lambda w: (w["region_code"], w["effective_on"]))
 
     def segment(self, spell: dict[str, Any], period: str) -> dict[str, Any]:
+        """The payer of ``period`` in a chain, as decided by the report's day."""
         chosen = None
         for seg in self.segments[(spell["member_id"], spell["spell_no"])]:
             if seg["from_period"] <= period:
@@ -86,11 +111,39 @@ class Facts:
         return str(Period.containing(day, spell["anchor_day"]))
 
 
+def _by(value: str | None, day: str) -> str | None:
+    """A dated fact's date if it is effective by ``day`` (ISO dates compare as text), else None."""
+    return value if value is not None and value <= day else None
+
+
+def claim_on(claim: dict[str, Any], day: str) -> dict[str, Any]:
+    """A claim as it stood on ``day``: its status then, and its amount only once decided by then."""
+    paid, decided = _by(claim["paid_on"], day), _by(claim["decided_on"], day)
+    held = _by(claim["held_on"], day) is not None and _by(claim["released_on"], day) is None
+    if paid:
+        status = "PAID"
+    elif decided:
+        status = "REJECTED" if claim["status"] == "REJECTED" else "APPROVED"
+    else:
+        status = "HELD" if held else "SUBMITTED"
+    approved = status in ("APPROVED", "PAID")
+    return {**claim, "status": status, "paid_on": paid, "decided_on": decided,
+            "amount_rp": claim["amount_rp"] if approved else 0,
+            "components": claim["components"] if approved else "{}",
+            "reason_code": claim["reason_code"] if status == "REJECTED" else None,
+            "payment_reference": claim["payment_reference"] if paid else None}
+
+
 def _section(columns: list[str], rows: list[list[Any]]) -> dict[str, Any]:
     return {"columns": columns, "rows": rows}
 
 
 def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Chains per agreement (enrolled under it, taken over by it from another payer, active, lapsed), active
+    members per region, role and village, and enrolments, lapses and reinstated months per month.
+
+    Invariant: the ``enrolled`` column sums to the ``enrolments`` of ``by_month`` (a chain is enrolled under
+    exactly one payer, the one of its first segment)."""
     day = on.isoformat()
     per_agreement: dict[str, Counter[str]] = defaultdict(Counter)
     by_region: Counter[str] = Counter()
@@ -100,15 +153,14 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
     active_people: set[str] = set()
     for spell in facts.spells:
         segs = facts.segments[(spell["member_id"], spell["spell_no"])]
-        codes = {s["agreement_code"] or "SELF" for s in segs}
-        for code in codes:
-            per_agreement[code]["enrolled"] += 1
-        month = spell["enrolled_on"][:7]
-        if spell["enrolled_on"] <= day:
-            monthly[month]["enrolments"] += 1
-        if spell["lapsed_on"] is not None and spell["lapsed_on"] <= day:
-            last = segs[-1]["agreement_code"] or "SELF"
-            per_agreement[last][f"lapsed_{spell['lapse_reason'].lower()}"] += 1
+        per_agreement[segs[0]["agreement_code"] or "SELF"]["enrolled"] += 1
+        for seg in segs[1:]:
+            per_agreement[seg["agreement_code"] or "SELF"]["taken_over"] += 1
+        monthly[spell["enrolled_on"][:7]]["enrolments"] += 1
+        if spell["lapsed_on"] is not None:
+            last_covered = str(Period.containing(date.fromisoformat(spell["lapsed_on"]), spell["anchor_day"]) - 1)
+            code = facts.segment(spell, last_covered)["agreement_code"] or "SELF"
+            per_agreement[code][f"lapsed_{spell['lapse_reason'].lower()}"] += 1
             monthly[spell["lapsed_on"][:7]][f"lapses_{spell['lapse_reason'].lower()}"] += 1
         if facts.active_on(spell, day):
             code = facts.segment(spell, facts.period_of(spell, on))["agreement_code"] or "SELF"
@@ -119,13 +171,13 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
                 by_village[spell["village_code"]] += 1
             active_people.add(spell["member_id"])
     for p in facts.paid:
-        if p["late"] and p["paid_on"] <= day:
+        if p["late"]:
             monthly[p["paid_on"][:7]]["reinstated_months"] += 1
-    died = sum(1 for m in facts.members.values() if m["died_on"] is not None and m["died_on"] <= day)
+    died = sum(1 for m in facts.members.values() if m["died_on"] is not None)
     sections = {
         "by_agreement": _section(
-            ["agreement", "enrolled", "active", "lapsed_arrears", "lapsed_funding_ended"],
-            [[code, c["enrolled"], c["active"], c["lapsed_arrears"], c["lapsed_funding_ended"]]
+            ["agreement", "enrolled", "taken_over", "active", "lapsed_arrears", "lapsed_funding_ended"],
+            [[code, c["enrolled"], c["taken_over"], c["active"], c["lapsed_arrears"], c["lapsed_funding_ended"]]
              for code, c in sorted(per_agreement.items())]),
         "by_region": _section(["region", "active"], [[k, v] for k, v in sorted(by_region.items())]),
         "by_role": _section(["role", "active"], [[k, v] for k, v in sorted(by_role.items())]),
@@ -135,63 +187,91 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
             [[k, c["enrolments"], c["lapses_arrears"], c["lapses_funding_ended"], c["reinstated_months"]]
              for k, c in sorted(monthly.items())]),
     }
-    return sections, {"active_members": len(active_people), "died": died}
+    return sections, {"active_members": len(active_people), "enrolled_chains": len(facts.spells), "died": died}
 
 
-def _tariff(spell: dict[str, Any], period: str, payer_type: str) -> int:
-    programmes = {Programme(p) for p in (spell["programmes"] or "JKK,JKM").split(",")}
-    rates = tariff_in_force(Period.parse(period).start(spell["anchor_day"])).monthly_rp(
-        programmes, spell["declared_income_rp"] or 1_000_000, PayerType(payer_type), spell["role"])
+SELF = "SELF"
+"""Self-paying members: one row for all of them (their payer ids are per member)."""
+
+
+def _tariff(spell: dict[str, Any], period: Period, payer_type: str) -> int:
+    programmes = [Programme(p) for p in (spell["programmes"] or "JKK,JKM").split(",")]
+    rates = monthly_rate_rp(period, programmes, spell["declared_income_rp"] or 1_000_000, PayerType(payer_type),
+                            spell["role"], spell["anchor_day"])
     return sum(rates.values())
 
 
-def balances_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any]]:
-    day = on.isoformat()
+def _chain(facts: Facts, spell: dict[str, Any]) -> Spell:
+    segments = [Segment.model_construct(from_period=s["from_period"], agreement_code=s["agreement_code"],
+                                        payer_id=s["payer_id"], payer_type=PayerType(s["payer_type"]),
+                                        fund_source=s["fund_source"])
+                for s in facts.segments[(spell["member_id"], spell["spell_no"])]]
+    return Spell.model_construct(
+        enrolled_on=date.fromisoformat(spell["enrolled_on"]), anchor_day=spell["anchor_day"],
+        first_period=spell["first_period"], segments=segments,
+        lapsed_on=date.fromisoformat(spell["lapsed_on"]) if spell["lapsed_on"] else None,
+        lapse_reason=spell["lapse_reason"])
+
+
+def expected_cells(facts: Facts, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, set[str]]]:
+    """Members expected per (agreement or SELF, period) and their cost, for every period begun by ``on``:
+    the one rule of ``ledger.billing.expected_spell``, over the chains as they stood on ``on``."""
     expected: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     member_expected: dict[str, set[str]] = defaultdict(set)
+    by_member: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for spell in facts.spells:
-        died = facts.members[spell["member_id"]]["died_on"]
-        first = Period.parse(spell["first_period"])
-        for seg in facts.segments[(spell["member_id"], spell["spell_no"])]:
-            code = seg["agreement_code"]
-            if code is None or code not in facts.agreements:
-                continue
-            a = facts.agreements[code]
-            period = max(first, Period.parse(seg["from_period"]), Period.parse(a["first_period"]))
-            last = min(Period.parse(a["last_period"]), Period.containing(on, spell["anchor_day"]))
-            while period <= last:
-                key = str(period)
-                start = period.start(spell["anchor_day"]).isoformat()
-                if facts.segment(spell, key)["agreement_code"] != code:
-                    break
-                if (spell["lapsed_on"] is not None and spell["lapsed_on"] <= start) or (died and died < start):
-                    break
-                cell = expected[(code, key)]
-                member_expected[spell["member_id"]].add(key)
-                cell[0] += 1
-                cell[1] += _tariff(spell, key, seg["payer_type"])
-                period = period + 1
+        by_member[spell["member_id"]].append(spell)
+    for member_id, rows in by_member.items():
+        chains = [_chain(facts, row) for row in rows]
+        row_of = {id(chain): row for chain, row in zip(chains, rows, strict=True)}
+        died_text = facts.members[member_id]["died_on"]
+        died = date.fromisoformat(died_text) if died_text else None
+        for chain in chains:
+            codes = {seg.agreement_code for seg in chain.segments}
+            for code in codes:
+                if code is not None and code not in facts.agreements:
+                    continue
+                first, last = Period.parse(chain.first_period), Period.containing(on, chain.anchor_day)
+                if code is not None:
+                    window = facts.agreements[code]
+                    first = max(first, Period.parse(window["first_period"]))
+                    last = min(last, Period.parse(window["last_period"]))
+                for period in period_range(first, last):
+                    found = expected_spell(chains, died, code, period)
+                    if found is not chain:
+                        continue
+                    row = row_of[id(found)]
+                    cell = expected[(code or SELF, str(period))]
+                    member_expected[member_id].add(str(period))
+                    cell[0] += 1
+                    cell[1] += _tariff(row, period, found.segment_for(period).payer_type)
+    return expected, member_expected
+
+
+def balances_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per agreement (and SELF) × period: members expected, expected, paid, outstanding, refunds due; per payer
+    and fund source; per programme fund: contributions in, claims paid out, refunds due."""
+    expected, member_expected = expected_cells(facts, on)
     paid: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     by_payer: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     programme_in: Counter[str] = Counter()
     programme_refund: Counter[str] = Counter()
     for p in facts.paid:
-        if p["paid_on"] > day or p["agreement_code"] is None:
-            continue
-        cell = paid[(p["agreement_code"], p["period"])]
+        cell = paid[(p["agreement_code"] or SELF, p["period"])]
+        refund_rp = p["amount_rp"] if p["refund_due"] else 0
         cell[0] += p["amount_rp"]
-        cell[1] += p["amount_rp"] if p["refund_due"] else 0
+        cell[1] += refund_rp
         cell[2] += 1
-        payer = by_payer[(p["payer_id"], p["fund_source"])]
+        payer = by_payer[(p["payer_id"], p["fund_source"]) if p["agreement_code"] else (SELF, SELF)]
         payer[0] += p["amount_rp"]
-        payer[1] += p["amount_rp"] if p["refund_due"] else 0
+        payer[1] += refund_rp
         for prog in ("jkk", "jkm", "jht"):
             programme_in[prog.upper()] += p[f"{prog}_rp"]
             if p["refund_due"]:
                 programme_refund[prog.upper()] += p[f"{prog}_rp"]
     programme_out: Counter[str] = Counter()
     for c in facts.claims:
-        if c["status"] == "PAID" and c["paid_on"] <= day:
+        if c["status"] == "PAID":
             for component, amount in json.loads(c["components"]).items():
                 programme = PROGRAMME_OF_COMPONENT.get(component, CLAIM_PROGRAMME.get(c["claim_type"], "JKK"))
                 programme_out[programme] += amount
@@ -218,8 +298,7 @@ def balances_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, A
     if facts.scope is not None:  # one agreement: per member too (the whole ledger would be millions of rows)
         paid_periods: dict[str, set[str]] = defaultdict(set)
         for p in facts.paid:
-            if p["paid_on"] <= day:
-                paid_periods[p["member_id"]].add(p["period"])
+            paid_periods[p["member_id"]].add(p["period"])
         rows_m = []
         for member_id in sorted(set(member_expected) | set(paid_periods)):
             have = paid_periods.get(member_id, set())
@@ -230,8 +309,9 @@ def balances_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, A
 
 
 def claims_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any]]:
-    day = on.isoformat()
-    visible = [c for c in facts.claims if c["submitted_on"] <= day]
+    """Claims submitted by ``on``, each with its status on that day: by type and status, agreement, region and
+    month of the event; amounts paid by benefit component; days from submission to payment."""
+    visible = facts.claims
     by_type: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     by_agreement: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     by_region: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -239,7 +319,7 @@ def claims_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any
     components: Counter[str] = Counter()
     days_to_pay = []
     for c in visible:
-        paid = c["status"] == "PAID" and c["paid_on"] <= day
+        paid = c["status"] == "PAID"
         amount = c["amount_rp"] if paid else 0
         for table, key in ((by_type, (c["claim_type"], c["status"])), (by_agreement, c["agreement_code"] or "SELF"),
                            (by_region, facts.members.get(c["member_id"], {}).get("region_code", "?")),
@@ -320,53 +400,84 @@ def audit_report(store: LedgerStore, as_of: datetime | None) -> tuple[dict[str, 
 MONEY_REPORTS = ("trial-balance", "reconciliation")
 
 
-def build_report(store: LedgerStore, name: str, on: date, as_of: datetime | None, now: datetime,
+def report_day(now: datetime, on: date | None, region_code: str | None) -> BusinessDay:
+    """The business day a report is about: ``--on`` (refused only when the day has not begun anywhere in the
+    report's scope) or today in the zone of its region (the national zone when it spans regions)."""
+    return business_day(now, on, [known_region(region_code, now)], field="on", question=True)
+
+
+def _check_as_of(as_of: datetime | None, now: datetime) -> None:
+    if as_of is not None and as_of > now:
+        raise InvalidInput("as_of", f"{as_of.isoformat()} is in the future")
+
+
+def _report(name: str, day: BusinessDay, as_of: datetime | None, now: datetime, agreement: str | None,
+            position: int, sections: dict[str, Any], totals: dict[str, Any], **extra: Any) -> Report:
+    return {"report": name, "on": day.on.isoformat(), "zone": day.zone,
+            "as_of": as_of.isoformat() if as_of else None, "generated_at": now.isoformat(),
+            "agreement": agreement, **extra, "position": position, "sections": sections, "totals": totals}
+
+
+def build_report(store: LedgerStore, name: str, on: date | None, as_of: datetime | None, now: datetime,
                  agreement: str | None = None, period: str | None = None) -> Report:
+    """Report ``name`` as the business stood on ``on`` (default: today in the scope's zone), from the events
+    recorded by ``as_of`` (default: all). ``now`` is the clock's instant: "today" and "the future" come from it."""
     if name in MONEY_REPORTS:
         return money_report(store, name, on, as_of, now, agreement, period)
     if name == "audit":
+        if agreement is not None or period is not None:
+            raise InvalidInput("agreement" if agreement is not None else "period",
+                               "the audit report covers the whole log: leave out --agreement and --period")
+        day = report_day(now, on, None)
         sections, totals, position = audit_report(store, as_of)
-        return {"report": name, "on": on.isoformat(), "as_of": as_of.isoformat() if as_of else None,
-                "agreement": None, "position": position, "sections": sections, "totals": totals}
+        return _report(name, day, as_of, now, None, position, sections, totals)
     if name not in REPORTS:
         known = ", ".join(sorted([*REPORTS, *MONEY_REPORTS, "audit"]))
         raise InvalidInput("report", f"unknown report {name!r}; known: {known}")
-    if as_of is not None and as_of > now:
-        raise InvalidInput("as_of", f"{as_of.isoformat()} is in the future")
-    if on > now.date():
-        raise InvalidInput("on", f"{on.isoformat()} is in the future")
+    if period is not None:
+        raise InvalidInput("period", "only the reconciliation report takes --period")
+    _check_as_of(as_of, now)
+    if agreement is None:
+        day = report_day(now, on, None)
     registers, engine, position = registers_for(store, as_of)
-    facts = Facts(engine, registers)
     if agreement is not None:
-        if agreement not in facts.agreements:
+        signed = {a["code"]: a for a in _rows(engine, registers, "agreements")}.get(agreement)
+        if signed is None:
             raise NotFound("agreement_id", f"unknown agreement {agreement}")
+        day = report_day(now, on, signed["region_code"])
+        if signed["signed_on"] > day.on.isoformat():
+            raise NotFound("agreement_id", f"agreement {agreement} was signed on {signed['signed_on']}, after "
+                                           f"{day.on.isoformat()}")
+    facts = Facts(engine, registers, day.on)
+    if agreement is not None:
         _restrict(facts, agreement)
-    sections, totals = REPORTS[name](facts, on)
-    return {"report": name, "on": on.isoformat(), "as_of": as_of.isoformat() if as_of else None,
-            "agreement": agreement, "position": position, "sections": sections, "totals": totals}
+    sections, totals = REPORTS[name](facts, day.on)
+    return _report(name, day, as_of, now, agreement, position, sections, totals)
 
 
-def money_report(store: LedgerStore, name: str, on: date, as_of: datetime | None, now: datetime,
+def money_report(store: LedgerStore, name: str, on: date | None, as_of: datetime | None, now: datetime,
                  agreement: str | None, period: str | None) -> Report:
     """``trial-balance`` (journal totals per account, entries effective by ``on``) and ``reconciliation``
     (one agreement: budget, expected, billed, paid, received per month; exceptions; refunds)."""
     from projections.money_views import MoneyViews, reconciliation_report, trial_balance
 
-    if as_of is not None and as_of > now:
-        raise InvalidInput("as_of", f"{as_of.isoformat()} is in the future")
-    if on > now.date():
-        raise InvalidInput("on", f"{on.isoformat()} is in the future")
+    _check_as_of(as_of, now)
+    if name == "reconciliation" and agreement is None:
+        raise InvalidInput("agreement", "the reconciliation report is per agreement: pass --agreement ID")
     if period is not None:
         period = str(Period.parse(period, "period"))
+    if agreement is None:
+        day = report_day(now, on, None)
     views = MoneyViews(store, as_of)
     if name == "trial-balance":
-        sections, totals = trial_balance(views, on)
+        if agreement is not None:
+            raise InvalidInput("agreement", "the trial balance is of the whole ledger: leave out --agreement")
+        sections, totals = trial_balance(views, day.on)
     else:
-        if agreement is None:
-            raise InvalidInput("agreement", "the reconciliation report is per agreement: pass --agreement ID")
-        sections, totals = reconciliation_report(views, agreement, on, period)
-    return {"report": name, "on": on.isoformat(), "as_of": as_of.isoformat() if as_of else None,
-            "agreement": agreement, "position": views.position, "sections": sections, "totals": totals}
+        assert agreement is not None
+        day = report_day(now, on, views.agreement(agreement)["region_code"])
+        sections, totals = reconciliation_report(views, agreement, day.on, period)
+    return _report(name, day, as_of, now, agreement, views.position, sections, totals, period=period)
 
 
 def _restrict(facts: Facts, code: str) -> None:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, NamedTuple
 
 import orjson
+from eventsourcing.utils import resolve_topic
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -44,6 +45,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.expression import TableClause
 
+from eventstore.mapper import upcast_data
 from eventstore.store import LedgerStore
 
 BATCH_SIZE = int(os.environ.get("JAMSOS_PROJECTION_BATCH", "5000"))
@@ -69,20 +71,33 @@ class Envelope(NamedTuple):
     """The canonical stored bytes (what the audit chain hashes)."""
 
 
-_EVENT_TYPES: dict[str, str] = {}
-"""Topic → event type name (``ledger.events:ContributionPaid`` → ``ContributionPaid``)."""
+_EVENT_TYPES: dict[str, tuple[str, int]] = {}
+"""Topic → (event type name, current class version): ``ledger.events:ContributionPaid`` → ``ContributionPaid``."""
+
+
+def _event_type(topic: str) -> tuple[str, int]:
+    try:
+        cls = resolve_topic(topic)
+    except Exception:  # not a ledger event class (a foreign or tampered row): passed on as it is
+        return topic.rsplit(":", 1)[-1], 1
+    return topic.rsplit(":", 1)[-1], int(getattr(cls, "class_version", 1))
 
 
 def read_envelopes(store: LedgerStore, after: int, limit: int, until: int | None = None) -> list[Envelope]:
-    """The events after position ``after`` (up to ``limit``, not after ``until``), decoded once."""
+    """The events after position ``after`` (up to ``limit``, not after ``until``), decoded once; an event stored
+    in an older shape is upcast to its class's current one (``eventstore.mapper.upcast_data``)."""
     types = _EVENT_TYPES
     loads = orjson.loads
     out = []
     for position, aggregate_id, version, topic, state in store.read_log(after, limit, until):
-        kind = types.get(topic)
-        if kind is None:
-            kind = types[topic] = topic.rsplit(":", 1)[-1]
-        out.append(Envelope(position, aggregate_id, version, kind, loads(state), state))
+        known = types.get(topic)
+        if known is None:
+            known = types[topic] = _event_type(topic)
+        kind, current = known
+        data = loads(state)
+        if current > 1 and data.get("class_version", 1) < current:
+            data = upcast_data(resolve_topic(topic), data)
+        out.append(Envelope(position, aggregate_id, version, kind, data, state))
     return out
 
 

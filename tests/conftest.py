@@ -17,8 +17,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from commands import handlers
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
+from commands.messages import Command
+from projections import ledger_views
 
 PG_URL = os.environ.get("JAMSOS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SERVICES_REQUIRED = bool(os.environ.get("CI")) or os.environ.get("JAMSOS_REQUIRE_SERVICES") == "1"
@@ -80,6 +83,16 @@ def at(clock: SimulatedClock, day: date) -> None:
     clock.set_day(day)
 
 
+def execute(ledger: Ledger, command: Command) -> dict[str, Any]:
+    """``commands.handlers.execute`` as a live operator runs it: a command dated ``effective_on`` is given on
+    that business day, so a simulated clock is first moved to it (a clock never goes back; a command dated
+    before the clock's day is a back-dated entry and runs as it is). A future date is refused by the ledger:
+    tests of that refusal call ``commands.handlers.execute`` themselves."""
+    if isinstance(ledger.clock, SimulatedClock) and command.effective_on is not None:
+        ledger.clock.set_day(command.effective_on)
+    return handlers.execute(ledger, command)
+
+
 def events_count(ledger: Ledger) -> int:
     return ledger.store.max_notification_id()
 
@@ -92,3 +105,21 @@ def nik(i: int, region: str = "6172") -> str:
 
 def kwargs(**values: Any) -> dict[str, Any]:
     return values
+
+
+def _reach(ledger: Ledger, day: date | None) -> None:
+    if isinstance(ledger.clock, SimulatedClock) and day is not None:
+        ledger.clock.set_day(day)
+
+
+def agreement_view(ledger: Ledger, code: str, on: date | None, as_of: datetime | None, **kw: Any) -> dict[str, Any]:
+    """``projections.ledger_views.agreement_view`` asked once the day ``on`` has begun (the clock moved to it)."""
+    _reach(ledger, on)
+    return ledger_views.agreement_view(ledger, code, on, as_of, **kw)
+
+
+def member_view(ledger: Ledger, nik: str, on: date | None, as_of: datetime | None, reveal: bool = False
+                ) -> dict[str, Any]:
+    """``projections.ledger_views.member_view`` asked once the day ``on`` has begun (the clock moved to it)."""
+    _reach(ledger, on)
+    return ledger_views.member_view(ledger, nik, on, as_of, reveal)

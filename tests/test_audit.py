@@ -18,11 +18,10 @@ import pytest
 from sqlalchemy import event, select
 
 from commands.bootstrap import Ledger, bootstrap
-from commands.handlers import execute
 from commands.messages import CohortRow, ImportCohort, PayCohort
 from projections.audit import AuditTrail, seal, verify
 from projections.runner import ProjectionFailed, ProjectionRunner, views_engine
-from tests.conftest import nik
+from tests.conftest import execute, nik
 from tests.test_behaviour import AGREEMENT, sign
 
 MEMBERS = 25

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from commands.bootstrap import Ledger
-from commands.handlers import execute
 from commands.messages import (
     ApproveClaim,
     CohortRow,
@@ -36,8 +35,7 @@ from ledger.errors import (
     RuleViolation,
 )
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType
-from projections.ledger_views import agreement_view, member_view
-from tests.conftest import at, events_count, nik
+from tests.conftest import agreement_view, at, events_count, execute, member_view, nik
 
 AGREEMENT = "SKW-TEST-2025"
 

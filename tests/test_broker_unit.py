@@ -17,7 +17,6 @@ import pytest
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
 from commands.demo import synthetic_nik
-from commands.handlers import execute
 from commands.messages import EnrolMember, SignAgreement
 from ledger.errors import InvalidInput
 from ledger.values import FundSource, PayerType
@@ -25,6 +24,7 @@ from services.command_consumer import build_consumer, process
 from services.messages import EventMessage, event_id_for, partition_for
 from services.relay import read_batch
 from services.transport import PARTITIONS, broker_kind, names
+from tests.conftest import execute
 
 NAMES = ["Siti Aminah Test", "Budi Santoso Test"]
 

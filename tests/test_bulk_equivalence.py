@@ -18,13 +18,12 @@ from hypothesis import strategies as st
 from commands import bulk
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
-from commands.handlers import execute
 from commands.messages import CohortRow, ImportCohort, PayCohort, PayContribution, SubmitClaim, Sweep
 from eventstore.mapper import decode_state, encode_state
 from ledger.claim import Claim
 from ledger.member import Member
 from ledger.values import ClaimType
-from tests.conftest import nik
+from tests.conftest import execute, nik
 from tests.test_behaviour import AGREEMENT, sign
 
 _WALL_CLOCK = re.compile(rb'"timestamp":"[^"]+"')
@@ -56,6 +55,7 @@ def _play(tmp: Path, plans: list[tuple[str, int | None, str]], replicate: bool, 
                                      command_id="import"))
         for k, (_, _, fate) in enumerate(plans):
             if fate in ("paid_jan", "death_claim"):
+                clock.set_day(date(2025, 1, 7))
                 quote = bulk.quote_cohort(ledger, AGREEMENT, ["2025-01"], date(2025, 1, 7))
                 del quote
                 view_amount = _member_rate(ledger, k)

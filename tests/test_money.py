@@ -13,7 +13,6 @@ from sqlalchemy import delete, func, select, update
 
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
-from commands.handlers import execute
 from commands.messages import (
     AmendBudget,
     ApproveClaim,
@@ -30,7 +29,7 @@ from ledger.errors import AlreadyDone, InvalidInput, NotFound, RuleViolation
 from ledger.values import BillingCadence, ClaimType
 from projections.money_views import MoneyViews, checks
 from projections.reports import build_report
-from tests.conftest import at
+from tests.conftest import at, execute
 from tests.test_behaviour import enrol, pay, refused, sign, submit
 
 RATE_RP = 16_800

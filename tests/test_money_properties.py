@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from commands import bulk
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
-from commands.handlers import execute
 from commands.messages import (
     ApproveClaim,
     BillAgreement,
@@ -30,7 +29,7 @@ from commands.messages import (
 from ledger.errors import RuleViolation
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Period
 from projections.money_views import MoneyViews, checks, invoice_outstanding, reconciliation_report
-from tests.conftest import nik
+from tests.conftest import execute, nik
 from tests.test_money import import_file, statement_file
 
 WINDOW = [f"2025-{m:02d}" for m in range(1, 7)]

@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 
 from commands.bootstrap import bootstrap
-from commands.handlers import execute
 from commands.messages import PayContribution
 from ledger.errors import AlreadyDone
 from ledger.events import ContributionPaid
 from ledger.identity import member_id_for
-from tests.conftest import nik
+from tests.conftest import execute, nik
 from tests.test_behaviour import enrol, sign
 
 pytestmark = pytest.mark.postgres

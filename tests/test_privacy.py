@@ -11,13 +11,11 @@ import psycopg
 import pytest
 
 from commands.bootstrap import bootstrap
-from commands.handlers import execute
 from commands.messages import EnrolMember, ForgetMember, PayContribution, SubmitClaim
 from ledger.identity import member_id_for
 from ledger.member import Member, sealed_personal_data
 from ledger.values import ClaimType
-from projections.ledger_views import agreement_view, member_view
-from tests.conftest import PG_URL, nik
+from tests.conftest import PG_URL, agreement_view, execute, member_view, nik
 from tests.test_behaviour import AGREEMENT, sign
 
 PEOPLE = [(nik(500 + i), f"Siti Rahmawati Binti Ahmad {i:03d}") for i in range(12)]
