@@ -184,6 +184,7 @@ def test_a_failed_switch_leaves_the_views_on_the_old_generation(kind: str, reque
         with pytest.raises(RuntimeError, match="crash after"):
             ProjectionGroup(runners).rebuild()
         assert _definitions(engine) == before
+        assert set(_generations(engine).values()) == {1}  # and they switch together with the generation
         assert run_sql(engine, "SELECT member_id FROM members") and run_sql(engine, "SELECT * FROM claims") == []
         monkeypatch.setattr(runner_module, "refresh_sql_views", original)
         ProjectionGroup([ProjectionRunner(ledger.store, engine, f) for f in PROJECTIONS.values()]).rebuild()
