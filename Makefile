@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench setup clean-demo asyncapi
+.PHONY: demo test lint bench setup clean-demo asyncapi sqldocs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,7 @@ clean-demo:
 ## make asyncapi: regenerate docs/asyncapi.yaml from the code (tests/test_asyncapi.py fails when it is stale)
 asyncapi: $(STAMP)
 	env -u JAMSOS_BROKER_NAMESPACE $(BIN)/faststream docs gen services.asyncapi:app --yaml --out docs/asyncapi.yaml
+
+## make sqldocs: regenerate the view reference in docs/sql.md from projections/sql_views.py (a test fails when stale)
+sqldocs: $(STAMP)
+	$(BIN)/python -m projections.sql_views

@@ -7,7 +7,8 @@ Invariants:
 - A failing event stops only its projection; the error and its position are recorded, the position does
   not move past it.
 - Rebuild writes into fresh tables (a new generation suffix) while the active ones keep serving, then
-  switches the active generation in one transaction once caught up.
+  switches the active generation in one transaction once caught up; the stable SQL views
+  (``projections.sql_views``) switch in that same transaction.
 """
 
 from __future__ import annotations
@@ -265,6 +266,9 @@ class ProjectionRunner:
         self.active.create_tables(engine)
         if stale:  # the code's tables differ from the stored ones: rebuild before serving
             self.rebuild()
+        else:
+            with engine.begin() as conn:
+                refresh_sql_views(conn, [self.name])
 
     # --- status --------------------------------------------------------------------------------
 
@@ -495,10 +499,21 @@ class ProjectionGroup:
                     continue  # new events arrived: keep going before the switch
                 for runner in self.runners:
                     runner._switch(conn, fresh[runner.name])
+                # the stable SQL views follow in the same transaction, before the old tables go
+                refresh_sql_views(conn, list(fresh))
             for runner in self.runners:
                 old, runner.active = runner.active, fresh[runner.name]
                 old.metadata.drop_all(engine)
             return done
+
+
+def refresh_sql_views(conn: Connection, names: Sequence[str]) -> None:
+    """Inside the caller's transaction: point the SQL views reading projections ``names`` at their serving
+    generations (``projections.sql_refresh``; imported here because it reads the registry of projections,
+    which imports this module)."""
+    from projections.sql_refresh import refresh
+
+    refresh(conn, names)
 
 
 def _checkpoint(engine: Engine) -> None:
