@@ -221,6 +221,8 @@ VIEWS: tuple[View, ...] = (
         C("payer_id", "g.payer_id", "text", "Payer id (the member's own id for a self-payer)."),
         C("payer_type", "g.payer_type", "text", PAYER_TYPE),
         C("fund_source", "g.fund_source", "text", FUND_SOURCE),
+        C("decided_on", "g.changed_on", "date", "Business date this payer was set: the enrolment, or the payer "
+          "change (PayerChanged). On a date before it the previous payer is the one in force."),
     )),
     View("paid_periods", "One row per member and coverage month paid (ContributionPaid), with who paid, the "
          "split per programme and the payment reference.", "{registers.paid} AS p", (
@@ -241,6 +243,8 @@ VIEWS: tuple[View, ...] = (
         C("payment_reference", "p.payment_reference", "text", "Payment reference (e.g. the SP2D number)."),
         C("late", "p.late", "boolean", "True when paid after the month it covers (an arrear paid late, "
           "reinstating it)."),
+        C("refund_due_on", "p.refund_due_on", "date", "Business date the refund became due (the death), NULL if "
+          "none."),
         C("refund_due", "p.refund_due", "boolean", "True when the month was paid after the member's death: "
           "refundable to the payer (see refunds)."),
     )),
@@ -255,7 +259,9 @@ VIEWS: tuple[View, ...] = (
         C("agreement_code", "c.agreement_code", "text", "Agreement funding the member when the claim was filed; "
           "NULL for a self-payer."),
         C("event_on", "c.event_date", "date", "Date of the insured event (death, accident, ...)."),
-        C("submitted_on", "c.submitted_on", "date", "Date the claim was recorded by the ledger."),
+        C("submitted_on", "c.submitted_on", "date", "Business date the claim was submitted."),
+        C("held_on", "c.held_on", "date", "Business date it was held (a month in the arrears window unpaid), if so."),
+        C("released_on", "c.released_on", "date", "Business date a held claim was released by a payment, if so."),
         C("status", "c.status", "text", "SUBMITTED, HELD (a month in the window unpaid), APPROVED, REJECTED or PAID."),
         C("amount_rp", "c.amount_rp", "bigint", "Benefit approved, whole rupiah (0 until approved)."),
         C("components", "c.components", "text", "Benefit components approved, as JSON ({\"funeral\": 10000000, "
@@ -270,8 +276,13 @@ VIEWS: tuple[View, ...] = (
          "{journal.journal_entries} AS e JOIN {journal.journal_shapes} AS s ON s.shape = e.shape "
          "LEFT JOIN {journal.journal_shapes} AS f ON f.shape = e.shape AND f.leg = 1", (
         C("position", "e.position", "bigint", POSITION),
+        C("entry_no", "e.seq", "integer", "Entry within the event, from 0 (a matching run posts one entry per "
+          "booking day of its transfers)."),
         C("leg", "s.leg", "integer", "Leg number within the entry, from 1."),
-        C("effective_on", "e.effective_on", "date", "Business date of the entry."),
+        C("effective_on", "e.effective_on", "date", "Business date of the fact the entry records (a transfer's "
+          "booking day; see docs/rules.md#journal-dates)."),
+        C("decided_on", "e.decided_on", "date", "Business date of the event that recorded it (the matching run, "
+          "the resolution); the same as effective_on for every other event."),
         C("recorded_at", "e.recorded_at", "timestamptz", "When the ledger recorded the event (ISO 8601 with its UTC "
           "offset on SQLite)."),
         C("account", "s.account", "text", "Account of the chart (ledger/journal.py), e.g. receivable:PEMKOT-SKW."),
@@ -336,7 +347,9 @@ VIEWS: tuple[View, ...] = (
         C("agreement_code", "a.agreement_code", "text", "Agreement of the invoice."),
         C("amount_rp", "a.amount_rp", "bigint", "Amount allocated to the invoice, whole rupiah."),
         C("rule", "a.rule", "text", "How it matched: REFERENCE_AMOUNT, AMOUNT_DATE_WINDOW, GROUPED or BY_HAND."),
-        C("allocated_on", "a.effective_on", "date", "Business date of the match."),
+        C("allocated_on", "a.effective_on", "date", "Business date the allocation counts from: the transfer's "
+          "booking day."),
+        C("decided_on", "a.decided_on", "date", "Business date of the matching run or the resolution that made it."),
     )),
     View("reconciliation_exceptions", "Statement lines that did not match an invoice, and how each was resolved.",
          "{journal.exceptions} AS x", (
@@ -347,6 +360,7 @@ VIEWS: tuple[View, ...] = (
         C("reason", "x.reason", "text", "Why it did not match."),
         C("amount_rp", "x.amount_rp", "bigint", "Amount of the line, whole rupiah."),
         C("candidates", "x.candidates", "text", "Invoices it could have paid, comma-separated."),
+        C("booked_on", "x.booked_on", "date", "Booking date of the transfer it is about."),
         C("raised_on", "x.raised_on", "date", "Business date the exception was raised."),
         C("status", "x.status", "text", "OPEN, MATCHED (by hand), WRITTEN_OFF or PARKED (suspense)."),
         C("resolved_on", "x.resolved_on", "date", "Business date of the resolution, NULL while open."),
@@ -380,6 +394,15 @@ VIEWS: tuple[View, ...] = (
         C("summary", "t.summary", "text", "What happened, without personal data."),
         C("hash", "t.hash", "text", "Chain hash h_n = SHA-256(h_n-1 || position || aggregate || version || type || "
           "stored bytes), hex."),
+    )),
+    View("agreement_budgets", "Every budget ceiling of an agreement from the business date it holds: the one "
+         "signed, then each amendment (APBD-P). The budget on a date is the last row effective by then.",
+         "{registers.budgets} AS b", (
+        C("agreement_code", "b.agreement_code", "text", AGREEMENT_CODE),
+        C("effective_on", "b.effective_on", "date", "From when this ceiling holds."),
+        C("budget_rp", "b.budget_rp", "bigint", "Budget ceiling of the whole window, whole rupiah."),
+        C("reason", "b.reason", "text", "'signed', or why it was amended."),
+        C("position", "b.position", "bigint", POSITION),
     )),
     View("workforce", "Working population per region over time: the denominator of UCJ coverage.",
          "{registers.workforce} AS w", (
