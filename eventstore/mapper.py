@@ -42,15 +42,21 @@ def encode_state(event: LedgerEvent) -> bytes:
     return state
 
 
-def decode_state(topic: str, originator_id: uuid.UUID | str, version: int, state: bytes) -> LedgerEvent:
-    """Stored state → event, running ``upcast_vN_vN1`` static methods up to the class's version."""
-    cls: type[LedgerEvent] = resolve_topic(topic)
-    data: dict[str, Any] = orjson.loads(state)
+def upcast_state(cls: type[LedgerEvent], data: dict[str, Any]) -> dict[str, Any]:
+    """Stored fields (without ``class_version``, which is popped) brought to the class's current version by its
+    ``upcast_vN_vN1`` static methods."""
     stored_version = int(data.pop("class_version", 1))
     while stored_version < cls.class_version:
         upcast = getattr(cls, f"upcast_v{stored_version}_v{stored_version + 1}")
         data = upcast(data)
         stored_version += 1
+    return data
+
+
+def decode_state(topic: str, originator_id: uuid.UUID | str, version: int, state: bytes) -> LedgerEvent:
+    """Stored state → event, running ``upcast_vN_vN1`` static methods up to the class's version."""
+    cls: type[LedgerEvent] = resolve_topic(topic)
+    data = upcast_state(cls, orjson.loads(state))
     data["originator_id"] = originator_id
     data["originator_version"] = version
     return cls.model_validate(data)
