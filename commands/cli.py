@@ -855,7 +855,7 @@ def demo(
     scale: Annotated[float, typer.Option(help="Cohort scale (1.0 = the seed figures).")] = 1.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Load the seed schemes (domain.md §8) and play them month by month on a simulated clock."""
+    """Load the seed schemes (docs/rules.md#seed-scenarios) and play them month by month on a simulated clock."""
     from commands.clock import SystemClock
     from commands.demo import DEMO_END, run_demo
     from projections.reports import build_report
