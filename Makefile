@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## make demo: the seed schemes of domain.md §8, played month by month into demo/jamsos.db (SQLite)
+## make demo: the seed schemes (docs/rules.md#seed-scenarios), played month by month into demo/jamsos.db (SQLite)
 demo: $(STAMP)
 	rm -rf demo && mkdir -p demo
 	cd demo && ../$(BIN)/jamsos demo --store jamsos.db

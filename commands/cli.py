@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,6 +52,7 @@ from ledger.errors import (
     RuleViolation,
 )
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Programme, SchoolLevel
+from projections.reports import REPORT_DESCRIPTIONS
 
 try:  # typer >= 0.2x vendors click
     from typer._click import exceptions as click_exceptions
@@ -98,6 +100,12 @@ OnOpt = Annotated[str | None, typer.Option("--on", help="Business (effective) da
 AsOfOpt = Annotated[
     str | None, typer.Option("--as-of", help="Recorded-time cut-off (ISO timestamp): only events recorded by then.")
 ]
+
+
+def choices(what: str, enum: type[StrEnum]) -> str:
+    """Help text naming an enum option's choices. The option's metavar is a short name instead of the choice list:
+    rich folds a metavar without spaces anywhere (``JK`` / ``K_DISABILITY``), while help text wraps between words."""
+    return f"{what} One of: {', '.join(member.value for member in enum)}."
 
 
 def _one_line(text: object) -> str:
@@ -243,16 +251,20 @@ def agreement_sign(
     agreement_id: Annotated[str, typer.Option("--id", help="Agreement id, e.g. SKW-RENTAN-2025.")],
     name: Annotated[str, typer.Option(help="Programme name.")],
     payer_id: Annotated[str, typer.Option(help="Payer id, e.g. PEMKOT-SKW.")],
-    payer_type: Annotated[PayerType, typer.Option(help="Payer type.")],
-    fund_source: Annotated[FundSource, typer.Option(help="Fund source (sumber dana).")],
+    payer_type: Annotated[PayerType, typer.Option("--payer-type", metavar="PAYER_TYPE",
+                                                  help=choices("Payer type.", PayerType))],
+    fund_source: Annotated[FundSource, typer.Option("--fund-source", metavar="FUND_SOURCE",
+                                                    help=choices("Fund source (sumber dana).", FundSource))],
     region: Annotated[str, typer.Option(help="Kemendagri region code, e.g. 61.72.")],
     first_period: Annotated[str, typer.Option(help="First covered month YYYY-MM.")],
     last_period: Annotated[str, typer.Option(help="Last covered month YYYY-MM.")],
     budget: Annotated[str, typer.Option(help="Budget ceiling in whole rupiah.")],
     payer_name: Annotated[str, typer.Option(help="Payer's name.")] = "",
     legal_basis: Annotated[str, typer.Option(help="Perwali / Perbup / MoU reference.")] = "",
-    programme: Annotated[list[Programme] | None, typer.Option(help="Programmes bought (repeat).")] = None,
-    cadence: Annotated[BillingCadence, typer.Option(help="Billing cadence.")] = BillingCadence.MONTHLY,
+    programme: Annotated[list[Programme] | None, typer.Option(
+        "--programme", metavar="PROGRAMME", help=choices("Programmes bought (repeat).", Programme))] = None,
+    cadence: Annotated[BillingCadence, typer.Option(
+        "--cadence", metavar="CADENCE", help=choices("Billing cadence.", BillingCadence))] = BillingCadence.MONTHLY,
     cohort: Annotated[int, typer.Option(help="Planned cohort size.")] = 0,
     income: Annotated[str, typer.Option(help="Declared income basis (rupiah).")] = "1000000",
     on: OnOpt = None,
@@ -314,7 +326,8 @@ def member_enrol(
     birth_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD (stored encrypted only).")] = None,
     address: Annotated[str | None, typer.Option(help="Address (stored encrypted only).")] = None,
     income: Annotated[str | None, typer.Option(help="Declared monthly income (rupiah).")] = None,
-    programme: Annotated[list[Programme] | None, typer.Option(help="Programmes (repeat); default JKK+JKM.")] = None,
+    programme: Annotated[list[Programme] | None, typer.Option(
+        "--programme", metavar="PROGRAMME", help=choices("Programmes (repeat); default JKK+JKM.", Programme))] = None,
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
     actor: ActorOpt = "cli",
 ) -> None:
@@ -474,14 +487,17 @@ def contribution_quote(
 def claim_submit(
     claim_id: Annotated[str, typer.Option("--id", help="Claim id (unique).")],
     nik: Annotated[str, typer.Option(help="Member's NIK.")],
-    claim_type: Annotated[ClaimType, typer.Option("--type", help="Benefit claimed.")],
+    claim_type: Annotated[ClaimType, typer.Option("--type", metavar="CLAIM_TYPE",
+                                                  help=choices("Benefit claimed.", ClaimType))],
     event_date: Annotated[str, typer.Option(help="Date of death / accident / diagnosis (YYYY-MM-DD).")],
     income: Annotated[str | None, typer.Option(help="Declared income (default: the member's).")] = None,
     months_unable: Annotated[int, typer.Option(help="STMB: months unable to work.")] = 0,
     medical_cost: Annotated[str | None, typer.Option(help="Medical cost (rupiah).")] = None,
     home_care_cost: Annotated[str | None, typer.Option(help="Home care cost (rupiah).")] = None,
     home_care_days: Annotated[int, typer.Option(help="Home care days.")] = 0,
-    school_level: Annotated[list[SchoolLevel] | None, typer.Option(help="Scholarship: a level per child.")] = None,
+    school_level: Annotated[list[SchoolLevel] | None, typer.Option(
+        "--school-level", metavar="LEVEL", help=choices("Scholarship: a level per child (repeat).", SchoolLevel)
+    )] = None,
     death_claim_id: Annotated[str | None, typer.Option(help="Scholarship: the death claim it follows.")] = None,
     heir_name: Annotated[str | None, typer.Option(help="Heir's name (stored encrypted only).")] = None,
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
@@ -686,10 +702,15 @@ def region_workforce(
                              effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
 
 
-@app.command()
+REPORTS_HELP = (
+    "A report from the read models: --on for business time, --as-of for what was recorded by then.\n\n"
+    + "\n".join(f"{name}: {text}." for name, text in REPORT_DESCRIPTIONS.items())
+)
+
+
+@app.command(help=REPORTS_HELP)
 def report(
-    name: Annotated[str, typer.Argument(
-        help="members | balances | claims | coverage | audit | trial-balance | reconciliation")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help=f"One of: {', '.join(REPORT_DESCRIPTIONS)}.")],
     agreement_id: Annotated[str | None, typer.Option("--agreement", help="Only this agreement.")] = None,
     period: Annotated[str | None, typer.Option("--period", help="reconciliation: only this month (YYYY-MM).")]
     = None,
@@ -700,7 +721,7 @@ def report(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """A report from the read models: --on for business time, --as-of for what was recorded by then."""
+    """A report from the read models (its help, with every report described, is ``REPORTS_HELP``)."""
     from projections.export import write_csv, write_xlsx
     from projections.reports import build_report
 
@@ -850,11 +871,13 @@ def check(
 
 @app.command()
 def demo(
-    store: Annotated[str, typer.Option("--store", help="A fresh SQLite file for the demo.")] = "jamsos.db",
+    store: Annotated[str, typer.Option("--store", help="A fresh store for the demo: a SQLite file that does not "
+                                       "exist yet, or a PostgreSQL URL (postgresql://user@host:port/db[?schema=name]) "
+                                       "of an empty database or schema.")] = "jamsos.db",
     scale: Annotated[float, typer.Option(help="Cohort scale (1.0 = the seed figures).")] = 1.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Load the seed schemes (domain.md §8) and play them month by month on a simulated clock."""
+    """Load the seed schemes (docs/rules.md#seed-scenarios) and play them month by month on a simulated clock."""
     from commands.clock import SystemClock
     from commands.demo import DEMO_END, run_demo
     from projections.reports import build_report

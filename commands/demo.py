@@ -1,4 +1,4 @@
-"""`jamsos demo`: the seed schemes of domain.md §8, played month by month on a simulated clock.
+"""`jamsos demo`: the seed schemes (docs/rules.md#seed-scenarios), played month by month on a simulated clock.
 
 Everything goes through the same commands as the CLI (import, quote + pay, claims, sweeps); the demo
 only plays the payers, the heirs and the calendar. Members are synthetic, with valid-shaped,
@@ -47,7 +47,7 @@ KARYA_BHAKTI_VILLAGE = "61.07.01.2001"
 
 @dataclass(frozen=True)
 class Scheme:
-    """A demo funding agreement (domain.md §8, demo parameters)."""
+    """A demo funding agreement (docs/rules.md#seed-scenarios)."""
 
     code: str
     name: str

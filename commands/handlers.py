@@ -61,7 +61,8 @@ from ledger.values import ClaimStatus, FundSource, PayerType, Period, require_no
 
 RETRIES_MAX = 5
 CLAIM_PAYER_ID = "BPJS-TK"
-"""Claims are paid by BPJS from the programme funds, never by the scheme's payer (domain.md §6)."""
+"""Claims are paid by BPJS from the programme funds, never by the scheme's payer
+(docs/rules.md#claims-paid-from-funds)."""
 
 Result = dict[str, Any]
 C = TypeVar("C", bound=Command)

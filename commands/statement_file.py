@@ -28,7 +28,8 @@ override it. A CSV/XLSX with neither is rejected. Every line's date must fall wi
 closing, else the file is rejected (MT940 always has both; CSV/XLSX when both metadata lines are present,
 and there the movements are the rows, all credits).
 
-**Amounts** (:func:`parse_amount_rp`): whole rupiah in the Indonesian format. See there.
+**Amounts** (:func:`parse_amount_rp`): whole rupiah in the Indonesian format. See there and
+docs/rules.md#statement-amounts.
 
 **Dates**: ``YYYY-MM-DD`` or Indonesian day-first ``DD/MM/YYYY`` / ``DD-MM-YYYY``; in XLSX also real date
 cells (a time of day is dropped).

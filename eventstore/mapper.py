@@ -43,8 +43,9 @@ def encode_state(event: LedgerEvent) -> bytes:
 
 
 def upcast_data(cls: type[LedgerEvent], data: dict[str, Any]) -> dict[str, Any]:
-    """An event's stored JSON in the shape of its class's current version (``upcast_vN_vN1`` in turn); the
-    projections read the log as JSON through this too, so they see one shape per event type."""
+    """An event's stored JSON in the shape of its class's current version (``upcast_vN_vN1`` in turn, with
+    ``class_version`` set to it when above 1); the projections and the relay read the log as JSON through this
+    too, so they see one shape per event type."""
     stored_version = int(data.get("class_version", 1))
     if stored_version >= cls.class_version:
         return data

@@ -1,5 +1,6 @@
-"""Billing rules (domain.md §6): who is expected to be funded in a period, billing blocks by cadence, and
-the budget ceiling check. One place decides these, for the billing command and for the reports.
+"""Billing rules: who is expected to be funded in a period, billing blocks by cadence, and the budget ceiling
+check (docs/rules.md#expected, docs/rules.md#billing-blocks, docs/rules.md#budget-thresholds). One place decides
+these, for the billing command and for the reports.
 
 - **Expected** (iuran yang seharusnya dibayar): a member is expected under an agreement in a period when a
   membership chain of theirs has started by then, that chain's payer segment for the period is the

@@ -1,4 +1,4 @@
-"""Claims (klaim manfaat) and the benefit rules of domain.md §4.
+"""Claims (klaim manfaat) and the benefit rules (docs/rules.md#benefit-tables).
 
 Life: submitted → (held while the event month is unpaid inside the arrears window) → approved
 (amount fixed from the benefit table in force on the event date, with its components) or rejected
@@ -82,7 +82,7 @@ class ClaimState(BaseModel):
 
 
 def compute_benefit(facts: ClaimFacts, table: BenefitTable, jht_balance_rp: int) -> dict[str, int]:
-    """The benefit components for the claim's facts under ``table`` (pure; every rule of §4)."""
+    """The benefit components for the claim's facts under ``table`` (pure; docs/rules.md#benefit-tables)."""
     income = facts.declared_income_rp
     components: dict[str, int] = {}
     if facts.claim_type is ClaimType.JKM_DEATH:

@@ -1,4 +1,5 @@
-"""Coverage in time (domain.md §3) as pure functions of a member's state.
+"""Coverage in time as pure functions of a member's state (docs/rules.md#anchor-days,
+docs/rules.md#arrears-and-lapse, docs/rules.md#funding-ended, docs/rules.md#held-claims).
 
 One place decides: whether a day is covered, which months are in arrears, when a membership lapses,
 which periods may still be paid. The member aggregate, the sweep, the bulk payment path and the

@@ -293,7 +293,7 @@ class WorkforceRecorded(LedgerEvent):
 
 
 class BudgetStatus(StrEnum):
-    """Expected cost of an agreement's whole window against its budget ceiling (domain.md §6)."""
+    """Expected cost of an agreement's whole window against its budget ceiling (docs/rules.md#budget-thresholds)."""
 
     WITHIN = "WITHIN"
     WARNING = "WARNING"

@@ -1,4 +1,5 @@
-"""Identity and personal data (UU 27/2022): NIK shape, pseudonymous ids, the cipher port.
+"""Identity and personal data (UU 27/2022): NIK shape, pseudonymous ids, the cipher port
+(docs/rules.md#personal-data).
 
 Invariants:
 - No readable NIK, name, birth date or address ever enters an event. Events carry the member id

@@ -1,4 +1,4 @@
-"""The chart of accounts and the one balanced journal entry of every money event (domain.md §6).
+"""The chart of accounts and the one balanced journal entry of every money event (docs/rules.md#four-totals).
 
 The journal is derived from the event log, never a second truth: :func:`entry_for` maps an event's JSON to
 its legs, and the ``journal`` projection only writes them down.

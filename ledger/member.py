@@ -118,7 +118,8 @@ def decide_payment(
     windows: Mapping[str, AgreementWindow],
     payer_id: str | None = None,
 ) -> PaymentDecision:
-    """Validate paying ``periods`` on business date ``on``; return the amounts, or raise naming the field."""
+    """Validate paying ``periods`` on business date ``on``; return the amounts, or raise naming the field
+    (docs/rules.md#payment-limits)."""
     if not state.spells:
         raise RuleViolation("member", "is not enrolled")
     if state.died_on is not None:

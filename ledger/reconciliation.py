@@ -6,6 +6,7 @@ pays, or why it cannot be matched. The caller records the outcome (events, journ
 
 The numbers of the cascade (date window, group size) live in :data:`MATCHING_RULES`, versioned by date in
 the style of :mod:`ledger.tariff`: a changed practice gets a new version, old decisions keep their meaning.
+The cascade and its numbers: docs/rules.md#reconciliation-matching.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The versioned tariff, benefit and coverage tables: every number of domain.md §2, §3 and §4.
+"""The versioned tariff, benefit and coverage tables: every number of the contribution, benefit and coverage
+rules (docs/rules.md#contribution-tariffs, docs/rules.md#benefit-tables, docs/rules.md#coverage-rules).
 
 Each table is a tuple of versions ordered by ``valid_from``; ``*_in_force(day)`` picks the version in
 force on a business date. Nothing else in the code base writes these numbers as literals: a rule that
@@ -130,7 +131,7 @@ BENEFIT_TABLES: tuple[BenefitTable, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class CoverageRules:
-    """When a member is covered (domain.md §3).
+    """When a member is covered (docs/rules.md#coverage-rules).
 
     - ``arrears_months_max``: unpaid months that may still be paid late (reinstating them); when the
       next unpaid month starts the membership lapses (ARREARS).

@@ -91,7 +91,7 @@ class LapseReason(StrEnum):
 
 
 class ClaimType(StrEnum):
-    """Benefit claims (klaim manfaat) of domain.md §4."""
+    """Benefit claims (klaim manfaat): docs/rules.md#benefit-tables."""
 
     JKM_DEATH = "JKM_DEATH"
     JKK_DEATH = "JKK_DEATH"

@@ -1,4 +1,4 @@
-"""Finance's questions, answered from the ``registers`` and ``journal`` read models (domain.md §6):
+"""Finance's questions, answered from the ``registers`` and ``journal`` read models (docs/rules.md#four-totals):
 expected per agreement and period (``ledger.billing.is_expected`` over the membership chains), the
 reconciliation report (budget, expected, billed, paid, received), the trial balance and the checks.
 """

@@ -399,6 +399,21 @@ def audit_report(store: LedgerStore, as_of: datetime | None) -> tuple[dict[str, 
 
 MONEY_REPORTS = ("trial-balance", "reconciliation")
 
+REPORT_DESCRIPTIONS: dict[str, str] = {
+    "members": "active members per agreement, region, village and role; enrolments, lapses by reason and "
+               "reinstatements per month",
+    "balances": "per agreement and period: members expected, expected, paid, outstanding and refunds due; per payer "
+                "and fund source; per programme fund: contributions in, claims paid out, refunds due",
+    "claims": "claims by type and status, agreement, region and month; amounts by benefit component; days from "
+              "submission to payment",
+    "coverage": "UCJ per region: active participants (by person) divided by the recorded workforce",
+    "audit": "the audit trail: its hash chain verified from the store, events per type",
+    "trial-balance": "journal totals per account with its sign convention (entries effective by --on)",
+    "reconciliation": "one agreement (--agreement, optionally --period): budget, expected, billed, paid and "
+                      "received per month, open exceptions with their age, refunds due",
+}
+"""Every report :func:`build_report` makes, with what it shows (``jamsos report --help`` lists them)."""
+
 
 def report_day(now: datetime, on: date | None, region_code: str | None) -> BusinessDay:
     """The business day a report is about: ``--on`` (refused only when the day has not begun anywhere in the

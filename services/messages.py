@@ -9,10 +9,15 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import date, datetime
+from functools import cache
 from typing import Any, Literal
 
 import orjson
+from eventsourcing.utils import resolve_topic
 from pydantic import BaseModel, ConfigDict, Field
+
+from eventstore.mapper import upcast_data
+from ledger.events import LedgerEvent
 
 NS_EVENT = uuid.UUID("6f1f4f0e-5a44-4f0c-9d0e-3b7a4c2d1e55")
 """Namespace of event ids: ``uuid5(NS_EVENT, f"{aggregate_id}/{aggregate_version}")`` — the same event always
@@ -70,11 +75,20 @@ def _is_sealed(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == SEALED_KEYS
 
 
+@cache
+def _event_class(topic: str) -> type[LedgerEvent]:
+    cls: type[LedgerEvent] = resolve_topic(topic)
+    return cls
+
+
 def event_message(
     position: int, aggregate_id: uuid.UUID, version: int, topic: str, plain_state: bytes, partitions: int
 ) -> EventMessage:
-    """Build the published message from one stored event (its canonical JSON state)."""
-    data: dict[str, Any] = orjson.loads(plain_state)
+    """Build the published message from one stored event (its canonical JSON state). An event stored by an older
+    class version is upcast first, so the payload always has the event class's current shape (the one the
+    AsyncAPI document gives)."""
+    data = upcast_data(_event_class(topic), orjson.loads(plain_state))
+    data.pop("class_version", None)
     payload = {k: v for k, v in data.items() if k not in PROVENANCE_FIELDS and not _is_sealed(v)}
     dropped = sorted(k for k, v in data.items() if _is_sealed(v))
     return EventMessage(

@@ -73,6 +73,12 @@ def names() -> Names:
 PUBLISH_TIMEOUT_S = 10.0
 """How long a publish waits for the broker's confirmation before it counts as failed."""
 
+RABBIT_EVENT_PUBLISH: dict[str, Any] = {"persist": True, "mandatory": False}
+"""How the relay publishes an event on RabbitMQ: persistent (delivery mode 2), not mandatory (an event no queue is
+bound for yet is not an error). The AsyncAPI document declares the relay's publisher with these same options."""
+RABBIT_DEAD_LETTER_PUBLISH: dict[str, Any] = {"persist": True}
+"""How the command consumer stores a dead letter on RabbitMQ: persistent (delivery mode 2)."""
+
 
 def broker_url(url: str | None = None) -> str:
     return (url or os.environ.get("JAMSOS_BROKER") or DEFAULT_BROKER_URL).strip()
@@ -162,7 +168,7 @@ async def publish_event(broker: Any, body: bytes, message: EventMessage, timeout
                "jamsos-type": message.type, "jamsos-schema": str(message.schema_version)}
     if kind == "rabbit":
         confirm = await broker.publish(body, exchange=rabbit_events_exchange(), routing_key=event_subject(message),
-                                       persist=True, mandatory=False, timeout=timeout_s, headers=headers,
+                                       **RABBIT_EVENT_PUBLISH, timeout=timeout_s, headers=headers,
                                        message_id=str(message.event_id), content_type="application/json",
                                        message_type=message.type)
         if confirm is not None and type(confirm).__name__ != "Ack":
@@ -222,7 +228,7 @@ async def publish_dead_letter(broker: Any, body: bytes, timeout_s: float = PUBLI
     if kind == "rabbit":
         from faststream.rabbit import RabbitQueue
 
-        await broker.publish(body, queue=RabbitQueue(names().dead_letters, durable=True), persist=True,
+        await broker.publish(body, queue=RabbitQueue(names().dead_letters, durable=True), **RABBIT_DEAD_LETTER_PUBLISH,
                              timeout=timeout_s, content_type="application/json")
     elif kind == "nats":
         await broker.publish(body, names().dead_letters, stream=names().commands_stream, timeout=timeout_s)

@@ -1,4 +1,4 @@
-"""`jamsos demo`: the seed scenarios of domain.md §8, read back from the ledger."""
+"""`jamsos demo`: the seed scenarios (docs/rules.md#seed-scenarios), read back from the ledger."""
 
 from __future__ import annotations
 
