@@ -96,7 +96,9 @@ CommandIdOpt = Annotated[
 ActorOpt = Annotated[
     str, typer.Option("--actor", envvar="JAMSOS_ACTOR", help="Who is acting (recorded on every event).")
 ]
-OnOpt = Annotated[str | None, typer.Option("--on", help="Business (effective) date YYYY-MM-DD; default today (WIB).")]
+OnOpt = Annotated[str | None, typer.Option(
+    "--on", help="Business date YYYY-MM-DD: a command's effective day, a report's 'as the business stood on'. Default: "
+    "today in the zone of the region concerned (WIB, WITA or WIT; national: WIB). A future date is refused.")]
 AsOfOpt = Annotated[
     str | None, typer.Option("--as-of", help="Recorded-time cut-off (ISO timestamp): only events recorded by then.")
 ]

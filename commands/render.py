@@ -128,7 +128,8 @@ def render_demo(console: Console, summary: dict[str, Any]) -> None:
 
 
 def render_report(console: Console, report: dict[str, Any]) -> None:
-    when = f"on {report['on']}" + (f", as recorded by {report['as_of']}" if report["as_of"] else "")
+    zone = f" ({report['zone']})" if report.get("zone") else ""
+    when = f"on {report['on']}{zone}" + (f", as recorded by {report['as_of']}" if report["as_of"] else "")
     scope = f" — {report['agreement']}" if report.get("agreement") else ""
     console.print(f"[bold]{report['report']} report{scope}[/bold] {when} (log position {report['position']:,})")
     for name, section in report["sections"].items():
