@@ -243,6 +243,7 @@ def test_verify_rejects_a_malformed_head(sqlite_ledger: Any) -> None:
             verify(ledger.store, head)
 
 
+@pytest.mark.slow
 def test_prove_then_check_proof_offline_and_a_forged_one_exits_7(sqlite_ledger: Any, tmp_path: Path) -> None:
     ledger, _, url = sqlite_ledger
     head = seal(ledger.store)["hash"]
