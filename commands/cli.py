@@ -43,6 +43,7 @@ from commands.messages import (
     Sweep,
     field_error,
 )
+from eventstore.chain import ChainBroken
 from ledger.errors import (
     ConcurrencyConflict,
     IdempotencyConflict,
@@ -78,6 +79,7 @@ app.add_typer(claim_app, name="claim")
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 EXIT_CODES: list[tuple[type[LedgerError], int]] = [
+    (ChainBroken, 7),
     (IdempotencyConflict, 5),
     (ConcurrencyConflict, 6),
     (NotFound, 4),
@@ -558,7 +560,8 @@ def claim_pay(
 # --- projections and audit ------------------------------------------------------------------------
 
 project_app = typer.Typer(help="Read models (projections): run, status, rebuild.")
-audit_app = typer.Typer(help="Audit trail with a hash chain: verify, seal, trail.")
+audit_app = typer.Typer(help="Tamper evidence: every event is linked into a hash chain when it is written. "
+                        "verify, seal, prove, check-proof; and the audit trail.")
 app.add_typer(project_app, name="project")
 app.add_typer(audit_app, name="audit")
 
@@ -629,30 +632,74 @@ def project_rebuild(
 
 @audit_app.command("verify")
 def audit_verify(
-    head: Annotated[str | None, typer.Option("--head", help="A head hash sealed earlier (jamsos audit seal).")]
-    = None,
+    head: Annotated[str | None, typer.Option("--head", help="A head hash sealed earlier (jamsos audit seal; also a "
+                                                            "head the audit projection sealed before the write-time "
+                                                            "chain).")] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Recompute the hash chain from the event store; exit 7 naming the first edited, removed or inserted
-    position (or a sealed head the store no longer reproduces)."""
-    from projections.audit import verify
-    from projections.runner import views_engine
+    """Check every stored event against the hash chain, and the chain against itself, from the stored bytes
+    alone (no read model needed); exit 7 naming each edited, removed or unchained position, each broken or
+    removed chain row, or a sealed head the chain does not hold (history rewritten)."""
+    from projections.chain_audit import verify
 
-    result = with_ledger(store, lambda ledger: verify(ledger.store, views_engine(ledger.store), head), create=False)
+    result = with_ledger(store, lambda ledger: verify(ledger.store, head), create=False)
     emit(result, as_json)
     if not result["ok"]:
         sys.stderr.write(f"error: audit: {result['first_problem']}\n")
+        for more in result["findings"][1:]:
+            sys.stderr.write(f"  {more}\n")
         raise typer.Exit(7)
 
 
 @audit_app.command("seal")
 def audit_seal(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-    """Catch the trail up and print its head hash: keep it outside the system (a report, a letter)."""
-    from projections.audit import seal
-    from projections.runner import views_engine
+    """Print the chain's head (batch, last position, hash): keep it outside the system (a report, a letter);
+    `verify --head HASH` then proves nothing before it was rewritten. Run `verify` first: a seal vouches only
+    for a chain that verified."""
+    from projections.chain_audit import seal
 
-    emit(with_ledger(store, lambda ledger: seal(ledger.store, views_engine(ledger.store)), create=False), as_json)
+    emit(with_ledger(store, lambda ledger: seal(ledger.store), create=False), as_json)
+
+
+@audit_app.command("prove")
+def audit_prove(
+    position: Annotated[int, typer.Option("--position", help="The event's position in the log.")],
+    head: Annotated[str | None, typer.Option("--head", help="End the proof at this sealed head (default: the "
+                                                            "chain's head).")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Print (JSON) an inclusion proof of one event: its identity and state digest, its leaf, the Merkle path to
+    its batch's root, and the chain links from that batch to the head. `jamsos audit check-proof` (or
+    `eventstore.chain.check_proof`) checks it without the store."""
+    from projections.chain_audit import prove
+
+    emit(with_ledger(store, lambda ledger: prove(ledger.store, position, head), create=False), True)
+
+
+@audit_app.command("check-proof")
+def audit_check_proof(
+    file: Annotated[Path, typer.Argument(help="A proof printed by `jamsos audit prove` (JSON).")],
+    head: Annotated[str | None, typer.Option("--head", help="The head hash you sealed: the proof must end there.")]
+    = None,
+    state_file: Annotated[Path | None, typer.Option("--state-file", help="The event's stored bytes, to check "
+                                                                         "against the proof's state digest.")]
+    = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check an inclusion proof offline (no store needed); exit 7 naming the step that fails."""
+    from eventstore.chain import InvalidProof, check_proof
+
+    try:
+        proof = json.loads(file.read_text())
+        result = check_proof(proof, head, state_file.read_bytes() if state_file else None)
+    except OSError as exc:
+        fail(InvalidInput("file", f"cannot read: {exc.strerror or exc}"))
+    except json.JSONDecodeError as exc:
+        fail(InvalidInput("file", f"not JSON: {exc.msg} at line {exc.lineno}"))
+    except InvalidProof as exc:
+        fail(ChainBroken("proof", str(exc)))
+    emit(result, as_json)
 
 
 @audit_app.command("trail")
@@ -902,7 +949,7 @@ def demo(
         return out
 
     if not as_json:
-        console.print("\nBuilding the read models (jamsos project run) for the reports ...")
+        console.print("\nThe reports, from the read models (caught up to the head of the log) ...")
     summary["reports"] = with_ledger(store, reports, create=False)
 
     def show(v: dict[str, Any]) -> None:

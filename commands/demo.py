@@ -279,9 +279,26 @@ def run_demo(store: str = "jamsos.db", *, scale: float = 1.0, quiet: bool = Fals
     d = DemoRun(ledger, clock, scale, quiet, statements)
     try:
         _play(d)
-        return _summary(d)
+        summary = _summary(d)
+        summary["read_models"] = _catch_up_read_models(d)
+        return summary
     finally:
         ledger.close()
+
+
+def _catch_up_read_models(d: DemoRun) -> dict[str, int]:
+    """Every read model of ``projections.registry`` at the log's head (one read of the log for all): the demo
+    ends with nothing left for `jamsos project run` to do. Returns each one's position."""
+    from projections.registry import PROJECTIONS
+    from projections.runner import ProjectionGroup, ProjectionRunner, views_engine
+
+    store = d.ledger.store
+    runners = [ProjectionRunner(store, views_engine(store), factory) for _, factory in sorted(PROJECTIONS.items())]
+    ProjectionGroup(runners).catch_up()
+    positions = {r.name: int(r.status()["position"]) for r in runners}
+    d.say(f"{DEMO_END}  read models at the head of the log (position {store.max_notification_id():,}): "
+          + ", ".join(sorted(positions)))
+    return positions
 
 
 def bootstrap_instant() -> datetime:

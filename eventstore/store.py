@@ -15,12 +15,16 @@ Invariants:
 - A losing concurrent writer gets :class:`ledger.errors.ConcurrencyConflict`; nothing of it is written.
 - A snapshot row is a cache: readers replay any events newer than it (:meth:`LedgerStore.heads`), so it
   can never hide one, and a stale one could only cause a version conflict, never a wrong write.
+- Every write is linked into the audit chain (:mod:`eventstore.chain`) in its own transaction: one chain row
+  per write, holding its positions, the leaf of each event and their Merkle root. No stored event is ever
+  outside the chain unless something other than this code wrote (or removed) it.
 """
 
 from __future__ import annotations
 
 import abc
 import hashlib
+import itertools
 import threading
 import uuid
 import zlib
@@ -32,6 +36,8 @@ from typing import Any, TypeVar
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 
+from eventstore.chain import CHAIN_TABLE, KIND_WRITE, ChainError, ChainRow, RawEvent, next_row, write_leaves
+from eventstore.chain_store import SqlChain, chain_now
 from eventstore.mapper import JsonBytesTranscoder, PydanticMapper, decode_state
 from eventstore.settings import APPLICATION_NAME, StoreSettings
 from ledger.aggregate import Aggregate
@@ -49,6 +55,8 @@ CHUNK_IDS_MAX = 500
 SNAPSHOT_COMPRESSION_LEVEL = 1
 """zlib level for snapshot state: JSON shrinks several times for a few microseconds."""
 STATE_HASH_BYTES = 16
+CHAINED_APPLICATION_ID = 0x4A4D5343  # "JMSC" in the SQLite file header: this store's events are chained
+CHAINED_COMMENT = "jamsos: every event is linked into jamsos_chain"
 
 EventRow = tuple[uuid.UUID, int, str, bytes]
 """(originator id, version, topic, state): a stored event as the bulk paths build it."""
@@ -157,6 +165,7 @@ class LedgerStore(abc.ABC):
         self.mapper: PydanticMapper = self.app.mapper  # type: ignore[assignment]
         self.recorder: Any = self.app.recorder
         self._create_snapshot_tables()
+        self._create_chain()
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -202,6 +211,10 @@ class LedgerStore(abc.ABC):
 
     @abc.abstractmethod
     def _create_snapshot_tables(self) -> None: ...
+
+    @abc.abstractmethod
+    def _create_chain(self) -> None:
+        """Create the chain table if missing; link the events of a store written before it (once)."""
 
     @abc.abstractmethod
     def collect_unused_states(self) -> int:
@@ -308,6 +321,32 @@ class LedgerStore(abc.ABC):
     def max_notification_id(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
 
+    # --- the audit chain (read raw: stored bytes, never decoded) ----------------------------------
+
+    @abc.abstractmethod
+    def raw_events(self, after: int, limit: int) -> list[RawEvent]:
+        """Up to ``limit`` events after position ``after``, as stored bytes."""
+
+    def raw_event(self, position: int) -> RawEvent | None:
+        found = self.raw_events(position - 1, 1)
+        return found[0] if found and found[0][0] == position else None
+
+    @abc.abstractmethod
+    def chain_rows(self, after_batch: int, limit: int, *, leaves: bool = True) -> list[ChainRow]:
+        """Chain rows after ``after_batch``, in batch order (``leaves=False``: without their leaves)."""
+
+    @abc.abstractmethod
+    def chain_row_at(self, position: int) -> ChainRow | None:
+        """The chain row whose range holds ``position``."""
+
+    @abc.abstractmethod
+    def chain_head(self) -> ChainRow | None:
+        """The last chain row (without its leaves)."""
+
+    @abc.abstractmethod
+    def chain_batch_of(self, digest: bytes) -> int | None:
+        """The batch whose hash is ``digest``."""
+
     def close(self) -> None:
         self.app.close()
 
@@ -319,13 +358,24 @@ class MemoryStore(LedgerStore):
         self._snapshots: dict[uuid.UUID, tuple[SnapshotRow, bytes]] = {}
         self._states: dict[bytes, bytes] = {}
         self._lock: threading.RLock = self.recorder._database_lock
+        self._chain: list[ChainRow] = []
+
+    def _create_chain(self) -> None:
+        """A memory store starts empty: nothing to upgrade."""
 
     def _write(
         self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]]
     ) -> None:
         stored = [StoredEvent(originator_id=i, originator_version=v, topic=t, state=s) for i, v, t, s in events]
         with self._lock:
-            self.recorder._insert_events(stored)  # checks uniqueness before changing anything
+            head = self._chain[-1] if self._chain else None
+            first = len(self.recorder._stored_events) + 1
+            leaves = write_leaves(first, events)  # before the insert: a failing hash leaves nothing half-written
+            link = next_row((head.batch, head.hash) if head else None, first, leaves, KIND_WRITE, chain_now())
+            positions = self.recorder._insert_events(stored)  # checks uniqueness before changing anything
+            if positions != list(range(first, first + len(events))):  # pragma: no cover - the recorder appends
+                raise ChainError(f"chain: positions {positions[:3]}... are not {first}...")
+            self._chain.append(link)
             self._states.update(states)
             for aggregate_id, kind, version, cohort, due_on, has_claims, digest in snapshots:
                 old = self._snapshots.get(aggregate_id)
@@ -333,6 +383,32 @@ class MemoryStore(LedgerStore):
                     row = SnapshotRow(aggregate_id, kind, version, cohort, due_on, has_claims, digest,
                                       self._states[digest])
                     self._snapshots[aggregate_id] = (row, digest)
+
+    def raw_events(self, after: int, limit: int) -> list[RawEvent]:
+        with self._lock:
+            found = self.recorder._stored_events[after : after + limit]
+        out: list[RawEvent] = []
+        for position, s in enumerate(found, start=after + 1):
+            i = s.originator_id
+            out.append((position, (i.hex if isinstance(i, uuid.UUID) else str(i)).encode(),
+                        b"%d" % s.originator_version, s.topic.encode(), s.state))
+        return out
+
+    def chain_rows(self, after_batch: int, limit: int, *, leaves: bool = True) -> list[ChainRow]:
+        with self._lock:
+            return self._chain[after_batch : after_batch + limit]
+
+    def chain_row_at(self, position: int) -> ChainRow | None:
+        with self._lock:
+            return next((r for r in self._chain if r.first_position <= position <= r.last_position), None)
+
+    def chain_head(self) -> ChainRow | None:
+        with self._lock:
+            return self._chain[-1] if self._chain else None
+
+    def chain_batch_of(self, digest: bytes) -> int | None:
+        with self._lock:
+            return next((r.batch for r in self._chain if r.hash == digest), None)
 
     def collect_unused_states(self) -> int:
         with self._lock:
@@ -372,7 +448,7 @@ class MemoryStore(LedgerStore):
         )
 
 
-class SqlStore(LedgerStore):
+class SqlStore(SqlChain, LedgerStore):
     """What SQLite and PostgreSQL share: the snapshot tables, their queries and the write transaction.
 
     Subclasses say how to open a transaction on the library's datastore, how ids are stored, the
@@ -397,7 +473,9 @@ class SqlStore(LedgerStore):
     def _py_id(self, value: Any) -> uuid.UUID: ...
 
     @abc.abstractmethod
-    def _insert_events(self, cursor: Any, events: Sequence[EventRow]) -> None: ...
+    def _insert_events(self, cursor: Any, events: Sequence[EventRow]) -> tuple[int, Sequence[EventRow]]:
+        """Insert the events; return the first position they got and the events in position order, having
+        checked that they hold exactly the positions first, first + 1, ... (one per event, no hole)."""
 
     @abc.abstractmethod
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -436,7 +514,9 @@ class SqlStore(LedgerStore):
         p = self.placeholder
         db_id = self._db_id
         with self._tx(commit=True) as c:
-            self._insert_events(c, events)
+            self._plain_cursor(c)
+            first, ordered = self._insert_events(c, events)
+            self._link(c, first, ordered)
             if states:
                 c.executemany(
                     f"INSERT INTO {self._states_t} VALUES ({p},{p}) ON CONFLICT (state_hash) DO NOTHING", states
@@ -490,6 +570,8 @@ class SqlStore(LedgerStore):
     def _plain_rows(self, cursor: Any) -> None:
         self._tuple_rows(cursor)
 
+    def _plain_cursor(self, cursor: Any) -> None:
+        self._plain_rows(cursor)
 
     def _rows(self, where: str, params: list[Any]) -> list[SnapshotRow]:
         found = self._read(
@@ -566,9 +648,49 @@ class SQLiteStore(SqlStore):
         cursor.execute("SELECT changes()")
         return int(cursor.fetchone()[0])
 
-    def _insert_events(self, cursor: Any, events: Sequence[EventRow]) -> None:
+    def _insert_events(self, cursor: Any, events: Sequence[EventRow]) -> tuple[int, Sequence[EventRow]]:
         # one executemany: the library's own SQLite recorder inserts row by row to collect rowids
         cursor.executemany(self.recorder.insert_events_statement, [(i.hex, v, t, s) for i, v, t, s in events])
+        # each new rowid is above every rowid before it, so the n events hold last-n+1..last exactly if
+        # that range holds n rows
+        cursor.execute("SELECT last_insert_rowid()")
+        last = int(cursor.fetchone()[0])
+        first = last - len(events) + 1
+        cursor.execute("SELECT count(*) FROM stored_events WHERE rowid BETWEEN ? AND ?", [first, last])
+        if cursor.fetchone()[0] != len(events):
+            raise ChainError(f"chain: the {len(events)} events written are not at positions {first}..{last}")
+        return first, events
+
+    # --- the chain (see eventstore.chain_store) ---------------------------------------------------
+
+    batch_type = "INTEGER"  # the rowid itself: never NULL (a non-INTEGER primary key may be, in SQLite)
+
+    def _chain_table_exists(self, cursor: Any) -> bool:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [CHAIN_TABLE])
+        return cursor.fetchone() is not None
+
+    def _lock_events(self, cursor: Any) -> None:
+        cursor.execute("DELETE FROM stored_events WHERE 0")  # a write statement: takes the write lock now
+
+    def _chained_marker(self, cursor: Any) -> bool:
+        cursor.execute("PRAGMA application_id")
+        return int(cursor.fetchone()[0]) == CHAINED_APPLICATION_ID
+
+    def _set_chained_marker(self, cursor: Any) -> None:
+        cursor.execute(f"PRAGMA application_id = {CHAINED_APPLICATION_ID}")
+
+    def _raw_columns(self) -> str:
+        return ("rowid, CAST(originator_id AS BLOB), CAST(originator_version AS BLOB), CAST(topic AS BLOB), "
+                "CAST(state AS BLOB)")
+
+    def _raw_row(self, row: Sequence[Any]) -> RawEvent:
+        return (row[0], row[1], row[2], row[3], row[4])
+
+    def _chain_columns(self, leaves: bool) -> str:
+        return ("batch, CAST(first_position AS INTEGER), CAST(last_position AS INTEGER), "
+                "CAST(event_count AS INTEGER), CAST(kind AS BLOB), CAST(recorded_at AS BLOB), "
+                f"{'CAST(leaves AS BLOB)' if leaves else 'NULL'}, CAST(root AS BLOB), CAST(previous AS BLOB), "
+                "CAST(hash AS BLOB)")
 
     def _select_newer(self, rows: Sequence[SnapshotRow]) -> Iterable[tuple[uuid.UUID, int, str, bytes]]:
         values = ",".join("(?,?)" for _ in rows)
@@ -616,6 +738,13 @@ class PostgresStore(SqlStore):
         return f'"{self.recorder.datastore.schema or "public"}"'
 
     @property
+    def _insert_returning(self) -> Any:
+        from psycopg.sql import SQL
+
+        # the library's statement ends "RETURNING notification_id"
+        return self.recorder.insert_events_statement + SQL(", originator_id, originator_version")
+
+    @property
     def _snapshots_t(self) -> str:
         return f"{self._schema}.{SNAPSHOT_TABLE}"
 
@@ -641,9 +770,63 @@ class PostgresStore(SqlStore):
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(%s)", [list(values)]
 
-    def _insert_events(self, cursor: Any, events: Sequence[EventRow]) -> None:
-        stored = [StoredEvent(originator_id=i, originator_version=v, topic=t, state=s) for i, v, t, s in events]
-        self.recorder._insert_stored_events(cursor, stored)  # lock table, notify, insert via unnest
+    def _insert_events(self, cursor: Any, events: Sequence[EventRow]) -> tuple[int, Sequence[EventRow]]:
+        # what the library's ``_insert_stored_events`` does (lock the table, notify, insert via unnest),
+        # returning each row's identity with its notification id
+        recorder = self.recorder
+        recorder._lock_table(cursor)
+        recorder._notify_channel(cursor)
+        rows = [recorder.construct_pg_stored_event(i, v, t, s) for i, v, t, s in events]
+        cursor.execute(self._insert_returning, (rows,))
+        returned = cursor.fetchall()
+        n = len(events)
+        ordered: Sequence[EventRow] = events
+        if len(returned) != n:
+            raise ChainError(f"chain: {len(returned)} notification ids for {n} events")
+        if any(r[1] != e[0] or r[2] != e[1] for r, e in zip(returned, events, strict=True)):
+            by_key = {(e[0], e[1]): e for e in events}  # RETURNING in another order than the input's
+            returned = sorted(returned)
+            ordered = [by_key[(r[1], r[2])] for r in returned]
+        first = returned[0][0]
+        if returned[-1][0] - first != n - 1 or any(b[0] <= a[0] for a, b in itertools.pairwise(returned)):
+            raise ChainError(f"chain: the {n} events written hold positions {first}..{returned[-1][0]}, "
+                             "not one each without a hole (the events table lock should make them so)")
+        return first, ordered
+
+    # --- the chain (see eventstore.chain_store) ---------------------------------------------------
+
+    @property
+    def _chain_t(self) -> str:
+        return f"{self._schema}.{CHAIN_TABLE}"
+
+    def _chain_table_exists(self, cursor: Any) -> bool:
+        cursor.execute("SELECT to_regclass(%s)", [self._chain_t])
+        return cursor.fetchone()[0] is not None
+
+    def _lock_events(self, cursor: Any) -> None:
+        self.recorder._lock_table(cursor)
+
+    def _chained_marker(self, cursor: Any) -> bool:
+        cursor.execute("SELECT obj_description(to_regclass(%s), 'pg_class')", [self._events_t])
+        return bool(cursor.fetchone()[0] == CHAINED_COMMENT)
+
+    def _set_chained_marker(self, cursor: Any) -> None:
+        cursor.execute(f"COMMENT ON TABLE {self._events_t} IS '{CHAINED_COMMENT}'")
+
+    def _chain_extra_ddl(self) -> list[str]:
+        # random hashes do not compress: store the leaves out of line without trying
+        return [f"ALTER TABLE {self._chain_t} ALTER COLUMN leaves SET STORAGE EXTERNAL"]
+
+    def _raw_columns(self) -> str:
+        return "notification_id, replace(originator_id::text, '-', ''), originator_version, topic, state"
+
+    def _raw_row(self, row: Sequence[Any]) -> RawEvent:
+        return (row[0], row[1].encode(), b"%d" % row[2], None if row[3] is None else row[3].encode(),
+                None if row[4] is None else bytes(row[4]))
+
+    def _chain_columns(self, leaves: bool) -> str:
+        return ("batch, first_position, last_position, event_count, kind, recorded_at, "
+                f"{'leaves' if leaves else 'NULL'}, root, previous, hash")
 
     def _select_newer(self, rows: Sequence[SnapshotRow]) -> Iterable[tuple[uuid.UUID, int, str, bytes]]:
         sql = (

@@ -411,8 +411,9 @@ class Member(Aggregate[MemberState]):
         require_not_before(on, spell.enrolled_on, "the enrolment of this membership chain")
         if self.lapse_due(on, windows) is not None:
             raise RuleViolation("member", "membership has a lapse due: run the sweep first")
-        if from_period < Period.parse(spell.current_segment.from_period):
-            raise RuleViolation("from_period", f"must not be before {spell.current_segment.from_period}")
+        if from_period <= Period.parse(spell.current_segment.from_period):
+            raise RuleViolation("from_period", f"must be after {spell.current_segment.from_period}, the first period of "
+                                               "the current payer (a chain has one payer per period)")
         if any(Period.parse(k) >= from_period for k in self.state.paid):
             raise RuleViolation("from_period", f"periods from {from_period} on are already paid")
         if agreement is not None and not agreement.first_period <= from_period <= agreement.last_period:

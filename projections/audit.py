@@ -1,18 +1,14 @@
-"""The audit trail: one row per event and a hash chain over the stored bytes (tamper evidence).
+"""The audit trail: one row per event (position, times, actor, aggregate, type, a summary without personal data).
 
-``h_n = SHA-256(h_prev || position || aggregate id || version || event type || canonical stored state)``
-with ``h_prev`` the hash of the previous recorded position (32 zero bytes before the first).
-``verify`` recomputes the chain from the event store itself and names the first position whose event
-was edited, removed or inserted; ``seal`` gives the head hash to keep outside the system, and
-``verify(head=...)`` checks the store against it (a chain kept only beside the data could be rewritten
-together with it).
+It serves ``jamsos audit trail`` and the ``--as-of`` reports (the recorded time of each position). The chain
+of record is not here: every event is linked into the write-time chain in the transaction that stores it
+(:mod:`eventstore.chain`), and ``audit verify`` / ``seal`` / ``prove`` work on that
+(:mod:`projections.chain_audit`), whether or not this projection has run.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,16 +17,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from eventstore.store import LedgerStore
 from projections.runner import Envelope, Projection, ProjectionRunner, insert_rows
-
-GENESIS = bytes(32)
-PAGE = 5_000
-
-
-def chain_hash(previous: bytes, envelope: Envelope) -> bytes:
-    e = envelope
-    head = b"%d\x1f%s\x1f%d\x1f%s\x1f" % (e.position, e.originator_id.encode(), e.originator_version,
-                                         e.event_type.encode())
-    return hashlib.sha256(previous + head + e.state).digest()
 
 
 def summary(envelope: Envelope) -> str:
@@ -60,10 +46,10 @@ def summary(envelope: Envelope) -> str:
 
 
 class AuditTrail(Projection):
-    """Projection ``audit``: the trail rows with their chain hashes."""
+    """Projection ``audit``: one trail row per event of the log, keyed by its position (no personal data)."""
 
     name = "audit"
-    version = 3  # 2: position as BIGINT; 3: the position is SQLite's rowid
+    version = 4  # 2: position as BIGINT; 3: the position is SQLite's rowid; 4: no hash (the write-time chain)
 
     def define(self, metadata: MetaData, suffix: str) -> None:
         Table(
@@ -80,17 +66,13 @@ class AuditTrail(Projection):
             Column("event_type", String(64), nullable=False),
             Column("subject", String(64), index=True),
             Column("summary", Text, nullable=False),
-            Column("hash", String(64), nullable=False),
         )
 
     def apply(self, conn: Connection, batch: Sequence[Envelope]) -> None:
         trail = self.table("audit_trail")
-        last = conn.execute(select(trail.c.hash).order_by(trail.c.position.desc()).limit(1)).first()
-        previous = bytes.fromhex(last[0]) if last else GENESIS
         rows = []
         summaries: dict[tuple[Any, ...], str] = {}  # a cohort payment: one summary for thousands of members
         for e in batch:
-            previous = chain_hash(previous, e)
             d = e.data
             get = d.get
             if e.event_type == "ContributionPaid":
@@ -102,43 +84,12 @@ class AuditTrail(Projection):
                 text = summary(e)
             rows.append((e.position, get("recorded_at", ""), get("effective_on", ""), get("actor", ""),
                          get("command_id", ""), e.originator_id, e.originator_version, e.event_type,
-                         get("agreement_code") or get("claim_ref"), text, previous.hex()))
+                         get("agreement_code") or get("claim_ref"), text))
         insert_rows(conn, trail, TRAIL_COLUMNS, rows)
 
 
 TRAIL_COLUMNS = ("position", "recorded_at", "effective_on", "actor", "command_id", "aggregate_id",
-                 "aggregate_version", "event_type", "subject", "summary", "hash")
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    position: int
-    problem: str
-
-    def __str__(self) -> str:
-        return f"position {self.position}: {self.problem}"
-
-
-def _store_envelopes(runner: ProjectionRunner) -> Iterator[Envelope]:
-    after = 0
-    while True:
-        page = runner._envelopes(after, PAGE)
-        if not page:
-            return
-        yield from page
-        after = page[-1].position
-
-
-def _trail_rows(engine: Engine, trail: Table) -> Iterator[Any]:
-    after = 0
-    while True:
-        with engine.connect() as conn:
-            page = conn.execute(select(trail.c.position, trail.c.hash).where(trail.c.position > after)
-                                .order_by(trail.c.position).limit(PAGE)).all()
-        if not page:
-            return
-        yield from page
-        after = page[-1].position
+                 "aggregate_version", "event_type", "subject", "summary")
 
 
 def position_recorded_by(store: LedgerStore, engine: Engine, as_of: datetime) -> int:
@@ -149,70 +100,6 @@ def position_recorded_by(store: LedgerStore, engine: Engine, as_of: datetime) ->
     with engine.connect() as conn:
         found = conn.execute(select(func.max(trail.c.position)).where(trail.c.recorded_at <= as_of.isoformat()))
         return int(found.scalar_one() or 0)
-
-
-def verify(store: LedgerStore, engine: Engine, head: str | None = None) -> dict[str, Any]:
-    """Recompute the chain from the store and compare it with the trail (and with a sealed ``head``)."""
-    runner = ProjectionRunner(store, engine, AuditTrail)
-    trail = runner.active.table("audit_trail")
-    findings: list[Finding] = []
-    stored = _store_envelopes(runner)
-    recorded = _trail_rows(engine, trail)
-    previous = GENESIS
-    checked = 0
-    trail_head = None
-    s = next(stored, None)
-    r = next(recorded, None)
-    sealed_found = head is None
-    while r is not None:
-        trail_head = r
-        if s is None or s.position > r.position:
-            findings.append(Finding(r.position, "recorded in the audit trail but missing from the event store "
-                                                "(removed)"))
-            r = next(recorded, None)
-            continue
-        if s.position < r.position:
-            findings.append(Finding(s.position, "in the event store but never recorded in the audit trail "
-                                                "(inserted)"))
-            previous = chain_hash(previous, s)
-            s = next(stored, None)
-            continue
-        previous = chain_hash(previous, s)
-        checked += 1
-        if previous.hex() != r.hash:
-            findings.append(Finding(s.position, "the stored event no longer matches what was recorded (edited)"))
-            previous = bytes.fromhex(r.hash)  # resynchronise: report each edit, not every later row
-        if head is not None and r.hash == head:
-            sealed_found = True
-        s = next(stored, None)
-        r = next(recorded, None)
-    unaudited = 0
-    while s is not None:
-        unaudited += 1
-        s = next(stored, None)
-    if not sealed_found:
-        findings.append(Finding(trail_head.position if trail_head else 0,
-                                f"the sealed head {head} is not in the recomputed chain (history rewritten)"))
-    findings.sort(key=lambda f: f.position)
-    return {
-        "ok": not findings,
-        "checked": checked,
-        "head_position": trail_head.position if trail_head else 0,
-        "head_hash": trail_head.hash if trail_head else GENESIS.hex(),
-        "unaudited_after_head": unaudited,
-        "findings": [str(f) for f in findings],
-        "first_problem": str(findings[0]) if findings else None,
-    }
-
-
-def seal(store: LedgerStore, engine: Engine) -> dict[str, Any]:
-    """The trail's head (position and hash) to hand to the auditor, after catching the trail up."""
-    runner = ProjectionRunner(store, engine, AuditTrail)
-    runner.catch_up()
-    trail = runner.active.table("audit_trail")
-    with engine.connect() as conn:
-        row = conn.execute(select(trail.c.position, trail.c.hash).order_by(trail.c.position.desc()).limit(1)).first()
-    return {"position": row.position if row else 0, "hash": row.hash if row else GENESIS.hex()}
 
 
 def trail_rows(store: LedgerStore, engine: Engine, *, aggregate_ids: Sequence[str] = (),

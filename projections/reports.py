@@ -26,7 +26,8 @@ from ledger.business_time import BusinessDay, business_day, known_region
 from ledger.coverage import Segment, Spell
 from ledger.errors import InvalidInput, NotFound
 from ledger.values import PayerType, Period, Programme, period_range
-from projections.audit import AuditTrail, position_recorded_by, verify
+from projections.audit import AuditTrail, position_recorded_by
+from projections.chain_audit import verify
 from projections.registers import PROGRAMME_OF_COMPONENT, Registers
 from projections.runner import ProjectionRunner, memory_views_engine, views_engine
 
@@ -381,7 +382,7 @@ def audit_report(store: LedgerStore, as_of: datetime | None) -> tuple[dict[str, 
     engine = views_engine(store)
     audit = ProjectionRunner(store, engine, AuditTrail)
     audit.catch_up()
-    result = verify(store, engine)
+    result = verify(store)
     trail = audit.active.table("audit_trail")
     query = select(trail.c.event_type, func.count(), func.max(trail.c.position)).group_by(trail.c.event_type)
     if as_of is not None:

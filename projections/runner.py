@@ -69,7 +69,7 @@ class Envelope(NamedTuple):
     event_type: str
     data: dict[str, Any]
     state: bytes
-    """The canonical stored bytes (what the audit chain hashes)."""
+    """The canonical JSON bytes (``data`` decoded from them)."""
 
 
 _EVENT_TYPES: dict[str, tuple[str, int]] = {}

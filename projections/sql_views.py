@@ -378,8 +378,9 @@ VIEWS: tuple[View, ...] = (
         C("settled_on", "r.settled_on", "date", "Business date it was paid back, NULL while open."),
         C("payment_reference", "r.payment_reference", "text", "Reference of the refund transfer."),
     )),
-    View("audit_trail", "Every event of the log, in order, with a summary without personal data and the hash "
-         "chain that `jamsos audit verify` recomputes from the store.", "{audit.audit_trail} AS t", (
+    View("audit_trail", "Every event of the log, in order, with a summary without personal data. The hash chain "
+         "that proves nothing was changed is written with the events themselves (table jamsos_chain in the store's "
+         "database; `jamsos audit verify`, `seal`, `prove`).", "{audit.audit_trail} AS t", (
         C("position", "t.position", "bigint", POSITION),
         C("recorded_at", "t.recorded_at", "timestamptz", "When the ledger recorded it (ISO 8601 with its UTC offset "
           "on SQLite)."),
@@ -392,8 +393,6 @@ VIEWS: tuple[View, ...] = (
         C("event_type", "t.event_type", "text", "Event type (MemberEnrolled, ContributionPaid, ...)."),
         C("subject", "t.subject", "text", "The agreement or claim the event is about, if any."),
         C("summary", "t.summary", "text", "What happened, without personal data."),
-        C("hash", "t.hash", "text", "Chain hash h_n = SHA-256(h_n-1 || position || aggregate || version || type || "
-          "stored bytes), hex."),
     )),
     View("agreement_budgets", "Every budget ceiling of an agreement from the business date it holds: the one "
          "signed, then each amendment (APBD-P). The budget on a date is the last row effective by then.",

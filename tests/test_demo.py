@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 import zlib
 from datetime import date, datetime
 from pathlib import Path
@@ -16,6 +20,7 @@ from commands.demo import DEMO_END, SCHEMES, run_demo
 from commands.messages import ForgetMember
 from ledger.errors import InvalidInput
 from ledger.identity import validate_nik
+from projections.registry import PROJECTIONS
 from projections.reports import build_report
 from tests.conftest import agreement_view, execute, member_view
 
@@ -39,6 +44,13 @@ def test_small_demo_is_consistent_private_and_survives_forget(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     summary = run_demo("jamsos.db", scale=0.02, quiet=True)
+    status = subprocess.run([sys.executable, "-m", "commands.cli", "project", "status", "--store", "jamsos.db",
+                             "--json"], capture_output=True, text=True, timeout=60, env={**os.environ})
+    assert status.returncode == 0, status.stderr
+    projections = json.loads(status.stdout)["projections"]
+    assert {p["projection"] for p in projections} == set(PROJECTIONS)  # every read model, each at the head
+    assert all(p["lag"] == 0 and p["position"] == summary["events_recorded"] for p in projections), projections
+    assert summary["read_models"] == dict.fromkeys(PROJECTIONS, summary["events_recorded"])
     heir = summary["bengkayang_heir"]
     jkm = heir["claims"][0]
     assert jkm["status"] == "PAID"

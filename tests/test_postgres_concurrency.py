@@ -1,7 +1,9 @@
 """Two real processes pay the same member-period on PostgreSQL: exactly one payment is recorded.
 
 Both processes load the member, wait at a barrier, then save. The store's unique (id, version) key
-lets one win; the loser's retry re-decides on fresh state and gets "already paid".
+lets one win; the loser's retry re-decides on fresh state and gets "already paid". The audit chain
+stays one line through the race: every committed write is one link after the one before, the losers'
+rolled-back inserts leave holes in the positions and nothing in the chain.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from commands.messages import PayContribution
 from ledger.errors import AlreadyDone
 from ledger.events import ContributionPaid
 from ledger.identity import member_id_for
+from projections.chain_audit import verify
 from tests.conftest import execute, nik
 from tests.test_behaviour import enrol, sign
 
@@ -88,5 +91,12 @@ def test_two_processes_paying_the_same_member_period(pg_schema_url: str, tmp_pat
             payments = [e for e in ledger.store.events_of(member_id) if isinstance(e, ContributionPaid)]
             assert len(payments) == 1
             assert payments[0].periods == ["2025-01"]
+        rows = ledger.store.chain_rows(0, 1000)
+        assert [r.batch for r in rows] == list(range(1, len(rows) + 1))
+        assert [r.previous for r in rows[1:]] == [r.hash for r in rows[:-1]]
+        checked = verify(ledger.store)
+        assert checked["ok"], checked["findings"]
+        assert checked["chained"] == checked["checked"] == len(ledger.store.raw_events(0, 1000))
+        assert len(rows) == 1 + MEMBERS + MEMBERS  # the agreement, each enrolment, each winning payment
     finally:
         ledger.close()

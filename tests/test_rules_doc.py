@@ -14,8 +14,8 @@ import importlib
 import pkgutil
 import re
 import subprocess
-from datetime import date
 from collections.abc import Mapping
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any

@@ -24,7 +24,6 @@ from sqlalchemy.engine import Engine
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
 from commands.demo import run_demo
-from commands.handlers import execute
 from commands.messages import ChangePayer, Sweep
 from ledger.claim import claim_id_for
 from ledger.values import FundSource, PayerType, Period
@@ -45,7 +44,7 @@ from projections.sql_views import (
     month_start,
     period_start,
 )
-from tests.conftest import PG_URL, nik, require_postgres
+from tests.conftest import PG_URL, execute, nik, require_postgres
 from tests.test_behaviour import AGREEMENT, enrol, pay, sign
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=WIB)
@@ -148,7 +147,7 @@ def test_active_query_follows_payer_changes_anchor_days_and_early_enrolment(ledg
     seen = set()
     for day in days:
         report = build_report(ledger.store, "members", date.fromisoformat(day), None, NOW)
-        want = {r[0]: r[2] for r in report["sections"]["by_agreement"]["rows"] if r[2]}
+        want = {r[0]: r[3] for r in report["sections"]["by_agreement"]["rows"] if r[3]}
         assert dict(run_sql(engine, query.replace("2026-01-31", day))) == want, day
         seen.add(tuple(sorted(want.items())))
     assert len(seen) >= 5  # the days do tell the payers apart
@@ -294,7 +293,7 @@ def test_doc_queries_give_the_cli_reports_figures(demo: Demo) -> None:
     queries, store = doc_queries(), demo.ledger.store
     for day in ("2025-01-05", "2025-12-15", "2026-01-31", "2026-05-01"):
         report = build_report(store, "members", date.fromisoformat(day), None, NOW)
-        want = [(r[0], r[2]) for r in report["sections"]["by_agreement"]["rows"] if r[2]]
+        want = [(r[0], r[3]) for r in report["sections"]["by_agreement"]["rows"] if r[3]]
         assert run_sql(demo.engine, queries["active_per_agreement"].replace("2026-01-31", day)) == want, day
     active = dict(_answers(demo)["active"])  # the demo's own figures for 2026-01-31 (commands/demo.py)
     assert active["SKW-RENTAN-2025"] + active["SKW-SAWIT-2025"] == demo.summary["singkawang_active_2026_01_31"]
