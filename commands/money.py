@@ -31,7 +31,7 @@ from ledger.events import (
 from ledger.member import Member
 from ledger.reconciliation import reconcile
 from ledger.statement import ReconciliationBook, Statement, book_id_for, statement_id_for
-from ledger.values import Period
+from ledger.values import Period, format_rp
 from projections.money_views import (
     MoneyViews,
     expected_by_period,
@@ -158,8 +158,9 @@ def resolve_exception(ledger: Ledger, cmd: ResolveException, ctx: CommandContext
             last = i == len(cmd.invoice_refs) - 1
             share = min(left, invoice["outstanding_rp"])
             if last and left > share:
-                raise RuleViolation("invoice", f"Rp{left:,} left over after {ref} (outstanding "
-                                               f"Rp{invoice['outstanding_rp']:,}); write the rest off or park it")
+                raise RuleViolation("invoice", f"{format_rp(left)} left over after {ref} (outstanding "
+                                               f"{format_rp(invoice['outstanding_rp'])}); "
+                                               "write the rest off or park it")
             if share:
                 allocations.append(Allocation(invoice_ref=ref, agreement_code=invoice["agreement_code"],
                                               amount_rp=share))

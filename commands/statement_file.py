@@ -61,7 +61,7 @@ from xml.etree.ElementTree import ParseError
 
 from ledger.errors import InvalidInput
 from ledger.reconciliation import StatementLine
-from ledger.values import RUPIAH_MAX
+from ledger.values import RUPIAH_MAX, format_count, format_rp
 
 LINE_LIMIT = 2_000_000
 AMOUNT_DIGITS_MAX = 16
@@ -176,7 +176,7 @@ def parse_amount_rp(text: str, *, field: str) -> int:
     if value <= 0:
         raise InvalidInput(field, f"must be more than zero, got {raw.strip()!r}")
     if value > RUPIAH_MAX:
-        raise InvalidInput(field, f"exceeds the limit of Rp{RUPIAH_MAX:,}")
+        raise InvalidInput(field, f"exceeds the limit of {format_rp(RUPIAH_MAX)}")
     return value
 
 
@@ -199,7 +199,7 @@ def _cell_amount_rp(value: Any, field: str) -> int:
     if amount <= 0:
         raise InvalidInput(field, f"must be more than zero, got {value!r}")
     if amount > RUPIAH_MAX:
-        raise InvalidInput(field, f"exceeds the limit of Rp{RUPIAH_MAX:,}")
+        raise InvalidInput(field, f"exceeds the limit of {format_rp(RUPIAH_MAX)}")
     return amount
 
 
@@ -301,8 +301,8 @@ def _check_balance(name: str, opening: int | None, closing: int | None, movement
     if opening is not None and closing is not None and opening + movements_rp != closing:
         raise InvalidInput(
             "closing",
-            f"statement {name} does not balance: opening Rp{opening:,} + movements Rp{movements_rp:,} = "
-            f"Rp{opening + movements_rp:,}, but closing is Rp{closing:,}",
+            f"statement {name} does not balance: opening {format_rp(opening)} + movements {format_rp(movements_rp)} = "
+            f"{format_rp(opening + movements_rp)}, but closing is {format_rp(closing)}",
         )
 
 
@@ -330,7 +330,7 @@ def _header_map(header: list[Any], line_no: int) -> dict[str, int]:
 
 
 def _too_many(limit: int) -> InvalidInput:
-    return InvalidInput("file", f"more than {limit:,} statement lines (line_limit); split the statement")
+    return InvalidInput("file", f"more than {format_count(limit)} statement lines (line_limit); split the statement")
 
 
 def _csv_rows(path: Path, data: bytes, meta: dict[str, str], line_limit: int) -> Iterator[tuple[int, list[str]]]:

@@ -32,6 +32,7 @@ from ledger.values import (
     PayerType,
     Period,
     Programme,
+    format_rp,
     require_code,
     require_region_code,
     require_rupiah,
@@ -157,7 +158,7 @@ class Agreement(Aggregate[AgreementState]):
         if self.state.closed:
             raise RuleViolation("agreement_id", f"agreement {self.state.code} is closed")
         if budget_rp == self.state.budget_rp:
-            raise AlreadyDone("budget_rp", f"budget is already Rp{budget_rp:,}")
+            raise AlreadyDone("budget_rp", f"budget is already {format_rp(budget_rp)}")
         self._trigger(
             ctx,
             AgreementBudgetAmended,

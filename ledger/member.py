@@ -52,6 +52,7 @@ from ledger.values import (
     PayerType,
     Period,
     Programme,
+    format_rp,
     require_region_code,
     require_rupiah,
 )
@@ -343,8 +344,8 @@ class Member(Aggregate[MemberState]):
             per_month = sum(decision.per_period_rp.values())
             raise RuleViolation(
                 "amount_rp",
-                f"Rp{amount_rp:,} does not match the tariff: {len(decision.periods)} x Rp{per_month:,} "
-                f"= Rp{decision.amount_rp:,}",
+                f"{format_rp(amount_rp)} does not match the tariff: {len(decision.periods)} x {format_rp(per_month)} "
+                f"= {format_rp(decision.amount_rp)}",
             )
         self.record_payment(ctx, on, decision, payment_reference)
         return decision
@@ -475,7 +476,8 @@ class Member(Aggregate[MemberState]):
         if key in self.state.refunds_settled:
             raise AlreadyDone("claim_ref", f"refund already settled by {self.state.refunds_settled[key]}")
         if amount_rp != due:
-            raise RuleViolation("amount_rp", f"Rp{amount_rp:,} differs from the Rp{due:,} due; refunds are paid whole")
+            raise RuleViolation("amount_rp", f"{format_rp(amount_rp)} differs from the {format_rp(due)} due; "
+                                             "refunds are paid whole")
         agreement = next((p.agreement_code for p in self.state.paid.values()
                           if p.refund_due and p.payer_id == payer_id), None)
         self._trigger(ctx, ContributionRefundSettled, on, claim_ref=claim_ref, payer_id=payer_id,

@@ -19,7 +19,7 @@ from ledger.coverage import Segment, Spell
 from ledger.errors import NotFound
 from ledger.journal import account_type
 from ledger.reconciliation import OpenInvoice, StatementLine
-from ledger.values import PayerType, Period, Programme
+from ledger.values import PayerType, Period, Programme, format_rp
 from projections.audit import position_recorded_by
 from projections.journal import Journal
 from projections.registers import Registers
@@ -343,8 +343,8 @@ def checks(views: MoneyViews, on: date, max_age_days: int | None) -> dict[str, A
             .order_by(entries_t.c.position))]
         entries = conn.execute(select(func.count()).select_from(entries_t)).scalar_one()
     if debit != credit:
-        breaches.append(f"trial balance: debits Rp{debit:,} != credits Rp{credit:,}")
-    breaches += [f"entry at position {p}: {n} leg(s), off by Rp{d:,}" for p, n, d in unbalanced]
+        breaches.append(f"trial balance: debits {format_rp(debit)} != credits {format_rp(credit)}")
+    breaches += [f"entry at position {p}: {n} leg(s), off by {format_rp(d)}" for p, n, d in unbalanced]
     claims_t, refunds_t, exc_t = (views.journal.table(n) for n in ("claims_payable", "refunds", "exceptions"))
     open_items: list[list[Any]] = []
     unpaid = views.rows(views.journal, "claims_payable", claims_t.c.approved_on.is_not(None),

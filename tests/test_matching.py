@@ -75,7 +75,7 @@ def test_reference_with_a_different_amount_is_an_amount_mismatch() -> None:
     (exc,) = result.exceptions
     assert exc.kind is ExceptionKind.AMOUNT_MISMATCH
     assert exc.candidate_invoice_ids == ("inv-PEMKAB-SKW-001",)
-    assert "16,800" in exc.reason
+    assert "Rp16.800" in exc.reason
     assert result.matches == ()
 
 
