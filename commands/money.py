@@ -84,6 +84,9 @@ def _payer_known(ledger: Ledger, payer_id: str) -> None:
 def import_statement(ledger: Ledger, cmd: ImportStatement, ctx: CommandContext, on: date) -> Handled:
     _payer_known(ledger, cmd.payer_id)
     existing = ledger.store.load(Statement, statement_id_for(cmd.statement_id))
+    if not existing.exists and cmd.file_sha256 is not None:  # recorded whole, by the file's digest, before
+        earlier = ledger.store.load(Statement, statement_id_for(cmd.file_sha256))
+        existing = earlier if earlier.exists else existing
     statement = Statement.record(
         ctx, statement_id=cmd.statement_id, payer_id=cmd.payer_id, file_name=cmd.file_name,
         file_format=cmd.file_format, account=cmd.account, period_start=cmd.period_start, period_end=cmd.period_end,

@@ -159,3 +159,18 @@ def render_check(console: Console, result: dict[str, Any]) -> None:
     render_report(console, {"report": "open items", "on": result["on"], "as_of": None, "position": 0,
                             "sections": {"open_items": result["open_items"]},
                             "totals": {"open_items": len(result["open_items"]["rows"])}})
+
+
+def render_statement_import(console: Console, summary: dict[str, Any]) -> None:
+    """Each statement of an imported file: its status, lines and total."""
+    table = Table(title=f"{summary['file']} for {summary['payer_id']}: {format_count(summary['imported'])} "
+                        f"imported, {format_count(summary['already_imported'])} already imported",
+                  title_justify="left")
+    for col in ("#", ":20:", "statement", "period", "credit lines", "total", "debits skipped", "status"):
+        table.add_column(col, justify="right" if col in ("#", "credit lines", "total", "debits skipped") else "left")
+    for r in summary["statements"]:
+        status = r["status"] + (" (replayed)" if r.get("replayed") else "") + (
+            f": {r['reason']}" if r.get("reason") else "")
+        table.add_row(str(r["number"]), r["reference"] or "-", r["statement"][:12], r["period"],
+                      format_count(r["lines"]), rp(r["total_rp"]), format_count(r["debit_lines_skipped"]), status)
+    console.print(table)

@@ -31,6 +31,11 @@ class StatementLine:
     SP2D = Surat Perintah Pencairan Dana, the treasury's disbursement order; its number is what the
     payer's treasury (BUD/BPKAD) writes on the transfer.
 
+    Two dates, as banks write them: ``booked_on`` is the booking (entry, *tanggal pembukuan*) date, the day the
+    bank put the transfer on the account and the day the statement period counts; ``value_on`` is the value date
+    (*tanggal valuta*) from which the money bears interest, often a day before or after. Matching uses
+    ``booked_on`` (the date window of :data:`MATCHING_RULES`); ``value_on`` is kept as the bank wrote it.
+
     Invariants: ``line_no >= 1``; ``reference`` is non-empty and stripped; ``amount_rp > 0`` (whole rupiah).
     ``key`` = (statement_id, line_no) identifies the line across statements.
     """
@@ -42,6 +47,7 @@ class StatementLine:
     amount_rp: int
     account: str
     description: str
+    value_on: date
 
     def __post_init__(self) -> None:
         if type(self.line_no) is not int or self.line_no < 1:

@@ -1,8 +1,8 @@
 """Bank statements (rekening koran) of payers, and the reconciliation decisions on their lines.
 
 Invariants:
-- A statement is recorded once: its aggregate id is derived from the SHA-256 of the raw file, so a
-  re-import of the same bytes finds it and records nothing.
+- A statement is recorded once: its aggregate id is derived from its SHA-256 (of the raw file for CSV/XLSX, of
+  the statement's own text for each MT940 statement), so a re-import finds it and records nothing.
 - Every line is decided at most once by the cascade (matched or an exception), and an exception is
   resolved by a command (match by hand, write off, park in suspense), never by editing a row.
 - A hand match allocates exactly the line's amount; a written-off line cannot be matched later.
@@ -102,8 +102,10 @@ class Statement(Aggregate[StatementState]):
         existing: Statement | None = None,
     ) -> Statement:
         if existing is not None and existing.exists:
-            raise AlreadyDone("file", f"this file was already imported on {existing.state.imported_on} "
-                                      f"(statement {statement_id[:12]}); nothing recorded")
+            earlier = existing.state
+            how = "" if earlier.statement_id == statement_id else f" in file {earlier.statement_id[:12]}"
+            raise AlreadyDone("file", f"statement {statement_id[:12]} was already imported{how} on "
+                                      f"{earlier.imported_on} for {earlier.payer_id}; nothing recorded")
         if not lines:
             raise InvalidInput("file", "the statement has no credit lines; nothing to record")
         if len(lines) > STATEMENT_LINES_MAX:

@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, bindparam, select, update
 from sqlalchemy.engine import Connection
 
+from ledger.events import StatementLinesRecorded
 from ledger.journal import Entry, entry_for
 from projections.runner import Envelope, Projection, insert_rows
 
@@ -32,7 +33,8 @@ SHAPES_PER_QUERY_MAX = 500
 
 class Journal(Projection):
     name = "journal"
-    version = 3  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape
+    version = 4  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape;
+    # 4: statement lines keep their value date beside the booking date
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -71,7 +73,8 @@ class Journal(Projection):
               Column("line_no", BigInteger, primary_key=True, autoincrement=False),
               Column("payer_id", String(64), index=True), Column("reference", String(64)),
               Column("booked_on", String(10)), Column("amount_rp", BigInteger), Column("account", String(64)),
-              Column("description", Text), Column("status", String(16), nullable=False))
+              Column("description", Text), Column("status", String(16), nullable=False),
+              Column("value_on", String(10)))
         Table(f"allocations{suffix}", metadata,
               Column("position", BigInteger, primary_key=True, autoincrement=False),
               Column("seq", Integer, primary_key=True, autoincrement=False),
@@ -175,10 +178,13 @@ class Journal(Projection):
             self._statement_payers[e.originator_id] = (d["statement_id"], d["payer_id"])
         elif kind == "StatementLinesRecorded":
             statement_id, payer_id = self._statement(conn, e.originator_id)
+            if d.get("class_version", 1) < 2:  # the raw stored JSON: a line then had one date
+                d = StatementLinesRecorded.upcast_v1_v2(d)
             insert_rows(conn, self.table("statement_lines"), (
                 "statement_id", "line_no", "payer_id", "reference", "booked_on", "amount_rp", "account", "description",
-                "status"), [(statement_id, x["line_no"], payer_id, x["reference"], x["booked_on"], x["amount_rp"],
-                             x["account"], x["description"], LINE_STATUS_NEW) for x in d["lines"]])
+                "status", "value_on"), [(statement_id, x["line_no"], payer_id, x["reference"], x["booked_on"],
+                                         x["amount_rp"], x["account"], x["description"], LINE_STATUS_NEW,
+                                         x["value_on"]) for x in d["lines"]])
         elif kind == "StatementLinesMatched":
             statement_id, _ = self._statement(conn, e.originator_id)
             rows = [(e.position, i, statement_id, m["line_no"], a["invoice_ref"], a["agreement_code"], a["amount_rp"],

@@ -180,7 +180,8 @@ def new_lines(views: MoneyViews, payer_id: str) -> list[StatementLine]:
     t = views.journal.table("statement_lines")
     return [StatementLine(statement_id=r["statement_id"], line_no=r["line_no"], reference=r["reference"],
                           booked_on=date.fromisoformat(r["booked_on"]), amount_rp=r["amount_rp"],
-                          account=r["account"] or "", description=r["description"] or "")
+                          account=r["account"] or "", description=r["description"] or "",
+                          value_on=date.fromisoformat(r["value_on"]))
             for r in views.rows(views.journal, "statement_lines", t.c.payer_id == payer_id, t.c.status == "NEW")]
 
 

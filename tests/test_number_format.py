@@ -112,7 +112,7 @@ def test_format_count_takes_integers_only(value: object) -> None:
 
 def test_an_amount_mismatch_shows_rupiah_the_indonesian_way() -> None:
     day = date(2026, 1, 20)
-    line = StatementLine("s", 4, "SP2D-1", day, 3_058, "1", "INV-A-2026-01")
+    line = StatementLine("s", 4, "SP2D-1", day, 3_058, "1", "INV-A-2026-01", day)
     invoice = OpenInvoice("INV-A-2026-01", "INV-A-2026-01", "P", day, 16_800)
     (exc,) = reconcile([line], [invoice], payer_id="P").exceptions
     assert "Rp16.800 outstanding, transfer is Rp3.058" in exc.reason
