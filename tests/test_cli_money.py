@@ -121,6 +121,7 @@ def mt940_day(day: int, opening: int, *moves: tuple[str, str, int, str]) -> tupl
     return "\n".join([*rows, f":62F:C2501{day:02d}IDR{closing},00", "-"]) + "\n", closing
 
 
+@pytest.mark.slow  # seven CLI subprocesses
 def test_a_file_of_several_statements_imports_each_once(cli: Cli, tmp_path: Path) -> None:
     day20, closing = mt940_day(20, 1_000_000, ("C", "2501190120", 2 * RATE, "00123"),
                                ("D", "2412310120", 6_500, "NONREF"))
