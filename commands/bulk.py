@@ -35,7 +35,7 @@ from ledger.errors import AlreadyDone, InvalidInput, LedgerError, RuleViolation
 from ledger.identity import PersonalData, SealedPersonalData, member_id_for
 from ledger.member import EnrolmentPlan, Member, decide_payment
 from ledger.reservations import CommandRecord
-from ledger.values import Period, require_not_before, require_region_code
+from ledger.values import Period, format_rp, require_not_before, require_region_code
 
 Result = dict[str, Any]
 REPLICATE_BY_STATE = True
@@ -427,8 +427,8 @@ def pay_cohort(
     if cmd.amount_rp != cohort.amount_rp:
         raise RuleViolation(
             "amount_rp",
-            f"Rp{cmd.amount_rp:,} does not match the tariff for the payable cohort: "
-            f"{cohort.members_payable} members x {len(cmd.periods)} period(s) = Rp{cohort.amount_rp:,}",
+            f"{format_rp(cmd.amount_rp)} does not match the tariff for the payable cohort: "
+            f"{cohort.members_payable} members x {len(cmd.periods)} period(s) = {format_rp(cohort.amount_rp)}",
         )
     ref = reserve_reference(ledger, ctx, cmd.payment_reference, agreement.state.payer_id, cmd.amount_rp,
                             "contribution", on)

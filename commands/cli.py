@@ -127,6 +127,8 @@ def fail(err: LedgerError) -> None:
     if isinstance(err, bulk.ImportRejected):
         for row in err.errors:
             sys.stderr.write(f"  {_one_line(row)}\n")
+    for detail in getattr(err, "details", ()):  # e.g. each statement of a file already imported
+        sys.stderr.write(f"  {_one_line(detail)}\n")
     sys.stderr.flush()
     raise typer.Exit(code)
 
@@ -813,7 +815,8 @@ def bill(
 
 @reconcile_app.command("import")
 def reconcile_import(
-    file: Annotated[Path, typer.Argument(help="Statement: .csv, .xlsx or MT940 (.sta/.mt940/.txt).")],
+    file: Annotated[Path, typer.Argument(help="Statement file: .csv, .xlsx or MT940 (.sta/.mt940/.txt; one or "
+                                         "several statements).")],
     payer_id: Annotated[str, typer.Option("--payer", help="The payer whose account the statement is.")],
     period_from: Annotated[str | None, typer.Option("--from", help="Statement period start, if the file "
                                                     "does not say (YYYY-MM-DD).")] = None,
@@ -821,19 +824,32 @@ def reconcile_import(
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
     actor: ActorOpt = "cli",
 ) -> None:
-    """Record a statement file once (by its SHA-256): the same file again records nothing. A file with any
-    bad line is refused whole, naming the line and field."""
-    from commands.messages import ImportStatement
-    from commands.statement_file import read_statement
+    """Record each statement of a file once (by its SHA-256: of the file for CSV/XLSX, of each statement's own
+    text for MT940, so a statement delivered again in another file is recognised).
+
+    The file is checked whole first: any bad line refuses it, naming statement, line and field, and nothing is
+    recorded. Then every statement is listed with its lines and total: imported, already imported (refused,
+    the others still import), or no credit lines.
+
+    Exit codes: 0 when at least one statement was imported (and none failed); 3 when every statement was
+    already imported (a rerun: nothing recorded); 2 for a bad file; if another error stops the run part-way,
+    the statements imported before it are listed and the exit code is that error's; running the same file
+    again resumes."""
+    from commands.statement_file import read_statements
+    from commands.statement_import import import_statement_file
 
     try:
-        parsed = read_statement(file, period_start=parse_date(period_from, "from"),
-                                period_end=parse_date(period_to, "to"))
+        read = read_statements(file, period_start=parse_date(period_from, "from"),
+                               period_end=parse_date(period_to, "to"))
     except LedgerError as err:
         fail(err)
         raise AssertionError from None  # pragma: no cover
-    run_command(store, build(ImportStatement, **parsed.import_fields(payer_id, file.name),
-                             effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+    bulk.SHOW_PROGRESS = not as_json and sys.stderr.isatty()
+    summary, failure = with_ledger(store, lambda ledger: import_statement_file(
+        ledger, read, payer_id, file.name, effective_on=parse_date(on), command_id=command_id, actor=actor))
+    emit(summary, as_json, lambda v: render.render_statement_import(console, v))
+    if failure is not None:
+        fail(failure)
 
 
 @reconcile_app.command("run")

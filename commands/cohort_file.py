@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from commands.messages import CohortRow, field_error
 from ledger.errors import InvalidInput, LedgerError
+from ledger.values import format_count
 
 COLUMNS = ("nik", "name", "birth_date", "address", "village_code", "role", "declared_income_rp")
 REQUIRED = ("nik", "name", "role")
@@ -111,7 +112,7 @@ def read_cohort_file(path: Path) -> tuple[list[tuple[int, CohortRow]], list[tupl
     invalid: list[tuple[int, str, str]] = []
     for line, rec in _records(path):
         if len(rows) + len(invalid) >= ROWS_MAX:
-            raise InvalidInput("file", f"more than {ROWS_MAX:,} rows; split the file")
+            raise InvalidInput("file", f"more than {format_count(ROWS_MAX)} rows; split the file")
         try:
             rows.append((line, CohortRow.model_validate(_clean(rec))))
         except ValidationError as exc:

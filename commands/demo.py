@@ -35,7 +35,7 @@ from commands.messages import (
 )
 from commands.render import rp
 from ledger.errors import InvalidInput
-from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Period, period_range
+from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Period, format_count, period_range
 from projections.ledger_views import agreement_view, member_view, members_by_agreement
 
 DEMO_START = date(2025, 1, 2)
@@ -209,7 +209,7 @@ def _import(d: DemoRun, s: Scheme, people: list[Person], on: date) -> None:
     result = d.run(ImportCohort(command_id=f"demo:import:{s.code}", actor="demo", effective_on=on,
                                 agreement_id=s.code, rows=rows))
     d.people[s.code] = people
-    d.say(f"{on}  {s.code}: enrolled {result['imported']:,} members")
+    d.say(f"{on}  {s.code}: enrolled {format_count(result['imported'])} members")
 
 
 def _bill(d: DemoRun, code: str, period: str, on: date) -> str:
@@ -239,7 +239,7 @@ def _pay(d: DemoRun, code: str, periods: list[str], on: date) -> None:
     payer = next(s.payer_id for s in SCHEMES if s.code == code)
     d.transfers.setdefault(payer, []).append((ref, on, quote["amount_rp"], f"Iuran BPU {invoice}"))
     d.say(f"{on}  {code}: paid {', '.join([periods[0], periods[-1]] if len(periods) > 1 else periods)} "
-          f"for {quote['members_payable']:,} members, {rp(quote['amount_rp'])}")
+          f"for {format_count(quote['members_payable'])} members, {rp(quote['amount_rp'])}")
 
 
 def _claim(d: DemoRun, claim_id: str, nik: str, claim_type: ClaimType, died: date, **facts: Any) -> dict[str, Any]:
@@ -296,7 +296,7 @@ def _catch_up_read_models(d: DemoRun) -> dict[str, int]:
     runners = [ProjectionRunner(store, views_engine(store), factory) for _, factory in sorted(PROJECTIONS.items())]
     ProjectionGroup(runners).catch_up()
     positions = {r.name: int(r.status()["position"]) for r in runners}
-    d.say(f"{DEMO_END}  read models at the head of the log (position {store.max_notification_id():,}): "
+    d.say(f"{DEMO_END}  read models at the head of the log (position {format_count(store.max_notification_id())}): "
           + ", ".join(sorted(positions)))
     return positions
 
@@ -419,7 +419,8 @@ def _reconcile(d: DemoRun) -> None:
         d.run(ImportStatement(command_id=f"demo:statement:{payer}", actor="demo-finance", effective_on=DEMO_END,
                               **parsed.import_fields(payer, path.name)))
     result = d.run(RunReconciliation(command_id="demo:reconcile", actor="demo-finance", effective_on=DEMO_END))
-    d.say(f"{DEMO_END}  reconciliation: {result['matched']:,} transfers matched ({rp(result['matched_rp'])}), "
+    d.say(f"{DEMO_END}  reconciliation: {format_count(result['matched'])} transfers matched "
+          f"({rp(result['matched_rp'])}), "
           f"{result['exceptions']} exception(s) in suspense; statements in {folder}")
 
 

@@ -12,7 +12,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from ledger.errors import InvalidInput
 from ledger.identity import validate_nik
@@ -274,6 +274,9 @@ class BillAgreement(Command):
 
 
 class StatementLine(BaseModel):
+    """A credit line of a statement: ``booked_on`` the booking date (in the statement period), ``value_on`` the
+    value date (the booking date when the bank gives none)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     line_no: int = Field(ge=1)
@@ -282,14 +285,26 @@ class StatementLine(BaseModel):
     amount_rp: Rupiah
     account: str = Field(default="", max_length=64)
     description: str = Field(default="", max_length=500)
+    value_on: date
+
+    @model_validator(mode="before")
+    @classmethod
+    def _value_date_defaults_to_booking_date(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("value_on") is None and "booked_on" in data:
+            return {**data, "value_on": data["booked_on"]}
+        return data
 
 
 class ImportStatement(Command):
-    """Record a payer's bank statement once (``statement_id`` is the SHA-256 of the raw file)."""
+    """Record a payer's bank statement once. ``statement_id`` is the statement's SHA-256 (of the raw file for
+    CSV/XLSX, of the statement's own text for MT940: ``commands.statement_file``); ``file_sha256``, when the
+    statement came in a file with another digest, is that file's: a statement recorded under it (an MT940 file
+    imported before statements had their own ids) is already imported too."""
 
     kind: Literal["reconcile.import"] = "reconcile.import"
     payer_id: Code
     statement_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    file_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     file_name: str = Field(min_length=1, max_length=255)
     file_format: Literal["csv", "xlsx", "mt940"]
     account: str | None = Field(default=None, max_length=64)

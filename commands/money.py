@@ -31,7 +31,7 @@ from ledger.events import (
 from ledger.member import Member
 from ledger.reconciliation import reconcile
 from ledger.statement import ReconciliationBook, Statement, book_id_for, statement_id_for
-from ledger.values import Period
+from ledger.values import Period, format_rp
 from projections.money_views import (
     MoneyViews,
     expected_by_period,
@@ -84,6 +84,9 @@ def _payer_known(ledger: Ledger, payer_id: str) -> None:
 def import_statement(ledger: Ledger, cmd: ImportStatement, ctx: CommandContext, on: date) -> Handled:
     _payer_known(ledger, cmd.payer_id)
     existing = ledger.store.load(Statement, statement_id_for(cmd.statement_id))
+    if not existing.exists and cmd.file_sha256 is not None:  # recorded whole, by the file's digest, before
+        earlier = ledger.store.load(Statement, statement_id_for(cmd.file_sha256))
+        existing = earlier if earlier.exists else existing
     statement = Statement.record(
         ctx, statement_id=cmd.statement_id, payer_id=cmd.payer_id, file_name=cmd.file_name,
         file_format=cmd.file_format, account=cmd.account, period_start=cmd.period_start, period_end=cmd.period_end,
@@ -158,8 +161,9 @@ def resolve_exception(ledger: Ledger, cmd: ResolveException, ctx: CommandContext
             last = i == len(cmd.invoice_refs) - 1
             share = min(left, invoice["outstanding_rp"])
             if last and left > share:
-                raise RuleViolation("invoice", f"Rp{left:,} left over after {ref} (outstanding "
-                                               f"Rp{invoice['outstanding_rp']:,}); write the rest off or park it")
+                raise RuleViolation("invoice", f"{format_rp(left)} left over after {ref} (outstanding "
+                                               f"{format_rp(invoice['outstanding_rp'])}); "
+                                               "write the rest off or park it")
             if share:
                 allocations.append(Allocation(invoice_ref=ref, agreement_code=invoice["agreement_code"],
                                               amount_rp=share))

@@ -8,12 +8,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ledger.values import format_count, format_rp
+
 
 def rp(amount: int | None) -> str:
     """Rupiah the Indonesian way: Rp1.234.567, -Rp16.800; "-" for none."""
-    if amount is None:
-        return "-"
-    return ("-" if amount < 0 else "") + f"Rp{abs(amount):,}".replace(",", ".")
+    return "-" if amount is None else format_rp(amount)
 
 
 def _kv(title: str, rows: list[tuple[str, Any]]) -> Table:
@@ -79,9 +79,9 @@ def render_agreement(console: Console, view: dict[str, Any]) -> None:
         ("rate per member-month", rp(view["rate_per_member_month_rp"])),
         ("billing", view["billing_cadence"]),
         ("budget", rp(view["budget_rp"])),
-        ("members enrolled", f"{view['members_enrolled']:,}"),
-        (f"active on {view['on']}", f"{view['members_active_on']:,}"),
-        (f"covered on {view['on']}", f"{view['members_covered_on']:,}"),
+        ("members enrolled", format_count(view["members_enrolled"])),
+        (f"active on {view['on']}", format_count(view["members_active_on"])),
+        (f"covered on {view['on']}", format_count(view["members_covered_on"])),
         ("contributions paid", rp(view["contributions_paid_rp"])),
         ("refunds due", rp(view["refunds_due_rp"])),
         ("as of", view["as_of"] or "now"),
@@ -89,19 +89,20 @@ def render_agreement(console: Console, view: dict[str, Any]) -> None:
 
 
 def render_demo(console: Console, summary: dict[str, Any]) -> None:
-    table = Table(title=f"Seed schemes recorded in {summary['store']} ({summary['events_recorded']:,} events)",
+    events = format_count(summary["events_recorded"])
+    table = Table(title=f"Seed schemes recorded in {summary['store']} ({events} events)",
                   title_justify="left")
     for col in ("agreement", "window", "members", "contributions paid", "refunds due", "budget"):
         table.add_column(col, justify="right" if col not in ("agreement", "window") else "left")
     for code, a in summary["agreements"].items():
-        table.add_row(code, a["window"], f"{a['members_enrolled']:,}", rp(a["contributions_paid_rp"]),
+        table.add_row(code, a["window"], format_count(a["members_enrolled"]), rp(a["contributions_paid_rp"]),
                       rp(a["refunds_due_rp"]), rp(a["budget_rp"]))
     console.print(table)
     heir = summary["bengkayang_heir"]
     claim = heir["claims"][0] if heir["claims"] else None
     console.print(_kv("Figures read back from the ledger", [
-        ("Singkawang active 31 Jan 2026", f"{summary['singkawang_active_2026_01_31']:,}"),
-        ("Singkawang active 31 May 2026", f"{summary['singkawang_active_2026_05_31']:,}"),
+        ("Singkawang active 31 Jan 2026", format_count(summary["singkawang_active_2026_01_31"])),
+        ("Singkawang active 31 May 2026", format_count(summary["singkawang_active_2026_05_31"])),
         ("Singkawang contributions", rp(summary["singkawang_contributions_rp"])),
         ("Bengkayang heir (NIK)", heir["nik"]),
         ("  JKM claim", f"{claim['status']} {rp(claim['amount_rp'])} = "
@@ -131,7 +132,8 @@ def render_report(console: Console, report: dict[str, Any]) -> None:
     zone = f" ({report['zone']})" if report.get("zone") else ""
     when = f"on {report['on']}{zone}" + (f", as recorded by {report['as_of']}" if report["as_of"] else "")
     scope = f" — {report['agreement']}" if report.get("agreement") else ""
-    console.print(f"[bold]{report['report']} report{scope}[/bold] {when} (log position {report['position']:,})")
+    position = format_count(report["position"])
+    console.print(f"[bold]{report['report']} report{scope}[/bold] {when} (log position {position})")
     for name, section in report["sections"].items():
         table = Table(title=name, title_justify="left")
         for column in section["columns"]:
@@ -139,7 +141,7 @@ def render_report(console: Console, report: dict[str, Any]) -> None:
                 section["rows"][0][section["columns"].index(column)], str) else "right")
         for row in section["rows"]:
             table.add_row(*[rp(v) if c.endswith("_rp") and isinstance(v, int) else
-                            (f"{v:,}" if isinstance(v, int) else "-" if v is None else str(v))
+                            (format_count(v) if isinstance(v, int) else "-" if v is None else str(v))
                             for c, v in zip(section["columns"], row, strict=True)])
         console.print(table)
     console.print(_kv("totals", [(k, rp(v) if k.endswith("_rp") and isinstance(v, int) else str(v))
@@ -148,7 +150,8 @@ def render_report(console: Console, report: dict[str, Any]) -> None:
 
 def render_check(console: Console, result: dict[str, Any]) -> None:
     verdict = "[green]OK[/green]" if result["ok"] else "[red]BREACH[/red]"
-    console.print(f"[bold]jamsos check[/bold] on {result['on']}: {verdict} — {result['entries']:,} journal entries, "
+    entries = format_count(result["entries"])
+    console.print(f"[bold]jamsos check[/bold] on {result['on']}: {verdict} — {entries} journal entries, "
                   f"debits {rp(result['debit_rp'])} = credits {rp(result['credit_rp'])}"
                   if result["debit_rp"] == result["credit_rp"] else
                   f"[bold]jamsos check[/bold] on {result['on']}: {verdict}")
@@ -157,3 +160,18 @@ def render_check(console: Console, result: dict[str, Any]) -> None:
     render_report(console, {"report": "open items", "on": result["on"], "as_of": None, "position": 0,
                             "sections": {"open_items": result["open_items"]},
                             "totals": {"open_items": len(result["open_items"]["rows"])}})
+
+
+def render_statement_import(console: Console, summary: dict[str, Any]) -> None:
+    """Each statement of an imported file: its status, lines and total."""
+    table = Table(title=f"{summary['file']} for {summary['payer_id']}: {format_count(summary['imported'])} "
+                        f"imported, {format_count(summary['already_imported'])} already imported",
+                  title_justify="left")
+    for col in ("#", ":20:", "statement", "period", "credit lines", "total", "debits skipped", "status"):
+        table.add_column(col, justify="right" if col in ("#", "credit lines", "total", "debits skipped") else "left")
+    for r in summary["statements"]:
+        status = r["status"] + (" (replayed)" if r.get("replayed") else "") + (
+            f": {r['reason']}" if r.get("reason") else "")
+        table.add_row(str(r["number"]), r["reference"] or "-", r["statement"][:12], r["period"],
+                      format_count(r["lines"]), rp(r["total_rp"]), format_count(r["debit_lines_skipped"]), status)
+    console.print(table)

@@ -5,14 +5,17 @@ Three formats, chosen by extension (an XLSX is also recognised by its zip signat
 - ``.csv`` — UTF-8 (a BOM is fine), comma- or semicolon-separated (semicolon when the header line has
   semicolons and no commas, as Excel writes in an Indonesian locale);
 - ``.xlsx`` / ``.xlsm`` — the first worksheet;
-- ``.sta`` / ``.mt940`` / ``.txt`` — SWIFT MT940, through the ``mt940`` library.
+- ``.sta`` / ``.mt940`` / ``.txt`` — SWIFT MT940, through the ``mt940`` library: one file may hold several
+  statements (a day's or a month's), each read and identified on its own (:mod:`commands.statement_mt940`).
 
 **Columns** (CSV/XLSX, a header row, case-insensitive; spaces, dots and hyphens count as ``_``):
 ``sp2d_number`` (alias ``sp2d``, ``no_sp2d``, ``nomor_sp2d``, ``reference``, ``referensi``), ``date``
 (``tanggal``, ``tgl``, ``booked_on``), ``amount`` (``jumlah``, ``nominal``, ``kredit``, ``credit``,
-``amount_rp``) are required; ``account`` (``rekening``, ``no_rekening``) and ``description``
-(``keterangan``, ``uraian``, ``deskripsi``, ``berita``) are optional. Other columns are ignored. Every
-row is a credit (a transfer to BPJS); blank rows are skipped.
+``amount_rp``) are required; ``account`` (``rekening``, ``no_rekening``), ``description``
+(``keterangan``, ``uraian``, ``deskripsi``, ``berita``) and ``value_date`` (``value_on``, ``tanggal_valuta``,
+``tgl_valuta``, ``valuta``) are optional. Other columns are ignored. Every row is a credit (a transfer to BPJS);
+blank rows are skipped. ``date`` is the booking date; the value date, when the bank gives one, is kept beside it
+(without one, it is the booking date).
 
 **Metadata** (CSV/XLSX): lines before the header that start with ``#``, as ``# key: value``:
 ``# period: 2026-01-01..2026-01-31`` (alias ``periode``), ``# account: 1234567890`` (``rekening``),
@@ -20,9 +23,10 @@ row is a credit (a transfer to BPJS); blank rows are skipped.
 row whose first cell starts with ``#``; its non-empty cells are joined with spaces. Unknown keys are errors.
 
 **Period.** The statement period comes from the file (``# period:`` for CSV/XLSX; the dates of the
-opening :60F: and closing :62F: balances for MT940) or from the ``period_start``/``period_end`` arguments.
-When both give a bound, they must agree, else the file is rejected: the arguments check the file, they never
-override it. A CSV/XLSX with neither is rejected. Every line's date must fall within the period.
+opening :60F: and closing :62F: balances of each MT940 statement) or from the ``period_start``/``period_end``
+arguments. When both give a bound, they must agree, else the file is rejected: the arguments check the file
+(every statement of it), they never override it. A CSV/XLSX with neither is rejected. Every line's booking
+date must fall within the period (the value date may lie outside: valued the day before, booked on the day).
 
 **Balances.** When a statement has both an opening and a closing balance, opening + Σ movements must equal
 closing, else the file is rejected (MT940 always has both; CSV/XLSX when both metadata lines are present,
@@ -34,14 +38,14 @@ docs/rules.md#statement-amounts.
 **Dates**: ``YYYY-MM-DD`` or Indonesian day-first ``DD/MM/YYYY`` / ``DD-MM-YYYY``; in XLSX also real date
 cells (a time of day is dropped).
 
-**MT940 debits**: a debit (``D``) or a reversal (``RC``, ``RD``) is not a payer's transfer to BPJS
-(bank charges, sweeps to the head office). Such movements are left out of ``lines`` but counted in the
-balance check and in ``debit_lines_skipped`` / ``debits_rp``. A line's ``reference`` is the SP2D number
-written in the :86: details (``SP2D`` followed by the number), else the :61: customer reference
-(``NONREF`` counts as none); its ``line_no`` is the file line of its :61: tag.
+**MT940**: statements, their ids, booking and value dates, debits: see :mod:`commands.statement_mt940`.
+
+**Ids.** A CSV/XLSX file is one statement, identified by the SHA-256 of the file's bytes; an MT940 statement
+by the SHA-256 of its own normalised text, so the same statement in another file is the same statement.
 
 **Errors**: any bad input raises :class:`ledger.errors.InvalidInput` naming the line and the field
-(``"line 7: amount"``) or ``"file"``; nothing is returned then, never a partial statement.
+(``"line 7: amount"``) or ``"file"``; nothing is returned then, never a partial file: a bad line in one
+statement of a file refuses the whole file.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ from xml.etree.ElementTree import ParseError
 
 from ledger.errors import InvalidInput
 from ledger.reconciliation import StatementLine
-from ledger.values import RUPIAH_MAX
+from ledger.values import RUPIAH_MAX, format_count, format_rp
 
 LINE_LIMIT = 2_000_000
 AMOUNT_DIGITS_MAX = 16
@@ -78,6 +82,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "amount": ("amount", "amount_rp", "jumlah", "nominal", "kredit", "credit"),
     "account": ("account", "rekening", "no_rekening", "nomor_rekening", "account_number"),
     "description": ("description", "keterangan", "uraian", "deskripsi", "berita", "remarks"),
+    "value_date": ("value_date", "value_on", "tanggal_valuta", "tgl_valuta", "valuta"),
 }
 REQUIRED_COLUMNS = ("sp2d_number", "date", "amount")
 _ALIAS_TO_COLUMN = {alias: col for col, aliases in COLUMN_ALIASES.items() for alias in aliases}
@@ -95,10 +100,12 @@ class ParsedStatement:
     """A whole bank statement, validated.
 
     Invariants: ``period_start <= period_end``; every line's ``booked_on`` is within the period, its
-    ``statement_id`` is ``sha256`` and line numbers are distinct; when both balances are known,
-    ``opening_rp + Σ credits − debits_rp == closing_rp`` (balances may be negative: an overdrawn account).
-    ``debit_lines_skipped`` counts the MT940 movements left out of ``lines`` (debits and reversals);
-    ``debits_rp`` is their net amount, money out positive. Both are 0 for CSV/XLSX.
+    ``statement_id`` is ``sha256`` (the statement's id, see the module docstring) and line numbers are distinct;
+    when both balances are known, ``opening_rp + Σ credits − debits_rp == closing_rp`` (balances may be
+    negative: an overdrawn account). ``debit_lines_skipped`` counts the MT940 movements left out of ``lines``
+    (debits and reversals); ``debits_rp`` is their net amount, money out positive. Both are 0 for CSV/XLSX.
+    ``reference`` is the MT940 ``:20:`` (None for CSV/XLSX); ``number`` the statement's place in its file
+    (1-based) and ``first_line`` the file line it starts on.
     """
 
     sha256: str
@@ -111,17 +118,41 @@ class ParsedStatement:
     lines: tuple[StatementLine, ...]
     debit_lines_skipped: int = 0
     debits_rp: int = 0
+    reference: str | None = None
+    number: int = 1
+    first_line: int = 1
 
-    def import_fields(self, payer_id: str, file_name: str) -> dict[str, Any]:
-        """The fields of an ``ImportStatement`` command recording this statement for ``payer_id``."""
+    @property
+    def total_rp(self) -> int:
+        return sum(line.amount_rp for line in self.lines)
+
+    def import_fields(self, payer_id: str, file_name: str, file_sha256: str | None = None) -> dict[str, Any]:
+        """The fields of an ``ImportStatement`` command recording this statement for ``payer_id``
+        (``file_sha256``: the digest of the whole file it came in, when that is not the statement's id)."""
         return {
             "payer_id": payer_id, "statement_id": self.sha256, "file_name": file_name, "file_format": self.format,
             "account": self.account, "period_start": self.period_start, "period_end": self.period_end,
             "opening_rp": self.opening_rp, "closing_rp": self.closing_rp,
+            "file_sha256": file_sha256 if file_sha256 != self.sha256 else None,
             "lines": [{"line_no": x.line_no, "reference": x.reference, "booked_on": x.booked_on,
-                       "amount_rp": x.amount_rp, "account": x.account, "description": x.description}
+                       "value_on": x.value_on, "amount_rp": x.amount_rp, "account": x.account,
+                       "description": x.description}
                       for x in self.lines],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class StatementFile:
+    """A statement file, validated whole: every statement in it, in file order.
+
+    Invariants: ``statements`` is non-empty; ``sha256`` is the digest of the file's bytes (for CSV/XLSX also the
+    id of its one statement). Two statements of one file share an id only when the bank sent the same statement
+    twice: importing the file records it once.
+    """
+
+    sha256: str
+    format: str
+    statements: tuple[ParsedStatement, ...]
 
 
 # -- amounts -------------------------------------------------------------------------------------------
@@ -177,7 +208,7 @@ def parse_amount_rp(text: str, *, field: str) -> int:
     if value <= 0:
         raise InvalidInput(field, f"must be more than zero, got {raw.strip()!r}")
     if value > RUPIAH_MAX:
-        raise InvalidInput(field, f"exceeds the limit of Rp{RUPIAH_MAX:,}")
+        raise InvalidInput(field, f"exceeds the limit of {format_rp(RUPIAH_MAX)}")
     return value
 
 
@@ -200,7 +231,7 @@ def _cell_amount_rp(value: Any, field: str) -> int:
     if amount <= 0:
         raise InvalidInput(field, f"must be more than zero, got {value!r}")
     if amount > RUPIAH_MAX:
-        raise InvalidInput(field, f"exceeds the limit of Rp{RUPIAH_MAX:,}")
+        raise InvalidInput(field, f"exceeds the limit of {format_rp(RUPIAH_MAX)}")
     return amount
 
 
@@ -275,7 +306,7 @@ def _meta_balance(meta: dict[str, str], name: str) -> int | None:
     return -value if negative else value
 
 
-def _resolve_period(
+def resolve_period(
     file_start: date | None, file_end: date | None, arg_start: date | None, arg_end: date | None, name: str
 ) -> tuple[date, date]:
     bounds = []
@@ -298,12 +329,12 @@ def _resolve_period(
     return start, end
 
 
-def _check_balance(name: str, opening: int | None, closing: int | None, movements_rp: int) -> None:
+def check_balance(name: str, opening: int | None, closing: int | None, movements_rp: int) -> None:
     if opening is not None and closing is not None and opening + movements_rp != closing:
         raise InvalidInput(
             "closing",
-            f"statement {name} does not balance: opening Rp{opening:,} + movements Rp{movements_rp:,} = "
-            f"Rp{opening + movements_rp:,}, but closing is Rp{closing:,}",
+            f"statement {name} does not balance: opening {format_rp(opening)} + movements {format_rp(movements_rp)} = "
+            f"{format_rp(opening + movements_rp)}, but closing is {format_rp(closing)}",
         )
 
 
@@ -330,8 +361,8 @@ def _header_map(header: list[Any], line_no: int) -> dict[str, int]:
     return where
 
 
-def _too_many(limit: int) -> InvalidInput:
-    return InvalidInput("file", f"more than {limit:,} statement lines (line_limit); split the statement")
+def too_many_lines(limit: int) -> InvalidInput:
+    return InvalidInput("file", f"more than {format_count(limit)} statement lines (line_limit); split the statement")
 
 
 def _csv_rows(path: Path, data: bytes, meta: dict[str, str], line_limit: int) -> Iterator[tuple[int, list[str]]]:
@@ -375,7 +406,7 @@ def _csv_rows(path: Path, data: bytes, meta: dict[str, str], line_limit: int) ->
             if "".join(cells).strip():
                 count += 1
                 if count > line_limit:
-                    raise _too_many(line_limit)
+                    raise too_many_lines(line_limit)
                 yield start_line, cells
             start_line = offset + reader.line_num + 1
     except csv.Error as exc:
@@ -413,7 +444,7 @@ def _xlsx_rows(path: Path, data: bytes, meta: dict[str, str], line_limit: int) -
                 continue
             count += 1
             if count > line_limit:
-                raise _too_many(line_limit)
+                raise too_many_lines(line_limit)
             yield line_no, cells
         if not header_seen:
             raise InvalidInput("file", f"{path.name} is empty (no header row)")
@@ -433,12 +464,12 @@ def _read_table(
     )
     header_line, header = next(rows)
     where = _header_map(header, header_line)
-    start, end = _resolve_period(*_meta_period(meta), period_start, period_end, path.name)
+    start, end = resolve_period(*_meta_period(meta), period_start, period_end, path.name)
     opening = _meta_balance(meta, "opening")
     closing = _meta_balance(meta, "closing")
     meta_account = meta.get("account") or None
     i_ref, i_date, i_amount = where["sp2d_number"], where["date"], where["amount"]
-    i_account, i_desc = where.get("account"), where.get("description")
+    i_account, i_desc, i_value = where.get("account"), where.get("description"), where.get("value_date")
     width = len(header)
     lines: list[StatementLine] = []
     append = lines.append
@@ -453,6 +484,12 @@ def _read_table(
                 f"{booked.isoformat()} is outside the statement period {start.isoformat()}..{end.isoformat()}",
             )
         return booked
+
+    def value_on(raw: Any, line_no: int, booked: date) -> date:
+        """The value date: any date (valued before or after booking), the booking date when the cell is empty."""
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return booked
+        return _cell_date(raw, f"line {line_no}: value_date")
 
     if fmt == "csv":  # the hot loop: every cell is a str
         for line_no, cells in rows:
@@ -474,7 +511,9 @@ def _read_table(
                 amount = parse_amount_rp(raw_amount, field=f"line {line_no}: amount")
             account = cells[i_account].strip() if i_account is not None else ""
             description = cells[i_desc].strip() if i_desc is not None else ""
-            append(StatementLine(digest, line_no, reference, booked, amount, account or default_account, description))
+            valued = booked if i_value is None else value_on(cells[i_value], line_no, booked)
+            append(StatementLine(digest, line_no, reference, booked, amount, account or default_account, description,
+                                 valued))
     else:
         for line_no, cells in rows:
             if len(cells) < width:
@@ -490,114 +529,21 @@ def _read_table(
             amount = _cell_amount_rp(raw_amount, f"line {line_no}: amount")
             account = "" if i_account is None or cells[i_account] is None else str(cells[i_account]).strip()
             description = "" if i_desc is None or cells[i_desc] is None else str(cells[i_desc]).strip()
-            append(StatementLine(digest, line_no, reference, booked, amount, account or default_account, description))
-    _check_balance(path.name, opening, closing, sum(ln.amount_rp for ln in lines))
+            valued = booked if i_value is None else value_on(cells[i_value], line_no, booked)
+            append(StatementLine(digest, line_no, reference, booked, amount, account or default_account, description,
+                                 valued))
+    check_balance(path.name, opening, closing, sum(ln.amount_rp for ln in lines))
     return ParsedStatement(digest, fmt, meta_account, start, end, opening, closing, tuple(lines))
-
-
-# -- MT940 ---------------------------------------------------------------------------------------------
-
-_SP2D_IN_DETAILS = re.compile(
-    r"\bSP2D\b\s*(?:NO\.?|NOMOR|NUMBER)?\s*[:#]?\s*(?P<no>[0-9A-Z][0-9A-Z./\-_]*[0-9A-Z])", re.IGNORECASE
-)
-
-
-def _mt940_amount(value: Any, field: str) -> int:
-    amount = Decimal(value)
-    if amount != amount.to_integral_value():
-        raise InvalidInput(field, f"has sen ({amount}); rupiah transfers are whole rupiah")
-    return int(amount)
-
-
-def _read_mt940(
-    path: Path, data: bytes, digest: str, period_start: date | None, period_end: date | None, line_limit: int
-) -> ParsedStatement:
-    import mt940
-
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("file", f"{path.name} is not UTF-8/ASCII text (byte {exc.start})") from None
-    if not text.strip():
-        raise InvalidInput("file", f"{path.name} is empty")
-    tag_lines = text.splitlines()
-    tx_line_nos = [n for n, ln in enumerate(tag_lines, start=1) if ln.startswith(":61:")]
-    if len(tx_line_nos) > line_limit:
-        raise _too_many(line_limit)
-    for tag in (":20:", ":60F:", ":62F:"):
-        count = sum(1 for ln in tag_lines if ln.startswith(tag))
-        if count != 1:
-            raise InvalidInput("file", f"{path.name}: expected one {tag} tag (one statement per file), found {count}")
-    try:
-        parsed = mt940.parse(text)
-        transactions = list(parsed)
-    except Exception as exc:  # the library raises many kinds on malformed input
-        raise InvalidInput("file", f"{path.name} is not a readable MT940 statement ({exc})") from None
-    name = f"{path.name} ({parsed.data.get('transaction_reference', '?')})"
-    opening_bal = parsed.data.get("final_opening_balance")
-    closing_bal = parsed.data.get("final_closing_balance")
-    field_line = {tag: next(n for n, ln in enumerate(tag_lines, start=1) if ln.startswith(tag))
-                  for tag in (":60F:", ":62F:")}
-    if opening_bal is None:
-        raise InvalidInput(f"line {field_line[':60F:']}: opening", f"{name}: unreadable :60F: opening balance")
-    if closing_bal is None:
-        raise InvalidInput(f"line {field_line[':62F:']}: closing", f"{name}: unreadable :62F: closing balance")
-    for tag, bal in ((":60F:", opening_bal), (":62F:", closing_bal)):
-        if str(bal.amount.currency).upper() != "IDR":
-            raise InvalidInput(f"line {field_line[tag]}: currency", f"{name}: {bal.amount.currency}, expected IDR")
-    opening = _mt940_amount(opening_bal.amount.amount, f"line {field_line[':60F:']}: opening")
-    closing = _mt940_amount(closing_bal.amount.amount, f"line {field_line[':62F:']}: closing")
-    if len(transactions) != len(tx_line_nos):
-        raise InvalidInput("file", f"{name}: {len(tx_line_nos)} :61: lines but {len(transactions)} readable")
-    file_start = date(opening_bal.date.year, opening_bal.date.month, opening_bal.date.day)
-    file_end = date(closing_bal.date.year, closing_bal.date.month, closing_bal.date.day)
-    start, end = _resolve_period(file_start, file_end, period_start, period_end, name)
-    account = str(parsed.data.get("account_identification") or "").strip() or None
-    lines: list[StatementLine] = []
-    movements = 0
-    debit_count = 0
-    debits = 0
-    for line_no, tx in zip(tx_line_nos, transactions, strict=True):
-        d = tx.data
-        field = f"line {line_no}"
-        if str(d.get("currency", "IDR")).upper() != "IDR":
-            raise InvalidInput(f"{field}: currency", f"{d.get('currency')}, expected IDR")
-        signed = _mt940_amount(d["amount"].amount, f"{field}: amount")
-        movements += signed
-        booked_raw = d["date"]
-        booked = date(booked_raw.year, booked_raw.month, booked_raw.day)
-        if not start <= booked <= end:
-            raise InvalidInput(
-                f"{field}: date",
-                f"{booked.isoformat()} is outside the statement period {start.isoformat()}..{end.isoformat()}",
-            )
-        if d.get("status") != "C":
-            debit_count += 1
-            debits += -signed
-            continue
-        if signed <= 0:
-            raise InvalidInput(f"{field}: amount", f"must be more than zero, got {signed}")
-        details = " ".join(str(d.get("transaction_details") or "").split())
-        sp2d = _SP2D_IN_DETAILS.search(details)
-        customer_ref = str(d.get("customer_reference") or "").strip()
-        reference = sp2d["no"] if sp2d else ("" if customer_ref.upper() == "NONREF" else customer_ref)
-        if not reference:
-            raise InvalidInput(f"{field}: sp2d_number", "is required: no SP2D in :86: and no customer reference")
-        lines.append(StatementLine(digest, line_no, reference, booked, signed, account or "", details))
-    _check_balance(name, opening, closing, movements)
-    return ParsedStatement(digest, "mt940", account, start, end, opening, closing, tuple(lines), debit_count, debits)
 
 
 # -- entry point ---------------------------------------------------------------------------------------
 
 
-def read_statement(
+def read_statements(
     path: Path, *, period_start: date | None = None, period_end: date | None = None, line_limit: int = LINE_LIMIT
-) -> ParsedStatement:
-    """Read and validate a whole statement file; see the module docstring for formats and rules.
-
-    ``sha256`` is the hex digest of the file's bytes and every line's ``statement_id``.
-    """
+) -> StatementFile:
+    """Read and validate a whole statement file — every statement in it — or raise :class:`InvalidInput`;
+    see the module docstring for formats and rules. ``line_limit`` counts the lines of the whole file."""
     if not path.exists():
         raise InvalidInput("file", f"{path} does not exist")
     if not path.is_file():
@@ -610,11 +556,27 @@ def read_statement(
     if data.startswith(_ZIP_MAGIC) or suffix in _XLSX_SUFFIXES:
         if not data.startswith(_ZIP_MAGIC):
             raise InvalidInput("file", f"{path.name} is not a readable XLSX workbook (no zip signature)")
-        return _read_table(path, "xlsx", data, digest, period_start, period_end, line_limit)
+        return StatementFile(digest, "xlsx", (_read_table(path, "xlsx", data, digest, period_start, period_end,
+                                                          line_limit),))
     if suffix in _CSV_SUFFIXES:
-        return _read_table(path, "csv", data, digest, period_start, period_end, line_limit)
+        return StatementFile(digest, "csv", (_read_table(path, "csv", data, digest, period_start, period_end,
+                                                         line_limit),))
     if suffix in _MT940_SUFFIXES:
-        return _read_mt940(path, data, digest, period_start, period_end, line_limit)
+        from commands.statement_mt940 import read_mt940
+
+        statements = read_mt940(path, data, period_start, period_end, line_limit)
+        return StatementFile(digest, "mt940", tuple(statements))
     raise InvalidInput(
         "file", f"{path.name}: statements are read from .csv, .xlsx or MT940 (.sta, .mt940, .txt) files"
     )
+
+
+def read_statement(
+    path: Path, *, period_start: date | None = None, period_end: date | None = None, line_limit: int = LINE_LIMIT
+) -> ParsedStatement:
+    """The one statement of a file (:func:`read_statements`); a file holding several is refused."""
+    read = read_statements(path, period_start=period_start, period_end=period_end, line_limit=line_limit)
+    if len(read.statements) != 1:
+        raise InvalidInput("file", f"{path.name} holds {len(read.statements)} statements; read it with "
+                                   "read_statements (jamsos reconcile import imports each)")
+    return read.statements[0]

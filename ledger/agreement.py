@@ -32,6 +32,7 @@ from ledger.values import (
     PayerType,
     Period,
     Programme,
+    format_rp,
     require_code,
     require_not_before,
     require_region_code,
@@ -158,7 +159,7 @@ class Agreement(Aggregate[AgreementState]):
         if self.state.closed:
             raise RuleViolation("agreement_id", f"agreement {self.state.code} is closed")
         if budget_rp == self.state.budget_rp:
-            raise AlreadyDone("budget_rp", f"budget is already Rp{budget_rp:,}")
+            raise AlreadyDone("budget_rp", f"budget is already {format_rp(budget_rp)}")
         require_not_before(on, self.state.signed_on, f"the signing of {self.state.code}")
         self._trigger(
             ctx,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -328,7 +328,11 @@ class InvoiceIssued(LedgerEvent):
 
 
 class StatementLineRecord(BaseModel):
-    """One credit line of a payer's bank statement: an SP2D transfer to BPJS."""
+    """One credit line of a payer's bank statement: an SP2D transfer to BPJS.
+
+    ``booked_on`` is the booking (entry) date, the one the statement period counts and matching uses;
+    ``value_on`` the value date (*tanggal valuta*) as the bank wrote it (lines recorded before it was kept
+    read with ``value_on == booked_on``, see :meth:`StatementLinesRecorded.upcast_v1_v2`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -338,6 +342,7 @@ class StatementLineRecord(BaseModel):
     amount_rp: Rupiah
     account: str = Field(max_length=64)
     description: str = Field(max_length=500)
+    value_on: date
 
 
 class StatementImported(LedgerEvent):
@@ -358,7 +363,18 @@ class StatementImported(LedgerEvent):
 
 
 class StatementLinesRecorded(LedgerEvent):
+    """A chunk of a statement's credit lines.
+
+    v2 adds each line's ``value_on`` (the value date beside the booking date); a v1 line had only the one date,
+    read from the MT940 value date or the CSV/XLSX date column, and reads with ``value_on = booked_on``."""
+
+    class_version: ClassVar[int] = 2
+
     lines: list[StatementLineRecord] = Field(min_length=1)
+
+    @staticmethod
+    def upcast_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "lines": [{**line, "value_on": line["booked_on"]} for line in data["lines"]]}
 
 
 class Allocation(BaseModel):

@@ -36,6 +36,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from ledger.values import format_rp
+
 ACCOUNT_TYPES: dict[str, tuple[str, str]] = {
     "receivable": ("asset", "debit"),
     "bank": ("asset", "debit"),
@@ -84,7 +86,7 @@ class Entry:
             debit_rp += debit
             credit_rp += credit
         assert len(self.legs) >= 2, f"{self.memo}: an entry has at least two legs"
-        assert debit_rp == credit_rp, f"{self.memo}: debits Rp{debit_rp:,} != credits Rp{credit_rp:,}"
+        assert debit_rp == credit_rp, f"{self.memo}: debits {format_rp(debit_rp)} != credits {format_rp(credit_rp)}"
 
 
 def _entry(memo: str, debits: Mapping[str, int], credits: Mapping[str, int]) -> Entry | None:

@@ -52,6 +52,7 @@ from ledger.values import (
     PayerType,
     Period,
     Programme,
+    format_rp,
     require_not_before,
     require_region_code,
     require_rupiah,
@@ -354,8 +355,8 @@ class Member(Aggregate[MemberState]):
             per_month = sum(decision.per_period_rp.values())
             raise RuleViolation(
                 "amount_rp",
-                f"Rp{amount_rp:,} does not match the tariff: {len(decision.periods)} x Rp{per_month:,} "
-                f"= Rp{decision.amount_rp:,}",
+                f"{format_rp(amount_rp)} does not match the tariff: {len(decision.periods)} x {format_rp(per_month)} "
+                f"= {format_rp(decision.amount_rp)}",
             )
         self.record_payment(ctx, on, decision, payment_reference)
         return decision
@@ -412,8 +413,8 @@ class Member(Aggregate[MemberState]):
         if self.lapse_due(on, windows) is not None:
             raise RuleViolation("member", "membership has a lapse due: run the sweep first")
         if from_period <= Period.parse(spell.current_segment.from_period):
-            raise RuleViolation("from_period", f"must be after {spell.current_segment.from_period}, the first period of "
-                                               "the current payer (a chain has one payer per period)")
+            raise RuleViolation("from_period", f"must be after {spell.current_segment.from_period}, the first "
+                                               "period of the current payer (a chain has one payer per period)")
         if any(Period.parse(k) >= from_period for k in self.state.paid):
             raise RuleViolation("from_period", f"periods from {from_period} on are already paid")
         if agreement is not None and not agreement.first_period <= from_period <= agreement.last_period:
@@ -490,7 +491,8 @@ class Member(Aggregate[MemberState]):
             raise AlreadyDone("claim_ref", f"refund already settled by {self.state.refunds_settled[key]}")
         require_not_before(on, self.state.died_on, "the death that made the refund due")
         if amount_rp != due:
-            raise RuleViolation("amount_rp", f"Rp{amount_rp:,} differs from the Rp{due:,} due; refunds are paid whole")
+            raise RuleViolation("amount_rp", f"{format_rp(amount_rp)} differs from the {format_rp(due)} due; "
+                                             "refunds are paid whole")
         agreement = next((p.agreement_code for p in self.state.paid.values()
                           if p.refund_due and p.payer_id == payer_id), None)
         self._trigger(ctx, ContributionRefundSettled, on, claim_ref=claim_ref, payer_id=payer_id,

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from ledger.errors import InvalidInput, RuleViolation
 from ledger.events import ExceptionKind, MatchRule
+from ledger.values import format_rp
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,11 @@ class StatementLine:
 
     SP2D = Surat Perintah Pencairan Dana, the treasury's disbursement order; its number is what the
     payer's treasury (BUD/BPKAD) writes on the transfer.
+
+    Two dates, as banks write them: ``booked_on`` is the booking (entry, *tanggal pembukuan*) date, the day the
+    bank put the transfer on the account and the day the statement period counts; ``value_on`` is the value date
+    (*tanggal valuta*) from which the money bears interest, often a day before or after. Matching uses
+    ``booked_on`` (the date window of :data:`MATCHING_RULES`); ``value_on`` is kept as the bank wrote it.
 
     Invariants: ``line_no >= 1``; ``reference`` is non-empty and stripped; ``amount_rp > 0`` (whole rupiah).
     ``key`` = (statement_id, line_no) identifies the line across statements.
@@ -42,6 +48,7 @@ class StatementLine:
     amount_rp: int
     account: str
     description: str
+    value_on: date
 
     def __post_init__(self) -> None:
         if type(self.line_no) is not int or self.line_no < 1:
@@ -311,7 +318,7 @@ def reconcile(
         if transfer in seen_transfers:
             exceptions.append(Unreconciled(
                 line, ExceptionKind.DUPLICATE,
-                f"SP2D {line.reference}, Rp{amount:,} on {line.booked_on.isoformat()} is already recorded", ()))
+                f"SP2D {line.reference}, {format_rp(amount)} on {line.booked_on.isoformat()} is already recorded", ()))
             continue
         seen_transfers.add(transfer)
 
@@ -332,7 +339,8 @@ def reconcile(
                 owed = outstanding[i] if is_open[i] else 0
                 exceptions.append(Unreconciled(
                     line, ExceptionKind.AMOUNT_MISMATCH,
-                    f"names invoice {mine[i].reference} with Rp{owed:,} outstanding, transfer is Rp{amount:,}",
+                    f"names invoice {mine[i].reference} with {format_rp(owed)} outstanding, "
+                    f"transfer is {format_rp(amount)}",
                     (mine[i].invoice_id,)))
                 continue
             rules = fixed_rules or matching_rules_in_force(line.booked_on)
@@ -345,10 +353,10 @@ def reconcile(
                 continue
             exceptions.append(Unreconciled(
                 line, ExceptionKind.AMOUNT_MISMATCH,
-                f"names {len(named)} invoices with Rp{sum(owed_each):,} outstanding in all"
+                f"names {len(named)} invoices with {format_rp(sum(owed_each))} outstanding in all"
                 f"{' (some already paid)' if not all(owed_each) else ''}"
                 f"{f', more than {rules.group_invoices_max}' if len(named) > rules.group_invoices_max else ''}"
-                f", transfer is Rp{amount:,}",
+                f", transfer is {format_rp(amount)}",
                 tuple(mine[i].invoice_id for i in named)))
             continue
 
@@ -378,7 +386,7 @@ def reconcile(
                 found = found[: rules.candidates_max]
                 exceptions.append(Unreconciled(
                     line, ExceptionKind.AMBIGUOUS,
-                    f"{'more than ' if more else ''}{len(found)} open invoices of Rp{amount:,} issued "
+                    f"{'more than ' if more else ''}{len(found)} open invoices of {format_rp(amount)} issued "
                     f"{rules.window_before_days} days before to {rules.window_after_days} days after the transfer",
                     tuple(mine[i].invoice_id for i in found)))
                 continue
@@ -425,12 +433,12 @@ def reconcile(
                     cands.setdefault(i, None)
             exceptions.append(Unreconciled(
                 line, ExceptionKind.AMBIGUOUS,
-                f"{len(runs)} runs of consecutive open invoices sum to Rp{amount:,}",
+                f"{len(runs)} runs of consecutive open invoices sum to {format_rp(amount)}",
                 tuple(mine[i].invoice_id for i in list(cands)[: rules.candidates_max])))
             continue
         exceptions.append(Unreconciled(
             line, ExceptionKind.UNMATCHED,
-            f"no open invoice named, of Rp{amount:,}, or summing to it, issued {rules.window_before_days} days "
+            f"no open invoice named, of {format_rp(amount)}, or summing to it, issued {rules.window_before_days} days "
             f"before to {rules.window_after_days} days after {line.booked_on.isoformat()}", ()))
 
     # invariants: every line once; each allocation is a whole outstanding taken by close(), which refuses

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.errors import AlreadyDone, InvalidInput
 from ledger.events import LedgerEvent, WorkforceRecorded
-from ledger.values import require_region_code
+from ledger.values import format_count, require_region_code
 
 NS_REGION = uuid.UUID("3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9")
 WORKFORCE_MAX = 200_000_000
@@ -37,11 +37,11 @@ class Region(Aggregate[RegionState]):
     def record_workforce(self, ctx: CommandContext, code: str, workforce: int, source: str, on: date) -> None:
         code = require_region_code(code)
         if isinstance(workforce, bool) or not isinstance(workforce, int) or not 0 < workforce <= WORKFORCE_MAX:
-            raise InvalidInput("workforce", f"must be a whole number of people, 1..{WORKFORCE_MAX:,}")
+            raise InvalidInput("workforce", f"must be a whole number of people, 1..{format_count(WORKFORCE_MAX)}")
         if not source.strip():
             raise InvalidInput("source", "must name where the figure comes from (e.g. BPS Sakernas 2025)")
         if self.state.workforce.get(on.isoformat()) == workforce:
-            raise AlreadyDone("workforce", f"{code} already has {workforce:,} from {on.isoformat()}")
+            raise AlreadyDone("workforce", f"{code} already has {format_count(workforce)} from {on.isoformat()}")
         self._trigger(ctx, WorkforceRecorded, on, region_code=code, workforce=workforce, source=source.strip())
 
     def apply(self, event: LedgerEvent) -> None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.errors import AlreadyDone, IdempotencyConflict
 from ledger.events import CommandAccepted, LedgerEvent, PaymentReferenceUsed
-from ledger.values import require_code
+from ledger.values import format_rp, require_code
 
 NS_COMMAND = uuid.UUID("5e9a3c1d-2b4f-4e6a-8d7c-1a2b3c4d5e6f")
 NS_PAYMENT_REFERENCE = uuid.UUID("9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a")
@@ -91,7 +91,7 @@ class PaymentReference(Aggregate[PaymentReferenceState]):
             if s.payer_id != payer_id or s.amount_rp != amount_rp:
                 raise AlreadyDone(
                     "payment_reference",
-                    f"{reference} was already used by payer {s.payer_id} for Rp{s.amount_rp:,}",
+                    f"{reference} was already used by payer {s.payer_id} for {format_rp(s.amount_rp)}",
                 )
             raise AlreadyDone("payment_reference", f"{reference} was already used (command {s.command_id})")
         self._trigger(

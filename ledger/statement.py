@@ -1,8 +1,8 @@
 """Bank statements (rekening koran) of payers, and the reconciliation decisions on their lines.
 
 Invariants:
-- A statement is recorded once: its aggregate id is derived from the SHA-256 of the raw file, so a
-  re-import of the same bytes finds it and records nothing.
+- A statement is recorded once: its aggregate id is derived from its SHA-256 (of the raw file for CSV/XLSX, of
+  the statement's own text for each MT940 statement), so a re-import finds it and records nothing.
 - Every line is decided at most once by the cascade (matched or an exception), and an exception is
   resolved by a command (match by hand, write off, park in suspense), never by editing a row.
 - A hand match allocates exactly the line's amount; a written-off line cannot be matched later.
@@ -38,6 +38,7 @@ from ledger.events import (
     StatementLinesMatched,
     StatementLinesRecorded,
 )
+from ledger.values import format_count, format_rp
 
 NS_STATEMENT = uuid.UUID("3c1f6a52-8e0d-4b7a-9f21-5d6e7a8b9c0d")
 NS_BOOK = uuid.UUID("7a4e2c19-0b3d-4f58-a6c7-e1d2f3a4b5c6")
@@ -101,12 +102,14 @@ class Statement(Aggregate[StatementState]):
         existing: Statement | None = None,
     ) -> Statement:
         if existing is not None and existing.exists:
-            raise AlreadyDone("file", f"this file was already imported on {existing.state.imported_on} "
-                                      f"(statement {statement_id[:12]}); nothing recorded")
+            earlier = existing.state
+            how = "" if earlier.statement_id == statement_id else f" in file {earlier.statement_id[:12]}"
+            raise AlreadyDone("file", f"statement {statement_id[:12]} was already imported{how} on "
+                                      f"{earlier.imported_on} for {earlier.payer_id}; nothing recorded")
         if not lines:
             raise InvalidInput("file", "the statement has no credit lines; nothing to record")
         if len(lines) > STATEMENT_LINES_MAX:
-            raise InvalidInput("file", f"more than {STATEMENT_LINES_MAX:,} lines")
+            raise InvalidInput("file", f"more than {format_count(STATEMENT_LINES_MAX)} lines")
         if period_end < period_start:
             raise InvalidInput("period_end", f"{period_end} is before {period_start}")
         numbers = [line.line_no for line in lines]
@@ -162,8 +165,8 @@ class Statement(Aggregate[StatementState]):
         if action is ResolutionAction.MATCH:
             total = sum(a.amount_rp for a in allocations)
             if not allocations or total != open_exception.amount_rp:
-                raise RuleViolation("invoice", f"a hand match allocates the whole line: Rp{open_exception.amount_rp:,}"
-                                               f" (allocated Rp{total:,})")
+                raise RuleViolation("invoice", "a hand match allocates the whole line: "
+                                               f"{format_rp(open_exception.amount_rp)} (allocated {format_rp(total)})")
         elif allocations:
             raise InvalidInput("invoice", f"{action} takes no invoice")
         if action is ResolutionAction.SUSPENSE and open_exception.parked:

@@ -13,7 +13,7 @@ from datetime import date
 from typing import TypeVar
 
 from ledger.errors import RuleViolation
-from ledger.values import PayerType, Programme, SchoolLevel
+from ledger.values import PayerType, Programme, SchoolLevel, format_rp
 
 BASIS_POINTS = 10_000
 
@@ -48,7 +48,7 @@ class ContributionTariff:
         """Contribution per programme for one member-month."""
         if declared_income_rp < self.income_min_rp:
             raise RuleViolation(
-                "declared_income_rp", f"must be at least Rp{self.income_min_rp:,} (tariff {self.legal_basis})"
+                "declared_income_rp", f"must be at least {format_rp(self.income_min_rp)} (tariff {self.legal_basis})"
             )
         if Programme.JKK not in programmes or Programme.JKM not in programmes:
             raise RuleViolation("programmes", "JKK and JKM are mandatory for BPU members")

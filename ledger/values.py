@@ -19,6 +19,26 @@ RUPIAH_MAX = 10**15
 """Upper bound for any single amount (Rp1 quadrillion): far above any real flow, catches unit slips."""
 
 
+def format_count(n: int) -> str:
+    """A whole number the Indonesian way, thousands grouped with dots: ``1.234``, ``12.200``, ``-5``.
+
+    The one place messages, summaries and terminal views group digits (Indonesian readers take ``1,234`` for
+    a decimal). Integers only: a count or an amount of whole rupiah.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"format_count takes an int, got {type(n).__name__}")
+    digits = str(abs(n))
+    head = len(digits) % 3 or 3
+    groups = [digits[:head], *(digits[i : i + 3] for i in range(head, len(digits), 3))]
+    return ("-" if n < 0 else "") + ".".join(groups)
+
+
+def format_rp(amount_rp: int) -> str:
+    """Whole rupiah the Indonesian way: ``Rp3.058``, ``Rp2.429.520.000``, ``-Rp16.800`` (sign before ``Rp``)."""
+    text = format_count(amount_rp)
+    return "-Rp" + text[1:] if amount_rp < 0 else "Rp" + text
+
+
 def require_rupiah(value: Any, field: str, *, allow_zero: bool = False) -> int:
     """Return ``value`` as whole rupiah, or raise naming ``field``.
 
@@ -29,7 +49,7 @@ def require_rupiah(value: Any, field: str, *, allow_zero: bool = False) -> int:
     if value < 0 or (value == 0 and not allow_zero):
         raise InvalidInput(field, f"must be greater than zero, got {value}")
     if value > RUPIAH_MAX:
-        raise InvalidInput(field, f"exceeds the limit of Rp{RUPIAH_MAX:,}")
+        raise InvalidInput(field, f"exceeds the limit of {format_rp(RUPIAH_MAX)}")
     return value
 
 

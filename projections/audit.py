@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Tex
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.store import LedgerStore
+from ledger.values import format_rp
 from projections.runner import Envelope, Projection, ProjectionRunner, insert_rows
 
 
@@ -26,17 +27,18 @@ def summary(envelope: Envelope) -> str:
     if t == "ContributionPaid":
         periods = d["periods"]
         span = periods[0] if len(periods) == 1 else f"{periods[0]}..{periods[-1]}"
-        return f"paid {span} Rp{d['amount_rp']:,} by {d['payer_id']} ref {d['payment_reference']}"
+        return f"paid {span} {format_rp(d['amount_rp'])} by {d['payer_id']} ref {d['payment_reference']}"
     if t == "MemberEnrolled":
         return f"enrolled under {d['agreement_code'] or 'self-pay'} from {d['first_period']} as {d['role']}"
     if t == "CoverageLapsed":
         return f"lapsed ({d['reason']}), last covered {d['last_covered_period'] or '-'}"
     if t == "ClaimApproved":
-        return f"approved Rp{d['amount_rp']:,} " + ", ".join(f"{k} {v:,}" for k, v in d["components"].items())
+        parts = ", ".join(f"{k} {format_rp(v)}" for k, v in d["components"].items())
+        return f"approved {format_rp(d['amount_rp'])} {parts}"
     if t == "ClaimSubmitted":
         return f"claim {d['claim_ref']} {d['claim_type']} for event on {d['effective_on']}"
     if t == "ContributionRefundDue":
-        return f"refund due Rp{d['amount_rp']:,} to {d['payer_id']} for {', '.join(d['periods'])}"
+        return f"refund due {format_rp(d['amount_rp'])} to {d['payer_id']} for {', '.join(d['periods'])}"
     if t == "AgreementSigned":
         return f"agreement {d['agreement_code']} {d['first_period']}..{d['last_period']} payer {d['payer_id']}"
     if t == "CommandAccepted":

@@ -32,8 +32,9 @@ SHAPES_PER_QUERY_MAX = 500
 
 class Journal(Projection):
     name = "journal"
-    version = 4  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape;
-    # 4: entries dated by the fact they record (a transfer's booking day), with the day it was decided beside
+    version = 5  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape;
+    # 4: entries dated by the fact they record (a transfer's booking day), with the day it was decided beside;
+    # 5: statement lines keep their value date beside the booking date
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -76,7 +77,8 @@ class Journal(Projection):
               Column("line_no", BigInteger, primary_key=True, autoincrement=False),
               Column("payer_id", String(64), index=True), Column("reference", String(64)),
               Column("booked_on", String(10)), Column("amount_rp", BigInteger), Column("account", String(64)),
-              Column("description", Text), Column("status", String(16), nullable=False))
+              Column("description", Text), Column("status", String(16), nullable=False),
+              Column("value_on", String(10)))
         Table(f"allocations{suffix}", metadata,
               Column("position", BigInteger, primary_key=True, autoincrement=False),
               Column("seq", Integer, primary_key=True, autoincrement=False),
@@ -205,8 +207,9 @@ class Journal(Projection):
             statement_id, payer_id = self._statement(conn, e.originator_id)
             insert_rows(conn, self.table("statement_lines"), (
                 "statement_id", "line_no", "payer_id", "reference", "booked_on", "amount_rp", "account", "description",
-                "status"), [(statement_id, x["line_no"], payer_id, x["reference"], x["booked_on"], x["amount_rp"],
-                             x["account"], x["description"], LINE_STATUS_NEW) for x in d["lines"]])
+                "status", "value_on"), [(statement_id, x["line_no"], payer_id, x["reference"], x["booked_on"],
+                                         x["amount_rp"], x["account"], x["description"], LINE_STATUS_NEW,
+                                         x["value_on"]) for x in d["lines"]])
         elif kind == "StatementLinesMatched":
             statement_id, _ = self._statement(conn, e.originator_id)
             assert booked is not None

@@ -19,7 +19,7 @@ from ledger.coverage import Segment, Spell
 from ledger.errors import InvalidInput, NotFound
 from ledger.journal import account_type
 from ledger.reconciliation import OpenInvoice, StatementLine
-from ledger.values import PayerType, Period, Programme
+from ledger.values import PayerType, Period, Programme, format_rp
 from projections.audit import position_recorded_by
 from projections.journal import Journal
 from projections.registers import Registers
@@ -202,7 +202,8 @@ def new_lines(views: MoneyViews, payer_id: str) -> list[StatementLine]:
     t = views.journal.table("statement_lines")
     return [StatementLine(statement_id=r["statement_id"], line_no=r["line_no"], reference=r["reference"],
                           booked_on=date.fromisoformat(r["booked_on"]), amount_rp=r["amount_rp"],
-                          account=r["account"] or "", description=r["description"] or "")
+                          account=r["account"] or "", description=r["description"] or "",
+                          value_on=date.fromisoformat(r["value_on"]))
             for r in views.rows(views.journal, "statement_lines", t.c.payer_id == payer_id, t.c.status == "NEW")]
 
 
@@ -407,8 +408,8 @@ def checks(views: MoneyViews, on: date, max_age_days: int | None) -> dict[str, A
             .order_by(entries_t.c.position))]
         entries = conn.execute(select(func.count()).select_from(entries_t)).scalar_one()
     if debit != credit:
-        breaches.append(f"trial balance: debits Rp{debit:,} != credits Rp{credit:,}")
-    breaches += [f"entry at position {p}: {n} leg(s), off by Rp{d:,}" for p, n, d in unbalanced]
+        breaches.append(f"trial balance: debits {format_rp(debit)} != credits {format_rp(credit)}")
+    breaches += [f"entry at position {p}: {n} leg(s), off by {format_rp(d)}" for p, n, d in unbalanced]
     claims_t, refunds_t = (views.journal.table(n) for n in ("claims_payable", "refunds"))
     day = on.isoformat()
     open_items: list[list[Any]] = []

@@ -151,7 +151,7 @@ def test_amount_not_matching_tariff_is_refused(ledger: Ledger) -> None:
     sign(ledger)
     enrol(ledger, 1)
     err = refused(ledger, RuleViolation, "amount_rp", pay, ledger, 1, ["2025-01", "2025-02"], 16_800, "R1")
-    assert "33,600" in err.reason
+    assert "Rp33.600" in err.reason
 
 
 @pytest.mark.parametrize("period", ["2026-13", "2026-1", "26-01", "2026/01", ""])

@@ -322,8 +322,8 @@ def test_parse_rupiah_in_process(capsys: pytest.CaptureFixture[str], text: str, 
 @pytest.mark.parametrize(
     ("periods", "amount", "fragment"),
     [
-        pytest.param("2025-01", "16801", "1 x Rp16,800 = Rp16,800", id="one-period-off-by-one"),
-        pytest.param("2025-01..2025-03", "33600", "3 x Rp16,800 = Rp50,400", id="three-periods-paid-as-two"),
+        pytest.param("2025-01", "16801", "1 x Rp16.800 = Rp16.800", id="one-period-off-by-one"),
+        pytest.param("2025-01..2025-03", "33600", "3 x Rp16.800 = Rp50.400", id="three-periods-paid-as-two"),
     ],
 )
 def test_pay_refuses_an_amount_off_the_tariff(cli: Cli, periods: str, amount: str, fragment: str) -> None:
@@ -359,7 +359,7 @@ def test_pay_refuses_a_bad_period(cli: Cli, who: str, periods: str, code: int, f
         # another payer (Pemkab Bengkayang pays LATE), same amount
         pytest.param(LATE, "2025-03", str(RATE), "already used by payer PEMKOT-SKW", id="another-payer"),
         # same payer, another amount
-        pytest.param(UNPAID, "2025-01..2025-02", str(2 * RATE), "for Rp16,800", id="another-amount"),
+        pytest.param(UNPAID, "2025-01..2025-02", str(2 * RATE), "for Rp16.800", id="another-amount"),
         # same payer, same amount: still spent once
         pytest.param(UNPAID, "2025-01", str(RATE), "SP2D-CLI-0001 was already used", id="same-payer-same-amount"),
     ],
@@ -479,7 +479,8 @@ def test_cohort_payment_with_the_quoted_amount(cli: Cli) -> None:
     assert quote["amount_rp"] == 2 * 2 * RATE
     assert quote["skipped"] == {}
 
-    cli.refused(3, "amount_rp", f"Rp{2 * 2 * RATE:,}", "contribution", "pay", "--agreement", AGREEMENT,
+    cli.refused(3, "amount_rp", "Rp67.200",  # 2 members × 2 months × Rp16.800
+                "contribution", "pay", "--agreement", AGREEMENT,
                 "--periods", "2025-02..2025-03", "--amount", str(quote["amount_rp"] - 1),
                 "--reference", "SP2D-COHORT-1", "--on", "2025-01-20")
 

@@ -36,6 +36,7 @@ def test_bill_reconcile_and_report(cli: Cli, tmp_path: Path) -> None:
                  "SP2D-9002,20/01/2025,Rp 777,1234567890,salah transfer")
     imported = cli.ok("reconcile", "import", str(path), "--payer", "PEMKOT-SKW", "--on", "2025-01-31")
     assert imported["lines"] == 2 and imported["total_rp"] == 2 * RATE + 777
+    assert [(r["status"], r["lines"]) for r in imported["statements"]] == [("imported", 2)]
     run = cli.ok("reconcile", "run", "--on", "2025-01-31")
     assert (run["matched"], run["exceptions"], run["matched_rp"]) == (1, 1, 2 * RATE)
     report = cli.ok("report", "reconciliation", "--agreement", AGREEMENT, "--on", "2025-01-31")
@@ -55,8 +56,8 @@ def test_bill_reconcile_and_report(cli: Cli, tmp_path: Path) -> None:
     # one member's January was credited (the template paid it), the other's is billed, not yet credited
     assert [i[:3] for i in check["open_items"]["rows"]] == [
         [f"billed:{AGREEMENT}", "billed, not credited to members", RATE],
-        ["suspense", f"{imported['statement'][:12]}:4 UNMATCHED", 777]]
-    statement = imported["statement"]
+        ["suspense", f"{imported['statements'][0]['statement'][:12]}:4 UNMATCHED", 777]]
+    statement = imported["statements"][0]["statement"]
     cli.refused(2, "action", "exactly one", "reconcile", "resolve", statement[:10], "4", "--match", INVOICE,
                 "--write-off", "--note", "x")
     cli.refused(4, "statement_id", "no imported statement", "reconcile", "resolve", "deadbeef", "4", "--write-off",
@@ -107,6 +108,47 @@ def test_bad_statement_files_are_refused(cli: Cli, tmp_path: Path) -> None:
     cli.refused(2, "closing", "does not balance", "reconcile", "import", str(mt940), "--payer", "PEMKOT-SKW")
     good = write(tmp_path / "good.csv", "SP2D-9001,2025-01-20,33600,1234567890,iuran")
     cli.refused(4, "payer_id", "no agreement has payer", "reconcile", "import", str(good), "--payer", "NOBODY")
+
+
+def mt940_day(day: int, opening: int, *moves: tuple[str, str, int, str]) -> tuple[str, int]:
+    """A day statement of January 2025: (mark, value+entry date, amount, reference) per movement, each with an
+    :86: naming the SP2D; and its closing balance."""
+    rows = [f":20:BRI2501{day:02d}", ":25:1234567890", f":28C:{day}/1", f":60F:C2501{day:02d}IDR{opening},00"]
+    closing = opening
+    for mark, dates, amount, ref in moves:
+        rows += [f":61:{dates}{mark}{amount},00NTRF{ref}//B{day}", f":86:SP2D {ref}/SP2D/LS/2025 {INVOICE}"]
+        closing += amount if mark == "C" else -amount
+    return "\n".join([*rows, f":62F:C2501{day:02d}IDR{closing},00", "-"]) + "\n", closing
+
+
+@pytest.mark.slow  # seven CLI subprocesses
+def test_a_file_of_several_statements_imports_each_once(cli: Cli, tmp_path: Path) -> None:
+    day20, closing = mt940_day(20, 1_000_000, ("C", "2501190120", 2 * RATE, "00123"),
+                               ("D", "2412310120", 6_500, "NONREF"))
+    day21, closing = mt940_day(21, closing)
+    day22, _ = mt940_day(22, closing, ("C", "2501220122", 777, "00124"))
+    path = tmp_path / "harian.sta"
+    path.write_text(day20 + day21)
+    first = cli.ok("reconcile", "import", str(path), "--payer", "PEMKOT-SKW", "--on", "2025-01-31")
+    assert [(r["reference"], r["status"], r["lines"], r["total_rp"]) for r in first["statements"]] == [
+        ("BRI250120", "imported", 1, 2 * RATE), ("BRI250121", "no credit lines", 0, 0)]
+    cli.refused(3, "file", "statement 1 BRI250120", "reconcile", "import", str(path), "--payer", "PEMKOT-SKW")
+    month = tmp_path / "bulanan.txt"
+    month.write_text(day20 + day21 + day22)
+    shown = cli("reconcile", "import", str(month), "--payer", "PEMKOT-SKW", "--on", "2025-01-31")
+    assert shown.code == 0 and shown.err == "", str(shown)
+    assert "already imported" in shown.out and "Rp777" in shown.out and "1 imported" in shown.out
+    before = cli.events()
+    rerun = cli("reconcile", "import", str(month), "--payer", "PEMKOT-SKW")
+    first_line, *details = rerun.err.splitlines()
+    assert (rerun.code, rerun.out, cli.events()) == (3, "", before), str(rerun)
+    assert first_line.startswith("error: file: bulanan.txt: every statement was already imported (2)")
+    assert [d.split(" (")[0] for d in details] == ["  statement 1 BRI250120", "  statement 3 BRI250122"]
+    assert "Rp33.600" in details[0] and "already imported" in details[1]
+    bad = tmp_path / "rusak.sta"
+    bad.write_text(day21 + day22.replace("777,00", "777,50"))
+    cli.refused(2, "line 11: amount", "statement 2", "reconcile", "import", str(bad), "--payer", "PEMKOT-SKW")
+    assert "already imported (a rerun" in cli("reconcile", "import", "--help").out
 
 
 def test_bad_billing_and_refunds(cli: Cli) -> None:

@@ -34,8 +34,8 @@ def inv(n: int, amount: int, issued: date = D0, payer: str = PAYER) -> OpenInvoi
 
 
 def line(n: int, amount: int, booked: date = D0 + timedelta(days=10), *, ref: str | None = None,
-         desc: str = "", stmt: str = "s1") -> StatementLine:
-    return StatementLine(stmt, n, ref or f"{n:05d}/SP2D/LS/2026", booked, amount, "123", desc)
+         desc: str = "", stmt: str = "s1", valued: date | None = None) -> StatementLine:
+    return StatementLine(stmt, n, ref or f"{n:05d}/SP2D/LS/2026", booked, amount, "123", desc, valued or booked)
 
 
 def outcome(result: ReconciliationResult) -> dict[int, tuple[str, tuple[str, ...]]]:
@@ -75,7 +75,7 @@ def test_reference_with_a_different_amount_is_an_amount_mismatch() -> None:
     (exc,) = result.exceptions
     assert exc.kind is ExceptionKind.AMOUNT_MISMATCH
     assert exc.candidate_invoice_ids == ("inv-PEMKAB-SKW-001",)
-    assert "16,800" in exc.reason
+    assert "Rp16.800" in exc.reason
     assert result.matches == ()
 
 
@@ -134,6 +134,17 @@ def test_window_bounds_are_inclusive_and_come_from_the_rules() -> None:
     assert run(lines, [edge_before, edge_after, too_early, too_late]) == {
         1: ("AMOUNT_DATE_WINDOW", ("inv-PEMKAB-SKW-001",)), 2: ("AMOUNT_DATE_WINDOW", ("inv-PEMKAB-SKW-002",)),
         3: ("UNMATCHED", ()), 4: ("UNMATCHED", ())}
+
+
+def test_the_window_counts_from_the_booking_date_not_the_value_date() -> None:
+    """A transfer booked on the window's last day but valued the day after (or long before) still matches;
+    one booked a day past the window does not, whatever its value date."""
+    booked = D0 + timedelta(days=100)
+    edge = inv(1, 500, booked + timedelta(days=RULES.window_after_days))
+    late = inv(2, 700, booked - timedelta(days=RULES.window_before_days + 1))
+    lines = [line(1, 500, booked, valued=booked - timedelta(days=RULES.window_before_days + 30)),
+             line(2, 700, booked, valued=booked - timedelta(days=RULES.window_before_days))]
+    assert run(lines, [edge, late]) == {1: ("AMOUNT_DATE_WINDOW", ("inv-PEMKAB-SKW-001",)), 2: ("UNMATCHED", ())}
 
 
 def test_several_invoices_of_that_amount_are_ambiguous() -> None:
@@ -237,7 +248,7 @@ def test_bad_inputs_are_refused() -> None:
         line(7, 0)
     assert err.value.field == "line 7: amount"
     with pytest.raises(InvalidInput) as err:
-        StatementLine("s", 7, "", D0, 500, "", "")
+        StatementLine("s", 7, "", D0, 500, "", "", D0)
     assert err.value.field == "line 7: sp2d_number"
     with pytest.raises(InvalidInput):
         OpenInvoice("i", "INV 1", PAYER, D0, 500)
@@ -346,7 +357,7 @@ def scenario(draw: st.DrawFn) -> tuple[list[StatementLine], list[OpenInvoice], s
             amount = draw(amounts)
         elif kind == "known":
             known.add((ref, amount, booked))
-        lines.append(StatementLine(draw(st.sampled_from(["sA", "sB"])), no, ref, booked, amount, "1", desc))
+        lines.append(StatementLine(draw(st.sampled_from(["sA", "sB"])), no, ref, booked, amount, "1", desc, booked))
     return lines, invoices, known, draw(st.integers(0, 2**32))
 
 

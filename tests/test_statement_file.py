@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from commands.statement_file import ParsedStatement, parse_amount_rp, read_statement
+from commands.statement_file import ParsedStatement, parse_amount_rp, read_statement, read_statements
 from ledger.errors import InvalidInput
 
 HEADER = "sp2d_number,date,amount,account,description"
@@ -355,3 +355,172 @@ def test_mt940_limit_and_period_arguments(tmp_path: Path) -> None:
         read_statement(path, period_start=date(2026, 1, 2))
     assert err.value.field == "period_start"
     assert read_statement(path, period_start=date(2026, 1, 1), period_end=date(2026, 1, 31)).lines
+
+
+# -- MT940 as banks write it: booking and value dates, debits, several statements in a file -----------------
+
+DAY_FILE = """{1:F01BRINIDJAXXX0000000000}{2:O9400600260109BRINIDJAXXXX00000000002601090600N}{4:
+:20:BRI260107001
+:25:0123456789012
+:28C:7/1
+:60F:C260107IDR5000000,00
+:61:2601060107C16800,00NTRF00123//2601070001
+:86:SP2D 00123/SP2D/LS/2026 IURAN BPU INV-SKW-RENTAN-2025-2026-01
+:61:2512310107D6500,00NCHGNONREF//2601070002
+:86:BIAYA ADM BULAN DESEMBER
+:61:2601070107D2500000,00NTRFHO SWEEP 07/01//2601070003
+:62F:C260107IDR2510300,00
+-}{5:{CHK:0123456789AB}}
+{1:F01BRINIDJAXXX0000000000}{2:O9400600260109BRINIDJAXXXX00000000002601090601N}{4:
+:20:BRI260108001
+:25:0123456789012
+:28C:8/1
+:60F:C260108IDR2510300,00
+:61:2601080108C33600,00NTRF00124//2601080001
+:86:TRF DARI BPKAD KOTA SINGKAWANG
+:61:2601080108RC16800,00NRTI00123//2601080002
+:86:KOREKSI SP2D 00123/SP2D/LS/2026
+:62F:C260108IDR2527100,00
+:86:SALDO RATA-RATA SP2D 99999/SP2D/LS/2026
+-}{5:{CHK:0123456789AC}}
+{1:F01BRINIDJAXXX0000000000}{2:O9400600260109BRINIDJAXXXX00000000002601090602N}{4:
+:20:BRI260109001
+:25:0123456789012
+:28C:9/1
+:60F:C260109IDR2527100,00
+:62F:C260109IDR2527100,00
+-}{5:{CHK:0123456789AD}}
+"""
+"""Three day statements of one account in one file, as a bank delivers them (SWIFT envelope, CRLF): the
+credit of 7 January was valued on the 6th, the December charge is booked on the 7th, the sweep to the head
+office has a free-text reference, the 8th has a reversal (RC) and an :86: for the account owner after its
+closing balance, the 9th is a quiet day."""
+
+
+def _day_file(tmp_path: Path, text: str = DAY_FILE, name: str = "bri-harian.sta", crlf: bool = True) -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.replace("\n", "\r\n" if crlf else "\n").encode())
+    return path
+
+
+def test_mt940_line_booked_in_the_period_and_valued_the_day_before_is_read(tmp_path: Path) -> None:
+    """The period counts the booking (entry) date; the value date is kept beside it."""
+    first = read_statements(_day_file(tmp_path)).statements[0]
+    (line,) = first.lines
+    assert (first.period_start, first.period_end) == (date(2026, 1, 7), date(2026, 1, 7))
+    assert (line.booked_on, line.value_on) == (date(2026, 1, 7), date(2026, 1, 6))
+    assert (line.line_no, line.reference, line.amount_rp) == (6, "00123/SP2D/LS/2026", 16_800)
+
+
+def test_mt940_without_entry_date_books_on_the_value_date_and_guesses_the_year_across_new_year(
+        tmp_path: Path) -> None:
+    text = MT940.replace("{closing}", "2430563900,00").replace(":61:2601050105C", ":61:260105C").replace(
+        ":61:2601070107C", ":61:2512310107C").replace(":60F:C260101", ":60F:C251231")
+    stmt = read_statement(_mt940(tmp_path, text=text))
+    assert [(ln.booked_on, ln.value_on) for ln in stmt.lines[:2]] == [
+        (date(2026, 1, 5), date(2026, 1, 5)), (date(2026, 1, 7), date(2025, 12, 31))]
+
+
+def test_mt940_debits_are_counted_but_not_checked_as_if_imported(tmp_path: Path) -> None:
+    """A charge valued last month, a sweep with a free-text reference, a reversal: none is a payer's transfer;
+    they count in the balance (RC is money out) and refuse nothing."""
+    first, second, _ = read_statements(_day_file(tmp_path)).statements
+    assert (first.debit_lines_skipped, first.debits_rp) == (2, 2_506_500)
+    assert (second.debit_lines_skipped, second.debits_rp) == (1, 16_800)
+    assert [(ln.line_no, ln.reference) for ln in second.lines] == [(18, "00124")]
+
+
+def test_mt940_statement_information_after_the_closing_balance_is_not_the_last_lines_details(
+        tmp_path: Path) -> None:
+    second = read_statements(_day_file(tmp_path)).statements[1]
+    assert "99999" not in " ".join(ln.description for ln in second.lines)
+
+
+def test_several_statements_in_one_file_are_read_each_on_its_own(tmp_path: Path) -> None:
+    read = read_statements(_day_file(tmp_path))
+    assert read.format == "mt940" and len(read.statements) == 3
+    assert read.sha256 == hashlib.sha256(_day_file(tmp_path).read_bytes()).hexdigest()
+    assert [(s.number, s.reference, s.first_line, s.period_start.day, len(s.lines)) for s in read.statements] == [
+        (1, "BRI260107001", 2, 7, 1), (2, "BRI260108001", 14, 8, 1), (3, "BRI260109001", 26, 9, 0)]
+    assert [(s.opening_rp, s.closing_rp) for s in read.statements] == [
+        (5_000_000, 2_510_300), (2_510_300, 2_527_100), (2_527_100, 2_527_100)]
+    ids = [s.sha256 for s in read.statements]
+    assert len(set(ids)) == 3 and read.sha256 not in ids
+    for stmt in read.statements:
+        assert {ln.statement_id for ln in stmt.lines} <= {stmt.sha256}
+    with pytest.raises(InvalidInput, match="holds 3 statements"):
+        read_statement(_day_file(tmp_path))
+
+
+def test_the_same_statement_in_another_file_has_the_same_id(tmp_path: Path) -> None:
+    """A day's statement delivered again in the month's file — LF instead of CRLF, trailing blanks, without the
+    SWIFT envelope — is the same statement; another day's is not, though the bank reuses its :20:."""
+    day = read_statements(_day_file(tmp_path)).statements[1]
+    block = DAY_FILE.split("{4:\n")[2].split("-}")[0]
+    month = _day_file(tmp_path, block.replace("\n", "   \n") + "-\n" + MT940.replace("{closing}", "2430563900,00"),
+                      name="bulanan.txt", crlf=False)
+    again, other = read_statements(month).statements
+    assert again.sha256 == day.sha256 and again.lines[0].statement_id == day.sha256
+    assert (again.first_line, again.lines[0].line_no) == (1, 5)
+    reused_ref = _day_file(tmp_path, block.replace("2527100,00", "2527101,00").replace("33600,00", "33601,00"),
+                           name="ulang.sta")
+    assert read_statement(reused_ref).sha256 != day.sha256
+    assert other.reference == "STMT-2026-01"
+
+
+def test_mt940_continuation_page_with_intermediate_balances(tmp_path: Path) -> None:
+    text = (MT940.replace("{closing}", "2430563900,00").replace(":60F:", ":60M:").replace(":62F:", ":62M:"))
+    assert read_statement(_mt940(tmp_path, text=text)).closing_rp == 2_430_563_900
+
+
+@pytest.mark.parametrize(("old", "new", "field", "reason"), [
+    pytest.param(":61:2601080108C33600,00", ":61:2601080108C33600,50", "line 18: amount", "statement 2",
+                 id="sen-in-the-second-statement"),
+    pytest.param(":61:2601080108C33600,00", ":61:2601090109C33600,00", "line 18: date", "statement 2",
+                 id="booked-after-the-second-statement"),
+    pytest.param(":61:2601070107D2500000,00", ":61:2601070107D2500000,50", "line 10: amount", "sen",
+                 id="debit-with-sen"),
+    pytest.param(":62F:C260108IDR2527100,00", ":62F:C260108IDR2527000,00", "closing", "2 of bri-harian.sta",
+                 id="second-does-not-balance"),
+    pytest.param(":60F:C260109IDR2527100,00", ":60F:C260109USD2527100,00", "line 29: currency", "USD",
+                 id="third-not-rupiah"),
+    pytest.param(":62F:C260109IDR2527100,00\n", "", "file", "statement 3 (line 26)", id="third-without-closing"),
+    pytest.param("-}{5:{CHK:0123456789AB}}\n", "-}{5:{CHK:0123456789AB}}\n:61:2601070107C1,00NTRFX\n",
+                 "line 13: :61:", "outside any statement", id="movement-between-statements"),
+    pytest.param("{1:F01BRINIDJAXXX0000000000}{2:O9400600260109BRINIDJAXXXX00000000002601090600N}{4:\n",
+                 ":25:0123456789012\n", "line 1: :25:", "before the first", id="tag-before-the-first-statement"),
+])
+def test_a_bad_statement_refuses_the_whole_file_naming_statement_line_and_field(
+        tmp_path: Path, old: str, new: str, field: str, reason: str) -> None:
+    assert old in DAY_FILE
+    with pytest.raises(InvalidInput) as err:
+        read_statements(_day_file(tmp_path, DAY_FILE.replace(old, new, 1)))
+    assert err.value.field == field
+    assert reason in err.value.reason
+
+
+def test_a_file_without_any_statement_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="no :20:"):
+        read_statements(_mt940(tmp_path, text=":25:123\n:60F:C260101IDR0,00\n"))
+
+
+# -- CSV / XLSX value dates ------------------------------------------------------------------------------
+
+
+def test_csv_value_date_column_is_kept_and_defaults_to_the_booking_date(tmp_path: Path) -> None:
+    body = (f"{META}sp2d_number,tanggal,tanggal_valuta,amount\n"
+            "1/SP2D,2026-01-05,04/01/2026,16800\n2/SP2D,2026-01-06,,16800\n3/SP2D,2026-01-31,2026-02-01,16800\n")
+    stmt = read_statement(_csv(tmp_path, body))
+    assert [(ln.booked_on.day, ln.value_on) for ln in stmt.lines] == [
+        (5, date(2026, 1, 4)), (6, date(2026, 1, 6)), (31, date(2026, 2, 1))]
+    assert all(ln.value_on == ln.booked_on for ln in read_statement(_good_csv(tmp_path)).lines)
+    with pytest.raises(InvalidInput) as err:
+        read_statement(_csv(tmp_path, body.replace("04/01/2026", "32/01/2026")))
+    assert err.value.field == "line 4: value_date"
+
+
+def test_xlsx_value_date_cells(tmp_path: Path) -> None:
+    stmt = read_statement(_xlsx(tmp_path, [
+        ["# period: 2026-01-01..2026-01-31"], ["No SP2D", "Tanggal", "Valuta", "Jumlah"],
+        ["1/SP2D", date(2026, 1, 5), datetime(2026, 1, 4), 16800], ["2/SP2D", date(2026, 1, 6), None, 16800]]))
+    assert [ln.value_on for ln in stmt.lines] == [date(2026, 1, 4), date(2026, 1, 6)]
