@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench setup clean-demo asyncapi sqldocs
+.PHONY: demo test lint bench setup clean-demo asyncapi test-at-hours sqldocs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +45,10 @@ asyncapi: $(STAMP)
 ## make sqldocs: regenerate the view reference in docs/sql.md from projections/sql_views.py (a test fails when stale)
 sqldocs: $(STAMP)
 	$(BIN)/python -m projections.sql_views
+
+## make test-at-hours: the command and report suites with the ledger's clock frozen at the hours where the date in
+## UTC, WIB, WITA and WIT differ (tests/test_business_time.py runs the same hours in every `make test`)
+test-at-hours: $(STAMP)
+	for at in 15:00 16:00 16:59 17:00 23:59 00:00; do \
+	  JAMSOS_TEST_AT=$$at $(BIN)/pytest -q -x tests/test_cli.py tests/test_cli_money.py tests/test_reports.py \
+	    tests/test_business_time.py tests/test_on_semantics.py || exit 1; done

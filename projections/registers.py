@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    delete,
     func,
     insert,
     select,
@@ -45,8 +46,9 @@ structure to write instead of a rowid table plus its key index."""
 
 class Registers(Projection):
     name = "registers"
-    version = 7  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
-    # 6: paid keyed by (period, member); 7: business dates of payer changes, refunds, claim steps, budgets
+    version = 8  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
+    # 6: paid keyed by (period, member); 7: business dates of payer changes, refunds, claim steps, budgets;
+    # 8: a workforce figure recorded again for the same day replaces the first
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -199,7 +201,11 @@ class Registers(Projection):
                     "submitted_on": d["effective_on"], "status": "SUBMITTED", "amount_rp": 0, "components": "{}",
                     "reason_code": None, "decided_on": None, "paid_on": None, "payment_reference": None,
                     "held_on": None, "released_on": None})
-            elif kind == "WorkforceRecorded":
+            elif kind == "WorkforceRecorded":  # a second figure for the same day corrects the first
+                queue.flush()
+                wf = t["workforce"]
+                conn.execute(delete(wf).where(wf.c.region_code == d["region_code"],
+                                              wf.c.effective_on == d["effective_on"]))
                 queue.add("workforce", {"region_code": d["region_code"], "effective_on": d["effective_on"],
                                         "workforce": d["workforce"], "source": d["source"]})
             elif kind in _CLAIM_UPDATES:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,14 @@ from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
 from commands.messages import Command
 from projections import ledger_views
+
+TEST_AT = os.environ.get("JAMSOS_TEST_AT")
+"""``JAMSOS_TEST_AT=16:59`` runs the suite with the ledger's clock frozen at that UTC time of today (every
+``bootstrap`` without an explicit clock, and every CLI the tests start): ``make test-at-hours`` runs the command
+and report suites at the hours where UTC, WIB, WITA and WIT disagree on the date."""
+if TEST_AT:
+    os.environ["JAMSOS_CLOCK"] = datetime.combine(datetime.now(UTC).date(), time.fromisoformat(TEST_AT),
+                                                  UTC).isoformat()
 
 PG_URL = os.environ.get("JAMSOS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SERVICES_REQUIRED = bool(os.environ.get("CI")) or os.environ.get("JAMSOS_REQUIRE_SERVICES") == "1"

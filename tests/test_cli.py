@@ -65,7 +65,8 @@ class Cli:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.url = f"sqlite:///{root / 'ledger.db'}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("JAMSOS_")}
+        # the ledger's clock stays frozen if the suite runs frozen (JAMSOS_TEST_AT, see tests/conftest.py)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JAMSOS_") or k == "JAMSOS_CLOCK"}
         env.update(
             JAMSOS_STORE=self.url,
             JAMSOS_KEY_FILE=str(root / "ledger.key"),
@@ -347,7 +348,13 @@ def test_pay_refuses_an_amount_off_the_tariff(cli: Cli, periods: str, amount: st
 )
 def test_pay_refuses_a_bad_period(cli: Cli, who: str, periods: str, code: int, field: str, fragment: str) -> None:
     amount = str(RATE * (2 if ".." in periods or "," in periods else 1))
-    cli.refused(code, field, fragment, *pay_args(who, periods, amount, "SP2D-CLI-0100"))
+    on = "2025-03-11" if who == LATE else "2025-01-07"  # LATE is enrolled on 10 March: pay after that
+    cli.refused(code, field, fragment, *pay_args(who, periods, amount, "SP2D-CLI-0100", on))
+
+
+def test_pay_dated_before_the_enrolment_is_refused(cli: Cli) -> None:
+    cli.refused(3, "effective_on", "before the enrolment of this membership chain (2025-03-10)",
+                *pay_args(LATE, "2025-03", str(RATE), "SP2D-CLI-0101", "2025-03-09"))
 
 
 # --- payment references ---------------------------------------------------------------------------

@@ -123,11 +123,11 @@ def _play(ledger: Ledger, clock: SimulatedClock, scenario: dict[str, Any], tmp_p
     lines: dict[str, list[tuple[str, str, str, str]]] = defaultdict(list)
     for a in scenario["agreements"]:
         code = a["code"]
-        clock.set_day(date(2025, 1, 2))
+        clock.set_day(date(2025, 1, 1))
         execute(ledger, SignAgreement(
             agreement_id=code, name=code, payer_id=a["payer"], payer_name=a["payer"], payer_type=PayerType.APBD_KOTA,
             fund_source=FundSource.APBD, region_code="61.72", first_period=WINDOW[0], last_period=WINDOW[-1],
-            budget_rp=10_000_000, billing_cadence=a["cadence"], effective_on=date(2025, 1, 2)))
+            budget_rp=10_000_000, billing_cadence=a["cadence"], effective_on=date(2025, 1, 1)))
         rows = []
         for k in range(a["members"]):
             rows.append((k + 2, CohortRow(nik=nik(person), name=f"W {person}", role="PETANI")))

@@ -1,4 +1,4 @@
-"""Rupiah and counts the Indonesian way in every message (issue 10 §4): ``Rp3.058``, ``1.234`` members.
+"""Rupiah and counts the Indonesian way in every message (issue 10, section 4): ``Rp3.058``, ``1.234`` members.
 
 One function formats them (``ledger.values.format_rp`` / ``format_count``); a scan of the source tree fails on
 any message that groups digits itself (``{x:,}``, ``format(x, ",")``, ``"{:,}".format``) or writes ``Rp``

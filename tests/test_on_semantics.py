@@ -188,3 +188,15 @@ def test_other_members_are_not_expected_before_they_are_enrolled(ledger: Ledger)
     assert early["sections"]["budget"]["rows"][0][3] == 12 * RATE
     later = report(ledger, "reconciliation", date(2025, 3, 31), AGREEMENT)
     assert later["totals"]["expected_rp"] == (12 + 10) * RATE
+
+
+def test_a_workforce_figure_recorded_again_for_the_same_day_corrects_it(ledger: Ledger) -> None:
+    from commands.messages import RecordWorkforce
+
+    sign(ledger, last="2025-12")
+    enrol(ledger, 1)
+    for people in (1_000, 800):  # BPS revised the figure: the projection used to stop on the second one
+        execute(ledger, RecordWorkforce(region_code="61.72", workforce=people, source="BPS Sakernas",
+                                        effective_on=date(2025, 1, 10)))
+    rows_ = report(ledger, "coverage", date(2025, 1, 31))["sections"]["by_region"]["rows"]
+    assert rows_ == [["61.72", 1, 800, "0.12"]]

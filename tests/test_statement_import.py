@@ -1,4 +1,4 @@
-"""Importing bank statements as banks deliver them (issue 10 §4): a file of several MT940 statements is
+"""Importing bank statements as banks deliver them (issue 10, section 4): a file of several MT940 statements is
 imported statement by statement, each once; lines keep their value date beside the booking date, through the
 events, the journal's register and the matching."""
 
@@ -15,7 +15,6 @@ import pytest
 
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
-from commands.handlers import execute
 from commands.messages import BillAgreement, ImportStatement, RunReconciliation, make
 from commands.statement_file import read_statement, read_statements
 from commands.statement_import import (
@@ -32,6 +31,7 @@ from ledger.errors import IdempotencyConflict, InvalidInput
 from ledger.events import StatementLinesRecorded
 from ledger.statement import Statement, statement_id_for
 from projections.money_views import MoneyViews, new_lines
+from tests.conftest import execute
 from tests.test_behaviour import enrol, refused, sign
 
 PAYER = "PEMKOT-SKW"
@@ -99,6 +99,7 @@ def memory_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[L
 
 
 def import_path(ledger: Ledger, path: Path, **kw: Any) -> tuple[dict[str, Any], Any]:
+    ledger.clock.set_day(D23)  # type: ignore[attr-defined]  # the statements arrive on their import day
     return import_statement_file(ledger, read_statements(path), PAYER, path.name, effective_on=D23, **kw)
 
 
