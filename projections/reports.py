@@ -5,7 +5,8 @@
 time → position index), and the registers are rebuilt up to it in memory, so an earlier report can be
 reproduced exactly after later corrections. Every figure comes from events alone.
 
-A report is ``{"report", "on", "as_of", "position", "sections": {name: {"columns", "rows"}}, "totals"}``;
+A report is ``{"report", "on", "as_of", "generated_at", "position", "sections": {name: {"columns", "rows"}},
+"totals"}`` (``generated_at``: when it was built, the recorded time it stands for without ``as_of``);
 the CLI renders it as tables, JSON, CSV or an XLSX workbook (one sheet per section).
 """
 
@@ -327,7 +328,8 @@ def build_report(store: LedgerStore, name: str, on: date, as_of: datetime | None
     if name == "audit":
         sections, totals, position = audit_report(store, as_of)
         return {"report": name, "on": on.isoformat(), "as_of": as_of.isoformat() if as_of else None,
-                "agreement": None, "position": position, "sections": sections, "totals": totals}
+                "generated_at": now.isoformat(), "agreement": None, "position": position, "sections": sections,
+                "totals": totals}
     if name not in REPORTS:
         known = ", ".join(sorted([*REPORTS, *MONEY_REPORTS, "audit"]))
         raise InvalidInput("report", f"unknown report {name!r}; known: {known}")
@@ -343,7 +345,8 @@ def build_report(store: LedgerStore, name: str, on: date, as_of: datetime | None
         _restrict(facts, agreement)
     sections, totals = REPORTS[name](facts, on)
     return {"report": name, "on": on.isoformat(), "as_of": as_of.isoformat() if as_of else None,
-            "agreement": agreement, "position": position, "sections": sections, "totals": totals}
+            "generated_at": now.isoformat(), "agreement": agreement, "position": position, "sections": sections,
+            "totals": totals}
 
 
 def money_report(store: LedgerStore, name: str, on: date, as_of: datetime | None, now: datetime,
@@ -366,7 +369,8 @@ def money_report(store: LedgerStore, name: str, on: date, as_of: datetime | None
             raise InvalidInput("agreement", "the reconciliation report is per agreement: pass --agreement ID")
         sections, totals = reconciliation_report(views, agreement, on, period)
     return {"report": name, "on": on.isoformat(), "as_of": as_of.isoformat() if as_of else None,
-            "agreement": agreement, "position": views.position, "sections": sections, "totals": totals}
+            "generated_at": now.isoformat(), "agreement": agreement, "period": period, "position": views.position,
+            "sections": sections, "totals": totals}
 
 
 def _restrict(facts: Facts, code: str) -> None:
