@@ -765,27 +765,71 @@ def report(
     agreement_id: Annotated[str | None, typer.Option("--agreement", help="Only this agreement.")] = None,
     period: Annotated[str | None, typer.Option("--period", help="reconciliation: only this month (YYYY-MM).")]
     = None,
-    csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the report as CSV.")] = None,
-    xlsx_file: Annotated[Path | None, typer.Option("--xlsx", help="Also write an XLSX workbook.")] = None,
+    csv_dir: Annotated[Path | None, typer.Option(
+        "--csv", metavar="DIR", help="Also write CSV files into DIR (created if missing): <report>.<section>.csv "
+        "per section and <report>.totals.csv, one header row each, UTF-8; files of those names are replaced.")]
+    = None,
+    xlsx_file: Annotated[Path | None, typer.Option(
+        "--xlsx", metavar="FILE", help="Also write an XLSX workbook FILE.xlsx: totals, then a sheet per section.")]
+    = None,
+    section: Annotated[str | None, typer.Option(
+        "--section", metavar="NAME", help="Print only this section (or 'totals') as CSV instead of the tables.")]
+    = None,
     on: OnOpt = None,
     as_of: AsOfOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A report from the read models (its help, with every report described, is ``REPORTS_HELP``)."""
-    from projections.export import write_csv, write_xlsx
+    from projections.export import section_csv, section_names
     from projections.reports import build_report
+
+    check_export_paths(csv_dir, xlsx_file)
+    if section is not None and as_json:
+        fail(InvalidInput("section", "prints CSV: it cannot be combined with --json"))
 
     def go(ledger: Ledger) -> Any:
         return build_report(ledger.store, name, parse_date(on), parse_timestamp(as_of), ledger.clock.now(),
                             agreement_id, period)
 
     result = with_ledger(store, go, create=False)
-    if csv_file is not None:
-        write_csv(result, csv_file)
-    if xlsx_file is not None:
-        write_xlsx(result, xlsx_file)
+    if section is not None and section not in section_names(result):
+        fail(InvalidInput("section", f"the {name} report has no section {section!r}; "
+                                     f"known: {', '.join(section_names(result))}"))
+    write_exports(result, csv_dir, xlsx_file)
+    if section is not None:
+        sys.stdout.write(section_csv(result, section))
+        return
     emit(result, as_json, lambda v: render.render_report(console, v))
+
+
+def check_export_paths(csv_dir: Path | None, xlsx_file: Path | None) -> None:
+    """Refuse export paths that cannot work before building the report (which writes nothing either)."""
+    if csv_dir is not None:
+        if csv_dir.exists() and not csv_dir.is_dir():
+            fail(InvalidInput("csv", f"{csv_dir} is a file: --csv takes a directory (one CSV file per section)"))
+        if not csv_dir.exists() and csv_dir.suffix.lower() == ".csv":
+            fail(InvalidInput("csv", f"{csv_dir} looks like a file name: --csv takes a directory "
+                                     "(one CSV file per section)"))
+    if xlsx_file is not None:
+        if xlsx_file.suffix.lower() != ".xlsx":
+            fail(InvalidInput("xlsx", f"{xlsx_file}: the file name must end in .xlsx"))
+        if xlsx_file.is_dir():
+            fail(InvalidInput("xlsx", f"{xlsx_file} is a directory"))
+        if not xlsx_file.parent.is_dir():
+            fail(InvalidInput("xlsx", f"directory {xlsx_file.parent} does not exist"))
+
+
+def write_exports(result: dict[str, Any], csv_dir: Path | None, xlsx_file: Path | None) -> None:
+    from projections.export import write_csv, write_xlsx
+
+    for field, target, write in (("csv", csv_dir, write_csv), ("xlsx", xlsx_file, write_xlsx)):
+        if target is None:
+            continue
+        try:
+            write(result, target)
+        except OSError as exc:
+            fail(InvalidInput(field, f"cannot write {exc.filename or target}: {exc.strerror or exc}"))
 
 
 # --- money: billing, reconciliation, refunds, checks ---------------------------------------------

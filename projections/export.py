@@ -1,56 +1,73 @@
-"""Writing reports for finance: CSV (one file, a section column) and XLSX (a sheet per section)."""
+"""Writing reports for finance: CSV files for machines (one per section, one for the totals, one header row
+each) and an XLSX workbook for people (``projections.workbook``).
+
+A report is ``{"report", "on", "as_of", "generated_at", "agreement", "position", "sections", "totals"}``
+(``projections.reports``).
+"""
 
 from __future__ import annotations
 
 import csv
+import io
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-RUPIAH_FORMAT = '"Rp"#,##0'
+from projections.workbook import write_xlsx
+
+__all__ = ["csv_files", "csv_text", "section_csv", "section_names", "write_csv", "write_xlsx"]
 
 
-def write_csv(report: dict[str, Any], path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        for name, section in report["sections"].items():
-            writer.writerow(["section", *section["columns"]])
-            for row in section["rows"]:
-                writer.writerow([name, *row])
+# --- CSV: one file per section, one header row each -------------------------------------------------
 
 
-def write_xlsx(report: dict[str, Any], path: Path) -> None:
-    """A real workbook: one sheet per section, typed numeric cells, rupiah columns formatted, totals sheet."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook()
-    summary = wb.active
-    assert summary is not None
-    summary.title = "totals"
-    summary.append(["report", report["report"]])
-    summary.append(["on", report["on"]])
-    summary.append(["as_of", report["as_of"] or "now"])
-    summary.append(["log position", report["position"]])
-    for key, value in report["totals"].items():
-        summary.append([key, value])
-        if key.endswith("_rp"):
-            summary.cell(row=summary.max_row, column=2).number_format = RUPIAH_FORMAT
-    for name, section in report["sections"].items():
-        sheet = wb.create_sheet(title=name[:31])
-        sheet.append(section["columns"])
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for row in section["rows"]:
-            sheet.append(row)
-        for index, column in enumerate(section["columns"], start=1):
-            if column.endswith("_rp"):
-                for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
-                    cell.number_format = RUPIAH_FORMAT
-            sheet.column_dimensions[cell_letter(index)].width = max(12, len(column) + 2)
-    wb.save(path)
+def csv_files(report: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """File name → (header, rows): ``<report>.<section>.csv`` per section and ``<report>.totals.csv`` (one row:
+    the report's identity, then its totals)."""
+    name = report["report"]
+    out = {f"{name}.{section}.csv": (list(s["columns"]), [list(r) for r in s["rows"]])
+           for section, s in report["sections"].items()}
+    about = {"report": name, "on": report["on"], "zone": report.get("zone"), "as_of": report["as_of"],
+             "generated_at": report["generated_at"],
+             "agreement": report.get("agreement"), "period": report.get("period"), "position": report["position"]}
+    row = {**about, **report["totals"]}
+    out[f"{name}.totals.csv"] = (list(row), [list(row.values())])
+    return out
 
 
-def cell_letter(index: int) -> str:
-    from openpyxl.utils import get_column_letter
+def _plain(value: Any) -> Any:
+    """Machine-readable: no separators, ISO dates as the report has them, JSON's true/false, empty for none."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
-    return str(get_column_letter(index))
+
+def csv_text(header: list[str], rows: Iterable[list[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([_plain(v) for v in row] for row in rows)
+    return buffer.getvalue()
+
+
+def write_csv(report: dict[str, Any], directory: Path) -> list[Path]:
+    """Write every section and the totals into ``directory`` (created if missing; files of the same names are
+    replaced, others left alone), UTF-8. Returns the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for file_name, (header, rows) in csv_files(report).items():
+        path = directory / file_name
+        path.write_text(csv_text(header, rows), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def section_names(report: dict[str, Any]) -> list[str]:
+    return [*report["sections"], "totals"]
+
+
+def section_csv(report: dict[str, Any], section: str) -> str:
+    """One section (or ``totals``) as CSV text; KeyError for a name ``section_names`` does not list."""
+    return csv_text(*csv_files(report)[f"{report['report']}.{section}.csv"])

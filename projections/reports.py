@@ -5,7 +5,8 @@
 time → position index), and the registers are rebuilt up to it in memory, so an earlier report can be
 reproduced exactly after later corrections. Every figure comes from events alone.
 
-A report is ``{"report", "on", "as_of", "position", "sections": {name: {"columns", "rows"}}, "totals"}``;
+A report is ``{"report", "on", "as_of", "generated_at", "position", "sections": {name: {"columns", "rows"}},
+"totals"}`` (``generated_at``: when it was built, the recorded time it stands for without ``as_of``);
 the CLI renders it as tables, JSON, CSV or an XLSX workbook (one sheet per section).
 """
 

@@ -788,15 +788,52 @@ def test_report_and_projection_bad_inputs(cli: Cli, args: list[str], code: int, 
     cli.refused(code, field, fragment, *args)
 
 
-def test_reports_export_csv_and_xlsx(cli: Cli, tmp_path: Path) -> None:
+def test_reports_export_csv_per_section_and_xlsx(cli: Cli, tmp_path: Path) -> None:
+    """--csv DIR writes one file per section and one for the totals, each with one header row (issue 10 §5)."""
     from openpyxl import load_workbook
 
-    out = cli.ok("report", "balances", "--on", "2025-01-31", "--csv", str(tmp_path / "b.csv"),
-                 "--xlsx", str(tmp_path / "b.xlsx"))
+    from projections.cells import label
+    from projections.workbook import read_table
+
+    out_dir = tmp_path / "out" / "csv"  # missing, parents too: created
+    out = cli.ok("report", "balances", "--on", "2025-01-31", "--csv", str(out_dir), "--xlsx", str(tmp_path / "b.xlsx"))
     assert out["totals"]["paid_rp"] == RATE
-    assert "by_agreement_period" in (tmp_path / "b.csv").read_text()
-    totals = {r[0].value: r[1].value for r in load_workbook(tmp_path / "b.xlsx")["totals"].iter_rows()}
-    assert totals["paid_rp"] == out["totals"]["paid_rp"]
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
+        [f"balances.{s}.csv" for s in out["sections"]] + ["balances.totals.csv"])
+    for name, section in out["sections"].items():
+        with (out_dir / f"balances.{name}.csv").open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+        assert reader.fieldnames == section["columns"]
+        assert [[r[c] for c in section["columns"]] for r in rows] == [
+            ["" if v is None else str(v) for v in row] for row in section["rows"]]
+    with (out_dir / "balances.totals.csv").open(newline="", encoding="utf-8") as fh:
+        (totals,) = list(csv.DictReader(fh))
+    assert int(totals["paid_rp"]) == RATE and totals["report"] == "balances" and totals["on"] == "2025-01-31"
+    assert int(totals["position"]) == out["position"] and totals["generated_at"] == out["generated_at"]
+    workbook_totals = dict(read_table(load_workbook(tmp_path / "b.xlsx")["totals"])[1])
+    assert workbook_totals[label("paid_rp")] == out["totals"]["paid_rp"]
+    again = cli("report", "balances", "--on", "2025-01-31", "--csv", str(out_dir), "--section", "by_payer")
+    assert again.code == 0 and again.err == "", str(again)  # DIR exists: written again
+    assert list(csv.reader(again.out.splitlines())) == list(csv.reader(
+        (out_dir / "balances.by_payer.csv").read_text(encoding="utf-8").splitlines()))
+    totals_out = cli("report", "balances", "--on", "2025-01-31", "--section", "totals").out
+    assert next(csv.DictReader(totals_out.splitlines()))["paid_rp"] == str(RATE)
+
+
+def test_report_export_bad_paths_are_refused(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "dir.xlsx").mkdir()
+    report = ["report", "balances", "--on", "2025-01-31"]
+    cli.refused(2, "csv", "takes a directory", *report, "--csv", str(tmp_path / "a-file"))
+    cli.refused(2, "csv", "looks like a file name", *report, "--csv", str(tmp_path / "b.csv"))
+    cli.refused(2, "csv", "cannot write", *report, "--csv", str(tmp_path / "a-file" / "sub"))
+    cli.refused(2, "xlsx", "must end in .xlsx", *report, "--xlsx", str(tmp_path / "b.xls"))
+    cli.refused(2, "xlsx", "is a directory", *report, "--xlsx", str(tmp_path / "dir.xlsx"))
+    cli.refused(2, "xlsx", "does not exist", *report, "--xlsx", str(tmp_path / "nope" / "b.xlsx"))
+    cli.refused(2, "section", "no section 'nope'; known: by_agreement_period", *report, "--section", "nope")
+    cli.refused(2, "section", "--json", *report, "--section", "totals", "--json")
+    assert not (tmp_path / "b.csv").exists() and not (tmp_path / "nope").exists()
 
 
 def test_audit_trail_of_a_member_and_project_status(cli: Cli) -> None:

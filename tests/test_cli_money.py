@@ -10,6 +10,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from projections.cells import label
+from projections.workbook import read_table
 from tests.test_cli import AGREEMENT, RATE, Cli, cli, template  # noqa: F401 (fixtures)
 
 INVOICE = f"INV-{AGREEMENT}-2025-01"
@@ -46,11 +48,9 @@ def test_bill_reconcile_and_report(cli: Cli, tmp_path: Path) -> None:
     workbook_path = tmp_path / "recon.xlsx"
     cli.ok("report", "reconciliation", "--agreement", AGREEMENT, "--on", "2025-01-31", "--xlsx", str(workbook_path))
     workbook = openpyxl.load_workbook(workbook_path)
-    sheet = workbook["months"]
-    header = [c.value for c in sheet[1]]
-    billed_col = header.index("billed_rp")
-    assert sum(row[billed_col] or 0 for row in sheet.iter_rows(min_row=2, values_only=True)
-               if isinstance(row[billed_col], int)) == report["totals"]["billed_rp"]
+    header, rows = read_table(workbook["months"])
+    billed_col = header.index(label("billed_rp"))
+    assert sum(row[billed_col] for row in rows if isinstance(row[billed_col], int)) == report["totals"]["billed_rp"]
     check = cli.ok("check", "--on", "2025-01-31")
     assert check["ok"] and check["debit_rp"] == check["credit_rp"]
     # one member's January was credited (the template paid it), the other's is billed, not yet credited

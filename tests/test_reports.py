@@ -33,11 +33,13 @@ from commands.messages import (
 )
 from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.values import ClaimType
+from projections.cells import label
 from projections.export import write_xlsx
 from projections.registers import Registers
 from projections.registry import PROJECTIONS, projection
 from projections.reports import REPORTS, build_report
 from projections.runner import ProjectionRunner, views_engine
+from projections.workbook import read_table
 from tests.conftest import PG_URL, execute, nik, require_postgres
 from tests.test_behaviour import AGREEMENT, sign
 
@@ -198,14 +200,13 @@ def test_xlsx_totals_equal_json_totals(ledger: Ledger, tmp_path: Path) -> None:
     target = tmp_path / "balances.xlsx"
     write_xlsx(report, target)
     wb = load_workbook(target)
-    totals = {row[0].value: row[1].value for row in wb["totals"].iter_rows()}
+    totals = dict(read_table(wb["totals"])[1])
     for key, value in report["totals"].items():
-        assert totals[key] == value
-    sheet = wb["by_agreement_period"]
-    paid_col = [c.value for c in sheet[1]].index("paid_rp") + 1
-    assert sum(r[0].value for r in sheet.iter_rows(min_row=2, min_col=paid_col, max_col=paid_col)) == \
-        report["totals"]["paid_rp"] == 4 * 16_800
-    assert isinstance(sheet.cell(row=2, column=paid_col).value, int)
+        assert totals[label(key)] == value
+    header, rows = read_table(wb["by_agreement_period"])
+    paid_col = header.index(label("paid_rp"))
+    assert sum(r[paid_col] for r in rows) == report["totals"]["paid_rp"] == 4 * 16_800
+    assert isinstance(rows[0][paid_col], int)
 
 
 def test_bad_report_inputs_are_refused(ledger: Ledger) -> None:
