@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_WORKERS ?= 2
+## one pytest worker per core; the broker tests (which stop and start the servers) share one worker (xdist_group)
 
 .PHONY: demo test lint bench setup clean-demo asyncapi test-at-hours sqldocs
 
@@ -25,7 +27,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy ledger commands eventstore projections services bench
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -192,6 +192,9 @@ positions = Table(
 
 
 _ENGINES: weakref.WeakKeyDictionary[LedgerStore, Engine] = weakref.WeakKeyDictionary()
+_READY: weakref.WeakKeyDictionary[Engine, set[tuple[str, int, int]]] = weakref.WeakKeyDictionary()
+"""Per views engine, the (projection, generation, version) whose tables and SQL views this process has already
+created: a report opening its runners again skips the DDL. A generation switched by any process is a new key."""
 
 
 def views_engine(store: LedgerStore) -> Engine:
@@ -255,20 +258,27 @@ class ProjectionRunner:
         self.engine = engine
         self.factory = factory
         self.name = factory(1).name
-        tracking.create_all(engine)
         version = factory(1).version
+        ready = _READY.setdefault(engine, set())
+        if not ready:
+            tracking.create_all(engine)
         with engine.begin() as conn:
             if conn.execute(select(positions.c.name).where(positions.c.name == self.name)).first() is None:
                 conn.execute(insert(positions).values(name=self.name, generation=1, position=0,
                                                       schema_version=version))
-            stale = self._row(conn).schema_version != version
-        self.active = factory(self.generation)
+            row = self._row(conn)
+        stale = row.schema_version != version
+        self.active = factory(int(row.generation))
+        key = (self.name, int(row.generation), version)
+        if key in ready:  # this process already made sure of these tables and views
+            return
         self.active.create_tables(engine)
         if stale:  # the code's tables differ from the stored ones: rebuild before serving
             self.rebuild()
         else:
             with engine.begin() as conn:
                 refresh_sql_views(conn, [self.name])
+            ready.add(key)
 
     # --- status --------------------------------------------------------------------------------
 

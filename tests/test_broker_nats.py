@@ -25,7 +25,7 @@ from tests.broker_support import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.broker, pytest.mark.slow]
+pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.xdist_group("brokers")]  # they restart the servers
 
 EVENTS = 10_000
 

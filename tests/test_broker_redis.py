@@ -12,7 +12,7 @@ import pytest
 from tests.broker_support import build_events, require_broker
 
 REDIS_URL = "redis://127.0.0.1:6379"
-pytestmark = [pytest.mark.broker]
+pytestmark = [pytest.mark.broker, pytest.mark.xdist_group("brokers")]
 
 
 def test_relay_to_a_redis_stream_in_position_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
