@@ -38,7 +38,7 @@ from ledger.events import (
     StatementLinesMatched,
     StatementLinesRecorded,
 )
-from ledger.values import format_count, format_rp
+from ledger.values import format_count, format_rp, require_not_before
 
 NS_STATEMENT = uuid.UUID("3c1f6a52-8e0d-4b7a-9f21-5d6e7a8b9c0d")
 NS_BOOK = uuid.UUID("7a4e2c19-0b3d-4f58-a6c7-e1d2f3a4b5c6")
@@ -62,6 +62,8 @@ class OpenException(BaseModel):
     kind: str
     amount_rp: int
     parked: bool = False
+    since: date | None = None
+    """The business day it was raised, or parked: a later resolution cannot be dated before it."""
 
 
 class StatementState(BaseModel):
@@ -160,6 +162,7 @@ class Statement(Aggregate[StatementState]):
     ) -> None:
         """An operator's decision on an open exception."""
         open_exception = self.open_exception(line_no)
+        require_not_before(on, open_exception.since, f"line {line_no}'s exception was raised or last resolved")
         if not note.strip():
             raise InvalidInput("note", "say why (it goes into the audit trail)")
         if action is ResolutionAction.MATCH:
@@ -190,11 +193,13 @@ class Statement(Aggregate[StatementState]):
         elif isinstance(event, ReconciliationExceptionsRaised):
             s.decided_lines += len(event.exceptions)
             s.open_exceptions = {**s.open_exceptions, **{
-                str(e.line_no): OpenException(kind=e.kind, amount_rp=e.amount_rp) for e in event.exceptions}}
+                str(e.line_no): OpenException(kind=e.kind, amount_rp=e.amount_rp, since=event.effective_on)
+                for e in event.exceptions}}
         elif isinstance(event, ReconciliationExceptionResolved):
             key = str(event.line_no)
             if event.action is ResolutionAction.SUSPENSE:
-                s.open_exceptions[key] = s.open_exceptions[key].model_copy(update={"parked": True})
+                s.open_exceptions[key] = s.open_exceptions[key].model_copy(update={"parked": True,
+                                                                                    "since": event.effective_on})
             else:
                 s.open_exceptions = {k: v for k, v in s.open_exceptions.items() if k != key}
                 s.closed_lines = [*s.closed_lines, event.line_no]

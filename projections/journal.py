@@ -32,9 +32,9 @@ SHAPES_PER_QUERY_MAX = 500
 
 class Journal(Projection):
     name = "journal"
-    version = 5  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape;
+    version = 6  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape;
     # 4: entries dated by the fact they record (a transfer's booking day), with the day it was decided beside;
-    # 5: statement lines keep their value date beside the booking date
+    # 5: statement lines keep their value date beside the booking date; 6: exceptions remember being parked
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -93,7 +93,7 @@ class Journal(Projection):
               Column("payer_id", String(64)), Column("kind", String(24)), Column("reason", Text),
               Column("amount_rp", BigInteger), Column("candidates", Text), Column("raised_on", String(10)),
               Column("status", String(16)), Column("resolved_on", String(10)), Column("note", Text),
-              Column("booked_on", String(10)))
+              Column("booked_on", String(10)), Column("parked", Integer, nullable=False, default=0))
         Table(f"refunds{suffix}", metadata,
               Column("claim_ref", String(64), primary_key=True), Column("payer_id", String(64), primary_key=True),
               Column("member_id", String(36)), Column("agreement_code", String(64)), Column("periods", Text),
@@ -223,17 +223,18 @@ class Journal(Projection):
             assert booked is not None
             insert_rows(conn, self.table("exceptions"), (
                 "statement_id", "line_no", "payer_id", "kind", "reason", "amount_rp", "candidates", "raised_on",
-                "status", "resolved_on", "note", "booked_on"), [(
+                "status", "resolved_on", "note", "booked_on", "parked"), [(
                 statement_id, x["line_no"], payer_id, x["kind"], x["reason"], x["amount_rp"],
-                ",".join(x["candidate_invoice_refs"]), on, "OPEN", None, None, booked[x["line_no"]])
+                ",".join(x["candidate_invoice_refs"]), on, "OPEN", None, None, booked[x["line_no"]], 0)
                 for x in d["exceptions"]])
             self._line_status(conn, statement_id, [x["line_no"] for x in d["exceptions"]], "EXCEPTION")
         elif kind == "ReconciliationExceptionResolved":
             statement_id, _ = self._statement(conn, e.originator_id)
             status = {"MATCH": "MATCHED", "WRITE_OFF": "WRITTEN_OFF", "SUSPENSE": "PARKED"}[d["action"]]
             t = self.table("exceptions")
+            parked = {"parked": 1} if d["action"] == "SUSPENSE" else {}  # parking classifies: it holds from booking
             conn.execute(update(t).where(t.c.statement_id == statement_id, t.c.line_no == d["line_no"])
-                         .values(status=status, resolved_on=on, note=d["note"]))
+                         .values(status=status, resolved_on=on, note=d["note"], **parked))
             if d["allocations"]:
                 assert booked is not None
                 insert_rows(conn, self.table("allocations"), ALLOCATION_COLUMNS, [

@@ -254,8 +254,8 @@ def exceptions_on(views: MoneyViews, payer_id: str, on: date) -> list[dict[str, 
     day = on.isoformat()
     out = []
     for e in views.rows(views.journal, "exceptions", t.c.payer_id == payer_id, t.c.booked_on <= day):
-        if e["status"] == "WRITTEN_OFF" and e["resolved_on"] > day:
-            e = {**e, "status": "OPEN", "resolved_on": None}
+        if e["status"] == "WRITTEN_OFF" and e["resolved_on"] > day:  # still in suspense, parked or not
+            e = {**e, "status": "PARKED" if e["parked"] else "OPEN", "resolved_on": None}
         out.append(e)
     return out
 

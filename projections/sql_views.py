@@ -364,6 +364,8 @@ VIEWS: tuple[View, ...] = (
         C("raised_on", "x.raised_on", "date", "Business date the exception was raised."),
         C("status", "x.status", "text", "OPEN, MATCHED (by hand), WRITTEN_OFF or PARKED (suspense)."),
         C("resolved_on", "x.resolved_on", "date", "Business date of the resolution, NULL while open."),
+        C("parked", "x.parked", "boolean", "True once it was parked in suspense (it stays parked until matched or "
+          "written off)."),
         C("note", "x.note", "text", "The operator's note on the resolution."),
     )),
     View("refunds", "Contributions refundable to a payer because they paid months after a member's death, and "
