@@ -21,7 +21,7 @@ from datetime import date
 from ledger.coverage import Spell
 from ledger.events import BudgetStatus
 from ledger.tariff import tariff_in_force
-from ledger.values import BillingCadence, PayerType, Period, Programme
+from ledger.values import BillingCadence, PayerType, Period, Programme, in_force
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +45,7 @@ BLOCK_MONTHS: dict[BillingCadence, int] = {
 
 
 def budget_rules_in_force(day: date) -> BudgetRules:
-    rules = [r for r in BUDGET_RULES if r.valid_from <= day]
-    assert rules, f"no budget rules in force on {day}"
-    return max(rules, key=lambda r: r.valid_from)
+    return in_force(BUDGET_RULES, day, "budget rules")
 
 
 def budget_status(budget_rp: int, projected_cost_rp: int, day: date) -> BudgetStatus:

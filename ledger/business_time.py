@@ -29,6 +29,7 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from ledger.errors import InvalidInput
+from ledger.values import in_force
 
 WIB = ZoneInfo("Asia/Jakarta")
 """Waktu Indonesia Barat, UTC+7: Sumatra, Java, Kalimantan Barat and Tengah."""
@@ -76,13 +77,7 @@ ZONE_RULES: tuple[ZoneRule, ...] = (
 
 
 def zone_rule_in_force(day: date) -> ZoneRule:
-    chosen = None
-    for rule in ZONE_RULES:
-        if rule.valid_from <= day:
-            chosen = rule
-    if chosen is None:
-        raise InvalidInput("effective_on", f"no time-zone rule in force on {day.isoformat()}")
-    return chosen
+    return in_force(ZONE_RULES, day, "time-zone rule")
 
 
 def zone_name(region_code: str | None, now: datetime) -> str:

@@ -20,9 +20,9 @@ from functools import cache
 from operator import attrgetter
 from typing import NamedTuple
 
-from ledger.errors import InvalidInput, RuleViolation
+from ledger.errors import InvalidInput
 from ledger.events import ExceptionKind, MatchRule
-from ledger.values import format_rp
+from ledger.values import format_rp, in_force
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,13 +160,7 @@ MATCHING_RULES: tuple[MatchingRules, ...] = (
 @cache
 def matching_rules_in_force(day: date) -> MatchingRules:
     """The version of :data:`MATCHING_RULES` in force on ``day`` (cached: the table is immutable)."""
-    chosen = None
-    for version in MATCHING_RULES:
-        if version.valid_from <= day:
-            chosen = version
-    if chosen is None:
-        raise RuleViolation("on", f"no matching rules in force on {day.isoformat()}")
-    return chosen
+    return in_force(MATCHING_RULES, day, "matching rules", "on")
 
 
 _TOKEN = re.compile(r"[0-9A-Za-z](?:[0-9A-Za-z\-/._]*[0-9A-Za-z])?")

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TypeVar
 
 from ledger.errors import RuleViolation
-from ledger.values import PayerType, Programme, SchoolLevel, format_rp
+from ledger.values import PayerType, Programme, SchoolLevel, format_rp, in_force
 
 BASIS_POINTS = 10_000
 
@@ -153,26 +152,13 @@ COVERAGE_RULES: tuple[CoverageRules, ...] = (
 )
 
 
-T = TypeVar("T", ContributionTariff, BenefitTable, CoverageRules)
-
-
-def _in_force(table: tuple[T, ...], day: date, what: str) -> T:
-    chosen = None
-    for version in table:
-        if version.valid_from <= day:
-            chosen = version
-    if chosen is None:
-        raise RuleViolation("effective_on", f"no {what} in force on {day.isoformat()}")
-    return chosen
-
-
 def tariff_in_force(day: date) -> ContributionTariff:
-    return _in_force(CONTRIBUTION_TARIFFS, day, "contribution tariff")
+    return in_force(CONTRIBUTION_TARIFFS, day, "contribution tariff")
 
 
 def benefits_in_force(day: date) -> BenefitTable:
-    return _in_force(BENEFIT_TABLES, day, "benefit table")
+    return in_force(BENEFIT_TABLES, day, "benefit table")
 
 
 def coverage_rules_in_force(day: date) -> CoverageRules:
-    return _in_force(COVERAGE_RULES, day, "coverage rules")
+    return in_force(COVERAGE_RULES, day, "coverage rules")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ledger.errors import InvalidInput, RuleViolation
 
@@ -236,6 +237,28 @@ def require_region_code(value: Any, field: str = "region_code") -> str:
     if not _REGION_RE.match(text):
         raise InvalidInput(field, f"must be a Kemendagri code like 61.72 or 61.07.01.2001, got {value!r}")
     return text
+
+
+class Versioned(Protocol):
+    """A version of a rule table: in force from ``valid_from`` until the next version's."""
+
+    @property
+    def valid_from(self) -> date: ...
+
+
+V = TypeVar("V", bound=Versioned)
+
+
+def in_force(table: Sequence[V], day: date, what: str, field: str = "effective_on") -> V:
+    """The version of a rule table (ordered by ``valid_from``) in force on ``day``; the one place every dated
+    rule is looked up (tariffs, benefits, coverage, budget thresholds, matching, time zones)."""
+    chosen = None
+    for version in table:
+        if version.valid_from <= day:
+            chosen = version
+    if chosen is None:
+        raise RuleViolation(field, f"no {what} in force on {day.isoformat()}")
+    return chosen
 
 
 def require_not_before(on: date, earliest: date | None, what: str, field: str = "effective_on") -> None:

@@ -193,8 +193,8 @@ positions = Table(
 
 _ENGINES: weakref.WeakKeyDictionary[LedgerStore, Engine] = weakref.WeakKeyDictionary()
 _READY: weakref.WeakKeyDictionary[Engine, set[tuple[str, int, int]]] = weakref.WeakKeyDictionary()
-"""Per views engine, the (projection, generation, version) whose tables and SQL views this process has already
-created: a report opening its runners again skips the DDL. A generation switched by any process is a new key."""
+"""Per views engine, the (projection, generation, version) whose tables this process has already created: a report
+opening its runners again skips that DDL. A generation switched by any process is a new key."""
 
 
 def views_engine(store: LedgerStore) -> Engine:
@@ -270,9 +270,8 @@ class ProjectionRunner:
         stale = row.schema_version != version
         self.active = factory(int(row.generation))
         key = (self.name, int(row.generation), version)
-        if key in ready:  # this process already made sure of these tables and views
-            return
-        self.active.create_tables(engine)
+        if key not in ready or stale:  # tables this process has not made sure of yet
+            self.active.create_tables(engine)
         if stale:  # the code's tables differ from the stored ones: rebuild before serving
             self.rebuild()
         else:

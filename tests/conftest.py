@@ -81,6 +81,15 @@ def clock() -> SimulatedClock:
 
 
 @pytest.fixture
+def memory_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: SimulatedClock) -> Iterator[Ledger]:
+    """One in-memory ledger (for tests of rules that do not depend on the store), its clock at the fixture's."""
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
+    ledger = bootstrap("memory://", clock=clock)
+    yield ledger
+    ledger.close()
+
+
+@pytest.fixture
 def ledger(store_url: str, clock: SimulatedClock) -> Iterator[Ledger]:
     ledger = bootstrap(store_url, clock=clock)
     yield ledger

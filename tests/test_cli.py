@@ -789,7 +789,7 @@ def test_report_and_projection_bad_inputs(cli: Cli, args: list[str], code: int, 
 
 
 def test_reports_export_csv_per_section_and_xlsx(cli: Cli, tmp_path: Path) -> None:
-    """--csv DIR writes one file per section and one for the totals, each with one header row (issue 10 §5)."""
+    """--csv DIR writes one file per section and one for the totals, each with one header row (issue 10, section 5)."""
     from openpyxl import load_workbook
 
     from projections.cells import label

@@ -1,4 +1,4 @@
-"""Exports finance can open and read (issue 10 §5): typed cells in Indonesian formats, every column as wide as
+"""Exports finance can open and read (issue 10, section 5): typed cells in Indonesian formats, every column as wide as
 what LibreOffice shows in it, a title block, a frozen filtered header, A4 landscape; one CSV per section.
 
 The widths are checked here against the full-size figures of the demo (synthetic report dicts of its shapes);

@@ -3,7 +3,6 @@ exceptions resolved by command, refunds after a death, the journal's trial balan
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from commands.bootstrap import Ledger, bootstrap
+from commands.bootstrap import Ledger
 from commands.clock import WIB, SimulatedClock
 from commands.messages import (
     AmendBudget,
@@ -34,14 +33,6 @@ from tests.test_behaviour import enrol, pay, refused, sign, submit
 
 RATE_RP = 16_800
 NOW = datetime(2026, 11, 1, 9, tzinfo=WIB)
-
-
-@pytest.fixture
-def memory_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
-    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
-    ledger = bootstrap("memory://", clock=SimulatedClock(datetime(2025, 1, 2, 8, tzinfo=WIB)))
-    yield ledger
-    ledger.close()
 
 
 def statement_file(path: Path, lines: list[tuple[str, str, str, str]], period: str = "2025-01-01..2025-12-31",

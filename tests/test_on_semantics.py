@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
+from commands.bootstrap import Ledger
+from commands.clock import WIB
 from commands.messages import ApproveClaim, PayClaim, RunReconciliation
 from ledger.errors import NotFound, RuleViolation
 from ledger.values import ClaimType
@@ -26,11 +25,8 @@ NOW = datetime(2026, 11, 1, 9, tzinfo=WIB)
 
 
 @pytest.fixture
-def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
-    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
-    ledger = bootstrap("memory://", clock=SimulatedClock(datetime(2025, 1, 2, 8, tzinfo=WIB)))
-    yield ledger
-    ledger.close()
+def ledger(memory_ledger: Ledger) -> Ledger:
+    return memory_ledger
 
 
 def report(ledger: Ledger, name: str, on: date, agreement: str | None = None, **kw: Any) -> dict[str, Any]:

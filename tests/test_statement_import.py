@@ -4,17 +4,15 @@ events, the journal's register and the matching."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
+from commands.bootstrap import Ledger
 from commands.messages import BillAgreement, ImportStatement, RunReconciliation, make
 from commands.statement_file import read_statement, read_statements
 from commands.statement_import import (
@@ -88,14 +86,6 @@ S22, C22 = day_statement(D22, 22, C21, [])
 S23, C23 = day_statement(D23, 23, C22, [Move("C", 5_000, D23, None, "00130"),
                                         Move("RC", 5_000, D23, D23, "00130", "KOREKSI"),
                                         Move("C", 4_200, D22, D23, "00131", "SP2D 00131/SP2D/LS/2025")])
-
-
-@pytest.fixture
-def memory_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
-    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
-    ledger = bootstrap("memory://", clock=SimulatedClock(datetime(2025, 1, 2, 8, tzinfo=WIB)))
-    yield ledger
-    ledger.close()
 
 
 def import_path(ledger: Ledger, path: Path, **kw: Any) -> tuple[dict[str, Any], Any]:
