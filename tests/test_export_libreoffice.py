@@ -1,4 +1,4 @@
-"""Every XLSX report opened and rendered by LibreOffice (headless, to PDF): no cell shows ``###`` (issue 10 §5:
+"""Every XLSX report opened and rendered by LibreOffice (headless, to PDF): no cell shows ``###`` (issue 10, section 5:
 "LibreOffice renders every XLSX report of the demo with no ``###``").
 
 The reports of a small demo, and the full-size figures of ``tests/test_export.py``, are converted in one
