@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy ledger commands eventstore projections services bench
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not broker"
-	$(BIN)/pytest -q -p no:xdist -m broker
+	$(BIN)/pytest -q -m broker
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
