@@ -19,7 +19,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
 
 from eventstore.store import LedgerStore
 from ledger.billing import expected_spell, monthly_rate_rp
@@ -27,113 +26,14 @@ from ledger.business_time import BusinessDay, business_day, known_region
 from ledger.coverage import Segment, Spell
 from ledger.errors import InvalidInput, NotFound
 from ledger.values import PayerType, Period, Programme, period_range
-from projections.audit import AuditTrail, position_recorded_by
+from projections.audit import AuditTrail
 from projections.chain_audit import verify
-from projections.registers import PROGRAMME_OF_COMPONENT, Registers
-from projections.runner import ProjectionRunner, memory_views_engine, views_engine
+from projections.facts import Facts, register_rows, registers_for
+from projections.registers import PROGRAMME_OF_COMPONENT
+from projections.runner import ProjectionRunner, views_engine
 
 Report = dict[str, Any]
 CLAIM_PROGRAMME = {"JKM_DEATH": "JKM", "SCHOLARSHIP": "JKM"}
-
-
-def registers_for(store: LedgerStore, as_of: datetime | None) -> tuple[Registers, Engine, int]:
-    """The registers to report from: caught up now, or rebuilt in memory up to the ``as_of`` position."""
-    engine = views_engine(store)
-    if as_of is None:
-        runner = ProjectionRunner(store, engine, Registers)
-        runner.catch_up()
-        return runner.active, engine, runner.status()["position"]  # type: ignore[return-value]
-    position = position_recorded_by(store, engine, as_of)
-    memory = memory_views_engine()
-    runner = ProjectionRunner(store, memory, Registers)
-    runner.catch_up(until=position)
-    return runner.active, memory, position  # type: ignore[return-value]
-
-
-def _rows(engine: Engine, registers: Registers, table: str) -> list[dict[str, Any]]:
-    t = registers.table(table)
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(select(t))]
-
-
-class Facts:
-    """The registers as the business stood on ``on``: the one place that gives ``--on`` its meaning for the
-    registers' reports (docs/rules.md#business-time).
-
-    Only facts effective by ``on`` are kept: agreements signed, chains enrolled, payer changes decided,
-    payments made, lapses and deaths effective, refunds due, claims submitted, workforce figures, by then; a
-    lapse, death or claim step after ``on`` is not known to have happened. Which events the registers know at
-    all (``--as-of``) is decided before, by the log position they were projected to.
-    """
-
-    def __init__(self, engine: Engine, registers: Registers, on: date) -> None:
-        self.on = on
-        day = self.day = on.isoformat()
-        budgets: dict[str, int] = {}
-        for b in sorted(_rows(engine, registers, "budgets"), key=lambda b: (b["effective_on"], b["position"])):
-            if b["effective_on"] <= day:
-                budgets[b["agreement_code"]] = b["budget_rp"]
-        self.agreements = {a["code"]: {**a, "budget_rp": budgets.get(a["code"], a["budget_rp"])}
-                           for a in _rows(engine, registers, "agreements") if a["signed_on"] <= day}
-        self.members = {m["member_id"]: {**m, "died_on": _by(m["died_on"], day)}
-                        for m in _rows(engine, registers, "members")}
-        self.spells = sorted(
-            ({**s, "lapsed_on": _by(s["lapsed_on"], day),
-              "lapse_reason": s["lapse_reason"] if _by(s["lapsed_on"], day) else None}
-             for s in _rows(engine, registers, "spells") if s["enrolled_on"] <= day),
-            key=lambda s: (s["member_id"], s["spell_no"]))
-        segments: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-        for seg in sorted(_rows(engine, registers, "segments"), key=lambda s: (s["from_period"], s["changed_on"])):
-            if seg["changed_on"] <= day:
-                segments[(seg["member_id"], seg["spell_no"])].append(seg)
-        self.segments = segments
-        self.paid = [{**p, "refund_due": int(bool(p["refund_due"]) and _by(p["refund_due_on"], day) is not None)}
-                     for p in _rows(engine, registers, "paid") if p["paid_on"] <= day]
-        self.claims = sorted((claim_on(c, day) for c in _rows(engine, registers, "claims") if c["submitted_on"] <= day),
-                             key=lambda c: c["claim_id"])
-        self.scope: str | None = None
-        """The one agreement this report is restricted to, if any."""
-        self.workforce = sorted((w for w in _rows(engine, registers, "workforce") if w["effective_on"] <= day),
-                                key=lambda w: (w["region_code"], w["effective_on"]))
-
-    def segment(self, spell: dict[str, Any], period: str) -> dict[str, Any]:
-        """The payer of ``period`` in a chain, as decided by the report's day."""
-        chosen = None
-        for seg in self.segments[(spell["member_id"], spell["spell_no"])]:
-            if seg["from_period"] <= period:
-                chosen = seg
-        return chosen or self.segments[(spell["member_id"], spell["spell_no"])][0]
-
-    def active_on(self, spell: dict[str, Any], day: str) -> bool:
-        died = self.members[spell["member_id"]]["died_on"]
-        return (spell["enrolled_on"] <= day and (spell["lapsed_on"] is None or day < spell["lapsed_on"])
-                and (died is None or day <= died))
-
-    def period_of(self, spell: dict[str, Any], day: date) -> str:
-        return str(Period.containing(day, spell["anchor_day"]))
-
-
-def _by(value: str | None, day: str) -> str | None:
-    """A dated fact's date if it is effective by ``day`` (ISO dates compare as text), else None."""
-    return value if value is not None and value <= day else None
-
-
-def claim_on(claim: dict[str, Any], day: str) -> dict[str, Any]:
-    """A claim as it stood on ``day``: its status then, and its amount only once decided by then."""
-    paid, decided = _by(claim["paid_on"], day), _by(claim["decided_on"], day)
-    held = _by(claim["held_on"], day) is not None and _by(claim["released_on"], day) is None
-    if paid:
-        status = "PAID"
-    elif decided:
-        status = "REJECTED" if claim["status"] == "REJECTED" else "APPROVED"
-    else:
-        status = "HELD" if held else "SUBMITTED"
-    approved = status in ("APPROVED", "PAID")
-    return {**claim, "status": status, "paid_on": paid, "decided_on": decided,
-            "amount_rp": claim["amount_rp"] if approved else 0,
-            "components": claim["components"] if approved else "{}",
-            "reason_code": claim["reason_code"] if status == "REJECTED" else None,
-            "payment_reference": claim["payment_reference"] if paid else None}
 
 
 def _section(columns: list[str], rows: list[list[Any]]) -> dict[str, Any]:
@@ -458,7 +358,7 @@ def build_report(store: LedgerStore, name: str, on: date | None, as_of: datetime
         day = report_day(now, on, None)
     registers, engine, position = registers_for(store, as_of)
     if agreement is not None:
-        signed = {a["code"]: a for a in _rows(engine, registers, "agreements")}.get(agreement)
+        signed = {a["code"]: a for a in register_rows(engine, registers, "agreements")}.get(agreement)
         if signed is None:
             raise NotFound("agreement_id", f"unknown agreement {agreement}")
         day = report_day(now, on, signed["region_code"])
