@@ -22,13 +22,12 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from commands.bootstrap import Ledger
-from commands.business_date import recorded_region
 from commands.common import all_windows, load_agreement, release_held_claims, reserve_reference, window_of
 from commands.messages import CohortRow, Command, ImportCohort, PayCohort, Sweep
 from eventstore.store import EventRow, Head, SnapshotParams, SnapshotRow, event_rows, snapshot_row
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement
-from ledger.business_time import ZONES, business_day, has_zone, today_in, zone_name
+from ledger.business_time import ZONES, business_day, known_region, today_in, zone_name
 from ledger.claim import Claim, claim_id_for
 from ledger.coverage import AgreementWindow
 from ledger.errors import AlreadyDone, InvalidInput, LedgerError, RuleViolation
@@ -399,7 +398,7 @@ def decide_cohort(
 def quote_cohort(ledger: Ledger, agreement_id: str, periods: Sequence[str], on: date | None) -> Result:
     """What paying ``periods`` for the cohort would cost today (or on ``on``); writes nothing."""
     agreement = load_agreement(ledger, agreement_id)
-    region = recorded_region(ledger, agreement.state.region_code)
+    region = known_region(agreement.state.region_code, ledger.clock.now())
     day = business_day(ledger.clock.now(), on, [region], question=True).on
     ctx = CommandContext("quote", "quote", ledger.clock.now(), ledger.clock.now())
     _, cohort = decide_cohort(ledger, ctx, agreement_id, periods, day, "QUOTE")
@@ -470,8 +469,8 @@ def sweep(ledger: Ledger, cmd: Sweep, ctx: CommandContext, on: date, record: Com
     claims: list[Aggregate[Any]] = []
 
     def day_of(member: Member) -> date:
-        region = member.state.region_code
-        return by_zone[zone_name(region, now)] if by_zone and has_zone(region, now) else on
+        region = known_region(member.state.region_code, now)
+        return by_zone[zone_name(region, now)] if by_zone and region else on
 
     def decide(member: Member) -> Outcome:
         day = day_of(member)

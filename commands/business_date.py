@@ -54,19 +54,18 @@ from ledger.member import Member
 Regions = list[str | None]
 
 
-def recorded_region(ledger: Ledger, region_code: str | None) -> str | None:
-    """A region read from recorded state (see :func:`ledger.business_time.known_region`)."""
+def _recorded(ledger: Ledger, region_code: str | None) -> str | None:
     return known_region(region_code, ledger.clock.now())
 
 
 def _agreement_region(ledger: Ledger, code: str) -> Regions:
     agreement = ledger.store.load(Agreement, agreement_id_for(code))
-    return [recorded_region(ledger, agreement.state.region_code) if agreement.exists else None]
+    return [_recorded(ledger, agreement.state.region_code) if agreement.exists else None]
 
 
 def _member_region(ledger: Ledger, nik: str) -> Regions:
     member = ledger.store.load(Member, member_id_for(ledger.keyring.secrets.pepper, nik))
-    return [recorded_region(ledger, member.state.region_code) if member.exists else None]
+    return [_recorded(ledger, member.state.region_code) if member.exists else None]
 
 
 def _claim_region(ledger: Ledger, claim_ref: str) -> Regions:
@@ -74,7 +73,7 @@ def _claim_region(ledger: Ledger, claim_ref: str) -> Regions:
     if not claim.exists or claim.state.member_id is None:
         return [None]
     member = ledger.store.load(Member, claim.state.member_id)
-    return [recorded_region(ledger, member.state.region_code) if member.exists else None]
+    return [_recorded(ledger, member.state.region_code) if member.exists else None]
 
 
 def payer_regions(ledger: Ledger, payer_id: str | None) -> Regions:
@@ -82,7 +81,7 @@ def payer_regions(ledger: Ledger, payer_id: str | None) -> Regions:
     if payer_id is None:
         return [None]
     agreements = [row.aggregate(Agreement).state for row in ledger.store.snapshots_of_kind("Agreement")]
-    found = sorted({recorded_region(ledger, a.region_code) or "" for a in agreements if a.payer_id == payer_id})
+    found = sorted({_recorded(ledger, a.region_code) or "" for a in agreements if a.payer_id == payer_id})
     return [r or None for r in found] or [None]
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
-from ledger.business_time import WIB, WIT, WITA, business_day
+from ledger.business_time import WIB
 
-__all__ = ["WIB", "WIT", "WITA", "Clock", "SimulatedClock", "SystemClock", "business_today"]
+__all__ = ["WIB", "Clock", "SimulatedClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -45,7 +45,3 @@ class SimulatedClock:
     def set_day(self, day: date, hour: int = 9) -> None:
         self.set(datetime(day.year, day.month, day.day, hour, tzinfo=WIB))
 
-
-def business_today(clock: Clock, region_code: str | None = None) -> date:
-    """Today in the zone of ``region_code`` (the national zone for None): see :mod:`ledger.business_time`."""
-    return business_day(clock.now(), None, [region_code]).on

@@ -75,6 +75,7 @@ def execute(ledger: Ledger, command: Command) -> Result:
     digest = payload_digest(ledger, command)
     record_id = command_record_id(command.command_id)
     bulk_handler = bulk.BULK_HANDLERS.get(type(command))
+    on: date | None = None
     for attempt in range(RETRIES_MAX):
         ledger.verify_heads = attempt > 0
         record = ledger.store.load(CommandRecord, record_id)
@@ -82,7 +83,8 @@ def execute(ledger: Ledger, command: Command) -> Result:
         if prior is not None:
             return {**prior, "replayed": True}
         ctx = context(ledger, command)
-        on = effective_date(ledger, command)
+        if on is None:  # the business day (its region read from the store) is the same on every retry
+            on = effective_date(ledger, command)
         try:
             if bulk_handler is not None:
                 return bulk_handler(ledger, command, ctx, on, record, digest)

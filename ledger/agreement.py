@@ -10,6 +10,7 @@ Invariants:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date
 
 from pydantic import BaseModel
@@ -43,6 +44,13 @@ NS_AGREEMENT = uuid.UUID("0b0e3f7e-58a4-4a5c-93c1-2f1e8e7d6a10")
 WINDOW_MONTHS_MAX = 60
 
 
+def budget_in_force(budgets: Iterable[tuple[str, int, int]], day: str) -> int | None:
+    """The budget ceiling (pagu) in force on ``day`` (ISO): of the budgets given as (ISO day in force from, order,
+    rupiah), the last by day and order in force by then; None before the first (docs/rules.md#budget-thresholds)."""
+    known = [b for b in budgets if b[0] <= day]
+    return max(known)[2] if known else None
+
+
 def agreement_id_for(code: str) -> uuid.UUID:
     return uuid.uuid5(NS_AGREEMENT, code)
 
@@ -70,6 +78,9 @@ class AgreementState(BaseModel):
     """Period → the invoice that billed it (a period is billed once)."""
     invoices_rp: dict[str, int] = {}
     """Invoice ref → amount billed."""
+    budgets: list[tuple[str, int, int]] = []
+    """Every budget ceiling as (ISO day in force from, stream version, rupiah): the signed one, then each
+    amendment (see :func:`budget_in_force`)."""
 
 
 class Agreement(Aggregate[AgreementState]):
@@ -234,8 +245,10 @@ class Agreement(Aggregate[AgreementState]):
             s.budget_rp = event.budget_rp
             s.cohort_planned = event.cohort_planned
             s.signed_on = event.effective_on
+            s.budgets = [(event.effective_on.isoformat(), event.originator_version, event.budget_rp)]
         elif isinstance(event, AgreementBudgetAmended):
             s.budget_rp = event.budget_rp
+            s.budgets = [*s.budgets, (event.effective_on.isoformat(), event.originator_version, event.budget_rp)]
         elif isinstance(event, AgreementClosed):
             s.closed = True
         elif isinstance(event, InvoiceIssued):

@@ -115,14 +115,10 @@ def today_in(zone: str, now: datetime) -> date:
 
 @dataclass(frozen=True, slots=True)
 class BusinessDay:
-    """A resolved business date: the day, the zone it was taken in, and whether it was the default (today)."""
+    """A resolved business date and the zone it was taken in (shown with the day in reports)."""
 
     on: date
     zone: str
-    defaulted: bool
-
-    def describe(self) -> str:
-        return f"{self.on.isoformat()} ({self.zone})"
 
 
 def business_day(
@@ -142,7 +138,7 @@ def business_day(
     zones = [zone_name(r, now) for r in wanted]
     zone = zones[0]
     if requested is None:
-        return BusinessDay(today_in(zone, now), zone, True)
+        return BusinessDay(today_in(zone, now), zone)
     assert isinstance(requested, date) and not isinstance(requested, datetime), "a business date is a calendar date"
     national = None in wanted
     candidates = list(ZONES) if national else sorted(set(zones))
@@ -158,4 +154,4 @@ def business_day(
             where = where if len(candidates) > 1 else f"in {candidates[0]}"
         raise InvalidInput(field, f"{requested.isoformat()} is in the future: the day has not begun {where} "
                                   f"(today is {limit.isoformat()} {limit_zone})")
-    return BusinessDay(requested, zone, False)
+    return BusinessDay(requested, zone)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from eventstore.store import LedgerStore
+from ledger.agreement import budget_in_force
 from ledger.values import Period
 from projections.audit import position_recorded_by
 from projections.registers import Registers
@@ -51,12 +52,10 @@ class Facts:
     def __init__(self, engine: Engine, registers: Registers, on: date) -> None:
         self.on = on
         day = self.day = on.isoformat()
-        budgets: dict[str, int] = {}
-        in_order = sorted(register_rows(engine, registers, "budgets"), key=lambda b: (b["effective_on"], b["position"]))
-        for b in in_order:
-            if b["effective_on"] <= day:
-                budgets[b["agreement_code"]] = b["budget_rp"]
-        self.agreements = {a["code"]: {**a, "budget_rp": budgets.get(a["code"], a["budget_rp"])}
+        budgets: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+        for b in register_rows(engine, registers, "budgets"):
+            budgets[b["agreement_code"]].append((b["effective_on"], b["position"], b["budget_rp"]))
+        self.agreements = {a["code"]: {**a, "budget_rp": _or(budget_in_force(budgets[a["code"]], day), a["budget_rp"])}
                            for a in register_rows(engine, registers, "agreements") if a["signed_on"] <= day}
         self.members = {m["member_id"]: {**m, "died_on": _by(m["died_on"], day)}
                         for m in register_rows(engine, registers, "members")}
@@ -96,6 +95,10 @@ class Facts:
 
     def period_of(self, spell: dict[str, Any], day: date) -> str:
         return str(Period.containing(day, spell["anchor_day"]))
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _by(value: str | None, day: str) -> str | None:

@@ -15,11 +15,11 @@ import orjson
 
 from commands.bootstrap import Ledger
 from eventstore.mapper import decode_state
-from ledger.agreement import Agreement, agreement_id_for
+from ledger.agreement import Agreement, agreement_id_for, budget_in_force
 from ledger.claim import Claim, claim_id_for
 from ledger.coverage import is_covered, spell_on
 from ledger.errors import InvalidInput, NotFound
-from ledger.events import MEMBER_EVENTS, AgreementBudgetAmended, AgreementSigned, LedgerEvent, MemberEnrolled
+from ledger.events import MEMBER_EVENTS, LedgerEvent, MemberEnrolled
 from ledger.identity import PersonalData, member_id_for, validate_nik
 from ledger.member import Member, member_summary, sealed_personal_data
 from ledger.values import Period
@@ -115,7 +115,11 @@ def agreement_view(
 ) -> dict[str, Any]:
     """Figures of one agreement; pass ``cohorts`` (from :func:`members_by_agreement`) to reuse one read."""
     _check_as_of(ledger, as_of)
-    agreement: Agreement = replay_as_of(ledger, Agreement, agreement_id_for(code), as_of)
+    # replayed from its events (a short stream), so its state holds every budget the snapshot of an older
+    # store would lack
+    agreement_id = agreement_id_for(code)
+    agreement = Agreement.replay(agreement_id, [e for e in ledger.store.events_of(agreement_id)
+                                                if as_of is None or e.recorded_at <= as_of])
     if not agreement.exists:
         raise NotFound("agreement_id", f"unknown agreement {code}")
     day = view_day(ledger, on, agreement.state.region_code)
@@ -151,7 +155,7 @@ def agreement_view(
         "programmes": [p.value for p in s.programmes],
         "rate_per_member_month_rp": s.rate_per_member_month_rp,
         "billing_cadence": s.billing_cadence.value,
-        "budget_rp": budget_on(agreement, ledger, as_of, day),
+        "budget_rp": budget_in_force(s.budgets, day.isoformat()),
         "closed": s.closed,
         "members_enrolled": len(members),
         "on": day.isoformat(),
@@ -167,22 +171,6 @@ def _enrolled_under(member: Member, code: str, day: date) -> bool:
     """Whether a chain of ``member`` enrolled by ``day`` was funded by ``code`` at some point decided by then."""
     return any(spell.enrolled_on <= day and any(seg.agreement_code == code for seg in spell.segments)
                for spell in member.state.spells)
-
-
-def budget_on(agreement: Agreement, ledger: Ledger, as_of: datetime | None, day: date) -> int:
-    """The budget ceiling in force on ``day``: the one signed, or the last amendment effective by then."""
-    budget = None
-    amendments = []
-    for event in ledger.store.events_of(agreement.id):
-        if as_of is not None and event.recorded_at > as_of:
-            continue
-        if isinstance(event, AgreementSigned) and event.effective_on <= day:
-            budget = event.budget_rp
-        elif isinstance(event, AgreementBudgetAmended) and event.effective_on <= day:
-            amendments.append((event.effective_on, event.originator_version, event.budget_rp))
-    if amendments:
-        budget = max(amendments)[2]
-    return budget if budget is not None else agreement.state.budget_rp
 
 
 def members_by_agreement(ledger: Ledger, as_of: datetime | None) -> dict[str, list[Member]]:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from eventstore.store import LedgerStore
+from ledger.agreement import budget_in_force
 from ledger.billing import budget_status, expected_spell, monthly_rate_rp
 from ledger.coverage import Segment, Spell
 from ledger.errors import InvalidInput, NotFound
@@ -241,19 +242,21 @@ def _age_days(since: str | None, on: date) -> int | None:
 def budget_on(views: MoneyViews, code: str, on: date) -> int:
     """The budget ceiling in force on ``on``: the one signed, or the last amendment effective by then."""
     t = views.registers.table("budgets")
-    rows = sorted(views.rows(views.registers, "budgets", t.c.agreement_code == code,
-                             t.c.effective_on <= on.isoformat()), key=lambda b: (b["effective_on"], b["position"]))
-    return int(rows[-1]["budget_rp"]) if rows else int(views.agreement(code)["budget_rp"])
+    budgets = [(b["effective_on"], b["position"], b["budget_rp"])
+               for b in views.rows(views.registers, "budgets", t.c.agreement_code == code)]
+    found = budget_in_force(budgets, on.isoformat())
+    return found if found is not None else int(views.agreement(code)["budget_rp"])
 
 
-def exceptions_on(views: MoneyViews, payer_id: str, on: date) -> list[dict[str, Any]]:
-    """The payer's reconciliation exceptions as they stood on ``on``: transfers booked by then that the ledger
-    could not explain. Raising, matching by hand and parking classify the transfer (they hold from its booking
-    day, see ``ledger.journal``); a write-off returns the money on the day it was decided."""
+def exceptions_on(views: MoneyViews, payer_id: str | None, on: date) -> list[dict[str, Any]]:
+    """The reconciliation exceptions of one payer (or of all) as they stood on ``on``: transfers booked by then
+    that the ledger could not explain. Raising, matching by hand and parking classify the transfer (they hold
+    from its booking day, see ``ledger.journal``); a write-off returns the money on the day it was decided."""
     t = views.journal.table("exceptions")
     day = on.isoformat()
     out = []
-    for e in views.rows(views.journal, "exceptions", t.c.payer_id == payer_id, t.c.booked_on <= day):
+    where = [t.c.booked_on <= day] + ([t.c.payer_id == payer_id] if payer_id is not None else [])
+    for e in views.rows(views.journal, "exceptions", *where):
         if e["status"] == "WRITTEN_OFF" and e["resolved_on"] > day:  # still in suspense, parked or not
             e = {**e, "status": "PARKED" if e["parked"] else "OPEN", "resolved_on": None}
         out.append(e)
@@ -382,12 +385,6 @@ def trial_balance(views: MoneyViews, on: date | None) -> tuple[dict[str, Section
                       "accounts": len(rows)}
 
 
-def _payers_with_exceptions(views: MoneyViews) -> list[str]:
-    t = views.journal.table("exceptions")
-    with views.engine.connect() as conn:
-        return sorted(str(r[0]) for r in conn.execute(select(t.c.payer_id).distinct()))
-
-
 def checks(views: MoneyViews, on: date, max_age_days: int | None) -> dict[str, Any]:
     """The journal's invariants (over every entry), and every payable, suspense item and clearing balance open on
     ``on``, with its age then."""
@@ -421,11 +418,10 @@ def checks(views: MoneyViews, on: date, max_age_days: int | None) -> dict[str, A
         if r["settled_on"] is None or r["settled_on"] > day:
             open_items.append([f"refunds-payable:{r['payer_id']}", r["claim_ref"], r["amount_rp"], r["due_on"],
                                _age_days(r["due_on"], on)])
-    for payer_id in _payers_with_exceptions(views):
-        for e in exceptions_on(views, payer_id, on):
-            if e["status"] in ("OPEN", "PARKED"):
-                open_items.append(["suspense", f"{e['statement_id'][:12]}:{e['line_no']} {e['kind']}",
-                                   e["amount_rp"], e["booked_on"], _age_days(e["booked_on"], on)])
+    for e in exceptions_on(views, None, on):
+        if e["status"] in ("OPEN", "PARKED"):
+            open_items.append(["suspense", f"{e['statement_id'][:12]}:{e['line_no']} {e['kind']}",
+                               e["amount_rp"], e["booked_on"], _age_days(e["booked_on"], on)])
     sections, _ = trial_balance(views, on)
     for account, _, _, _, _, balance in sections["accounts"]["rows"]:
         if account.startswith("billed:") and balance:

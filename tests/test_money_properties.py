@@ -133,8 +133,8 @@ def _play(ledger: Ledger, clock: SimulatedClock, scenario: dict[str, Any], tmp_p
             rows.append((k + 2, CohortRow(nik=nik(person), name=f"W {person}", role="PETANI")))
             a.setdefault("niks", []).append(nik(person))
             person += 1
-        clock.set_day(date(2025, 1, 6))
-        execute(ledger, ImportCohort(agreement_id=code, rows=rows, effective_on=date(2025, 1, 6)))
+        clock.set_day(date(2025, 1, 1))  # enrolled on the signing day: the first bill and payment are not earlier
+        execute(ledger, ImportCohort(agreement_id=code, rows=rows, effective_on=date(2025, 1, 1)))
     invoices: list[tuple[dict[str, Any], dict[str, Any], int]] = []
     for a in scenario["agreements"]:
         blocks = [[p] for p in WINDOW] if a["cadence"] is BillingCadence.MONTHLY else [WINDOW]

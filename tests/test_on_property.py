@@ -15,7 +15,6 @@ import json
 import os
 import uuid
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -237,14 +236,12 @@ def reports_on(store: LedgerStore, on: date) -> dict[str, str]:
     return out
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                       HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(operations, min_size=8, max_size=28), lags=st.lists(st.integers(0, 45), min_size=28,
                                                                         max_size=28),
        asked=st.lists(days, min_size=1, max_size=2))
 def test_every_report_on_a_day_equals_the_report_of_the_facts_effective_by_then(
-        tmp_path: Path, ops: list[tuple[Any, ...]], lags: list[int], asked: list[int]) -> None:
-    os.environ["JAMSOS_KEY_FILE"] = str(tmp_path / "p.key")
+        ops: list[tuple[Any, ...]], lags: list[int], asked: list[int]) -> None:
     ledger = bootstrap("memory://", clock=SimulatedClock(datetime(2025, 1, 1, 8, tzinfo=WIB)))
     try:
         play(ledger, ops, lags)
