@@ -70,6 +70,7 @@ from bench.bulk_write import (
     timed,
 )
 from commands import bulk
+from commands.authorise import local_actor
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
 from commands.demo import synthetic_nik
@@ -104,6 +105,9 @@ BUDGET_RP = 2_000_000_000
 """Payments do not draw on the budget, so the size of the cohort does not matter."""
 READ_PAGE_ROWS = 10_000
 RATIO_TARGET = 0.5
+
+BENCH_ACTOR = local_actor()
+"""The benchmarks run as the server's own operating-system user (role admin)."""
 
 
 # --- results ----------------------------------------------------------------------------------------
@@ -246,7 +250,7 @@ def sign_agreement(ledger: Ledger, clock: SimulatedClock) -> None:
         agreement_id=AGREEMENT_ID, name="bench rebuild", payer_id="PEMKOT-X", payer_type=PayerType.APBD_KOTA,
         fund_source=FundSource.APBD, region_code=REGION_CODE, first_period=window[0], last_period=window[-1],
         budget_rp=BUDGET_RP, billing_cadence=BillingCadence.MONTHLY, effective_on=SIGNED_ON,
-    ))
+    ), BENCH_ACTOR)
 
 
 def import_members(ledger: Ledger, clock: SimulatedClock, members: int) -> float:
@@ -254,7 +258,7 @@ def import_members(ledger: Ledger, clock: SimulatedClock, members: int) -> float
     rows = [(i + 2, CohortRow(nik=synthetic_nik(NIK_REGION, i), name=f"W{i}", role="PETANI")) for i in range(members)]
     clock.set_day(IMPORTED_ON)
     command = ImportCohort(agreement_id=AGREEMENT_ID, rows=rows, effective_on=IMPORTED_ON)
-    result, import_s = timed(lambda: execute(ledger, command))
+    result, import_s = timed(lambda: execute(ledger, command, BENCH_ACTOR))
     if result["imported"] != members:
         raise RuntimeError(f"imported {result['imported']} of {members}: {result['rejected'][:3]}")
     return import_s
@@ -267,7 +271,7 @@ def pay_month(ledger: Ledger, clock: SimulatedClock, period: str, members: int) 
     quote, quote_s = timed(lambda: bulk.quote_cohort(ledger, AGREEMENT_ID, [period], paid_on))
     command = PayCohort(agreement_id=AGREEMENT_ID, periods=[period], amount_rp=quote["amount_rp"],
                         payment_reference=f"SP2D-{period}", effective_on=paid_on)
-    result, pay_s = timed(lambda: execute(ledger, command))
+    result, pay_s = timed(lambda: execute(ledger, command, BENCH_ACTOR))
     if result["members_paid"] != members:
         raise RuntimeError(f"{period}: paid {result['members_paid']} of {members}: {result['skipped']}")
     return quote_s, pay_s

@@ -2,26 +2,44 @@
 
 Exit codes: 0 ok; 2 malformed input; 3 a business rule refused it (already paid, outside window...);
 4 unknown agreement/member/claim; 5 command id reused with another payload; 6 concurrent change,
-retry; 1 anything unexpected. Errors print one line: ``error: <field>: <reason>``.
+retry; 7 the audit chain is broken; 8 a check found a breach; 9 unauthenticated (no, unknown or revoked token);
+10 forbidden (the role, the scope or a four-eyes rule); 1 anything unexpected.
+Errors print one line: ``error: <field>: <reason>``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from datetime import date, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
 from commands import bulk, render
-from commands.bootstrap import Ledger, bootstrap
+from commands.authorise import authorise_read
+from commands.bootstrap import Ledger
+from commands.cli_common import (
+    SESSION,
+    AsOfOpt,
+    CommandIdOpt,
+    JsonOpt,
+    OnOpt,
+    StoreOpt,
+    build,
+    choices,
+    console,
+    current_actor,
+    emit,
+    fail,
+    parse_date,
+    parse_rupiah,
+    parse_timestamp,
+    print_error,
+    read_with,
+    run_command,
+    with_ledger,
+)
 from commands.cohort_file import read_cohort_file
 from commands.handlers import execute
 from commands.messages import (
@@ -41,15 +59,11 @@ from commands.messages import (
     SignAgreement,
     SubmitClaim,
     Sweep,
-    field_error,
 )
 from eventstore.chain import ChainBroken
 from ledger.errors import (
-    ConcurrencyConflict,
-    IdempotencyConflict,
     InvalidInput,
     LedgerError,
-    NotFound,
     RuleViolation,
 )
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Programme, SchoolLevel
@@ -76,149 +90,12 @@ app.add_typer(member_app, name="member")
 app.add_typer(contribution_app, name="contribution")
 app.add_typer(claim_app, name="claim")
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-
-EXIT_CODES: list[tuple[type[LedgerError], int]] = [
-    (ChainBroken, 7),
-    (IdempotencyConflict, 5),
-    (ConcurrencyConflict, 6),
-    (NotFound, 4),
-    (RuleViolation, 3),
-    (InvalidInput, 2),
-]
-
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", envvar="JAMSOS_STORE", help="Store: a SQLite file (default ./jamsos.db) or postgresql://..."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-CommandIdOpt = Annotated[
-    str | None, typer.Option("--command-id", help="Idempotency key: a retry with the same id returns the first result.")
-]
-ActorOpt = Annotated[
-    str, typer.Option("--actor", envvar="JAMSOS_ACTOR", help="Who is acting (recorded on every event).")
-]
-OnOpt = Annotated[str | None, typer.Option(
-    "--on", help="Business date YYYY-MM-DD: a command's effective day, a report's 'as the business stood on'. Default: "
-    "today in the zone of the region concerned (WIB, WITA or WIT; national: WIB). A future date is refused.")]
-AsOfOpt = Annotated[
-    str | None, typer.Option("--as-of", help="Recorded-time cut-off (ISO timestamp): only events recorded by then.")
-]
-
-
-def choices(what: str, enum: type[StrEnum]) -> str:
-    """Help text naming an enum option's choices. The option's metavar is a short name instead of the choice list:
-    rich folds a metavar without spaces anywhere (``JK`` / ``K_DISABILITY``), while help text wraps between words."""
-    return f"{what} One of: {', '.join(member.value for member in enum)}."
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
-def print_error(field: str, reason: str) -> None:
-    """``error: <field>: <reason>`` as exactly one line (rich would wrap it at the terminal width)."""
-    sys.stderr.write(f"error: {_one_line(field)}: {_one_line(reason)}\n")
-
-
-def fail(err: LedgerError) -> None:
-    code = next((c for t, c in EXIT_CODES if isinstance(err, t)), 1)
-    print_error(err.field, err.reason)
-    if isinstance(err, bulk.ImportRejected):
-        for row in err.errors:
-            sys.stderr.write(f"  {_one_line(row)}\n")
-    for detail in getattr(err, "details", ()):  # e.g. each statement of a file already imported
-        sys.stderr.write(f"  {_one_line(detail)}\n")
-    sys.stderr.flush()
-    raise typer.Exit(code)
-
-
-def parse_date(text: str | None, field: str = "on") -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        fail(InvalidInput(field, f"must be a date YYYY-MM-DD, got {text!r}"))
-    raise AssertionError  # pragma: no cover
-
-
-def parse_timestamp(text: str | None, field: str = "as_of") -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        fail(InvalidInput(field, f"must be an ISO timestamp like 2026-02-05T17:00:00+07:00, got {text!r}"))
-        raise AssertionError from None  # pragma: no cover
-    if value.tzinfo is None:
-        from commands.clock import WIB
-
-        value = value.replace(tzinfo=WIB)
-    return value
-
-
-RUPIAH_DIGITS_MAX = 16
-"""Longer than any amount the commands accept (their ceiling is 10**15), short enough for int()."""
-
-
-def parse_rupiah(text: str, field: str) -> int:
-    """Whole rupiah as plain digits: '16800'. '16.800', '16,800', '16800.5', '-1' are refused."""
-    cleaned = text.strip()
-    # isascii: str.isdigit() also accepts '²' or '١', which int() then refuses or reads unexpectedly
-    if not (cleaned.isascii() and cleaned.isdigit()):
-        fail(InvalidInput(field, f"must be whole rupiah as plain digits (e.g. 16800), got {text!r}"))
-    if len(cleaned.lstrip("0")) > RUPIAH_DIGITS_MAX:
-        fail(InvalidInput(field, f"must be at most {RUPIAH_DIGITS_MAX} digits, got {len(cleaned)}"))
-    value = int(cleaned)
-    if value <= 0:
-        fail(InvalidInput(field, f"must be greater than zero, got {value}"))
-    return value
-
-
-def build(cls: type[Command], **fields: Any) -> Command:
-    fields = {k: v for k, v in fields.items() if v is not None}
-    if fields.get("command_id") is None:
-        fields.pop("command_id", None)
-    try:
-        return cls(**fields)
-    except ValidationError as exc:
-        fail(field_error(exc))
-    except LedgerError as exc:
-        fail(exc)
-    raise AssertionError  # pragma: no cover
-
-
-def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
-    elif render is not None:
-        render(result)
-    else:
-        table = Table(show_header=False, box=None)
-        for key, value in result.items():
-            table.add_row(f"[bold]{key}[/bold]", json.dumps(value, ensure_ascii=False, default=str)
-                          if isinstance(value, dict | list) else str(value))
-        console.print(table)
-
-
-def with_ledger(store: str | None, fn: Callable[[Ledger], Any], *, create: bool = True) -> Any:
-    ledger = None
-    try:
-        ledger = bootstrap(store, create=create)
-        return fn(ledger)
-    except LedgerError as err:
-        fail(err)
-    finally:
-        if ledger is not None:
-            ledger.close()
-    return None
-
-
-def run_command(store: str | None, command: Command, as_json: bool) -> None:
-    bulk.SHOW_PROGRESS = not as_json and sys.stderr.isatty()
-    result = with_ledger(store, lambda ledger: execute(ledger, command))
-    emit(result, as_json)
+@app.callback()
+def _principal(token: Annotated[str | None, typer.Option(
+    "--token", envvar="JAMSOS_TOKEN", show_envvar=False,
+    help="Act as the principal of this token (printed once by `jamsos principal add`; also JAMSOS_TOKEN). "
+    "Without it the CLI acts as the server's operating-system user, local:<user>, role admin.")] = None) -> None:
+    SESSION["token"] = token
 
 
 # --- init / sweep ---------------------------------------------------------------------------------
@@ -243,10 +120,9 @@ def init(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 @app.command()
 def sweep(
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Emit every lapse due by --on (ARREARS, FUNDING_ENDED). Running it again for the date emits nothing."""
-    run_command(store, build(Sweep, effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+    run_command(store, build(Sweep, effective_on=parse_date(on), command_id=command_id), as_json)
 
 
 # --- agreements -----------------------------------------------------------------------------------
@@ -277,7 +153,6 @@ def agreement_sign(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
     command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Record a funding agreement; the rate is taken from the tariff in force, never typed."""
     command = build(
@@ -286,7 +161,7 @@ def agreement_sign(
         fund_source=fund_source, legal_basis=legal_basis, region_code=region, first_period=first_period,
         last_period=last_period, programmes=programme or None, declared_income_rp=parse_rupiah(income, "income"),
         billing_cadence=cadence, budget_rp=parse_rupiah(budget, "budget_rp"), cohort_planned=cohort,
-        effective_on=parse_date(on), command_id=command_id, actor=actor,
+        effective_on=parse_date(on), command_id=command_id,
     )
     run_command(store, command, as_json)
 
@@ -297,11 +172,10 @@ def agreement_amend_budget(
     budget: Annotated[str, typer.Option(help="New budget ceiling (rupiah).")],
     reason: Annotated[str, typer.Option(help="Why (e.g. APBD-P 2025).")],
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Amend the budget ceiling (an event; the old figure stays in history)."""
     run_command(store, build(AmendBudget, agreement_id=agreement_id, budget_rp=parse_rupiah(budget, "budget_rp"),
-                             reason=reason, effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+                             reason=reason, effective_on=parse_date(on), command_id=command_id), as_json)
 
 
 @agreement_app.command("show")
@@ -312,8 +186,8 @@ def agreement_show(
     """Show an agreement and its cohort: members enrolled, active and paid."""
     from projections.ledger_views import agreement_view
 
-    view = with_ledger(store, lambda ledger: agreement_view(ledger, agreement_id, parse_date(on),
-                                                            parse_timestamp(as_of)), create=False)
+    view = read_with(store, "agreement.show", lambda ledger: agreement_view(
+        ledger, agreement_id, parse_date(on), parse_timestamp(as_of)), agreement_id=agreement_id)
     emit(view, as_json, lambda v: render.render_agreement(console, v))
 
 
@@ -335,14 +209,13 @@ def member_enrol(
     programme: Annotated[list[Programme] | None, typer.Option(
         "--programme", metavar="PROGRAMME", help=choices("Programmes (repeat); default JKK+JKM.", Programme))] = None,
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Enrol one worker (the same NIK twice in an agreement is refused)."""
     command = build(
         EnrolMember, nik=nik, name=name, region_code=region, role=role, agreement_id=agreement_id,
         village_code=village, birth_date=parse_date(birth_date, "birth_date"), address=address,
         declared_income_rp=parse_rupiah(income, "declared_income_rp") if income else None,
-        programmes=programme or None, effective_on=parse_date(on), command_id=command_id, actor=actor,
+        programmes=programme or None, effective_on=parse_date(on), command_id=command_id,
     )
     run_command(store, command, as_json)
 
@@ -357,7 +230,6 @@ def member_import(
     = False,
     rejects: Annotated[Path | None, typer.Option(help="Where --skip-invalid writes rejected rows (CSV).")] = None,
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Enrol a cohort from a file. Default: any bad row → nothing imported, every bad row listed."""
     try:
@@ -371,10 +243,9 @@ def member_import(
         # derived from everything the import depends on: re-running the same import is a safe retry,
         # the same file with other options is a different command (whose rows then meet "already enrolled")
         command_id=command_id or f"import:{agreement_id}:{digest[:32]}:{on or '-'}:{region or '-'}:{int(skip_invalid)}",
-        actor=actor,
     )
     bulk.SHOW_PROGRESS = not as_json and sys.stderr.isatty()
-    result = with_ledger(store, lambda ledger: execute(ledger, command))
+    result = with_ledger(store, lambda ledger: execute(ledger, command, current_actor(ledger)))
     # a replayed import returns the recorded result, where "rejected" is only a count: the rejects file
     # written by the first run stays as it is
     if skip_invalid and isinstance(result.get("rejected"), list) and result["rejected"]:
@@ -391,14 +262,32 @@ def member_import(
 @member_app.command("show")
 def member_show(
     nik: Annotated[str, typer.Argument(help="16-digit NIK.")],
-    reveal: Annotated[bool, typer.Option("--reveal", help="Decrypt and show the personal data.")] = False,
+    reveal: Annotated[bool, typer.Option("--reveal", help="Decrypt and show the personal data (role "
+                                         "data-protection-officer; needs --purpose; written to the access log).")]
+    = False,
+    purpose: Annotated[str | None, typer.Option(help="With --reveal: why the personal data is needed (recorded).")]
+    = None,
     on: OnOpt = None, as_of: AsOfOpt = None, store: StoreOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Show a member: chains, payers, periods paid, claims, refunds due (personal data only with --reveal)."""
+    from commands.messages import RevealMember
     from projections.ledger_views import member_view
 
-    view = with_ledger(store, lambda ledger: member_view(ledger, nik, parse_date(on), parse_timestamp(as_of), reveal),
-                       create=False)
+    if purpose is not None and not reveal:
+        fail(InvalidInput("purpose", "only with --reveal"))
+    if reveal and purpose is None:
+        fail(InvalidInput("purpose", "--reveal needs --purpose: why the personal data is needed (it is recorded in "
+                                     "the access log, UU 27/2022)"))
+    day, as_of_t = parse_date(on), parse_timestamp(as_of)
+
+    def go(ledger: Ledger) -> Any:
+        actor = current_actor(ledger)
+        authorise_read(ledger, actor, "member.show", nik=nik)
+        if reveal:  # recorded before anything is shown; refused (and nothing shown) without the role
+            execute(ledger, build(RevealMember, nik=nik, purpose=purpose), actor)
+        return member_view(ledger, nik, day, as_of_t, reveal)
+
+    view = with_ledger(store, go, create=False)
     emit(view, as_json, lambda v: render.render_member(console, v))
 
 
@@ -408,11 +297,10 @@ def member_forget(
     reason: Annotated[str, typer.Option(help="Why (recorded, no personal data).")]
     = "data subject request (UU 27/2022)",
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Erase a member's personal data by destroying their key; every amount and count stays."""
-    run_command(store, build(ForgetMember, nik=nik, reason=reason, effective_on=parse_date(on), command_id=command_id,
-                             actor=actor), as_json)
+    run_command(store, build(ForgetMember, nik=nik, reason=reason, effective_on=parse_date(on),
+                             command_id=command_id), as_json)
 
 
 @member_app.command("change-payer")
@@ -422,11 +310,10 @@ def member_change_payer(
     agreement_id: Annotated[str | None, typer.Option("--agreement", help="New agreement; omit for self-paying.")]
     = None,
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Another payer (or the member) takes over from a month on."""
     run_command(store, build(ChangePayer, nik=nik, from_period=from_period, agreement_id=agreement_id,
-                             effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+                             effective_on=parse_date(on), command_id=command_id), as_json)
 
 
 @member_app.command("carry-in-jht")
@@ -435,11 +322,10 @@ def member_carry_in_jht(
     amount: Annotated[str, typer.Option(help="JHT balance brought in (rupiah).")],
     source: Annotated[str, typer.Option(help="Where it comes from (earlier KPJ, development returns).")],
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Record an old-age savings (JHT) balance brought in."""
     run_command(store, build(CarryInJht, nik=nik, amount_rp=parse_rupiah(amount, "amount_rp"), source=source,
-                             effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+                             effective_on=parse_date(on), command_id=command_id), as_json)
 
 
 # --- contributions --------------------------------------------------------------------------------
@@ -454,7 +340,6 @@ def contribution_pay(
     agreement_id: Annotated[str | None, typer.Option("--agreement", help="Pay every active member of it.")] = None,
     payer_id: Annotated[str | None, typer.Option(help="Payer (checked against the member's).")] = None,
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Record a contribution payment for one member (--nik) or a whole cohort (--agreement)."""
     if (nik is None) == (agreement_id is None):
@@ -464,10 +349,10 @@ def contribution_pay(
     if nik is not None:
         command = build(PayContribution, nik=nik, periods=periods.split(","), amount_rp=amount_rp,
                         payment_reference=reference, payer_id=payer_id, effective_on=parse_date(on),
-                        command_id=command_id, actor=actor)
+                        command_id=command_id)
     else:
         command = build(PayCohort, agreement_id=agreement_id, periods=periods.split(","), amount_rp=amount_rp,
-                        payment_reference=reference, effective_on=parse_date(on), command_id=command_id, actor=actor)
+                        payment_reference=reference, effective_on=parse_date(on), command_id=command_id)
     run_command(store, command, as_json)
 
 
@@ -483,7 +368,7 @@ def contribution_quote(
     def go(ledger: Ledger) -> Any:
         return bulk.quote_cohort(ledger, agreement_id, _parse_periods(periods.split(",")), parse_date(on))
 
-    emit(with_ledger(store, go, create=False), as_json)
+    emit(read_with(store, "contribution.quote", go, agreement_id=agreement_id), as_json)
 
 
 # --- claims ---------------------------------------------------------------------------------------
@@ -507,7 +392,6 @@ def claim_submit(
     death_claim_id: Annotated[str | None, typer.Option(help="Scholarship: the death claim it follows.")] = None,
     heir_name: Annotated[str | None, typer.Option(help="Heir's name (stored encrypted only).")] = None,
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Submit a claim; it is screened at once (covered, held in arrears, or rejected)."""
     command = build(
@@ -518,7 +402,7 @@ def claim_submit(
         medical_cost_rp=parse_rupiah(medical_cost, "medical_cost_rp") if medical_cost else 0,
         home_care_cost_rp=parse_rupiah(home_care_cost, "home_care_cost_rp") if home_care_cost else 0,
         home_care_days=home_care_days, school_levels=school_level or [], death_claim_id=death_claim_id,
-        heir_name=heir_name, effective_on=parse_date(on), command_id=command_id, actor=actor,
+        heir_name=heir_name, effective_on=parse_date(on), command_id=command_id,
     )
     run_command(store, command, as_json)
 
@@ -527,11 +411,10 @@ def claim_submit(
 def claim_approve(
     claim_id: Annotated[str, typer.Argument(help="Claim id.")],
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Approve: the amount is computed from the benefit table in force on the event date."""
-    run_command(store, build(ApproveClaim, claim_id=claim_id, effective_on=parse_date(on), command_id=command_id,
-                             actor=actor), as_json)
+    run_command(store, build(ApproveClaim, claim_id=claim_id, effective_on=parse_date(on), command_id=command_id),
+                as_json)
 
 
 @claim_app.command("reject")
@@ -540,11 +423,10 @@ def claim_reject(
     reason_code: Annotated[str, typer.Option(help="Short code, e.g. FRAUD, DOCUMENTS.")],
     reason: Annotated[str, typer.Option(help="Why.")],
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Reject a submitted or held claim with a reason."""
     run_command(store, build(RejectClaim, claim_id=claim_id, reason_code=reason_code, reason=reason,
-                             effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+                             effective_on=parse_date(on), command_id=command_id), as_json)
 
 
 @claim_app.command("pay")
@@ -552,11 +434,10 @@ def claim_pay(
     claim_id: Annotated[str, typer.Argument(help="Claim id.")],
     reference: Annotated[str, typer.Option(help="Payment reference (spent once).")],
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Record the payout of an approved claim."""
     run_command(store, build(PayClaim, claim_id=claim_id, payment_reference=reference, effective_on=parse_date(on),
-                             command_id=command_id, actor=actor), as_json)
+                             command_id=command_id), as_json)
 
 
 # --- projections and audit ------------------------------------------------------------------------
@@ -603,14 +484,14 @@ def project_run(
         except ProjectionFailed as exc:
             fail(RuleViolation("projection", f"{exc.name} stopped at position {exc.position}: {exc.__cause__}"))
 
-    emit(with_ledger(store, go, create=False), as_json)
+    emit(read_with(store, "project", go), as_json)
 
 
 @project_app.command("status")
 def project_status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Position, lag behind the log's head and last error of each projection."""
-    emit(with_ledger(store, lambda ledger: {"projections": [r.status() for r in _runners(ledger, None)]},
-                     create=False), as_json)
+    emit(read_with(store, "project", lambda ledger: {"projections": [r.status() for r in _runners(ledger, None)]},
+                   ), as_json)
 
 
 @project_app.command("rebuild")
@@ -629,7 +510,7 @@ def project_rebuild(
         applied = ProjectionGroup(runners).rebuild()
         return {"rebuilt": [r.name for r in runners], "applied": applied, "status": [r.status() for r in runners]}
 
-    emit(with_ledger(store, go, create=False), as_json)
+    emit(read_with(store, "project", go), as_json)
 
 
 @audit_app.command("verify")
@@ -645,7 +526,7 @@ def audit_verify(
     removed chain row, or a sealed head the chain does not hold (history rewritten)."""
     from projections.chain_audit import verify
 
-    result = with_ledger(store, lambda ledger: verify(ledger.store, head), create=False)
+    result = read_with(store, "audit", lambda ledger: verify(ledger.store, head))
     emit(result, as_json)
     if not result["ok"]:
         sys.stderr.write(f"error: audit: {result['first_problem']}\n")
@@ -661,7 +542,7 @@ def audit_seal(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     for a chain that verified."""
     from projections.chain_audit import seal
 
-    emit(with_ledger(store, lambda ledger: seal(ledger.store), create=False), as_json)
+    emit(read_with(store, "audit", lambda ledger: seal(ledger.store)), as_json)
 
 
 @audit_app.command("prove")
@@ -676,7 +557,7 @@ def audit_prove(
     `eventstore.chain.check_proof`) checks it without the store."""
     from projections.chain_audit import prove
 
-    emit(with_ledger(store, lambda ledger: prove(ledger.store, position, head), create=False), True)
+    emit(read_with(store, "audit", lambda ledger: prove(ledger.store, position, head)), True)
 
 
 @audit_app.command("check-proof")
@@ -733,7 +614,7 @@ def audit_trail(
         own = trail_rows(ledger.store, engine, aggregate_ids=[str(agreement_id_for(agreement_id))])
         return {"rows": own + trail_rows(ledger.store, engine, subject=agreement_id)}
 
-    emit(with_ledger(store, go, create=False), as_json)
+    emit(read_with(store, "audit", go), as_json)
 
 
 region_app = typer.Typer(help="Regions: workforce figures for UCJ coverage.")
@@ -746,11 +627,10 @@ def region_workforce(
     workers: Annotated[int, typer.Option(help="Working population (people).")],
     source: Annotated[str, typer.Option(help="Where the figure comes from, e.g. BPS Sakernas 2025.")],
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Record a region's working population from --on (the denominator of UCJ coverage)."""
     run_command(store, build(RecordWorkforce, region_code=region, workforce=workers, source=source,
-                             effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+                             effective_on=parse_date(on), command_id=command_id), as_json)
 
 
 REPORTS_HELP = (
@@ -792,7 +672,8 @@ def report(
         return build_report(ledger.store, name, parse_date(on), parse_timestamp(as_of), ledger.clock.now(),
                             agreement_id, period)
 
-    result = with_ledger(store, go, create=False)
+    result = read_with(store, f"report.{name}" if name in REPORT_DESCRIPTIONS else "report.members", go,
+                       agreement_id=agreement_id)
     if section is not None and section not in section_names(result):
         fail(InvalidInput("section", f"the {name} report has no section {section!r}; "
                                      f"known: {', '.join(section_names(result))}"))
@@ -846,7 +727,6 @@ def bill(
     period: Annotated[str, typer.Option("--period", help="A month (YYYY-MM) of the block to bill: the "
                                         "agreement's cadence (monthly, semester, annual) decides the block.")],
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Issue an invoice: members expected in each month of the block × the tariff in force, per programme.
     Prints the budget status (WITHIN, WARNING at 80 %, OVER_BUDGET when the window's expected cost exceeds
@@ -854,7 +734,7 @@ def bill(
     from commands.messages import BillAgreement
 
     run_command(store, build(BillAgreement, agreement_id=agreement_id, period=period, effective_on=parse_date(on),
-                             command_id=command_id, actor=actor), as_json)
+                             command_id=command_id), as_json)
 
 
 @reconcile_app.command("import")
@@ -866,7 +746,6 @@ def reconcile_import(
                                                     "does not say (YYYY-MM-DD).")] = None,
     period_to: Annotated[str | None, typer.Option("--to", help="Statement period end (YYYY-MM-DD).")] = None,
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Record each statement of a file once (by its SHA-256: of the file for CSV/XLSX, of each statement's own
     text for MT940, so a statement delivered again in another file is recognised).
@@ -890,7 +769,7 @@ def reconcile_import(
         raise AssertionError from None  # pragma: no cover
     bulk.SHOW_PROGRESS = not as_json and sys.stderr.isatty()
     summary, failure = with_ledger(store, lambda ledger: import_statement_file(
-        ledger, read, payer_id, file.name, effective_on=parse_date(on), command_id=command_id, actor=actor))
+        ledger, current_actor(ledger), read, payer_id, file.name, effective_on=parse_date(on), command_id=command_id))
     emit(summary, as_json, lambda v: render.render_statement_import(console, v))
     if failure is not None:
         fail(failure)
@@ -901,14 +780,13 @@ def reconcile_run(
     payer_id: Annotated[str | None, typer.Option("--payer", help="Only this payer (default: every payer "
                                                  "with new lines).")] = None,
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Match new statement lines to open invoices: reference + amount, then amount within a date window, then
     one transfer for several invoices. Every match and every exception is recorded as an event."""
     from commands.messages import RunReconciliation
 
     run_command(store, build(RunReconciliation, payer_id=payer_id, effective_on=parse_date(on),
-                             command_id=command_id, actor=actor), as_json)
+                             command_id=command_id), as_json)
 
 
 @reconcile_app.command("resolve")
@@ -923,7 +801,6 @@ def reconcile_resolve(
                                            "age).")] = False,
     note: Annotated[str, typer.Option("--note", help="Why (recorded in the audit trail).")] = "",
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Resolve an open exception with exactly one of --match INVOICE, --write-off, --suspense."""
     from commands.messages import ResolveException
@@ -933,7 +810,7 @@ def reconcile_resolve(
         fail(InvalidInput("action", "give exactly one of --match INVOICE, --write-off, --suspense"))
     run_command(store, build(ResolveException, statement_id=statement.lower(), line_no=line_no, action=chosen[0],
                              invoice_refs=match or [], note=note, effective_on=parse_date(on),
-                             command_id=command_id, actor=actor), as_json)
+                             command_id=command_id), as_json)
 
 
 @refund_app.command("settle")
@@ -943,14 +820,13 @@ def refund_settle(
     amount: Annotated[str, typer.Option("--amount", help="Whole rupiah, plain digits (the whole refund).")],
     reference: Annotated[str, typer.Option("--reference", help="Transfer reference of the refund.")],
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
-    actor: ActorOpt = "cli",
 ) -> None:
     """Record that a refund due after a death was paid back to its payer."""
     from commands.messages import SettleRefund
 
     run_command(store, build(SettleRefund, claim_ref=claim_ref, payer_id=payer_id,
                              amount_rp=parse_rupiah(amount, "amount_rp"), payment_reference=reference,
-                             effective_on=parse_date(on), command_id=command_id, actor=actor), as_json)
+                             effective_on=parse_date(on), command_id=command_id), as_json)
 
 
 @app.command()
@@ -969,7 +845,7 @@ def check(
         day = report_day(ledger.clock.now(), parse_date(on), None).on
         return checks(MoneyViews(ledger.store), day, max_age_days)
 
-    result = with_ledger(store, go, create=False)
+    result = read_with(store, "check", go)
     emit(result, as_json, lambda v: render.render_check(console, v))
     if not result["ok"]:
         raise typer.Exit(8)
@@ -1020,9 +896,10 @@ def demo(
     emit(summary, as_json, show)
 
 
-from commands import cli_broker  # noqa: E402  (relay, consumer, subscriber: the broker services)
+from commands import cli_broker, cli_principals  # noqa: E402  (broker services; principals, four eyes)
 
 cli_broker.register(app)
+cli_principals.register(app, agreement_app)
 
 
 def main() -> None:

@@ -26,20 +26,14 @@ def payload_digest(ledger: Ledger, command: Command) -> str:
     return ledger.keyring.digest(canonical.encode()).hex()
 
 
-def context(ledger: Ledger, command: Command) -> CommandContext:
+def context(ledger: Ledger, command: Command, actor: str) -> CommandContext:
+    """The command's provenance: its id, the authenticated principal's name, the ledger's and the wall clock."""
     return CommandContext(
         command_id=command.command_id,
-        actor=command.actor,
+        actor=actor,
         recorded_at=ledger.clock.now(),
         timestamp=_WALL_CLOCK.now(),
     )
-
-
-def effective_date(ledger: Ledger, command: Command) -> date:
-    """The command's business date (``--on`` or today in its region's zone; a future date is refused)."""
-    from commands.business_date import command_business_day
-
-    return command_business_day(ledger, command).on
 
 
 def load_agreement(ledger: Ledger, code: str, field: str = "agreement_id") -> Agreement:

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from commands import bulk
+from commands.authorise import Actor, local_actor, new_token, role_for
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
 from commands.handlers import execute
 from commands.messages import (
+    AddPrincipal,
     ApproveClaim,
     BillAgreement,
     CarryInJht,
@@ -35,7 +37,8 @@ from commands.messages import (
 )
 from commands.render import rp
 from ledger.errors import InvalidInput
-from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Period, format_count, period_range
+from ledger.principal import Scope
+from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Period, Role, format_count, period_range
 from projections.ledger_views import agreement_view, member_view, members_by_agreement
 
 DEMO_START = date(2025, 1, 2)
@@ -152,6 +155,8 @@ class DemoRun:
     """(agreement, period) → invoice that billed it."""
     transfers: dict[str, list[tuple[str, date, int, str]]] = field(default_factory=dict)
     """Payer → its transfers to BPJS: (SP2D, date, amount, description), as its bank statement shows them."""
+    actors: dict[Role, Actor] = field(default_factory=dict)
+    """The demo's principals, one per role, added by the local admin when the demo starts."""
 
     def say(self, text: str) -> None:
         self.log.append(text)
@@ -162,7 +167,19 @@ class DemoRun:
         self.clock.set_day(day)
 
     def run(self, command: Command) -> dict[str, Any]:
-        return execute(self.ledger, command)
+        """Run ``command`` as the demo's principal of the role it needs (a claim is submitted by the operator and
+        approved by the claims officer: four eyes)."""
+        role = role_for(command.kind)  # type: ignore[attr-defined]
+        if role not in self.actors:
+            name = f"demo-{role.value}"
+            self.run_as(local_actor(), AddPrincipal(
+                command_id=f"demo:principal:{name}", name=name, roles=[role], scope="all",
+                description=f"the demo's {role.value}", token_sha256=new_token(name)[1]))
+            self.actors[role] = Actor(name, frozenset({role}), Scope("all"))
+        return self.run_as(self.actors[role], command)
+
+    def run_as(self, actor: Actor, command: Command) -> dict[str, Any]:
+        return execute(self.ledger, command, actor)
 
     def size(self, n: int) -> int:
         return max(1, round(n * self.scale))
@@ -186,7 +203,7 @@ def _sign(d: DemoRun, s: Scheme, cohort: int) -> None:
     budget = s.budget_rp if s.budget_rp is not None and d.scale == 1.0 else _budget_with_headroom(cohort, months)
     d.at(s.signed_on)
     d.run(SignAgreement(
-        command_id=f"demo:sign:{s.code}", actor="demo", effective_on=s.signed_on, agreement_id=s.code, name=s.name,
+        command_id=f"demo:sign:{s.code}", effective_on=s.signed_on, agreement_id=s.code, name=s.name,
         payer_id=s.payer_id, payer_name=s.payer_name, payer_type=s.payer_type, fund_source=s.fund_source,
         legal_basis=s.legal_basis, region_code=s.region, first_period=s.first, last_period=s.last,
         billing_cadence=s.cadence, budget_rp=budget, cohort_planned=cohort,
@@ -206,7 +223,7 @@ def _import(d: DemoRun, s: Scheme, people: list[Person], on: date) -> None:
     d.at(on)
     rows = [(n + 2, CohortRow(nik=p.nik, name=p.name, village_code=p.village, role=p.role,
                               declared_income_rp=p.income_rp)) for n, p in enumerate(people)]
-    result = d.run(ImportCohort(command_id=f"demo:import:{s.code}", actor="demo", effective_on=on,
+    result = d.run(ImportCohort(command_id=f"demo:import:{s.code}", effective_on=on,
                                 agreement_id=s.code, rows=rows))
     d.people[s.code] = people
     d.say(f"{on}  {s.code}: enrolled {format_count(result['imported'])} members")
@@ -216,7 +233,7 @@ def _bill(d: DemoRun, code: str, period: str, on: date) -> str:
     """The invoice of the block containing ``period`` (issued once, a few days before the payment)."""
     if (code, period) not in d.invoices:
         d.at(on)
-        result = d.run(BillAgreement(command_id=f"demo:bill:{code}:{period}", actor="demo-bpjs", effective_on=on,
+        result = d.run(BillAgreement(command_id=f"demo:bill:{code}:{period}", effective_on=on,
                                      agreement_id=code, period=period))
         for p in result["periods"]:
             d.invoices[(code, p)] = result["invoice"]
@@ -234,7 +251,7 @@ def _pay(d: DemoRun, code: str, periods: list[str], on: date) -> None:
     if quote["members_payable"] == 0:
         return
     ref = f"SP2D/{code}/{periods[0]}" + (f"-{periods[-1]}" if len(periods) > 1 else "")
-    d.run(PayCohort(command_id=f"demo:pay:{ref}", actor="demo-payer", effective_on=on, agreement_id=code,
+    d.run(PayCohort(command_id=f"demo:pay:{ref}", effective_on=on, agreement_id=code,
                     periods=periods, amount_rp=quote["amount_rp"], payment_reference=ref))
     payer = next(s.payer_id for s in SCHEMES if s.code == code)
     d.transfers.setdefault(payer, []).append((ref, on, quote["amount_rp"], f"Iuran BPU {invoice}"))
@@ -245,15 +262,15 @@ def _pay(d: DemoRun, code: str, periods: list[str], on: date) -> None:
 def _claim(d: DemoRun, claim_id: str, nik: str, claim_type: ClaimType, died: date, **facts: Any) -> dict[str, Any]:
     submitted = date.fromordinal(died.toordinal() + 6)
     d.at(submitted)
-    d.run(SubmitClaim(command_id=f"demo:claim:{claim_id}", actor="demo-heir", effective_on=submitted,
+    d.run(SubmitClaim(command_id=f"demo:claim:{claim_id}", effective_on=submitted,
                       claim_id=claim_id, nik=nik, claim_type=claim_type, event_date=died, **facts))
     approved = date.fromordinal(submitted.toordinal() + 8)
     d.at(approved)
-    result = d.run(ApproveClaim(command_id=f"demo:approve:{claim_id}", actor="demo-bpjs", effective_on=approved,
+    result = d.run(ApproveClaim(command_id=f"demo:approve:{claim_id}", effective_on=approved,
                                 claim_id=claim_id))
     paid = date.fromordinal(approved.toordinal() + 5)
     d.at(paid)
-    d.run(PayClaim(command_id=f"demo:payout:{claim_id}", actor="demo-bpjs", effective_on=paid, claim_id=claim_id,
+    d.run(PayClaim(command_id=f"demo:payout:{claim_id}", effective_on=paid, claim_id=claim_id,
                    payment_reference=f"BPJS-PAYOUT/{claim_id}"))
     return result
 
@@ -322,7 +339,7 @@ def _play(d: DemoRun) -> None:
     by_code = {s.code: s for s in SCHEMES}
     d.at(DEMO_START)
     for region, workers in WORKFORCE.items():
-        d.run(RecordWorkforce(command_id=f"demo:workforce:{region}", actor="demo", effective_on=DEMO_START,
+        d.run(RecordWorkforce(command_id=f"demo:workforce:{region}", effective_on=DEMO_START,
                               region_code=region, workforce=workers, source="demo figure"))
     for s in SCHEMES:
         if s.signed_on == DEMO_START:
@@ -339,7 +356,7 @@ def _play(d: DemoRun) -> None:
     _pay(d, "KDI-APBD-2025", ["2025-01"], date(2025, 1, 10))  # monthly from here on, like the others
     d.at(date(2025, 1, 20))
     for n, (heir, facts) in enumerate(zip(d.people["KDI-APBD-2025"], KDI_HEIRS, strict=False)):
-        d.run(CarryInJht(command_id=f"demo:jht:{n}", actor="demo", effective_on=date(2025, 1, 20), nik=heir.nik,
+        d.run(CarryInJht(command_id=f"demo:jht:{n}", effective_on=date(2025, 1, 20), nik=heir.nik,
                          amount_rp=facts.jht_rp, source="JHT balance from earlier membership"))
     pnk = d.people["PNK-SOSIAL-2025"]
     n_jkm, n_jkk, n_med = (min(d.size(x), len(pnk)) for x in (PNK_JKM_DEATHS, PNK_JKK_DEATHS, PNK_MEDICAL))
@@ -390,7 +407,7 @@ def _play(d: DemoRun) -> None:
         month_end = (m + 1).start() - (date(2000, 1, 2) - date(2000, 1, 1))
         if month_end <= DEMO_END:
             d.at(month_end)
-            result = d.run(Sweep(command_id=f"demo:sweep:{month_end}", actor="demo-cron", effective_on=month_end))
+            result = d.run(Sweep(command_id=f"demo:sweep:{month_end}", effective_on=month_end))
             if result["lapsed"]:
                 d.say(f"{month_end}  sweep: lapsed {result['lapsed']}")
     d.at(DEMO_END)
@@ -416,9 +433,9 @@ def _reconcile(d: DemoRun) -> None:
         text += [f"{ref},{day},{amount},{description}" for ref, day, amount, description in lines]
         path.write_text("\n".join(text) + "\n", encoding="utf-8")
         parsed = read_statement(path)
-        d.run(ImportStatement(command_id=f"demo:statement:{payer}", actor="demo-finance", effective_on=DEMO_END,
+        d.run(ImportStatement(command_id=f"demo:statement:{payer}", effective_on=DEMO_END,
                               **parsed.import_fields(payer, path.name)))
-    result = d.run(RunReconciliation(command_id="demo:reconcile", actor="demo-finance", effective_on=DEMO_END))
+    result = d.run(RunReconciliation(command_id="demo:reconcile", effective_on=DEMO_END))
     d.say(f"{DEMO_END}  reconciliation: {format_count(result['matched'])} transfers matched "
           f"({rp(result['matched_rp'])}), "
           f"{result['exceptions']} exception(s) in suspense; statements in {folder}")

@@ -1,9 +1,10 @@
 """Plain handler functions: load, let the aggregates decide, save everything in one transaction.
 
-``execute(ledger, command)`` is the single entry for CLI, HTTP and broker alike. It wraps every
-handler in the idempotency contract (command records, see :mod:`ledger.reservations`) and retries a
-handler that lost an optimistic-concurrency race, so the loser re-decides on fresh state (and, for a
-payment, gets "already paid").
+``execute(ledger, command, actor)`` is the single entry for CLI, HTTP and broker alike. It authorises the
+authenticated ``actor`` (:func:`commands.authorise.authorise`) before anything else, stamps every event with its
+name, wraps every handler in the idempotency contract (command records, see :mod:`ledger.reservations`) and retries
+a handler that lost an optimistic-concurrency race, so the loser re-decides on fresh state (and, for a payment,
+gets "already paid").
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from datetime import date
 from typing import Any, TypeVar
 
 from commands import bulk
+from commands.authorise import Actor, authorise
 from commands.bootstrap import Ledger
+from commands.business_date import command_business_day
 from commands.common import (
     context,
-    effective_date,
     load_agreement,
     member_for_nik,
     payload_digest,
@@ -33,6 +35,7 @@ from commands.messages import (
     CarryInJht,
     ChangePayer,
     Command,
+    ConfirmBudget,
     EnrolMember,
     ForgetMember,
     ImportCohort,
@@ -46,6 +49,8 @@ from commands.messages import (
     Sweep,
 )
 from commands.money import MONEY_HANDLERS
+from commands.principals import PRINCIPAL_HANDLERS
+from commands.subject import subject_of
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement, agreement_id_for
 from ledger.claim import Claim, ClaimFacts, claim_id_for
@@ -69,9 +74,12 @@ C = TypeVar("C", bound=Command)
 HandlerFn = Callable[[Ledger, Any, CommandContext, date], tuple[list[Aggregate[Any]], Result]]
 
 
-def execute(ledger: Ledger, command: Command) -> Result:
-    """Run ``command`` exactly once per command id; return its (possibly replayed) result."""
+def execute(ledger: Ledger, command: Command, actor: Actor) -> Result:
+    """Run ``command`` for ``actor`` exactly once per command id; return its (possibly replayed) result.
+    A refusal (:class:`Forbidden`, a rule, bad input) writes nothing."""
     kind = command.kind  # type: ignore[attr-defined]
+    subject = subject_of(ledger, command)
+    authorise(actor, command, subject)  # before the replay too: a stored result is not for everyone
     digest = payload_digest(ledger, command)
     record_id = command_record_id(command.command_id)
     bulk_handler = bulk.BULK_HANDLERS.get(type(command))
@@ -82,9 +90,9 @@ def execute(ledger: Ledger, command: Command) -> Result:
         prior = record.replay_result(kind, digest)
         if prior is not None:
             return {**prior, "replayed": True}
-        ctx = context(ledger, command)
+        ctx = context(ledger, command, actor.name)
         if on is None:  # the business day (its region read from the store) is the same on every retry
-            on = effective_date(ledger, command)
+            on = command_business_day(ledger, command, subject).on
         try:
             if bulk_handler is not None:
                 return bulk_handler(ledger, command, ctx, on, record, digest)
@@ -139,8 +147,15 @@ def sign_agreement(ledger: Ledger, cmd: SignAgreement, ctx: CommandContext, on: 
 
 def amend_budget(ledger: Ledger, cmd: AmendBudget, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
     agreement = load_agreement(ledger, cmd.agreement_id)
-    agreement.amend_budget(ctx, cmd.budget_rp, cmd.reason, on)
-    return [agreement], {"agreement_id": cmd.agreement_id, "budget_rp": cmd.budget_rp}
+    in_force = agreement.amend_budget(ctx, cmd.budget_rp, cmd.reason, on)
+    return [agreement], {"agreement_id": cmd.agreement_id, "budget_rp": cmd.budget_rp,
+                         "status": "AMENDED" if in_force else "AWAITING_CONFIRMATION"}
+
+
+def confirm_budget(ledger: Ledger, cmd: ConfirmBudget, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    agreement = load_agreement(ledger, cmd.agreement_id)
+    agreement.confirm_budget(ctx, cmd.budget_rp, on)
+    return [agreement], {"agreement_id": cmd.agreement_id, "budget_rp": cmd.budget_rp, "status": "AMENDED"}
 
 
 def enrol_member(ledger: Ledger, cmd: EnrolMember, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
@@ -344,6 +359,7 @@ def record_workforce(
 HANDLERS: dict[type[Command], HandlerFn] = {
     SignAgreement: sign_agreement,
     AmendBudget: amend_budget,
+    ConfirmBudget: confirm_budget,
     EnrolMember: enrol_member,
     PayContribution: pay_contribution,
     ChangePayer: change_payer,
@@ -355,6 +371,7 @@ HANDLERS: dict[type[Command], HandlerFn] = {
     PayClaim: pay_claim,
     RecordWorkforce: record_workforce,
     **MONEY_HANDLERS,
+    **PRINCIPAL_HANDLERS,
 }
 
 assert set(HANDLERS).isdisjoint(bulk.BULK_HANDLERS)

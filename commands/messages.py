@@ -2,7 +2,9 @@
 
 Each command has a ``command_id`` (given, or generated): the same id with the same payload returns
 the original result and writes nothing; the same id with another payload is an idempotency conflict.
-``effective_on`` is the business date (``--on``); when omitted it is today in WIB.
+``effective_on`` is the business date (``--on``); when omitted it is today in the zone of the region concerned.
+Who acts is never part of a command: it is the authenticated principal each face hands to
+:func:`commands.handlers.execute` (docs/rules.md#principals).
 Money fields are whole rupiah (strict integers): 16800, never 16800.0, "16.800" or "16,800".
 """
 
@@ -23,6 +25,7 @@ from ledger.values import (
     PayerType,
     Period,
     Programme,
+    Role,
     SchoolLevel,
 )
 
@@ -41,12 +44,19 @@ class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     command_id: str = Field(default_factory=new_command_id, min_length=1, max_length=128)
-    actor: str = Field(default="cli", min_length=1, max_length=128)
     effective_on: date | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_declared_actor(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "actor" in data:
+            raise InvalidInput("actor", "not accepted: who acts is the authenticated principal (its token), "
+                                        "never a field of the command")
+        return data
+
     def payload(self) -> dict[str, Any]:
-        """What idempotency compares: everything but the command id and the actor."""
-        return self.model_dump(mode="json", exclude={"command_id", "actor"})
+        """What idempotency compares: everything but the command id."""
+        return self.model_dump(mode="json", exclude={"command_id"})
 
 
 class _HasNik(Command):
@@ -108,6 +118,16 @@ class AmendBudget(Command):
     agreement_id: Code
     budget_rp: Rupiah
     reason: str = Field(min_length=1, max_length=500)
+
+
+class ConfirmBudget(Command):
+    """A second budget owner confirms a budget amendment above the four-eyes threshold
+    (docs/rules.md#four-eyes)."""
+
+    kind: Literal["agreement.confirm_budget"] = "agreement.confirm_budget"
+    agreement_id: Code
+    budget_rp: Rupiah
+    """The amount proposed: a confirmation names what it confirms."""
 
 
 class EnrolMember(_HasNik):
@@ -175,6 +195,14 @@ class CarryInJht(_HasNik):
 class ForgetMember(_HasNik):
     kind: Literal["member.forget"] = "member.forget"
     reason: str = Field(default="data subject request (UU 27/2022)", max_length=500)
+
+
+class RevealMember(_HasNik):
+    """Read a member's personal data in clear: recorded in the access log with its purpose (UU 27/2022)."""
+
+    kind: Literal["member.reveal"] = "member.reveal"
+    purpose: str = Field(min_length=1, max_length=500)
+    face: str = Field(default="cli", pattern=r"^(cli|broker|http|web)$")
 
 
 class SubmitClaim(_HasNik):
@@ -344,6 +372,35 @@ class SettleRefund(Command):
     payment_reference: Code
 
 
+# --- principals (admin) -----------------------------------------------------------------------------------------
+
+Token256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class AddPrincipal(Command):
+    """Grant roles in a scope to a new principal. The face makes the token (:func:`commands.authorise.new_token`),
+    sends only its SHA-256 and shows the token once."""
+
+    kind: Literal["principal.add"] = "principal.add"
+    name: str = Field(min_length=2, max_length=64)
+    roles: list[Role] = Field(min_length=1, max_length=7)
+    scope: str = Field(default="all", max_length=80)
+    description: str = Field(default="", max_length=200)
+    token_sha256: Token256Hex
+
+
+class RotatePrincipalToken(Command):
+    kind: Literal["principal.rotate_token"] = "principal.rotate_token"
+    name: str = Field(min_length=2, max_length=64)
+    token_sha256: Token256Hex
+
+
+class RevokePrincipal(Command):
+    kind: Literal["principal.revoke"] = "principal.revoke"
+    name: str = Field(min_length=2, max_length=64)
+    reason: str = Field(min_length=1, max_length=500)
+
+
 COMMAND_TYPES: dict[str, type[Command]] = {
     cls.model_fields["kind"].default: cls
     for cls in (
@@ -367,6 +424,11 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         RunReconciliation,
         ResolveException,
         SettleRefund,
+        ConfirmBudget,
+        RevealMember,
+        AddPrincipal,
+        RotatePrincipalToken,
+        RevokePrincipal,
     )
 }
 

@@ -175,3 +175,15 @@ def render_statement_import(console: Console, summary: dict[str, Any]) -> None:
         table.add_row(str(r["number"]), r["reference"] or "-", r["statement"][:12], r["period"],
                       format_count(r["lines"]), rp(r["total_rp"]), format_count(r["debit_lines_skipped"]), status)
     console.print(table)
+
+
+def render_rows(console: Console, rows: list[dict[str, Any]], title: str = "") -> None:
+    """A list of flat records as one table, a column per key of the first record."""
+    table = Table(title=title or None, title_justify="left")
+    columns = list(rows[0]) if rows else []
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["-" if row[c] is None else ", ".join(map(str, row[c])) if isinstance(row[c], list)
+                        else str(row[c]) for c in columns])
+    console.print(table if rows else "(none)")

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from commands.authorise import Actor
 from commands.bootstrap import Ledger
 from commands.handlers import execute
 from commands.messages import ImportStatement, make
@@ -82,7 +83,7 @@ def statement_command_id(command_id: str | None, stmt: ParsedStatement, statemen
 
 def statement_commands(
     read: StatementFile, payer_id: str, file_name: str, *, effective_on: date | None = None,
-    command_id: str | None = None, actor: str = "cli",
+    command_id: str | None = None,
 ) -> list[ImportStatement | None]:
     """One command per statement with credit lines (``None`` for the others), all built — and so validated —
     before any is executed."""
@@ -93,7 +94,7 @@ def statement_commands(
         if not stmt.lines:
             commands.append(None)
             continue
-        fields: dict[str, Any] = {"effective_on": effective_on, "actor": actor,
+        fields: dict[str, Any] = {"effective_on": effective_on,
                                   **stmt.import_fields(payer_id, file_name, read.sha256)}
         cid = statement_command_id(command_id, stmt, len(read.statements))
         if cid is not None:
@@ -115,14 +116,13 @@ def _on_file_line(err: InvalidInput, stmt: ParsedStatement, statements: int) -> 
 
 
 def import_statement_file(
-    ledger: Ledger, read: StatementFile, payer_id: str, file_name: str, *, effective_on: date | None = None,
-    command_id: str | None = None, actor: str = "cli",
+    ledger: Ledger, actor: Actor, read: StatementFile, payer_id: str, file_name: str, *,
+    effective_on: date | None = None, command_id: str | None = None,
 ) -> tuple[dict[str, Any], LedgerError | None]:
     """Import each statement of ``read``; the summary lists every statement with its status, and the error
     that stopped the run after some were recorded, if one did (see the module docstring). When nothing was
     recorded, raises: :class:`AllAlreadyImported` on a rerun, else the error that stopped it."""
-    commands = statement_commands(read, payer_id, file_name, effective_on=effective_on, command_id=command_id,
-                                  actor=actor)
+    commands = statement_commands(read, payer_id, file_name, effective_on=effective_on, command_id=command_id)
     rows: list[dict[str, Any]] = []
     failure: LedgerError | None = None
     for stmt, cmd in zip(read.statements, commands, strict=True):
@@ -133,7 +133,7 @@ def import_statement_file(
             row["status"] = NO_CREDIT_LINES
         else:
             try:
-                result = execute(ledger, cmd)
+                result = execute(ledger, cmd, actor)
             except AlreadyDone as err:
                 row.update(status=ALREADY_IMPORTED, reason=err.reason)
             except LedgerError as err:

@@ -16,10 +16,11 @@ from datetime import date
 from pydantic import BaseModel
 
 from ledger.aggregate import Aggregate, CommandContext
-from ledger.billing import budget_status, invoice_ref_for
+from ledger.billing import budget_status, invoice_ref_for, needs_second_owner
 from ledger.errors import AlreadyDone, InvalidInput, RuleViolation
 from ledger.events import (
     AgreementBudgetAmended,
+    AgreementBudgetAmendmentProposed,
     AgreementClosed,
     AgreementSigned,
     InvoiceIssued,
@@ -55,6 +56,15 @@ def agreement_id_for(code: str) -> uuid.UUID:
     return uuid.uuid5(NS_AGREEMENT, code)
 
 
+class PendingBudget(BaseModel):
+    """A budget amendment waiting for a second budget owner (four eyes)."""
+
+    budget_rp: int
+    reason: str
+    proposed_by: str
+    proposed_on: date
+
+
 class AgreementState(BaseModel):
     code: str = ""
     name: str = ""
@@ -81,6 +91,7 @@ class AgreementState(BaseModel):
     budgets: list[tuple[str, int, int]] = []
     """Every budget ceiling as (ISO day in force from, stream version, rupiah): the signed one, then each
     amendment (see :func:`budget_in_force`)."""
+    pending_budget: PendingBudget | None = None
 
 
 class Agreement(Aggregate[AgreementState]):
@@ -165,21 +176,36 @@ class Agreement(Aggregate[AgreementState]):
         )
         return agg
 
-    def amend_budget(self, ctx: CommandContext, budget_rp: int, reason: str, on: date) -> None:
+    def amend_budget(self, ctx: CommandContext, budget_rp: int, reason: str, on: date) -> bool:
+        """Amend the ceiling, or — above the four-eyes threshold — propose it for a second budget owner
+        (docs/rules.md#four-eyes). Returns whether the new ceiling is in force."""
         require_rupiah(budget_rp, "budget_rp")
         if self.state.closed:
             raise RuleViolation("agreement_id", f"agreement {self.state.code} is closed")
         if budget_rp == self.state.budget_rp:
             raise AlreadyDone("budget_rp", f"budget is already {format_rp(budget_rp)}")
         require_not_before(on, self.state.signed_on, f"the signing of {self.state.code}")
-        self._trigger(
-            ctx,
-            AgreementBudgetAmended,
-            on,
-            budget_rp=budget_rp,
-            previous_budget_rp=self.state.budget_rp,
-            reason=reason,
-        )
+        event_type = (AgreementBudgetAmendmentProposed if needs_second_owner(self.state.budget_rp, budget_rp, on)
+                      else AgreementBudgetAmended)
+        self._trigger(ctx, event_type, on, budget_rp=budget_rp, previous_budget_rp=self.state.budget_rp,
+                      reason=reason)
+        return event_type is AgreementBudgetAmended
+
+    def confirm_budget(self, ctx: CommandContext, budget_rp: int, on: date) -> None:
+        """A second budget owner confirms the pending proposal (four eyes): the proposer cannot."""
+        pending = self.state.pending_budget
+        if pending is None:
+            raise RuleViolation("agreement_id", f"agreement {self.state.code} has no budget amendment to confirm")
+        if pending.budget_rp != budget_rp:
+            raise RuleViolation("budget_rp", f"the pending amendment is {format_rp(pending.budget_rp)}, not "
+                                             f"{format_rp(budget_rp)}")
+        if ctx.actor == pending.proposed_by:
+            raise RuleViolation("principal", f"four eyes (docs/rules.md#four-eyes): {ctx.actor} proposed this "
+                                             "amendment; another budget owner must confirm it")
+        require_not_before(on, pending.proposed_on, "the proposal")
+        self._trigger(ctx, AgreementBudgetAmended, on, budget_rp=budget_rp,
+                      previous_budget_rp=self.state.budget_rp,
+                      reason=f"{pending.reason} (proposed by {pending.proposed_by} on {pending.proposed_on})")
 
     def issue_invoice(
         self, ctx: CommandContext, lines: list[InvoiceLine], projected_cost_rp: int, on: date
@@ -246,7 +272,11 @@ class Agreement(Aggregate[AgreementState]):
             s.cohort_planned = event.cohort_planned
             s.signed_on = event.effective_on
             s.budgets = [(event.effective_on.isoformat(), event.originator_version, event.budget_rp)]
+        elif isinstance(event, AgreementBudgetAmendmentProposed):
+            s.pending_budget = PendingBudget(budget_rp=event.budget_rp, reason=event.reason,
+                                             proposed_by=event.actor, proposed_on=event.effective_on)
         elif isinstance(event, AgreementBudgetAmended):
+            s.pending_budget = None
             s.budget_rp = event.budget_rp
             s.budgets = [*s.budgets, (event.effective_on.isoformat(), event.originator_version, event.budget_rp)]
         elif isinstance(event, AgreementClosed):

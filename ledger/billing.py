@@ -31,11 +31,20 @@ class BudgetRules:
     valid_from: date
     warning_share_pct: int
     basis: str
+    four_eyes_change_pct: int = 10
+    """An amendment moving the ceiling by more than this share of the ceiling in force needs a second budget
+    owner's confirmation (docs/rules.md#four-eyes)."""
 
 
 BUDGET_RULES: tuple[BudgetRules, ...] = (
-    BudgetRules(date(2015, 1, 1), 80, "[choice] finance warns at 80 % of the APBD ceiling (pagu)"),
+    BudgetRules(date(2015, 1, 1), 80, "[choice] finance warns at 80 % of the APBD ceiling (pagu); an amendment "
+                "moving it by more than 10 % needs a second budget owner (four eyes)", 10),
 )
+
+
+def needs_second_owner(budget_rp: int, new_budget_rp: int, day: date) -> bool:
+    """Whether moving the ceiling from ``budget_rp`` to ``new_budget_rp`` on ``day`` needs four eyes."""
+    return abs(new_budget_rp - budget_rp) * 100 > budget_rp * budget_rules_in_force(day).four_eyes_change_pct
 
 BLOCK_MONTHS: dict[BillingCadence, int] = {
     BillingCadence.MONTHLY: 1,

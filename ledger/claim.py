@@ -79,6 +79,8 @@ class ClaimState(BaseModel):
     payment_reference: str | None = None
     last_step_on: date | None = None
     """The business day of the claim's latest step: the next one cannot be dated before it."""
+    submitted_by: str = ""
+    """The principal who submitted it: it cannot approve it (four eyes, docs/rules.md#four-eyes)."""
 
 
 def compute_benefit(facts: ClaimFacts, table: BenefitTable, jht_balance_rp: int) -> dict[str, int]:
@@ -239,6 +241,9 @@ class Claim(Aggregate[ClaimState]):
         """Fix the amount from the benefit table in force on the event date; an approved death claim
         closes the member (see :meth:`Member.record_death`), so save the member with the claim."""
         self._require_status("approve", ClaimStatus.SUBMITTED)
+        if ctx.actor == self.state.submitted_by:
+            raise RuleViolation("principal", f"four eyes (docs/rules.md#four-eyes): {ctx.actor} submitted claim "
+                                             f"{self.state.claim_ref}; another claims officer must approve it")
         require_not_before(on, self.state.last_step_on, "the claim's previous step")
         facts = self.state.facts
         assert facts is not None
@@ -290,6 +295,7 @@ class Claim(Aggregate[ClaimState]):
             s.member_id = event.member_id
             s.agreement_code = event.agreement_code
             s.submitted_on = event.effective_on
+            s.submitted_by = event.actor
             s.facts = ClaimFacts(
                 claim_type=event.claim_type,
                 event_date=event.event_date,

@@ -54,3 +54,18 @@ class ConcurrencyConflict(LedgerError):
     """Another writer changed the same aggregate first; retrying re-decides on fresh state."""
 
     code = "concurrency_conflict"
+
+
+class Unauthenticated(LedgerError):
+    """No principal: the token is missing, unknown, malformed or revoked. Faces answer only ``unauthenticated``."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(LedgerError):
+    """The principal is known but its role, its scope or a four-eyes rule does not allow this.
+
+    Faces that answer strangers (broker, HTTP) say only ``forbidden``; the reason goes to the dead letter / log.
+    """
+
+    code = "forbidden"

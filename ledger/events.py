@@ -96,6 +96,14 @@ class AgreementBudgetAmended(LedgerEvent):
     reason: str
 
 
+class AgreementBudgetAmendmentProposed(LedgerEvent):
+    """A budget amendment above the four-eyes threshold, waiting for a second budget owner's confirmation."""
+
+    budget_rp: Rupiah
+    previous_budget_rp: Rupiah
+    reason: str
+
+
 class AgreementClosed(LedgerEvent):
     reason: str
 

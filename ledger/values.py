@@ -287,3 +287,15 @@ def require_code(value: Any, field: str, *, max_len: int = 64) -> str:
     if not all(ch.isalnum() or ch in "-_./:" for ch in text):
         raise InvalidInput(field, f"may hold only letters, digits and - _ . / :, got {text!r}")
     return text
+
+
+class Role(StrEnum):
+    """What a principal may do; the commands and reads of each role are in ``commands/authorise.py``."""
+
+    OPERATOR = "operator"
+    CLAIMS_OFFICER = "claims-officer"
+    FINANCE = "finance"
+    BUDGET_OWNER = "budget-owner"
+    AUDITOR = "auditor"
+    DATA_PROTECTION_OFFICER = "data-protection-officer"
+    ADMIN = "admin"

@@ -310,11 +310,25 @@ REPORT_DESCRIPTIONS: dict[str, str] = {
               "submission to payment",
     "coverage": "UCJ per region: active participants (by person) divided by the recorded workforce",
     "audit": "the audit trail: its hash chain verified from the store, events per type",
+    "access": "the access log: every read of personal data in clear — when, by whom, which member "
+              "(pseudonymous id), for what purpose (UU 27/2022)",
     "trial-balance": "journal totals per account with its sign convention (entries effective by --on)",
     "reconciliation": "one agreement (--agreement, optionally --period): budget, expected, billed, paid and "
                       "received per month, open exceptions with their age, refunds due",
 }
 """Every report :func:`build_report` makes, with what it shows (``jamsos report --help`` lists them)."""
+
+
+def access_report(store: LedgerStore, as_of: datetime | None) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """Every read of personal data in clear (:func:`projections.access.access_log`)."""
+    from projections.access import access_log
+
+    rows = access_log(store, as_of)
+    columns = ["recorded_at", "on", "principal", "member_id", "purpose", "face", "command_id"]
+    section = _section(columns, [[r[c] for c in columns] for r in rows])
+    totals = {"reads": len(rows), "principals": len({r["principal"] for r in rows}),
+              "members": len({r["member_id"] for r in rows})}
+    return {"access": section}, totals, store.max_notification_id()
 
 
 def report_day(now: datetime, on: date | None, region_code: str | None) -> BusinessDay:
@@ -341,15 +355,18 @@ def build_report(store: LedgerStore, name: str, on: date | None, as_of: datetime
     recorded by ``as_of`` (default: all). ``now`` is the clock's instant: "today" and "the future" come from it."""
     if name in MONEY_REPORTS:
         return money_report(store, name, on, as_of, now, agreement, period)
-    if name == "audit":
+    if name in ("audit", "access"):
         if agreement is not None or period is not None:
             raise InvalidInput("agreement" if agreement is not None else "period",
-                               "the audit report covers the whole log: leave out --agreement and --period")
+                               f"the {name} report covers the whole log: leave out --agreement and --period")
         day = report_day(now, on, None)
-        sections, totals, position = audit_report(store, as_of)
+        if name == "audit":
+            sections, totals, position = audit_report(store, as_of)
+        else:
+            sections, totals, position = access_report(store, as_of)
         return _report(name, day, as_of, now, None, position, sections, totals)
     if name not in REPORTS:
-        known = ", ".join(sorted([*REPORTS, *MONEY_REPORTS, "audit"]))
+        known = ", ".join(sorted([*REPORTS, *MONEY_REPORTS, "audit", "access"]))
         raise InvalidInput("report", f"unknown report {name!r}; known: {known}")
     if period is not None:
         raise InvalidInput("period", "only the reconciliation report takes --period")

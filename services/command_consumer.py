@@ -5,6 +5,10 @@ Invariants:
   :func:`commands.handlers.execute` — the same validation, rules, idempotency and transaction as ``jamsos``.
 - Over the broker ``command_id`` is required (it is the idempotency key): a retried message with the same id and
   payload gets the original result (``replayed: true``), another payload gets ``idempotency_conflict``.
+- Every command message carries its principal's token in the ``authorization`` header (``Bearer <token>``). A
+  missing, unknown, revoked or insufficient token is refused before any handler runs (before the body is even
+  validated): the reply says only ``unauthenticated`` or ``forbidden`` — nothing about the member, the claim or the
+  command's fields — and the dead letter keeps the precise reason but never the token.
 - Every message is answered (to its ``reply_to``, when it has one) with a :class:`CommandReply`; every refused message
   (bad JSON, wrong schema, unknown kind, missing command id, a business rule) is also written to the dead-letter
   destination with its reason and original body, before it is acknowledged. Nothing is dropped silently and no
@@ -21,16 +25,19 @@ import anyio
 import orjson
 from faststream import Context, StreamMessage
 
+from commands.authorise import authenticate
 from commands.bootstrap import Ledger
 from commands.handlers import execute
 from commands.messages import parse_command
 from ledger.errors import (
     ConcurrencyConflict,
+    Forbidden,
     IdempotencyConflict,
     InvalidInput,
     LedgerError,
     NotFound,
     RuleViolation,
+    Unauthenticated,
 )
 from services.messages import CommandError, CommandReply, DeadLetter
 from services.transport import (
@@ -44,6 +51,8 @@ from services.transport import (
 log = logging.getLogger("jamsos.consumer")
 
 ERROR_CODES: list[tuple[type[LedgerError], str, int]] = [
+    (Unauthenticated, "unauthenticated", 9),
+    (Forbidden, "forbidden", 10),
     (IdempotencyConflict, "idempotency_conflict", 5),
     (ConcurrencyConflict, "concurrency_conflict", 6),
     (NotFound, "not_found", 4),
@@ -73,19 +82,46 @@ def parse_body(body: bytes) -> tuple[dict[str, Any], str | None, str | None]:
     return data, kind if isinstance(kind, str) else None, command_id if isinstance(command_id, str) else None
 
 
+AUTH_HEADER = "authorization"
+"""The header that carries ``Bearer <token>``; it never reaches a log or a dead letter."""
+
+
+def bearer_token(headers: dict[str, str]) -> str | None:
+    value = next((v for k, v in headers.items() if k.lower() == AUTH_HEADER), None)
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def public_error(error: CommandError) -> CommandError:
+    """What a sender is told: for a refused principal only ``unauthenticated`` / ``forbidden``."""
+    if error.code in ("unauthenticated", "forbidden"):
+        field = "token" if error.code == "unauthenticated" else "principal"
+        return CommandError(code=error.code, exit_code=error.exit_code, field=field, reason=error.code)
+    return error
+
+
 def process(ledger: Ledger, body: bytes, source: str = "commands",
             headers: dict[str, str] | None = None) -> tuple[CommandReply, DeadLetter | None]:
-    """Run one command message; return its reply and, when it was refused, its dead letter. Never raises."""
+    """Run one command message as the principal of its token; return its reply and, when it was refused, its dead
+    letter. Never raises."""
     kind = command_id = None
+    headers = dict(headers or {})
     try:
-        data, kind, command_id = parse_body(body)
+        try:
+            data, kind, command_id = parse_body(body)
+        except InvalidInput:
+            authenticate(ledger, bearer_token(headers))  # a stranger learns nothing, not even that the body is bad
+            raise
+        actor = authenticate(ledger, bearer_token(headers))
         if "command_id" not in data:
             raise InvalidInput("command_id", "required over the broker (it is the idempotency key)")
         if not isinstance(data.get("kind"), str):
             raise InvalidInput("kind", "required: the command type, e.g. member.enrol")
         fields = {k: v for k, v in data.items() if k != "kind"}
         command = parse_command(data["kind"], fields)
-        result = dict(execute(ledger, command))
+        result = dict(execute(ledger, command, actor))
         replayed = bool(result.pop("replayed", False))
         return CommandReply(command_id=command_id, kind=kind, ok=True, replayed=replayed, result=result), None
     except Exception as exc:
@@ -93,9 +129,10 @@ def process(ledger: Ledger, body: bytes, source: str = "commands",
             log.exception("command consumer: unexpected error")
         error = error_of(exc)
         body_b64, text = DeadLetter.encode_body(body)
+        kept_headers = {k: v for k, v in headers.items() if k.lower() != AUTH_HEADER}
         dead = DeadLetter(received_at=datetime.now(UTC), source=source, command_id=command_id, kind=kind,
-                          error=error, body_b64=body_b64, body_text=text, headers=dict(headers or {}))
-        return CommandReply(command_id=command_id, kind=kind, ok=False, error=error), dead
+                          error=error, body_b64=body_b64, body_text=text, headers=kept_headers)
+        return CommandReply(command_id=command_id, kind=kind, ok=False, error=public_error(error)), dead
 
 
 def build_consumer(ledger: Ledger, url: str | None = None) -> tuple[Any, Any]:

@@ -18,9 +18,12 @@ import psycopg
 import pytest
 
 from commands import handlers
+from commands.authorise import Actor, local_actor, new_token, role_for
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
-from commands.messages import Command
+from commands.messages import AddPrincipal, Command
+from ledger.principal import Scope
+from ledger.values import Role
 from projections import ledger_views
 
 TEST_AT = os.environ.get("JAMSOS_TEST_AT")
@@ -100,14 +103,33 @@ def at(clock: SimulatedClock, day: date) -> None:
     clock.set_day(day)
 
 
-def execute(ledger: Ledger, command: Command) -> dict[str, Any]:
+def acting(command: Command) -> Actor:
+    """The test principal of the role the command needs (``test-operator`` submits a claim, ``test-claims-officer``
+    approves it: the four-eyes rule holds as it does for people)."""
+    role = role_for(command.kind)  # type: ignore[attr-defined]
+    return Actor(f"test-{role.value}", frozenset({role}), Scope("all"))
+
+
+def run(ledger: Ledger, command: Command, actor: Actor | None = None) -> dict[str, Any]:
+    """``commands.handlers.execute`` as the principal of the role the command needs, on the real clock."""
+    return handlers.execute(ledger, command, actor or acting(command))
+
+
+def execute(ledger: Ledger, command: Command, actor: Actor | None = None) -> dict[str, Any]:
     """``commands.handlers.execute`` as a live operator runs it: a command dated ``effective_on`` is given on
     that business day, so a simulated clock is first moved to it (a clock never goes back; a command dated
     before the clock's day is a back-dated entry and runs as it is). A future date is refused by the ledger:
-    tests of that refusal call ``commands.handlers.execute`` themselves."""
+    tests of that refusal use :func:`run`. ``actor`` defaults to the test principal of the role it needs."""
     if isinstance(ledger.clock, SimulatedClock) and command.effective_on is not None:
         ledger.clock.set_day(command.effective_on)
-    return handlers.execute(ledger, command)
+    return run(ledger, command, actor)
+
+
+def grant(ledger: Ledger, name: str, *roles: Role, scope: str = "all") -> str:
+    """Add principal ``name`` (as the local admin) and return its token, as `jamsos principal add` prints it."""
+    token, digest = new_token(name)
+    run(ledger, AddPrincipal(name=name, roles=list(roles), scope=scope, token_sha256=digest), local_actor())
+    return token
 
 
 def events_count(ledger: Ledger) -> int:

@@ -27,7 +27,6 @@ from jsonschema import Draft7Validator
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
 from commands.demo import synthetic_nik
-from commands.handlers import execute
 from commands.messages import (
     COMMAND_TYPES,
     AmendBudget,
@@ -59,6 +58,7 @@ from services.message_schemas import command_message_schema, event_message_schem
 from services.messages import EventMessage, event_message
 from services.relay import read_batch
 from services.transport import PARTITIONS, event_subject, publish_event
+from tests.conftest import execute
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "docs" / "asyncapi.yaml"

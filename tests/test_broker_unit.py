@@ -19,12 +19,12 @@ from commands.clock import WIB, SimulatedClock
 from commands.demo import synthetic_nik
 from commands.messages import EnrolMember, SignAgreement
 from ledger.errors import InvalidInput
-from ledger.values import FundSource, PayerType
+from ledger.values import FundSource, PayerType, Role
 from services.command_consumer import build_consumer, process
 from services.messages import EventMessage, event_id_for, partition_for
 from services.relay import read_batch
 from services.transport import PARTITIONS, broker_kind, names
-from tests.conftest import execute
+from tests.conftest import execute, grant
 
 NAMES = ["Siti Aminah Test", "Budi Santoso Test"]
 
@@ -38,8 +38,14 @@ def ledger(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
     ledger.close()
 
 
+@pytest.fixture
+def auth(ledger: Ledger) -> dict[str, str]:
+    """The ``authorization`` header of a budget owner (who may sign agreements)."""
+    return {"authorization": f"Bearer {grant(ledger, 'bus-budget', Role.BUDGET_OWNER)}"}
+
+
 def sign(command_id: str = "sign-1", **changes: Any) -> dict[str, Any]:
-    return {"kind": "agreement.sign", "command_id": command_id, "actor": "bus", "effective_on": "2026-01-05",
+    return {"kind": "agreement.sign", "command_id": command_id, "effective_on": "2026-01-05",
             "agreement_id": "PKS-U", "name": "Unit", "payer_id": "PEMKOT-U", "payer_type": "APBD_KOTA",
             "fund_source": "APBD", "region_code": "61.72", "first_period": "2026-01", "last_period": "2026-12",
             "budget_rp": 10_000_000, **changes}
@@ -101,29 +107,31 @@ BAD: list[tuple[bytes, str, str]] = [
 
 @pytest.mark.parametrize(("body", "field", "code"), BAD)
 def test_a_bad_message_is_refused_with_its_field_and_dead_lettered(
-    ledger: Ledger, body: bytes, field: str, code: str
+    ledger: Ledger, auth: dict[str, str], body: bytes, field: str, code: str
 ) -> None:
-    reply, dead = process(ledger, body)
+    head = ledger.store.max_notification_id()
+    reply, dead = process(ledger, body, headers=auth)
     assert not reply.ok and reply.error is not None
     assert (reply.error.field, reply.error.code) == (field, code)
     assert dead is not None and dead.error == reply.error and base64.b64decode(dead.body_b64) == body
-    assert ledger.store.max_notification_id() == 0, "nothing written"
+    assert "authorization" not in dead.headers
+    assert ledger.store.max_notification_id() == head, "nothing written"
 
 
-def test_business_rules_idempotency_and_replay(ledger: Ledger) -> None:
-    reply, dead = process(ledger, json.dumps(sign()).encode())
+def test_business_rules_idempotency_and_replay(ledger: Ledger, auth: dict[str, str]) -> None:
+    reply, dead = process(ledger, json.dumps(sign()).encode(), headers=auth)
     assert reply.ok and dead is None and reply.result and reply.result["agreement_id"] == "PKS-U"
     head = ledger.store.max_notification_id()
-    again, dead = process(ledger, json.dumps(sign()).encode())
+    again, dead = process(ledger, json.dumps(sign()).encode(), headers=auth)
     assert again.ok and again.replayed and again.result == reply.result and dead is None
-    conflict, dead = process(ledger, json.dumps(sign(budget_rp=5)).encode())
+    conflict, dead = process(ledger, json.dumps(sign(budget_rp=5)).encode(), headers=auth)
     assert conflict.error is not None and conflict.error.code == "idempotency_conflict" and dead is not None
-    refused, dead = process(ledger, json.dumps(sign("sign-2")).encode())
+    refused, dead = process(ledger, json.dumps(sign("sign-2")).encode(), headers=auth)
     assert refused.error is not None and refused.error.code == "rule_violation" and dead is not None
     assert ledger.store.max_notification_id() == head
 
 
-def test_the_consumer_replies_and_dead_letters_through_faststream(ledger: Ledger) -> None:
+def test_the_consumer_replies_and_dead_letters_through_faststream(ledger: Ledger, auth: dict[str, str]) -> None:
     """The wiring (subscriber, reply, dead-letter publish) on FastStream's in-memory RabbitMQ test broker."""
     from faststream.rabbit import RabbitQueue, TestRabbitBroker
 
@@ -138,7 +146,7 @@ def test_the_consumer_replies_and_dead_letters_through_faststream(ledger: Ledger
         async with TestRabbitBroker(broker) as test_broker:
             replies = []
             for body in (json.dumps(sign()).encode(), b"{oops", json.dumps(sign()).encode()):
-                response = await test_broker.request(body, queue=names().commands)
+                response = await test_broker.request(body, queue=names().commands, headers=auth)
                 replies.append(json.loads(response.body))
             return replies
 

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from commands import handlers
 from commands.bootstrap import bootstrap
 from commands.cli import app
 from commands.clock import SimulatedClock
@@ -32,7 +31,7 @@ from commands.messages import (
 from ledger.business_time import WIB, WIT, WITA, business_day, zone_name
 from ledger.errors import InvalidInput
 from ledger.values import ClaimType, FundSource, PayerType
-from tests.conftest import nik
+from tests.conftest import nik, run
 
 INSTANTS = {
     "00:00 WIT": datetime(2026, 2, 28, 15, 0, tzinfo=UTC),
@@ -100,11 +99,11 @@ def _ledger_at(tmp_path: Path, instant: datetime) -> str:
     ledger = bootstrap(url, clock=SimulatedClock(instant))
     try:
         for code, payer in ((SKW, "PEMKOT-SKW"), (KDI, "BAZNAS-KDI")):
-            handlers.execute(ledger, SignAgreement(
+            run(ledger, SignAgreement(
                 agreement_id=code, name=f"Zone test {code}", payer_id=payer, payer_type=PayerType.BAZNAS,
                 fund_source=FundSource.ZIS, region_code=REGION[code], first_period="2026-01",
                 last_period="2026-12", budget_rp=500_000_000))
-            handlers.execute(ledger, EnrolMember(nik=nik(1, REGION[code].replace(".", "")), name="Pekerja",
+            run(ledger, EnrolMember(nik=nik(1, REGION[code].replace(".", "")), name="Pekerja",
                                                  region_code=REGION[code], role="PETANI", agreement_id=code))
     finally:
         ledger.close()
@@ -136,18 +135,18 @@ def test_every_command_and_report_takes_today_in_its_own_zone(frozen: tuple[date
         for code in (SKW, KDI):
             member_nik = nik(1, REGION[code].replace(".", ""))
             period = f"{own[code]:%Y-%m}"
-            paid = handlers.execute(ledger, PayContribution(nik=member_nik, periods=[period], amount_rp=16_800,
+            paid = run(ledger, PayContribution(nik=member_nik, periods=[period], amount_rp=16_800,
                                                             payment_reference=f"REF-{code}"))
             assert paid["periods"] == [period]
             assert not paid["reinstated"]  # the month of the member's own business day: not a late payment
-            billed = handlers.execute(ledger, BillAgreement(agreement_id=code, period=period))
+            billed = run(ledger, BillAgreement(agreement_id=code, period=period))
             assert billed["periods"] == [period]
-            claim = handlers.execute(ledger, SubmitClaim(claim_id=f"C-{code}", nik=member_nik,
+            claim = run(ledger, SubmitClaim(claim_id=f"C-{code}", nik=member_nik,
                                                          claim_type=ClaimType.JKM_DEATH, event_date=own[code]))
             assert claim["status"] == "SUBMITTED", claim
-            handlers.execute(ledger, ApproveClaim(claim_id=f"C-{code}"))
-            handlers.execute(ledger, PayClaim(claim_id=f"C-{code}", payment_reference=f"PAYOUT-{code}"))
-        swept = handlers.execute(ledger, Sweep())
+            run(ledger, ApproveClaim(claim_id=f"C-{code}"))
+            run(ledger, PayClaim(claim_id=f"C-{code}", payment_reference=f"PAYOUT-{code}"))
+        swept = run(ledger, Sweep())
         assert swept["on"] == wib.isoformat()
         assert swept["on_by_zone"]["WITA"] == wita.isoformat()
     finally:
@@ -182,13 +181,13 @@ def test_a_day_begun_only_in_kendari_is_refused_for_singkawang(frozen: tuple[dat
     try:
         if wita > wib:  # 16:00-17:00 UTC: 1 March in Kendari, still 28 February in Singkawang
             with pytest.raises(InvalidInput, match="in the future") as info:
-                handlers.execute(ledger, PayContribution(nik=nik(1, "6172"), periods=["2026-03"], amount_rp=16_800,
+                run(ledger, PayContribution(nik=nik(1, "6172"), periods=["2026-03"], amount_rp=16_800,
                                                          payment_reference="R-SKW-EARLY", effective_on=wita))
             assert info.value.field == "effective_on"
-        handlers.execute(ledger, PayContribution(nik=nik(1, "7471"), periods=[f"{wita:%Y-%m}"], amount_rp=16_800,
+        run(ledger, PayContribution(nik=nik(1, "7471"), periods=[f"{wita:%Y-%m}"], amount_rp=16_800,
                                                  payment_reference="R-KDI", effective_on=wita))
         with pytest.raises(InvalidInput, match="in the future"):
-            handlers.execute(ledger, PayContribution(nik=nik(1, "7471"), periods=["2026-04"], amount_rp=16_800,
+            run(ledger, PayContribution(nik=nik(1, "7471"), periods=["2026-04"], amount_rp=16_800,
                                                      payment_reference="R-KDI-2", effective_on=wita + timedelta(1)))
     finally:
         ledger.close()

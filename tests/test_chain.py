@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from commands.bootstrap import Ledger, bootstrap
-from commands.handlers import execute
 from commands.messages import RecordWorkforce
 from eventstore.chain import (
     InvalidProof,
@@ -25,6 +24,7 @@ from eventstore.chain import (
     write_leaves,
 )
 from projections.chain_audit import prove, seal
+from tests.conftest import execute
 
 # RFC 6962 test data (certificate-transparency's reference tree): leaf inputs and the tree heads of sizes 1..8
 RFC6962_INPUTS = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]

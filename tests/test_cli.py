@@ -89,6 +89,12 @@ class Cli:
         assert run.err == "", str(run)
         return run.json()
 
+    def grant(self, name: str, role: str, scope: str = "all") -> list[str]:
+        """Add principal ``name`` (as the local admin); the ``--token`` arguments to act as it."""
+        added = self.ok("principal", "add", name, "--role", role, "--scope", scope)
+        assert added["token"].startswith("jst1.") and added["roles"] == [role]
+        return ["--token", added["token"]]
+
     def events(self) -> int:
         store = open_store(self.url)
         try:
@@ -405,7 +411,9 @@ def test_second_death_claim_for_a_member_is_refused(cli: Cli) -> None:
 
 def test_death_claim_approved_and_paid(cli: Cli) -> None:
     cli.ok(*claim_args("CL-DEATH-1", PAID))
-    approved = cli.ok("claim", "approve", "CL-DEATH-1", "--on", "2025-01-25")
+    cli.refused(3, "principal", "four eyes", "claim", "approve", "CL-DEATH-1", "--on", "2025-01-25")
+    approved = cli.ok(*cli.grant("officer-2", "claims-officer"), "claim", "approve", "CL-DEATH-1", "--on",
+                      "2025-01-25")
     assert approved["status"] == "APPROVED"
     assert approved["amount_rp"] == 42_000_000
     assert sum(approved["components"].values()) == 42_000_000
@@ -464,7 +472,8 @@ def test_member_show_hides_personal_data_unless_revealed(cli: Cli) -> None:
     assert PAID_NAME not in run.out
     assert PAID not in run.out
 
-    revealed = cli.ok("member", "show", PAID, "--reveal", "--on", "2025-02-15")
+    cli.refused(2, "purpose", "needs --purpose", "member", "show", PAID, "--reveal", "--on", "2025-02-15")
+    revealed = cli.ok("member", "show", PAID, "--reveal", "--purpose", "verifikasi data peserta", "--on", "2025-02-15")
     assert revealed["personal"]["name"] == PAID_NAME
     assert revealed["personal"]["nik"] == PAID
     assert revealed["coverage"]["covered"] is False  # February is not paid
@@ -652,7 +661,7 @@ def test_import_good_csv(cli: Cli) -> None:
     assert result["imported"] == 3
     assert result["rejected"] == []
     assert cli.topics_after(before).count("MemberEnrolled") == 3
-    siti = cli.ok("member", "show", nik(20), "--reveal")
+    siti = cli.ok("member", "show", nik(20), "--reveal", "--purpose", "cek hasil impor")
     assert siti["personal"]["name"] == "Siti Aminah"
     assert siti["personal"]["birth_date"] == "1970-05-17"
     assert siti["village_code"] == "61.72.01.2001"
@@ -678,7 +687,7 @@ def test_import_good_xlsx(cli: Cli) -> None:
     result = cli.ok("member", "import", str(path), "--agreement", AGREEMENT, "--on", "2025-01-06")
     assert result["imported"] == 3, result
     assert cli.topics_after(before).count("MemberEnrolled") == 3
-    ahmad = cli.ok("member", "show", nik(30), "--reveal")
+    ahmad = cli.ok("member", "show", nik(30), "--reveal", "--purpose", "cek hasil impor")
     assert ahmad["personal"]["birth_date"] == "1965-03-04"
     assert ahmad["declared_income_rp"] == 1_200_000
     assert cli.ok("member", "show", nik(32))["role"] == "IMAM"

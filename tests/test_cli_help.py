@@ -52,7 +52,7 @@ def test_there_are_choice_options_to_check() -> None:
     assert {"JKK_DISABILITY", "APBD_KOTA", "DBH_SAWIT", "UNIVERSITY", "SEMESTER"} <= names
 
 
-WORD = re.compile(r"[A-Za-z0-9_]+")
+WORD = re.compile(r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*")  # role names have hyphens: claims-officer
 
 
 def broken_names(text: str, choices: list[str]) -> list[str]:
@@ -90,7 +90,7 @@ def test_no_choice_name_is_broken_across_lines(width: int) -> None:
 
 
 def test_the_report_catalogue_is_every_report_there_is() -> None:
-    assert set(REPORT_DESCRIPTIONS) == {*REPORTS, *MONEY_REPORTS, "audit"}
+    assert set(REPORT_DESCRIPTIONS) == {*REPORTS, *MONEY_REPORTS, "audit", "access"}
     with pytest.raises(InvalidInput) as refused:
         build_report(None, "no-such-report", None, None, None)  # type: ignore[arg-type]
     known = refused.value.reason.split("known: ", 1)[1].split(", ")

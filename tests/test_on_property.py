@@ -21,7 +21,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commands import bulk, handlers
+from commands import bulk
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
 from commands.messages import (
@@ -48,7 +48,7 @@ from eventstore.store import LedgerStore, open_store
 from ledger.errors import LedgerError, NotFound
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType
 from projections.reports import build_report
-from tests.conftest import nik
+from tests.conftest import nik, run
 
 EXAMPLES = int(os.environ.get("JAMSOS_PROPERTY_EXAMPLES", "12"))
 YEAR_START = date(2025, 1, 1)
@@ -102,7 +102,7 @@ def _run(ledger: Ledger, command: Any, lag_days: int) -> Any:
     """Record ``command`` ``lag_days`` after its business day (never before what was recorded already)."""
     ledger.clock.set_day(command.effective_on + timedelta(days=lag_days))  # type: ignore[attr-defined]
     with contextlib.suppress(LedgerError):
-        return handlers.execute(ledger, command)
+        return run(ledger, command)
     return None
 
 

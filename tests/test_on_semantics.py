@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
+from commands.authorise import Actor
 from commands.bootstrap import Ledger
 from commands.clock import WIB
 from commands.messages import ApproveClaim, PayClaim, RunReconciliation
 from ledger.errors import NotFound, RuleViolation
-from ledger.values import ClaimType
+from ledger.principal import Scope
+from ledger.values import ClaimType, Role
 from projections.money_views import MoneyViews
 from projections.reports import build_report
 from tests.conftest import agreement_view, execute
@@ -77,11 +79,16 @@ def test_agreement_show_on_a_day_counts_payments_made_by_then(ledger: Ledger) ->
 
 
 def test_budget_amendments_count_from_their_business_day(ledger: Ledger) -> None:
-    from commands.messages import AmendBudget
+    from commands.messages import AmendBudget, ConfirmBudget
 
     sign(ledger, last="2025-12")
-    execute(ledger, AmendBudget(agreement_id=AGREEMENT, budget_rp=50_000_000, reason="APBD-P",
-                                effective_on=date(2025, 9, 1)))
+    proposed = execute(ledger, AmendBudget(agreement_id=AGREEMENT, budget_rp=50_000_000, reason="APBD-P",
+                                           effective_on=date(2025, 8, 20)))
+    assert proposed["status"] == "AWAITING_CONFIRMATION"  # halving it is above the four-eyes threshold
+    assert agreement_view(ledger, AGREEMENT, date(2025, 8, 31), None)["budget_rp"] == 100_000_000
+    second = Actor("budget-owner-2", frozenset({Role.BUDGET_OWNER}), Scope("all"))
+    execute(ledger, ConfirmBudget(agreement_id=AGREEMENT, budget_rp=50_000_000, effective_on=date(2025, 9, 1)),
+            second)
     enrol(ledger, 1)
     assert agreement_view(ledger, AGREEMENT, date(2025, 8, 31), None)["budget_rp"] == 100_000_000
     assert agreement_view(ledger, AGREEMENT, date(2025, 9, 1), None)["budget_rp"] == 50_000_000

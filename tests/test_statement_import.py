@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from commands.authorise import Actor
 from commands.bootstrap import Ledger
 from commands.messages import BillAgreement, ImportStatement, RunReconciliation, make
 from commands.statement_file import read_statement, read_statements
@@ -27,7 +28,9 @@ from commands.statement_import import (
 from eventstore import mapper
 from ledger.errors import IdempotencyConflict, InvalidInput
 from ledger.events import StatementLinesRecorded
+from ledger.principal import Scope
 from ledger.statement import Statement, statement_id_for
+from ledger.values import Role
 from projections.money_views import MoneyViews, new_lines
 from tests.conftest import execute
 from tests.test_behaviour import enrol, refused, sign
@@ -88,9 +91,12 @@ S23, C23 = day_statement(D23, 23, C22, [Move("C", 5_000, D23, None, "00130"),
                                         Move("C", 4_200, D22, D23, "00131", "SP2D 00131/SP2D/LS/2025")])
 
 
+FINANCE = Actor("test-finance", frozenset({Role.FINANCE}), Scope("all"))
+
+
 def import_path(ledger: Ledger, path: Path, **kw: Any) -> tuple[dict[str, Any], Any]:
     ledger.clock.set_day(D23)  # type: ignore[attr-defined]  # the statements arrive on their import day
-    return import_statement_file(ledger, read_statements(path), PAYER, path.name, effective_on=D23, **kw)
+    return import_statement_file(ledger, FINANCE, read_statements(path), PAYER, path.name, effective_on=D23, **kw)
 
 
 def statuses(summary: dict[str, Any]) -> list[tuple[str | None, str]]:

@@ -1,0 +1,202 @@
+"""What every `jamsos` command shares: options, parsing, errors, output, and who is acting.
+
+Commands print one line per refusal (``error: <field>: <reason>``) and exit with the code of the error's kind
+(:data:`EXIT_CODES`); a command is run as the principal of ``--token`` / ``JAMSOS_TOKEN`` or as the server's
+operating-system user (:func:`current_actor`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from commands import bulk
+from commands.authorise import Actor, authenticate, authorise_read, local_actor
+from commands.bootstrap import Ledger, bootstrap
+from commands.handlers import execute
+from commands.messages import Command, field_error
+from eventstore.chain import ChainBroken
+from ledger.errors import (
+    ConcurrencyConflict,
+    Forbidden,
+    IdempotencyConflict,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    RuleViolation,
+    Unauthenticated,
+)
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+EXIT_CODES: list[tuple[type[LedgerError], int]] = [
+    (ChainBroken, 7),
+    (Unauthenticated, 9),
+    (Forbidden, 10),
+    (IdempotencyConflict, 5),
+    (ConcurrencyConflict, 6),
+    (NotFound, 4),
+    (RuleViolation, 3),
+    (InvalidInput, 2),
+]
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", envvar="JAMSOS_STORE", help="Store: a SQLite file (default ./jamsos.db) or postgresql://..."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+CommandIdOpt = Annotated[
+    str | None, typer.Option("--command-id", help="Idempotency key: a retry with the same id returns the first result.")
+]
+OnOpt = Annotated[str | None, typer.Option(
+    "--on", help="Business date YYYY-MM-DD: a command's effective day, a report's 'as the business stood on'. Default: "
+    "today in the zone of the region concerned (WIB, WITA or WIT; national: WIB). A future date is refused.")]
+AsOfOpt = Annotated[
+    str | None, typer.Option("--as-of", help="Recorded-time cut-off (ISO timestamp): only events recorded by then.")
+]
+
+
+def choices(what: str, enum: type[StrEnum]) -> str:
+    """Help text naming an enum option's choices. The option's metavar is a short name instead of the choice list:
+    rich folds a metavar without spaces anywhere (``JK`` / ``K_DISABILITY``), while help text wraps between words."""
+    return f"{what} One of: {', '.join(member.value for member in enum)}."
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def print_error(field: str, reason: str) -> None:
+    """``error: <field>: <reason>`` as exactly one line (rich would wrap it at the terminal width)."""
+    sys.stderr.write(f"error: {_one_line(field)}: {_one_line(reason)}\n")
+
+
+def fail(err: LedgerError) -> None:
+    code = next((c for t, c in EXIT_CODES if isinstance(err, t)), 1)
+    print_error(err.field, err.reason)
+    if isinstance(err, bulk.ImportRejected):
+        for row in err.errors:
+            sys.stderr.write(f"  {_one_line(row)}\n")
+    for detail in getattr(err, "details", ()):  # e.g. each statement of a file already imported
+        sys.stderr.write(f"  {_one_line(detail)}\n")
+    sys.stderr.flush()
+    raise typer.Exit(code)
+
+
+def parse_date(text: str | None, field: str = "on") -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(InvalidInput(field, f"must be a date YYYY-MM-DD, got {text!r}"))
+    raise AssertionError  # pragma: no cover
+
+
+def parse_timestamp(text: str | None, field: str = "as_of") -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        fail(InvalidInput(field, f"must be an ISO timestamp like 2026-02-05T17:00:00+07:00, got {text!r}"))
+        raise AssertionError from None  # pragma: no cover
+    if value.tzinfo is None:
+        from commands.clock import WIB
+
+        value = value.replace(tzinfo=WIB)
+    return value
+
+
+RUPIAH_DIGITS_MAX = 16
+"""Longer than any amount the commands accept (their ceiling is 10**15), short enough for int()."""
+
+
+def parse_rupiah(text: str, field: str) -> int:
+    """Whole rupiah as plain digits: '16800'. '16.800', '16,800', '16800.5', '-1' are refused."""
+    cleaned = text.strip()
+    # isascii: str.isdigit() also accepts '²' or '١', which int() then refuses or reads unexpectedly
+    if not (cleaned.isascii() and cleaned.isdigit()):
+        fail(InvalidInput(field, f"must be whole rupiah as plain digits (e.g. 16800), got {text!r}"))
+    if len(cleaned.lstrip("0")) > RUPIAH_DIGITS_MAX:
+        fail(InvalidInput(field, f"must be at most {RUPIAH_DIGITS_MAX} digits, got {len(cleaned)}"))
+    value = int(cleaned)
+    if value <= 0:
+        fail(InvalidInput(field, f"must be greater than zero, got {value}"))
+    return value
+
+
+def build(cls: type[Command], **fields: Any) -> Command:
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if fields.get("command_id") is None:
+        fields.pop("command_id", None)
+    try:
+        return cls(**fields)
+    except ValidationError as exc:
+        fail(field_error(exc))
+    except LedgerError as exc:
+        fail(exc)
+    raise AssertionError  # pragma: no cover
+
+
+def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
+    elif render is not None:
+        render(result)
+    else:
+        table = Table(show_header=False, box=None)
+        for key, value in result.items():
+            table.add_row(f"[bold]{key}[/bold]", json.dumps(value, ensure_ascii=False, default=str)
+                          if isinstance(value, dict | list) else str(value))
+        console.print(table)
+
+
+def with_ledger(store: str | None, fn: Callable[[Ledger], Any], *, create: bool = True) -> Any:
+    ledger = None
+    try:
+        ledger = bootstrap(store, create=create)
+        return fn(ledger)
+    except LedgerError as err:
+        fail(err)
+    finally:
+        if ledger is not None:
+            ledger.close()
+    return None
+
+
+def run_command(store: str | None, command: Command, as_json: bool) -> None:
+    bulk.SHOW_PROGRESS = not as_json and sys.stderr.isatty()
+    result = with_ledger(store, lambda ledger: execute(ledger, command, current_actor(ledger)))
+    emit(result, as_json)
+
+
+# --- who is acting --------------------------------------------------------------------------------
+
+SESSION: dict[str, str | None] = {"token": None}
+
+
+def current_actor(ledger: Ledger) -> Actor:
+    """The principal of ``--token`` / ``JAMSOS_TOKEN``, or the local operating-system user."""
+    token = SESSION["token"]
+    return authenticate(ledger, token) if token else local_actor()
+
+
+def read_with(store: str | None, read: str, fn: Callable[[Ledger], Any], *, agreement_id: str | None = None,
+              nik: str | None = None) -> Any:
+    """Run the read ``fn`` once the acting principal is allowed ``read`` (of that agreement or member)."""
+
+    def go(ledger: Ledger) -> Any:
+        authorise_read(ledger, current_actor(ledger), read, agreement_id=agreement_id, nik=nik)
+        return fn(ledger)
+
+    return with_ledger(store, go, create=False)

@@ -1,0 +1,121 @@
+"""`jamsos principal …` and `jamsos agreement confirm-budget`: who may act, and the second pair of eyes.
+
+A token is made here, printed once and never stored: the command carries only its SHA-256
+(docs/rules.md#principals).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from commands import render
+from commands.authorise import new_token
+from commands.bootstrap import Ledger
+from commands.cli_common import (
+    AsOfOpt,
+    CommandIdOpt,
+    JsonOpt,
+    OnOpt,
+    StoreOpt,
+    build,
+    console,
+    current_actor,
+    emit,
+    parse_date,
+    parse_rupiah,
+    parse_timestamp,
+    read_with,
+    run_command,
+    with_ledger,
+)
+from commands.messages import AddPrincipal, ConfirmBudget, RevokePrincipal, RotatePrincipalToken
+from ledger.values import Role
+
+principal_app = typer.Typer(help="Principals (users and services): add, list, revoke, rotate a token. Role admin.")
+
+RoleOpt = Annotated[list[Role], typer.Option("--role", metavar="ROLE", help="A role (repeat for several). One of: "
+                                             + ", ".join(r.value for r in Role) + ".")]
+ScopeOpt = Annotated[str, typer.Option("--scope", help="all, payer:<payer id> (e.g. payer:PEMKOT-SKW) or "
+                                       "region:<code> (e.g. region:61.72).")]
+
+
+@principal_app.command("add")
+def principal_add(
+    name: Annotated[str, typer.Argument(help="Lower-case name, e.g. siti.bpkad-skw or svc-dashboard.")],
+    role: RoleOpt,
+    scope: ScopeOpt = "all",
+    description: Annotated[str, typer.Option(help="Who this is (no personal data needed).")] = "",
+    store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+) -> None:
+    """Add a principal; its token is printed ONCE (only a hash is kept). Give it to its holder safely."""
+    token, digest = new_token(name)
+    _run_with_token(store, build(AddPrincipal, name=name, roles=role, scope=scope, description=description,
+                                     token_sha256=digest, command_id=command_id), token, as_json)
+
+@principal_app.command("rotate-token")
+def principal_rotate(
+    name: Annotated[str, typer.Argument(help="The principal.")],
+    store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+) -> None:
+    """Replace a principal's token (the old one stops working at once); the new one is printed ONCE."""
+    token, digest = new_token(name)
+    _run_with_token(store, build(RotatePrincipalToken, name=name, token_sha256=digest,
+                                     command_id=command_id), token, as_json)
+
+@principal_app.command("revoke")
+def principal_revoke(
+    name: Annotated[str, typer.Argument(help="The principal.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")],
+    store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+) -> None:
+    """Revoke a principal: its token stops working at once; the name is never reused."""
+    run_command(store, build(RevokePrincipal, name=name, reason=reason, command_id=command_id), as_json)
+
+@principal_app.command("list")
+def principal_list(
+    as_of: AsOfOpt = None, store: StoreOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Every principal with its roles and scope, who added it, when, and whether it is revoked (no tokens)."""
+    from projections.access import principals
+
+    as_of_t = parse_timestamp(as_of)
+    rows = read_with(store, "principal.list", lambda ledger: principals(ledger.store, as_of_t))
+    emit({"principals": rows}, as_json, lambda v: render.render_rows(console, v["principals"]))
+
+def agreement_confirm_budget(
+    agreement_id: Annotated[str, typer.Option("--agreement", help="Agreement id.")],
+    budget: Annotated[str, typer.Option(help="The amount proposed, whole rupiah (what you confirm).")],
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False,
+    command_id: CommandIdOpt = None,
+) -> None:
+    """Confirm a budget amendment above the four-eyes threshold (a budget owner other than the proposer)."""
+    run_command(store, build(ConfirmBudget, agreement_id=agreement_id,
+                                     budget_rp=parse_rupiah(budget, "budget_rp"),
+                                     effective_on=parse_date(on), command_id=command_id), as_json)
+
+
+def register(app: typer.Typer, agreement_app: typer.Typer) -> None:
+    app.add_typer(principal_app, name="principal")
+    agreement_app.command("confirm-budget")(agreement_confirm_budget)
+
+
+def _run_with_token(store: str | None, command: Any, token: str, as_json: bool) -> None:
+    """Run the command; show the token only when this run recorded it (a replay recorded nothing new)."""
+    from commands.handlers import execute
+
+    def go(ledger: Ledger) -> Any:
+        return execute(ledger, command, current_actor(ledger))
+
+    result = dict(with_ledger(store, go))
+    if result.get("replayed"):
+        result["token"] = None
+        sys.stderr.write("note: this command id was already run: its token was shown then and cannot be shown "
+                         "again; use `jamsos principal rotate-token` for a new one\n")
+    else:
+        result["token"] = token
+        if not as_json:
+            sys.stderr.write("The token is shown once and is not stored: keep it in a secret store.\n")
+    emit(result, as_json)

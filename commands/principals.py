@@ -1,0 +1,74 @@
+"""Handlers for principals (add, rotate a token, revoke) and for reading personal data in clear (the access log).
+
+Tokens are made by the face (:func:`commands.authorise.new_token`) and shown once; a command carries only the
+token's SHA-256, so neither the events nor a replayed result ever hold a token (docs/rules.md#principals).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from commands.bootstrap import Ledger
+from commands.common import member_for_nik
+from commands.messages import AddPrincipal, Command, RevealMember, RevokePrincipal, RotatePrincipalToken
+from ledger.aggregate import Aggregate, CommandContext
+from ledger.errors import InvalidInput, NotFound
+from ledger.principal import (
+    LOCAL_PREFIX,
+    AccessRecord,
+    Principal,
+    Scope,
+    principal_id_for,
+    require_principal_name,
+)
+
+Result = dict[str, Any]
+Handler = Callable[[Ledger, Any, CommandContext, date], tuple[list[Aggregate[Any]], Result]]
+
+
+def _load(ledger: Ledger, name: str) -> Principal:
+    principal = ledger.store.load(Principal, principal_id_for(require_principal_name(name)))
+    if not principal.exists:
+        raise NotFound("name", f"unknown principal {name}")
+    return principal
+
+
+def add_principal(ledger: Ledger, cmd: AddPrincipal, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    if cmd.name.startswith(LOCAL_PREFIX.rstrip(":")):
+        raise InvalidInput("name", f"names starting with {LOCAL_PREFIX.rstrip(':')!r} are the server's own users")
+    scope = Scope.parse(cmd.scope)
+    existing = ledger.store.load(Principal, principal_id_for(require_principal_name(cmd.name)))
+    principal = Principal.add(ctx, name=cmd.name, roles=list(cmd.roles), scope=scope, description=cmd.description,
+                              token_sha256=cmd.token_sha256, on=on, existing=existing)
+    return [principal], {"name": cmd.name, "roles": [r.value for r in cmd.roles], "scope": str(scope)}
+
+
+def rotate_token(ledger: Ledger, cmd: RotatePrincipalToken, ctx: CommandContext, on: date
+                 ) -> tuple[list[Any], Result]:
+    principal = _load(ledger, cmd.name)
+    principal.rotate(ctx, cmd.token_sha256, on)
+    return [principal], {"name": cmd.name, "token_rotated": True}
+
+
+def revoke(ledger: Ledger, cmd: RevokePrincipal, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    principal = _load(ledger, cmd.name)
+    principal.revoke(ctx, cmd.reason, on)
+    return [principal], {"name": cmd.name, "revoked_on": on.isoformat()}
+
+
+def reveal_member(ledger: Ledger, cmd: RevealMember, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    """Record the access (who, when, which member, why) before anything is shown: the face reads the personal data
+    only once this is saved (:func:`commands.access.reveal`)."""
+    member = member_for_nik(ledger, cmd.nik)
+    record = AccessRecord.record(ctx, member.id, cmd.purpose, cmd.face, on)
+    return [record], {"member_id": str(member.id), "access_id": str(record.id), "purpose": record.state.purpose}
+
+
+PRINCIPAL_HANDLERS: dict[type[Command], Handler] = {
+    AddPrincipal: add_principal,
+    RotatePrincipalToken: rotate_token,
+    RevokePrincipal: revoke,
+    RevealMember: reveal_member,
+}

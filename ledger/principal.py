@@ -1,0 +1,187 @@
+"""Principals: the named users and services who may act on the ledger, their roles and their scope.
+
+A principal (pengguna or layanan) is created by an admin with one or more :class:`Role` and one :class:`Scope`;
+it authenticates with a secret token of which only a SHA-256 hash is kept (in its events, in the store's own
+database). Every grant, token rotation and revocation is an event, so "who could do what on 31 Jan" is an as-of
+question like any other (docs/rules.md#principals).
+
+Invariants:
+- A principal's name is unique (its aggregate id is ``uuid5(NS_PRINCIPAL, name)``) and never reused, even after
+  revocation.
+- A revoked principal stays revoked: no rotation, no re-grant under the same name.
+- Exactly one token hash is current; rotating replaces it (the old token stops working at once).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from pydantic import BaseModel
+
+from ledger.access_events import (
+    PersonalDataRevealed,
+    PrincipalAdded,
+    PrincipalRevoked,
+    PrincipalTokenRotated,
+)
+from ledger.aggregate import Aggregate, CommandContext
+from ledger.errors import AlreadyDone, InvalidInput, RuleViolation
+from ledger.events import LedgerEvent
+from ledger.values import Role
+
+NS_PRINCIPAL = uuid.UUID("3f1d2c4b-6a5e-4f70-9b8c-7d6e5f4a3b2c")
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
+LOCAL_PREFIX = "local:"
+"""The operating-system user on the server acts as ``local:<user>`` (never a stored principal)."""
+TOKEN_SHA256_HEX_LEN = 64
+ROLES_MAX = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which agreements a principal reaches: ``all``, ``payer:<payer id>`` or ``region:<code>``.
+
+    A region scope covers the region and every region inside it (``region:61`` covers 61.72 Singkawang).
+    """
+
+    kind: str
+    value: str = ""
+
+    @classmethod
+    def parse(cls, text: str, field: str = "scope") -> Scope:
+        text = text.strip()
+        if text == "all":
+            return cls("all")
+        kind, _, value = text.partition(":")
+        if kind == "payer" and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9\-_./:]{0,63}", value):
+            return cls("payer", value)
+        if kind == "region" and re.fullmatch(r"\d{2}(\.\d{2})?", value):
+            return cls("region", value)
+        raise InvalidInput(field, f"must be all, payer:<payer id> or region:<NN or NN.NN>, got {text!r}")
+
+    def __str__(self) -> str:
+        return "all" if self.kind == "all" else f"{self.kind}:{self.value}"
+
+    @property
+    def is_all(self) -> bool:
+        return self.kind == "all"
+
+    def covers(self, payer_ids: frozenset[str], region_codes: frozenset[str]) -> bool:
+        """Whether something concerning these payers and regions is inside the scope. Nothing known about it
+        (no payer, no region: an unknown member, say) is inside only the ``all`` scope."""
+        if self.kind == "all":
+            return True
+        if self.kind == "payer":
+            return self.value in payer_ids
+        return bool(region_codes) and all(r == self.value or r.startswith(self.value + ".") for r in region_codes)
+
+
+def principal_id_for(name: str) -> uuid.UUID:
+    return uuid.uuid5(NS_PRINCIPAL, name)
+
+
+def require_principal_name(name: str, field: str = "name") -> str:
+    if not NAME_PATTERN.fullmatch(name):
+        raise InvalidInput(field, "must be 2-64 characters: lower-case letters, digits and . _ @ -, "
+                                  f"starting with a letter or digit; got {name!r}")
+    return name
+
+
+def require_token_sha256(value: str, field: str = "token_sha256") -> str:
+    if not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise InvalidInput(field, "must be the SHA-256 of the token, 64 lower-case hex digits")
+    return value
+
+
+# --- aggregates ---------------------------------------------------------------------------------------------------
+
+
+class PrincipalState(BaseModel):
+    name: str = ""
+    roles: list[Role] = []
+    scope: str = "all"
+    description: str = ""
+    token_sha256: str = ""
+    added_on: date | None = None
+    revoked_on: date | None = None
+
+
+class Principal(Aggregate[PrincipalState]):
+    """One principal's grants and token (see the module docstring for the invariants)."""
+
+    state_type = PrincipalState
+
+    @classmethod
+    def add(cls, ctx: CommandContext, *, name: str, roles: list[Role], scope: Scope, description: str,
+            token_sha256: str, on: date, existing: Principal) -> Principal:
+        require_principal_name(name)
+        if existing.exists:
+            state = "revoked" if existing.state.revoked_on else "active"
+            raise AlreadyDone("name", f"principal {name} already exists ({state}); names are never reused")
+        if not roles or len(roles) > ROLES_MAX or len(set(roles)) != len(roles):
+            raise InvalidInput("role", f"give 1 to {ROLES_MAX} different roles")
+        principal = cls(principal_id_for(name))
+        principal._trigger(ctx, PrincipalAdded, on, name=name, roles=list(roles), scope=str(scope),
+                           description=description, token_sha256=require_token_sha256(token_sha256))
+        return principal
+
+    def rotate(self, ctx: CommandContext, token_sha256: str, on: date) -> None:
+        self._require_active("rotate the token of")
+        self._trigger(ctx, PrincipalTokenRotated, on, token_sha256=require_token_sha256(token_sha256))
+
+    def revoke(self, ctx: CommandContext, reason: str, on: date) -> None:
+        self._require_active("revoke")
+        self._trigger(ctx, PrincipalRevoked, on, reason=reason)
+
+    @property
+    def active(self) -> bool:
+        return self.exists and self.state.revoked_on is None
+
+    def _require_active(self, verb: str) -> None:
+        if not self.exists:
+            raise InvalidInput("name", "unknown principal")
+        if self.state.revoked_on is not None:
+            raise RuleViolation("name", f"cannot {verb} {self.state.name}: revoked on {self.state.revoked_on}")
+
+    def apply(self, event: LedgerEvent) -> None:
+        s = self.state
+        if isinstance(event, PrincipalAdded):
+            s.name, s.roles, s.scope = event.name, list(event.roles), event.scope
+            s.description, s.token_sha256, s.added_on = event.description, event.token_sha256, event.effective_on
+        elif isinstance(event, PrincipalTokenRotated):
+            s.token_sha256 = event.token_sha256
+        elif isinstance(event, PrincipalRevoked):
+            s.revoked_on = event.effective_on
+            s.token_sha256 = ""
+
+
+class AccessRecordState(BaseModel):
+    member_id: uuid.UUID | None = None
+    purpose: str = ""
+
+
+NS_ACCESS = uuid.UUID("8a7b6c5d-4e3f-4a2b-9c1d-0e9f8a7b6c5d")
+PURPOSE_LEN_MIN = 10
+
+
+class AccessRecord(Aggregate[AccessRecordState]):
+    """One read of personal data in clear (id ``uuid5(NS_ACCESS, command id)``: a retried read is logged once)."""
+
+    state_type = AccessRecordState
+
+    @classmethod
+    def record(cls, ctx: CommandContext, member_id: uuid.UUID, purpose: str, face: str, on: date) -> AccessRecord:
+        purpose = " ".join(purpose.split())
+        if len(purpose) < PURPOSE_LEN_MIN:
+            raise InvalidInput("purpose", f"state why the personal data is needed (at least {PURPOSE_LEN_MIN} "
+                                          "characters, e.g. 'verifikasi ahli waris klaim C-123')")
+        record = cls(uuid.uuid5(NS_ACCESS, ctx.command_id))
+        record._trigger(ctx, PersonalDataRevealed, on, member_id=member_id, purpose=purpose, face=face)
+        return record
+
+    def apply(self, event: LedgerEvent) -> None:
+        assert isinstance(event, PersonalDataRevealed)
+        self.state.member_id, self.state.purpose = event.member_id, event.purpose
