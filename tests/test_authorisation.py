@@ -1,4 +1,4 @@
-"""Who may do what (issue 11 §1): tokens, roles, scopes, four eyes and the access log, on the one authorisation
+"""Who may do what: tokens, roles, scopes, four eyes and the access log, on the one authorisation
 point every face goes through (docs/rules.md#principals)."""
 
 from __future__ import annotations
