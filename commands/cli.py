@@ -1023,6 +1023,9 @@ def demo(
 from commands import cli_broker  # noqa: E402  (relay, consumer, subscriber: the broker services)
 
 cli_broker.register(app)
+from commands.cli_keys import keys_app  # noqa: E402  (keys status / rotate)
+
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:
