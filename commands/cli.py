@@ -900,6 +900,9 @@ from commands import cli_broker, cli_principals  # noqa: E402  (broker services;
 
 cli_broker.register(app)
 cli_principals.register(app, agreement_app)
+from commands.cli_keys import keys_app  # noqa: E402  (keys status / rotate)
+
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 
 from eventstore.chain import CHAIN_TABLE, KIND_WRITE, ChainError, ChainRow, RawEvent, next_row, write_leaves
 from eventstore.chain_store import SqlChain, chain_now
+from eventstore.files import private_file
 from eventstore.mapper import JsonBytesTranscoder, PydanticMapper, decode_state
 from eventstore.settings import APPLICATION_NAME, StoreSettings
 from ledger.aggregate import Aggregate
@@ -842,6 +843,8 @@ class PostgresStore(SqlStore):
 
 def open_store(url: str | None = None) -> LedgerStore:
     settings = StoreSettings.from_url(url)
+    if settings.sqlite_path is not None:
+        private_file(settings.sqlite_path)  # 0600 (its -wal and -shm follow): docs/rules.md#file-modes
     adapters: dict[str, Callable[[StoreSettings], LedgerStore]] = {
         "memory": MemoryStore, "sqlite": SQLiteStore, "postgres": PostgresStore
     }

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from eventstore.files import private_dir, private_file
 from projections.workbook import write_xlsx
 
 __all__ = ["csv_files", "csv_text", "section_csv", "section_names", "write_csv", "write_xlsx"]
@@ -55,10 +56,11 @@ def csv_text(header: list[str], rows: Iterable[list[Any]]) -> str:
 def write_csv(report: dict[str, Any], directory: Path) -> list[Path]:
     """Write every section and the totals into ``directory`` (created if missing; files of the same names are
     replaced, others left alone), UTF-8. Returns the paths written."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)  # docs/rules.md#file-modes
     written = []
     for file_name, (header, rows) in csv_files(report).items():
         path = directory / file_name
+        private_file(path)
         path.write_text(csv_text(header, rows), encoding="utf-8")
         written.append(path)
     return written

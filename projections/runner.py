@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 import orjson
@@ -46,6 +47,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.expression import TableClause
 
+from eventstore.files import private_file
 from eventstore.mapper import upcast_data
 from eventstore.store import LedgerStore
 
@@ -208,6 +210,8 @@ def views_engine(store: LedgerStore) -> Engine:
         else:
             engine = create_engine(url)
             if engine.dialect.name == "sqlite":
+                if engine.url.database and engine.url.database != ":memory:":
+                    private_file(Path(engine.url.database))  # docs/rules.md#file-modes
                 _listen_sqlite_views(engine)
         _ENGINES[store] = engine
     return engine

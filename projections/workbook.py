@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from eventstore.files import private_file
 from ledger.business_time import WIB
 from ledger.values import format_count
 from projections.cells import (
@@ -103,6 +104,7 @@ def write_xlsx(report: dict[str, Any], path: Path) -> None:
         kinds = [kind_of(c, [r[i] for r in section["rows"]]) for i, c in enumerate(section["columns"])]
         _table(wb.create_sheet(title=name[:31]), report, name, list(section["columns"]),
                [list(zip(kinds, r, strict=True)) for r in section["rows"]])
+    private_file(path)  # docs/rules.md#file-modes
     wb.save(path)
 
 

@@ -85,7 +85,8 @@ def build_spec_app() -> FastStream:
         **RABBIT_DEAD_LETTER_PUBLISH,
         schema=DeadLetter,
         title=f"{names().dead_letters} (command consumer)",
-        description="Refused command messages with the reason (field, reason, code) and the original body.",
+        description="Refused command messages with the reason (field, reason, code) and the body without personal "
+                    "data or tokens.",
     )
     broker.publisher(
         queue=RabbitQueue("amq.rabbitmq.reply-to", durable=False),

@@ -18,7 +18,6 @@ Invariants:
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
@@ -39,6 +38,7 @@ from ledger.errors import (
     RuleViolation,
     Unauthenticated,
 )
+from services.dead_letter import dead_letter
 from services.messages import CommandError, CommandReply, DeadLetter
 from services.transport import (
     declare_command_routes,
@@ -128,10 +128,7 @@ def process(ledger: Ledger, body: bytes, source: str = "commands",
         if not isinstance(exc, LedgerError):
             log.exception("command consumer: unexpected error")
         error = error_of(exc)
-        body_b64, text = DeadLetter.encode_body(body)
-        kept_headers = {k: v for k, v in headers.items() if k.lower() != AUTH_HEADER}
-        dead = DeadLetter(received_at=datetime.now(UTC), source=source, command_id=command_id, kind=kind,
-                          error=error, body_b64=body_b64, body_text=text, headers=kept_headers)
+        dead = dead_letter(body, source, command_id, kind, error, headers)  # without personal data or tokens
         return CommandReply(command_id=command_id, kind=kind, ok=False, error=public_error(error)), dead
 
 

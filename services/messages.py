@@ -6,7 +6,6 @@ Every message is a versioned pydantic model serialised as JSON. Consumers must i
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import date, datetime
 from functools import cache
@@ -138,10 +137,14 @@ class CommandReply(BaseModel):
 
 
 class DeadLetter(BaseModel):
-    """A command message the consumer could not execute, kept with its reason and its original body.
+    """A command message the consumer could not execute, kept with its reason and its body without personal data
+    (``services.dead_letter``, docs/rules.md#dead-letters).
 
-    Invariants: ``body_b64`` is the exact received body (base64); ``error`` names the field and the reason; a dead
-    letter is written before the original message is acknowledged, so a refused message is never silently lost.
+    Invariants: ``error`` names the field and the reason; ``body_b64``/``body_text`` are the received JSON object
+    with every personal (or unknown) field replaced by ``"[redacted]"`` (``redacted`` lists them), or empty when the
+    body was not a JSON object (then only ``body_bytes`` and ``body_sha256`` are kept); no header carrying a
+    credential is kept; a dead letter is written before the original message is acknowledged, so a refused message
+    is never silently lost.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -152,17 +155,12 @@ class DeadLetter(BaseModel):
     command_id: str | None
     kind: str | None
     error: CommandError
-    body_b64: str
-    body_text: str | None = Field(description="The body as text when it is valid UTF-8.")
-    headers: dict[str, str] = Field(default_factory=dict)
-
-    @staticmethod
-    def encode_body(body: bytes) -> tuple[str, str | None]:
-        try:
-            text: str | None = body.decode()
-        except UnicodeDecodeError:
-            text = None
-        return base64.b64encode(body).decode(), text
+    body_b64: str = Field(description="The redacted JSON body (base64); empty when the body was not a JSON object.")
+    body_text: str | None = Field(description="The redacted JSON body as text; null when it was not a JSON object.")
+    body_bytes: int = Field(default=0, ge=0, description="Length of the received body.")
+    body_sha256: str | None = Field(default=None, description="SHA-256 of the received body when no text is kept.")
+    redacted: list[str] = Field(default_factory=list, description="The fields replaced by \"[redacted]\".")
+    headers: dict[str, str] = Field(default_factory=dict, description="Received headers but credentials.")
 
 
 class CommandMessage(BaseModel):

@@ -56,7 +56,7 @@ class Names:
 
     @property
     def dead_letters(self) -> str:
-        """Where refused command messages go, with the reason and the original body."""
+        """Where refused command messages go, with the reason and the body without personal data."""
         return f"{self.namespace}.commands.dead"
 
     @property

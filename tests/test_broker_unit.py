@@ -5,7 +5,6 @@ brokers in test_broker_rabbit.py / test_broker_nats.py)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -113,7 +112,7 @@ def test_a_bad_message_is_refused_with_its_field_and_dead_lettered(
     reply, dead = process(ledger, body, headers=auth)
     assert not reply.ok and reply.error is not None
     assert (reply.error.field, reply.error.code) == (field, code)
-    assert dead is not None and dead.error == reply.error and base64.b64decode(dead.body_b64) == body
+    assert dead is not None and dead.error == reply.error and dead.body_bytes == len(body)  # body: redacted
     assert "authorization" not in dead.headers
     assert ledger.store.max_notification_id() == head, "nothing written"
 
