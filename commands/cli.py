@@ -22,7 +22,7 @@ from rich.table import Table
 
 from commands import bulk, render
 from commands.bootstrap import Ledger, bootstrap
-from commands.cohort_file import read_cohort_file
+from commands.cohort_file import read_cohort
 from commands.handlers import execute
 from commands.messages import (
     AmendBudget,
@@ -43,6 +43,7 @@ from commands.messages import (
     Sweep,
     field_error,
 )
+from commands.render import terminal_safe
 from eventstore.chain import ChainBroken
 from ledger.errors import (
     ConcurrencyConflict,
@@ -52,6 +53,7 @@ from ledger.errors import (
     NotFound,
     RuleViolation,
 )
+from ledger.text import json_escaped, printable, spreadsheet_text
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Programme, SchoolLevel
 from projections.reports import REPORT_DESCRIPTIONS
 
@@ -113,7 +115,7 @@ def choices(what: str, enum: type[StrEnum]) -> str:
 
 
 def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
+    return printable(" ".join(str(text).split()))
 
 
 def print_error(field: str, reason: str) -> None:
@@ -190,9 +192,12 @@ def build(cls: type[Command], **fields: Any) -> Command:
 
 
 def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
+    """Print a result; no stored text reaches the terminal raw (docs/rules.md#text-output)."""
     if as_json:
-        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
-    elif render is not None:
+        sys.stdout.write(json_escaped(json.dumps(result, indent=2, ensure_ascii=False, default=str)) + "\n")
+        return
+    result = terminal_safe(result)
+    if render is not None:
         render(result)
     else:
         table = Table(show_header=False, box=None)
@@ -356,15 +361,22 @@ def member_import(
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the good rows; write rejects to a file.")]
     = False,
     rejects: Annotated[Path | None, typer.Option(help="Where --skip-invalid writes rejected rows (CSV).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse a file with a column (or values) not read.")]
+    = False,
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
     actor: ActorOpt = "cli",
 ) -> None:
     """Enrol a cohort from a file. Default: any bad row → nothing imported, every bad row listed."""
     try:
-        rows, invalid, digest = read_cohort_file(file)
+        read = read_cohort(file)
     except LedgerError as err:
         fail(err)
         return
+    rows, invalid, digest = read.rows, read.invalid, read.digest
+    for warning in read.warnings:  # a column not read: warned, refused with --strict (docs/rules.md#text-input)
+        sys.stderr.write(f"warning: file: {_one_line(warning)}\n")
+    if strict and read.warnings:
+        fail(InvalidInput("file", f"{read.warnings[0]} (--strict)"))
     command = build(
         ImportCohort, agreement_id=agreement_id, region_code=region, rows=rows, invalid_rows=invalid,
         skip_invalid=skip_invalid, source_digest=digest, effective_on=parse_date(on),
@@ -382,10 +394,10 @@ def member_import(
         with target.open("w", encoding="utf-8") as fh:
             fh.write("line,field,reason\n")
             for rej in result["rejected"]:
-                reason = str(rej["reason"]).replace('"', "'")
+                reason = spreadsheet_text(str(rej["reason"])).replace('"', "'")
                 fh.write(f'{rej["line"]},{rej["field"]},"{reason}"\n')
         result = {**result, "rejects_file": str(target)}
-    emit(result, as_json)
+    emit({**result, "warnings": read.warnings} if read.warnings else result, as_json)
 
 
 @member_app.command("show")
@@ -648,9 +660,9 @@ def audit_verify(
     result = with_ledger(store, lambda ledger: verify(ledger.store, head), create=False)
     emit(result, as_json)
     if not result["ok"]:
-        sys.stderr.write(f"error: audit: {result['first_problem']}\n")
+        sys.stderr.write(f"error: audit: {_one_line(result['first_problem'])}\n")
         for more in result["findings"][1:]:
-            sys.stderr.write(f"  {more}\n")
+            sys.stderr.write(f"  {_one_line(more)}\n")
         raise typer.Exit(7)
 
 
