@@ -373,10 +373,10 @@ def member_import(
         fail(err)
         return
     rows, invalid, digest = read.rows, read.invalid, read.digest
-    for warning in read.warnings:  # a column not read: warned, refused with --strict (docs/rules.md#text-input)
-        sys.stderr.write(f"warning: file: {_one_line(warning)}\n")
-    if strict and read.warnings:
+    if strict and read.warnings:  # a column not read: refused with --strict, else warned (docs/rules.md#text-input)
         fail(InvalidInput("file", f"{read.warnings[0]} (--strict)"))
+    for warning in read.warnings:
+        sys.stderr.write(f"warning: file: {_one_line(warning)}\n")
     command = build(
         ImportCohort, agreement_id=agreement_id, region_code=region, rows=rows, invalid_rows=invalid,
         skip_invalid=skip_invalid, source_digest=digest, effective_on=parse_date(on),
