@@ -1,4 +1,4 @@
-"""Bad input that used to get in (issue 11 §3), refused with the field named and nothing written, on every face
+"""Bad input that used to get in (issue 11, part 3), refused with the field named and nothing written, on every face
 (the command models the CLI, the broker and the HTTP API build; the ledger rules behind them); and text already
 stored, or coming from a bank, that never reaches a terminal or a spreadsheet raw (docs/rules.md#text-input,
 docs/rules.md#text-output, docs/rules.md#birth-date, docs/rules.md#regions, docs/rules.md#member-roles).
