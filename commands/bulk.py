@@ -31,7 +31,7 @@ from ledger.business_time import ZONES, business_day, known_region, today_in, zo
 from ledger.claim import Claim, claim_id_for
 from ledger.coverage import AgreementWindow
 from ledger.errors import AlreadyDone, InvalidInput, LedgerError, RuleViolation
-from ledger.identity import PersonalData, SealedPersonalData, member_id_for
+from ledger.identity import PersonalData, SealedPersonalData, check_birth_date, member_id_for
 from ledger.member import EnrolmentPlan, Member, decide_payment
 from ledger.reservations import CommandRecord
 from ledger.values import Period, format_rp, require_not_before, require_region_code
@@ -104,6 +104,11 @@ def import_cohort(
     for line, row in cmd.rows:
         if row.nik in seen:
             errors.append(RowError(line, "nik", f"duplicate of line {seen[row.nik]} in this file"))
+            continue
+        try:
+            check_birth_date(row.birth_date, row.nik, on)
+        except LedgerError as err:
+            errors.append(RowError(line, err.field, err.reason))
             continue
         seen[row.nik] = line
         candidates.append((line, row, member_id_for(pepper, row.nik)))

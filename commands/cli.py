@@ -32,6 +32,7 @@ from commands.cli_common import (
     current_actor,
     emit,
     fail,
+    one_line,
     parse_date,
     parse_rupiah,
     parse_timestamp,
@@ -40,7 +41,7 @@ from commands.cli_common import (
     run_command,
     with_ledger,
 )
-from commands.cohort_file import read_cohort_file
+from commands.cohort_file import read_cohort
 from commands.handlers import execute
 from commands.messages import (
     AmendBudget,
@@ -66,6 +67,7 @@ from ledger.errors import (
     LedgerError,
     RuleViolation,
 )
+from ledger.text import spreadsheet_text
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Programme, SchoolLevel
 from projections.reports import REPORT_DESCRIPTIONS
 
@@ -229,14 +231,21 @@ def member_import(
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the good rows; write rejects to a file.")]
     = False,
     rejects: Annotated[Path | None, typer.Option(help="Where --skip-invalid writes rejected rows (CSV).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse a file with a column (or values) not read.")]
+    = False,
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
 ) -> None:
     """Enrol a cohort from a file. Default: any bad row → nothing imported, every bad row listed."""
     try:
-        rows, invalid, digest = read_cohort_file(file)
+        read = read_cohort(file)
     except LedgerError as err:
         fail(err)
         return
+    rows, invalid, digest = read.rows, read.invalid, read.digest
+    if strict and read.warnings:  # a column not read: refused with --strict, else warned (docs/rules.md#text-input)
+        fail(InvalidInput("file", f"{read.warnings[0]} (--strict)"))
+    for warning in read.warnings:
+        sys.stderr.write(f"warning: file: {one_line(warning)}\n")
     command = build(
         ImportCohort, agreement_id=agreement_id, region_code=region, rows=rows, invalid_rows=invalid,
         skip_invalid=skip_invalid, source_digest=digest, effective_on=parse_date(on),
@@ -253,10 +262,10 @@ def member_import(
         with target.open("w", encoding="utf-8") as fh:
             fh.write("line,field,reason\n")
             for rej in result["rejected"]:
-                reason = str(rej["reason"]).replace('"', "'")
+                reason = spreadsheet_text(str(rej["reason"])).replace('"', "'")
                 fh.write(f'{rej["line"]},{rej["field"]},"{reason}"\n')
         result = {**result, "rejects_file": str(target)}
-    emit(result, as_json)
+    emit({**result, "warnings": read.warnings} if read.warnings else result, as_json)
 
 
 @member_app.command("show")
@@ -529,9 +538,9 @@ def audit_verify(
     result = read_with(store, "audit", lambda ledger: verify(ledger.store, head))
     emit(result, as_json)
     if not result["ok"]:
-        sys.stderr.write(f"error: audit: {result['first_problem']}\n")
+        sys.stderr.write(f"error: audit: {one_line(result['first_problem'])}\n")
         for more in result["findings"][1:]:
-            sys.stderr.write(f"  {more}\n")
+            sys.stderr.write(f"  {one_line(more)}\n")
         raise typer.Exit(7)
 
 

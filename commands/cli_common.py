@@ -24,6 +24,7 @@ from commands.authorise import Actor, authenticate, authorise_read, local_actor
 from commands.bootstrap import Ledger, bootstrap
 from commands.handlers import execute
 from commands.messages import Command, field_error
+from commands.render import terminal_safe
 from eventstore.chain import ChainBroken
 from ledger.errors import (
     ConcurrencyConflict,
@@ -35,6 +36,7 @@ from ledger.errors import (
     RuleViolation,
     Unauthenticated,
 )
+from ledger.text import json_escaped, printable
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -71,13 +73,13 @@ def choices(what: str, enum: type[StrEnum]) -> str:
     return f"{what} One of: {', '.join(member.value for member in enum)}."
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
+def one_line(text: object) -> str:
+    return printable(" ".join(str(text).split()))
 
 
 def print_error(field: str, reason: str) -> None:
     """``error: <field>: <reason>`` as exactly one line (rich would wrap it at the terminal width)."""
-    sys.stderr.write(f"error: {_one_line(field)}: {_one_line(reason)}\n")
+    sys.stderr.write(f"error: {one_line(field)}: {one_line(reason)}\n")
 
 
 def fail(err: LedgerError) -> None:
@@ -85,9 +87,9 @@ def fail(err: LedgerError) -> None:
     print_error(err.field, err.reason)
     if isinstance(err, bulk.ImportRejected):
         for row in err.errors:
-            sys.stderr.write(f"  {_one_line(row)}\n")
+            sys.stderr.write(f"  {one_line(row)}\n")
     for detail in getattr(err, "details", ()):  # e.g. each statement of a file already imported
-        sys.stderr.write(f"  {_one_line(detail)}\n")
+        sys.stderr.write(f"  {one_line(detail)}\n")
     sys.stderr.flush()
     raise typer.Exit(code)
 
@@ -149,9 +151,12 @@ def build(cls: type[Command], **fields: Any) -> Command:
 
 
 def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
+    """Print a result; no stored text reaches the terminal raw (docs/rules.md#text-output)."""
     if as_json:
-        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
-    elif render is not None:
+        sys.stdout.write(json_escaped(json.dumps(result, indent=2, ensure_ascii=False, default=str)) + "\n")
+        return
+    result = terminal_safe(result)
+    if render is not None:
         render(result)
     else:
         table = Table(show_header=False, box=None)

@@ -55,7 +55,7 @@ from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement, agreement_id_for
 from ledger.claim import Claim, ClaimFacts, claim_id_for
 from ledger.errors import ConcurrencyConflict, InvalidInput, NotFound, RuleViolation
-from ledger.identity import PersonalData
+from ledger.identity import PersonalData, check_birth_date
 from ledger.member import Member
 from ledger.region import Region, region_id_for
 from ledger.reservations import (
@@ -159,6 +159,7 @@ def confirm_budget(ledger: Ledger, cmd: ConfirmBudget, ctx: CommandContext, on: 
 
 
 def enrol_member(ledger: Ledger, cmd: EnrolMember, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
+    check_birth_date(cmd.birth_date, cmd.nik, on)
     member = member_for_nik(ledger, cmd.nik, must_exist=False)
     agreement = load_agreement(ledger, cmd.agreement_id) if cmd.agreement_id else None
     windows = windows_for(ledger, member)

@@ -17,7 +17,8 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from ledger.errors import InvalidInput
-from ledger.identity import validate_nik
+from ledger.identity import check_birth_date, validate_nik
+from ledger.text import FreeText, NoNik, RequiredFreeText, RequiredText, Text
 from ledger.values import (
     BillingCadence,
     ClaimType,
@@ -31,7 +32,7 @@ from ledger.values import (
 
 Rupiah = Annotated[StrictInt, Field(gt=0, le=10**15)]
 RupiahOrZero = Annotated[StrictInt, Field(ge=0, le=10**15)]
-Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9\-_./:]*$")]
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9\-_./:]*$"), NoNik]
 DEFAULT_PROGRAMMES = [Programme.JKK, Programme.JKM]
 CommandT = TypeVar("CommandT", bound="Command")
 
@@ -92,12 +93,12 @@ def _parse_periods(value: Any) -> list[str]:
 class SignAgreement(Command):
     kind: Literal["agreement.sign"] = "agreement.sign"
     agreement_id: Code
-    name: str = Field(min_length=1, max_length=200)
+    name: RequiredFreeText = Field(min_length=1, max_length=200)
     payer_id: Code
-    payer_name: str = Field(default="", max_length=200)
+    payer_name: FreeText = Field(default="", max_length=200)
     payer_type: PayerType
     fund_source: FundSource
-    legal_basis: str = Field(default="", max_length=200)
+    legal_basis: FreeText = Field(default="", max_length=200)
     region_code: str
     first_period: str
     last_period: str
@@ -117,7 +118,7 @@ class AmendBudget(Command):
     kind: Literal["agreement.amend_budget"] = "agreement.amend_budget"
     agreement_id: Code
     budget_rp: Rupiah
-    reason: str = Field(min_length=1, max_length=500)
+    reason: RequiredFreeText = Field(min_length=1, max_length=500)
 
 
 class ConfirmBudget(Command):
@@ -134,16 +135,21 @@ class EnrolMember(_HasNik):
     """Enrol one worker: under an agreement (its payer pays) or self-paying (no agreement)."""
 
     kind: Literal["member.enrol"] = "member.enrol"
-    name: str = Field(min_length=1, max_length=200)
+    name: RequiredText = Field(min_length=1, max_length=200)
     birth_date: date | None = None
-    address: str | None = Field(default=None, max_length=500)
-    phone: str | None = Field(default=None, max_length=32)
+    address: Text | None = Field(default=None, max_length=500)
+    phone: Text | None = Field(default=None, max_length=32)
     agreement_id: Code | None = None
-    region_code: str
-    village_code: str | None = None
-    role: str = Field(min_length=1, max_length=64)
+    region_code: RequiredText
+    village_code: Text | None = None
+    role: RequiredText = Field(min_length=1, max_length=64)
     programmes: list[Programme] | None = None
     declared_income_rp: Rupiah | None = None
+
+    @model_validator(mode="after")
+    def _birth_date(self) -> EnrolMember:
+        check_birth_date(self.birth_date, self.nik)
+        return self
 
 
 class PayContribution(_HasNik):
@@ -189,12 +195,12 @@ class ChangePayer(_HasNik):
 class CarryInJht(_HasNik):
     kind: Literal["member.carry_in_jht"] = "member.carry_in_jht"
     amount_rp: Rupiah
-    source: str = Field(min_length=1, max_length=200)
+    source: RequiredFreeText = Field(min_length=1, max_length=200)
 
 
 class ForgetMember(_HasNik):
     kind: Literal["member.forget"] = "member.forget"
-    reason: str = Field(default="data subject request (UU 27/2022)", max_length=500)
+    reason: RequiredFreeText = Field(default="data subject request (UU 27/2022)", max_length=500)
 
 
 class RevealMember(_HasNik):
@@ -217,7 +223,7 @@ class SubmitClaim(_HasNik):
     home_care_days: StrictInt = Field(default=0, ge=0, le=3650)
     school_levels: list[SchoolLevel] = Field(default_factory=list, max_length=2)
     death_claim_id: Code | None = None
-    heir_name: str | None = Field(default=None, max_length=200)
+    heir_name: Text | None = Field(default=None, max_length=200)
 
 
 class ApproveClaim(Command):
@@ -229,7 +235,7 @@ class RejectClaim(Command):
     kind: Literal["claim.reject"] = "claim.reject"
     claim_id: Code
     reason_code: Code
-    reason: str = Field(min_length=1, max_length=500)
+    reason: RequiredFreeText = Field(min_length=1, max_length=500)
 
 
 class PayClaim(Command):
@@ -242,9 +248,9 @@ class RecordWorkforce(Command):
     """The working population of a region (the UCJ denominator), from ``effective_on``."""
 
     kind: Literal["region.workforce"] = "region.workforce"
-    region_code: str
+    region_code: RequiredText
     workforce: StrictInt = Field(gt=0, le=200_000_000)
-    source: str = Field(min_length=1, max_length=200)
+    source: RequiredFreeText = Field(min_length=1, max_length=200)
 
 
 class Sweep(Command):
@@ -259,17 +265,22 @@ class CohortRow(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     nik: str
-    name: str = Field(min_length=1, max_length=200)
+    name: RequiredText = Field(min_length=1, max_length=200)
     birth_date: date | None = None
-    address: str | None = Field(default=None, max_length=500)
-    village_code: str | None = None
-    role: str = Field(min_length=1, max_length=64)
+    address: Text | None = Field(default=None, max_length=500)
+    village_code: Text | None = None
+    role: RequiredText = Field(min_length=1, max_length=64)
     declared_income_rp: Rupiah | None = None
 
     @field_validator("nik")
     @classmethod
     def _nik(cls, value: str) -> str:
         return validate_nik(value)
+
+    @model_validator(mode="after")
+    def _birth_date(self) -> CohortRow:
+        check_birth_date(self.birth_date, self.nik)
+        return self
 
 
 class ImportCohort(Command):
@@ -308,11 +319,11 @@ class StatementLine(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     line_no: int = Field(ge=1)
-    reference: str = Field(min_length=1, max_length=64)
+    reference: RequiredFreeText = Field(min_length=1, max_length=64)
     booked_on: date
     amount_rp: Rupiah
-    account: str = Field(default="", max_length=64)
-    description: str = Field(default="", max_length=500)
+    account: Text = Field(default="", max_length=64)
+    description: FreeText = Field(default="", max_length=500)
     value_on: date
 
     @model_validator(mode="before")
@@ -333,9 +344,9 @@ class ImportStatement(Command):
     payer_id: Code
     statement_id: str = Field(pattern=r"^[0-9a-f]{64}$")
     file_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    file_name: str = Field(min_length=1, max_length=255)
+    file_name: RequiredFreeText = Field(min_length=1, max_length=255)
     file_format: Literal["csv", "xlsx", "mt940"]
-    account: str | None = Field(default=None, max_length=64)
+    account: Text | None = Field(default=None, max_length=64)
     period_start: date
     period_end: date
     opening_rp: int | None = None
@@ -359,7 +370,7 @@ class ResolveException(Command):
     line_no: int = Field(ge=1)
     action: Literal["MATCH", "WRITE_OFF", "SUSPENSE"]
     invoice_refs: list[Code] = Field(default_factory=list, max_length=100)
-    note: str = Field(min_length=1, max_length=500)
+    note: RequiredFreeText = Field(min_length=1, max_length=500)
 
 
 class SettleRefund(Command):

@@ -66,6 +66,7 @@ from xml.etree.ElementTree import ParseError
 
 from ledger.errors import InvalidInput
 from ledger.reconciliation import StatementLine
+from ledger.text import from_bank
 from ledger.values import RUPIAH_MAX, format_count, format_rp
 
 LINE_LIMIT = 2_000_000
@@ -128,15 +129,18 @@ class ParsedStatement:
 
     def import_fields(self, payer_id: str, file_name: str, file_sha256: str | None = None) -> dict[str, Any]:
         """The fields of an ``ImportStatement`` command recording this statement for ``payer_id``
-        (``file_sha256``: the digest of the whole file it came in, when that is not the statement's id)."""
+        (``file_sha256``: the digest of the whole file it came in, when that is not the statement's id).
+        The bank's text is neutralised, never refused (``ledger.text.from_bank``, docs/rules.md#text-input):
+        control characters escaped, a NIK-shaped run in a reference or the details masked."""
         return {
             "payer_id": payer_id, "statement_id": self.sha256, "file_name": file_name, "file_format": self.format,
-            "account": self.account, "period_start": self.period_start, "period_end": self.period_end,
+            "account": from_bank(self.account) if self.account is not None else None,
+            "period_start": self.period_start, "period_end": self.period_end,
             "opening_rp": self.opening_rp, "closing_rp": self.closing_rp,
             "file_sha256": file_sha256 if file_sha256 != self.sha256 else None,
-            "lines": [{"line_no": x.line_no, "reference": x.reference, "booked_on": x.booked_on,
-                       "value_on": x.value_on, "amount_rp": x.amount_rp, "account": x.account,
-                       "description": x.description}
+            "lines": [{"line_no": x.line_no, "reference": from_bank(x.reference, mask_nik=True),
+                       "booked_on": x.booked_on, "value_on": x.value_on, "amount_rp": x.amount_rp,
+                       "account": from_bank(x.account), "description": from_bank(x.description, mask_nik=True)}
                       for x in self.lines],
         }
 

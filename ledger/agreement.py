@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.billing import budget_status, invoice_ref_for, needs_second_owner
+from ledger.business_time import require_known_region
 from ledger.errors import AlreadyDone, InvalidInput, RuleViolation
 from ledger.events import (
     AgreementBudgetAmended,
@@ -37,7 +38,6 @@ from ledger.values import (
     format_rp,
     require_code,
     require_not_before,
-    require_region_code,
     require_rupiah,
 )
 
@@ -137,7 +137,7 @@ class Agreement(Aggregate[AgreementState]):
         if existing is not None and existing.exists:
             raise AlreadyDone("agreement_id", f"agreement {code} is already signed")
         require_code(payer_id, "payer_id")
-        region_code = require_region_code(region_code)
+        region_code = require_known_region(region_code, signed_on)
         if not name.strip():
             raise InvalidInput("name", "must not be empty")
         if last_period < first_period:

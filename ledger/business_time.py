@@ -29,7 +29,7 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from ledger.errors import InvalidInput
-from ledger.values import in_force
+from ledger.values import in_force, require_region_code
 
 WIB = ZoneInfo("Asia/Jakarta")
 """Waktu Indonesia Barat, UTC+7: Sumatra, Java, Kalimantan Barat and Tengah."""
@@ -96,9 +96,26 @@ def zone_name(region_code: str | None, now: datetime) -> str:
 
 def has_zone(region_code: str | None, now: datetime) -> bool:
     """Whether the region's province has a zone in the rule in force (False for None or a malformed code)."""
+    return province_known(region_code, now.astimezone(WIB).date())
+
+
+def province_known(region_code: str | None, day: date) -> bool:
+    """Whether the region's province is in the zone rule in force on ``day``: the list of provinces the ledger
+    knows (False for None or a malformed code)."""
     if not region_code:
         return False
-    return region_code.strip()[:2] in zone_rule_in_force(now.astimezone(WIB).date()).zone_of_province
+    return region_code.strip()[:2] in zone_rule_in_force(day).zone_of_province
+
+
+def require_known_region(region_code: str, day: date, field: str = "region_code") -> str:
+    """A Kemendagri region code (:func:`ledger.values.require_region_code`) whose province the ledger knows on
+    ``day`` (docs/rules.md#regions): ``99.99`` is refused. [choice] Regencies, districts and villages are checked
+    for shape only (the ledger holds no dated list of the ~500 regencies)."""
+    code = require_region_code(region_code, field)
+    if not province_known(code, day):
+        raise InvalidInput(field, f"unknown province {code[:2]!r} in {code!r}: not a Kemendagri province "
+                                  "(see docs/rules.md#regions)")
+    return code
 
 
 def known_region(region_code: str | None, now: datetime) -> str | None:

@@ -47,6 +47,31 @@ def validate_nik(value: object, field: str = "nik") -> str:
     return text
 
 
+BIRTH_DATE_MIN = date(1900, 1, 1)
+"""[choice] The earliest birth date accepted: the BPU rules the ledger follows set no age limit, so only an absurd
+date (a typing slip) is refused."""
+
+
+def check_birth_date(birth_date: date | None, nik: str | None = None, on: date | None = None,
+                     field: str = "birth_date") -> None:
+    """A member's birth date (docs/rules.md#birth-date): not before :data:`BIRTH_DATE_MIN`, not after ``on`` (the
+    enrolment's business day, itself never in the future), and the same day as the NIK's digits 7-12 (DDMMYY,
+    women day + 40) when both are given. The reasons do not repeat the dates (personal data)."""
+    if birth_date is None:
+        return
+    if birth_date < BIRTH_DATE_MIN:
+        raise InvalidInput(field, f"is before {BIRTH_DATE_MIN.isoformat()}: not a living worker's birth date")
+    if on is not None and birth_date > on:
+        raise InvalidInput(field, f"is after the enrolment day {on.isoformat()}: a birth date cannot be in "
+                                  "the future")
+    if nik is not None and len(nik) == NIK_LENGTH and nik.isdigit():
+        day, month, year2 = int(nik[6:8]), int(nik[8:10]), int(nik[10:12])
+        day = day - 40 if day > 40 else day
+        if (birth_date.day, birth_date.month, birth_date.year % 100) != (day, month, year2):
+            raise InvalidInput(field, "contradicts the NIK, whose digits 7-12 are the birth date (DDMMYY, "
+                                      "women day + 40)")
+
+
 def birth_date_from_parts(day: int, month: int, year2: int) -> date | None:
     for century in (1900, 2000):
         try:

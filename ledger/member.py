@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ledger.aggregate import Aggregate, CommandContext
+from ledger.business_time import require_known_region
 from ledger.coverage import (
     AgreementWindow,
     LapseDue,
@@ -45,6 +46,7 @@ from ledger.events import (
     PersonalDataErased,
 )
 from ledger.identity import SealedPersonalData
+from ledger.roles import require_role
 from ledger.tariff import coverage_rules_in_force, tariff_in_force
 from ledger.values import (
     ClaimType,
@@ -54,11 +56,9 @@ from ledger.values import (
     Programme,
     format_rp,
     require_not_before,
-    require_region_code,
     require_rupiah,
+    require_village_code,
 )
-
-ROLE_LEN_MAX = 64
 
 
 class MemberState(BaseModel):
@@ -284,12 +284,10 @@ class Member(Aggregate[MemberState]):
             raise RuleViolation("nik", "membership has a lapse due: run the sweep first")
         if self.state.spells:
             require_not_before(on, self.state.spells[-1].lapsed_on, "the end of the previous membership chain")
-        region_code = require_region_code(region_code)
+        region_code = require_known_region(region_code, on)
         if village_code is not None:
-            village_code = require_region_code(village_code, "village_code")
-        role = role.strip().upper()
-        if not role or len(role) > ROLE_LEN_MAX:
-            raise InvalidInput("role", f"must be 1..{ROLE_LEN_MAX} characters")
+            village_code = require_village_code(village_code, region_code)
+        role = require_role(role, on)
         require_rupiah(declared_income_rp, "declared_income_rp")
         anchor = rules.agreement_anchor_day if agreement is not None else on.day
         first = Period.containing(on, anchor)
@@ -508,6 +506,7 @@ class Member(Aggregate[MemberState]):
     def erase_personal_data(self, ctx: CommandContext, reason: str, on: date) -> None:
         if self.state.erased:
             raise AlreadyDone("nik", "personal data already erased")
+        require_not_before(on, self.first_enrolled_on, "the member's first enrolment")
         self._trigger(ctx, PersonalDataErased, on, reason=reason)
 
     # --- evolution -------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ from datetime import date
 from pydantic import BaseModel
 
 from ledger.aggregate import Aggregate, CommandContext
+from ledger.business_time import require_known_region
 from ledger.errors import AlreadyDone, InvalidInput
 from ledger.events import LedgerEvent, WorkforceRecorded
-from ledger.values import format_count, require_region_code
+from ledger.values import format_count
 
 NS_REGION = uuid.UUID("3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9")
 WORKFORCE_MAX = 200_000_000
@@ -35,7 +36,7 @@ class Region(Aggregate[RegionState]):
     state_type = RegionState
 
     def record_workforce(self, ctx: CommandContext, code: str, workforce: int, source: str, on: date) -> None:
-        code = require_region_code(code)
+        code = require_known_region(code, on)
         if isinstance(workforce, bool) or not isinstance(workforce, int) or not 0 < workforce <= WORKFORCE_MAX:
             raise InvalidInput("workforce", f"must be a whole number of people, 1..{format_count(WORKFORCE_MAX)}")
         if not source.strip():

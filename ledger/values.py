@@ -239,6 +239,22 @@ def require_region_code(value: Any, field: str = "region_code") -> str:
     return text
 
 
+_VILLAGE_RE = re.compile(r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
+
+
+def require_village_code(value: Any, region_code: str, field: str = "village_code") -> str:
+    """A village (desa/kelurahan) code ``PP.KK.CC.DDDD`` inside ``region_code`` (it starts with the region's
+    code): a Jakarta village is not in Singkawang (docs/rules.md#regions)."""
+    text = str(value).strip()
+    if not _VILLAGE_RE.match(text):
+        raise InvalidInput(field, f"must be a Kemendagri village code like 61.72.01.1001 (province.regency."
+                                  f"district.village), got {value!r}")
+    if not text.startswith(region_code + "."):
+        raise InvalidInput(field, f"{text} is not in the member's region {region_code}: a village code starts "
+                                  "with its region's code")
+    return text
+
+
 class Versioned(Protocol):
     """A version of a rule table: in force from ``valid_from`` until the next version's."""
 

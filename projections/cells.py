@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from ledger.text import printable
 from ledger.values import format_count
 
 
@@ -82,9 +83,13 @@ def label(column: str) -> str:
 
 def cell_value(kind: Kind, value: object) -> object:
     """What the XLSX cell stores: dates as dates, percentages as fractions (40.37 → 0.4037), the rest as is.
-    A value that does not fit its kind (an unparsable date) is kept as it is, shown as text."""
+    A value that does not fit its kind (an unparsable date) is kept as it is, shown as text. Text has its control
+    and bidirectional characters escaped (``ledger.text.printable``, docs/rules.md#text-output): a stored event
+    from before the input rules cannot reach the sheet raw (openpyxl even refuses most of them)."""
     if value is None:
         return None
+    if isinstance(value, str):
+        value = printable(value)
     if kind is Kind.PERCENT and isinstance(value, str | int | float) and not isinstance(value, bool):
         try:
             return float(Decimal(str(value)) / 100)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from eventstore.files import private_dir, private_file
+from ledger.text import spreadsheet_text
 from projections.workbook import write_xlsx
 
 __all__ = ["csv_files", "csv_text", "section_csv", "section_names", "write_csv", "write_xlsx"]
@@ -37,11 +38,14 @@ def csv_files(report: dict[str, Any]) -> dict[str, tuple[list[str], list[list[An
 
 
 def _plain(value: Any) -> Any:
-    """Machine-readable: no separators, ISO dates as the report has them, JSON's true/false, empty for none."""
+    """Machine-readable: no separators, ISO dates as the report has them, JSON's true/false, empty for none; text
+    through ``ledger.text.spreadsheet_text``; numbers stay numbers (``-16800`` is not defused)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):  # control characters escaped, a formula defused (docs/rules.md#text-output)
+        return spreadsheet_text(value)
     return value
 
 

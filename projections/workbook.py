@@ -147,6 +147,8 @@ def _table(sheet: Any, report: dict[str, Any], section: str | None, columns: lis
             if value is None:
                 continue
             cell = sheet.cell(row=r, column=index)
+            if cell.data_type == "f":  # text is never a formula: openpyxl reads a leading = as one
+                cell.data_type = "s"
             cell.number_format = NUMBER_FORMATS[kind]
             if kind in NUMERIC_KINDS:
                 cell.alignment = number

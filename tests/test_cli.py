@@ -570,7 +570,7 @@ def write_csv(path: Path, lines: list[str]) -> Path:
 def bad_cohort(path: Path) -> Path:
     return write_csv(path, [
         HEADER,
-        f"{nik(10)},Ani,1961-01-01,Jl. Merdeka 1,61.72.01.2001,PETANI,",  # line 2: good
+        f"{nik(10)},Ani,1970-04-02,Jl. Merdeka 1,61.72.01.2001,PETANI,",  # line 2: good
         "12345,Bad Nik,,,,PETANI,",  # line 3: NIK too short
         f"{nik(11)},,,,,PETANI,",  # line 4: no name
         f"{nik(10)},Ani Again,,,,PETANI,",  # line 5: duplicate of line 2
@@ -652,7 +652,7 @@ def test_import_line_numbers_count_blank_and_multiline_rows(cli: Cli) -> None:
 def test_import_good_csv(cli: Cli) -> None:
     path = write_csv(cli.root / "good.csv", [
         HEADER,
-        f"{nik(20)},Siti Aminah,1970-05-17,Jl. Gajah Mada 5,61.72.01.2001,PEDAGANG,2500000",
+        f"{nik(20)},Siti Aminah,1980-07-03,Jl. Gajah Mada 5,61.72.01.2001,PEDAGANG,2500000",
         f"{nik(21)},Rudi Hartono,,,,NELAYAN,2500000",
         f"{nik(22)},Wati,,,,KETUA_RT,",
     ])
@@ -663,7 +663,7 @@ def test_import_good_csv(cli: Cli) -> None:
     assert cli.topics_after(before).count("MemberEnrolled") == 3
     siti = cli.ok("member", "show", nik(20), "--reveal", "--purpose", "cek hasil impor")
     assert siti["personal"]["name"] == "Siti Aminah"
-    assert siti["personal"]["birth_date"] == "1970-05-17"
+    assert siti["personal"]["birth_date"] == "1980-07-03"
     assert siti["village_code"] == "61.72.01.2001"
     assert siti["role"] == "PEDAGANG"
     assert siti["declared_income_rp"] == 2_500_000
@@ -677,7 +677,7 @@ def test_import_good_xlsx(cli: Cli) -> None:
     wb = Workbook()
     ws = wb.active
     ws.append(HEADER.split(","))
-    ws.append([nik(30), "Ahmad", datetime(1965, 3, 4), "Desa Karya Bhakti", "61.72.01.2001", "PETANI", 1_200_000])
+    ws.append([nik(30), "Ahmad", datetime(1990, 11, 5), "Desa Karya Bhakti", "61.72.01.2001", "PETANI", 1_200_000])
     ws.append([None] * 7)  # an empty row is skipped
     ws.append([nik(31), "Bambang", None, None, None, "MARBOT", None])
     ws.append([int(nik(32)), "Cahya", None, None, None, "IMAM", None])  # NIK as an exact integer cell
@@ -688,7 +688,7 @@ def test_import_good_xlsx(cli: Cli) -> None:
     assert result["imported"] == 3, result
     assert cli.topics_after(before).count("MemberEnrolled") == 3
     ahmad = cli.ok("member", "show", nik(30), "--reveal", "--purpose", "cek hasil impor")
-    assert ahmad["personal"]["birth_date"] == "1965-03-04"
+    assert ahmad["personal"]["birth_date"] == "1990-11-05"
     assert ahmad["declared_income_rp"] == 1_200_000
     assert cli.ok("member", "show", nik(32))["role"] == "IMAM"
 

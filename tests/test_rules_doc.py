@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "docs" / "rules.md"
 PACKAGES = ("ledger", "commands", "projections", "services", "eventstore")
 KNOWN_TABLES = {"CONTRIBUTION_TARIFFS", "BENEFIT_TABLES", "COVERAGE_RULES", "BUDGET_RULES", "MATCHING_RULES",
-                "ZONE_RULES"}
+                "ZONE_RULES", "ROLE_LISTS"}
 
 
 SKIPPED_MODULES = {"services.asyncapi"}
