@@ -609,8 +609,10 @@ def project_run(
 @project_app.command("status")
 def project_status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Position, lag behind the log's head and last error of each projection."""
-    emit(with_ledger(store, lambda ledger: {"projections": [r.status() for r in _runners(ledger, None)]},
-                     create=False), as_json)
+    from commands.bulk import bulk_runs
+
+    emit(with_ledger(store, lambda ledger: {"projections": [r.status() for r in _runners(ledger, None)],
+                                            "bulk_in_progress": bulk_runs(ledger)}, create=False), as_json)
 
 
 @project_app.command("rebuild")
@@ -1023,6 +1025,9 @@ def demo(
 from commands import cli_broker  # noqa: E402  (relay, consumer, subscriber: the broker services)
 
 cli_broker.register(app)
+from commands.cli_bulk import bulk_app  # noqa: E402  (bulk commands in progress)
+
+app.add_typer(bulk_app, name="bulk")
 
 
 def main() -> None:
