@@ -37,7 +37,7 @@ def rabbit(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     namespace = f"test-archive-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("JAMSOS_BROKER_NAMESPACE", namespace)
     yield AMQP_URL
-    drop_rabbit_namespace(AMQP_URL, namespace, (f"{namespace}.events.archive",))
+    drop_rabbit_namespace(AMQP_URL, namespace)
 
 
 def _archived(url: str) -> list[dict[str, Any]]:
