@@ -47,4 +47,7 @@ def bootstrap(store_url: str | None = None, *, clock: Clock | None = None, creat
         secrets = Secrets.load(settings.default_key_file(), create=create)
     store = open_store(settings.url)
     keyring = MemberKeyring(secrets, settings.default_keystore_url())
-    return Ledger(store=store, keyring=keyring, clock=clock or clock_from_env())
+    ledger = Ledger(store=store, keyring=keyring, clock=clock or clock_from_env())
+    if os.environ.get("JAMSOS_BATCH_SIZE"):  # docs/rules.md#bulk-progress
+        ledger.batch_size = int(os.environ["JAMSOS_BATCH_SIZE"])
+    return ledger

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -27,13 +27,14 @@ from commands.messages import CohortRow, Command, ImportCohort, PayCohort, Sweep
 from eventstore.store import EventRow, Head, SnapshotParams, SnapshotRow, event_rows, snapshot_row
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement
+from ledger.bulk_run import BulkRun, bulk_run_id, planned_members
 from ledger.business_time import ZONES, business_day, known_region, today_in, zone_name
 from ledger.claim import Claim, claim_id_for
 from ledger.coverage import AgreementWindow
-from ledger.errors import AlreadyDone, InvalidInput, LedgerError, RuleViolation
+from ledger.errors import AlreadyDone, ConcurrencyConflict, InvalidInput, LedgerError, RuleViolation
 from ledger.identity import PersonalData, SealedPersonalData, check_birth_date, member_id_for
 from ledger.member import EnrolmentPlan, Member, decide_payment
-from ledger.reservations import CommandRecord
+from ledger.reservations import CommandRecord, PaymentReference, payment_reference_id
 from ledger.values import Period, format_rp, require_not_before, require_region_code
 
 Result = dict[str, Any]
@@ -163,7 +164,8 @@ def import_cohort(
         ],
     }
     record.accept(ctx, cmd.kind, digest, {**result, "rejected": len(errors)}, on)
-    write_in_batches(ledger, writes, last=[record], label=f"enrolling {cmd.agreement_id}")
+    write_in_batches(ledger, writes, last=[record], label=f"enrolling {cmd.agreement_id}",
+                     tracking=tracking_for(ledger, ctx, on, cmd.kind, digest, done_before=resumed))
     return result
 
 
@@ -300,6 +302,28 @@ class _Transaction:
             self.ledger.store.write_rows(self.events, self.snapshots, self.states)
 
 
+@dataclass
+class Tracking:
+    """What :func:`write_in_batches` needs to record a bulk command's progress on its run."""
+
+    run: BulkRun
+    ctx: CommandContext
+    on: date
+    command_type: str
+    digest: str
+    done_before: int
+
+
+def tracking_for(ledger: Ledger, ctx: CommandContext, on: date, command_type: str, digest: str,
+                 done_before: int | None = None) -> Tracking:
+    """The command id's run (a rerun of a half-done one must carry the same payload)."""
+    run = ledger.store.load(BulkRun, bulk_run_id(ctx.command_id))
+    if run.exists:
+        run.require_same(command_type, digest)
+    before = done_before if done_before is not None else run.state.members_done
+    return Tracking(run, ctx, on, command_type, digest, before)
+
+
 def write_in_batches(
     ledger: Ledger,
     writes: Sequence[tuple[tuple[uuid.UUID, int] | None, Outcome]],
@@ -307,11 +331,16 @@ def write_in_batches(
     first: Sequence[Aggregate[Any]] = (),
     last: Sequence[Aggregate[Any]] = (),
     label: str,
+    tracking: Tracking | None = None,
 ) -> None:
     """Append the decided members' events ``ledger.batch_size`` members per transaction; the ``first``
     and ``last`` aggregates (reservations, the command record) ride in the first and last transaction.
-    An outcome carrying its member is saved the object-path way; the others are copied bytes."""
+    An outcome carrying its member is saved the object-path way; the others are copied bytes.
+    With ``tracking``, a command of more than one batch (or one resumed) records its progress on its
+    :class:`BulkRun` in every transaction (docs/rules.md#bulk-progress)."""
     batches = list(_batches(writes, ledger.batch_size)) or [[]]
+    tracked = tracking is not None and (tracking.run.exists or len(batches) > 1)
+    done = tracking.done_before if tracking is not None else 0
     progress = _progress(len(writes), label)
     task = progress.add_task(label, total=len(writes)) if progress else None
     try:
@@ -325,6 +354,16 @@ def write_in_batches(
                 else:
                     assert head is not None
                     tx.add_outcome(head[0], head[1], outcome)
+            if tracked:
+                assert tracking is not None
+                t, run, done = tracking, tracking.run, done + len(batch)
+                if i == 0:
+                    run.begin(t.ctx, command_type=t.command_type, payload_digest=t.digest,
+                              members_total=t.done_before + len(writes), on=t.on)
+                run.progress(t.ctx, done, t.on)
+                if i == len(batches) - 1:
+                    run.complete(t.ctx, done, 0, t.on)
+                tx.add_aggregate(run)
             for agg in last if i == len(batches) - 1 else []:
                 tx.add_aggregate(agg)
             tx.commit()
@@ -346,6 +385,7 @@ class CohortDecision:
     skipped: Counter[str]
     resumed: int
     resumed_rp: int
+    resumed_ids: list[uuid.UUID] = field(default_factory=list)
 
     @property
     def members_payable(self) -> int:
@@ -356,12 +396,12 @@ class CohortDecision:
         return self.resumed_rp + sum(o.amount_rp for _, o in self.writes)
 
 
-def decide_cohort(
-    ledger: Ledger, ctx: CommandContext, agreement_id: str, period_texts: Sequence[str], on: date,
-    payment_reference: str, *, verify_heads: bool = True,
-) -> tuple[Agreement, CohortDecision]:
-    """Decide (and trigger, on each member) the payment of ``periods`` for every member of the cohort."""
-    agreement = load_agreement(ledger, agreement_id)
+def _payment_decider(
+    ledger: Ledger, ctx: CommandContext, agreement: Agreement, period_texts: Sequence[str], on: date,
+    payment_reference: str,
+) -> Decide:
+    """The decision on one member of a cohort payment: ``write`` (paid now), ``resumed`` (paid under this
+    reference already), ``paid`` (already paid under another reference) or ``skip`` (another rule)."""
     window = window_of(agreement)
     periods = [Period.parse(p, "periods") for p in period_texts]
     for p in periods:
@@ -380,12 +420,25 @@ def decide_cohort(
             mine = [member.state.paid.get(str(p)) for p in periods]
             if all(x is not None and x.payment_reference == payment_reference for x in mine):
                 return Outcome("resumed", amount_rp=sum(x.amount_rp for x in mine if x is not None))
-            return Outcome("skip", reason=_reason_key(err))
+            return Outcome("paid", reason=_reason_key(err))
         except LedgerError as err:
             return Outcome("skip", reason=_reason_key(err))
         member.record_payment(ctx, on, decision, payment_reference)
         return Outcome("write", amount_rp=decision.amount_rp)
 
+    return decide
+
+
+def decide_cohort(
+    ledger: Ledger, ctx: CommandContext, agreement_id: str, period_texts: Sequence[str], on: date,
+    payment_reference: str, *, verify_heads: bool = True,
+) -> tuple[Agreement, CohortDecision]:
+    """Decide (and trigger, on each member) the payment of ``periods`` for every member of the cohort.
+
+    The cohort is read in one query (one consistent view of the snapshot rows, which every write path writes
+    in the transaction of its events): the amount is decided on it once, before anything is written."""
+    agreement = load_agreement(ledger, agreement_id)
+    decide = _payment_decider(ledger, ctx, agreement, period_texts, on, payment_reference)
     result = CohortDecision([], Counter(), 0, 0)
     heads = ledger.store.heads(list(ledger.store.snapshots_of_kind("Member", cohort=agreement_id)),
                                verify=verify_heads)
@@ -395,6 +448,7 @@ def decide_cohort(
         elif outcome.kind == "resumed":
             result.resumed += 1
             result.resumed_rp += outcome.amount_rp
+            result.resumed_ids.append(head.aggregate_id)
         else:
             result.skipped[outcome.reason] += 1
     return agreement, result
@@ -417,43 +471,179 @@ def quote_cohort(ledger: Ledger, agreement_id: str, periods: Sequence[str], on: 
     }
 
 
+PAY_BATCH_RETRIES = 5
+"""Times one batch of a cohort payment is re-decided after losing a race with single payments."""
+
+
+@dataclass
+class _Paying:
+    """A cohort payment under way: what is done and what was planned but could not be credited."""
+
+    done: int = 0
+    credited_rp: int = 0
+    resumed: int = 0
+    elsewhere: list[uuid.UUID] = field(default_factory=list)
+    lost: Counter[str] = field(default_factory=Counter)
+    claims_released: int = 0
+
+    def classify(self, pairs: Iterable[tuple[Head, Outcome]]) -> list[tuple[Head, Outcome]]:
+        """The members still to write; the others counted (resumed, paid elsewhere, no longer payable)."""
+        writes = []
+        for head, outcome in pairs:
+            if outcome.kind == "write":
+                writes.append((head, outcome))
+            elif outcome.kind == "resumed":
+                self.done += 1
+                self.resumed += 1
+                self.credited_rp += outcome.amount_rp
+            elif outcome.kind == "paid":
+                self.elsewhere.append(head.aggregate_id)
+            else:
+                self.lost[outcome.reason] += 1
+        return writes
+
+
+def _fresh_heads(ledger: Ledger, ids: Sequence[uuid.UUID]) -> list[Head]:
+    rows = ledger.store.snapshots(ids)
+    return ledger.store.heads([rows[i] for i in ids if i in rows], verify=True)
+
+
 def pay_cohort(
     ledger: Ledger, cmd: PayCohort, ctx: CommandContext, on: date, record: CommandRecord, digest: str
 ) -> Result:
-    agreement, cohort = decide_cohort(ledger, ctx, cmd.agreement_id, cmd.periods, on, cmd.payment_reference,
-                                      verify_heads=ledger.verify_heads)
-    if cohort.members_payable == 0:
-        raise RuleViolation(
-            "agreement_id",
-            f"no member of {cmd.agreement_id} can be paid for {', '.join(cmd.periods)}: "
-            f"{dict(cohort.skipped) or 'the cohort is empty'}",
-        )
-    if cmd.amount_rp != cohort.amount_rp:
-        raise RuleViolation(
-            "amount_rp",
-            f"{format_rp(cmd.amount_rp)} does not match the tariff for the payable cohort: "
-            f"{cohort.members_payable} members x {len(cmd.periods)} period(s) = {format_rp(cohort.amount_rp)}",
-        )
-    ref = reserve_reference(ledger, ctx, cmd.payment_reference, agreement.state.payer_id, cmd.amount_rp,
-                            "contribution", on)
-    released = [
-        claim
-        for _, outcome in cohort.writes
-        if outcome.member is not None  # members with claims are decided one by one: as they will be saved
-        for claim in release_held_claims(ledger, ctx, outcome.member, on, cmd.payment_reference)
-    ]
-    result: Result = {
-        "agreement_id": cmd.agreement_id,
-        "periods": list(cmd.periods),
-        "members_paid": cohort.members_payable,
-        "resumed": cohort.resumed,
-        "amount_rp": cohort.amount_rp,
-        "skipped": dict(sorted(cohort.skipped.items())),
-        "claims_released": len(released),
-    }
-    record.accept(ctx, cmd.kind, digest, result, on)
-    write_in_batches(ledger, [((h.aggregate_id, h.version), o) for h, o in cohort.writes], first=[ref],
-                     last=[*released, record], label=f"paying {cmd.agreement_id}")
+    """Pay the cohort for the periods: all of the plan or, visibly, part of it (docs/rules.md#bulk-progress).
+
+    A first run decides the plan and the amount on one view of the cohort and refuses a wrong amount before
+    writing anything; its first batch reserves the reference and records the plan. A member paid by someone else
+    meanwhile is re-decided with its batch and reported as ``already_paid_elsewhere``; the reference's reserved
+    amount minus what was credited is raised as a REFERENCE_SHORTFALL exception (docs/rules.md#reference-shortfall).
+    A rerun of a half-done command id (same payload) resumes its plan."""
+    agreement = load_agreement(ledger, cmd.agreement_id)
+    decide = _payment_decider(ledger, ctx, agreement, cmd.periods, on, cmd.payment_reference)
+    run = ledger.store.load(BulkRun, bulk_run_id(cmd.command_id))
+    paying = _Paying()
+    skipped: dict[str, int] = {}
+    fresh = not run.exists
+    if not fresh:
+        run.require_same(cmd.kind, digest)
+        plan = planned_members(ledger.store.events_of(run.id))
+        writes = paying.classify(outcomes_by_state(ledger, _fresh_heads(ledger, plan), decide))
+        ref = ledger.store.load(PaymentReference, payment_reference_id(cmd.payment_reference))
+    else:
+        _, cohort = decide_cohort(ledger, ctx, cmd.agreement_id, cmd.periods, on, cmd.payment_reference,
+                                  verify_heads=ledger.verify_heads)
+        if cohort.members_payable == 0:
+            raise RuleViolation(
+                "agreement_id",
+                f"no member of {cmd.agreement_id} can be paid for {', '.join(cmd.periods)}: "
+                f"{dict(cohort.skipped) or 'the cohort is empty'}",
+            )
+        if cmd.amount_rp != cohort.amount_rp:
+            raise RuleViolation(
+                "amount_rp",
+                f"{format_rp(cmd.amount_rp)} does not match the tariff for the payable cohort: "
+                f"{cohort.members_payable} members x {len(cmd.periods)} period(s) = {format_rp(cohort.amount_rp)}",
+            )
+        skipped = dict(sorted(cohort.skipped.items()))
+        writes = cohort.writes
+        paying.done = paying.resumed = cohort.resumed
+        paying.credited_rp = cohort.resumed_rp
+        plan = [*cohort.resumed_ids, *(h.aggregate_id for h, _ in writes)]
+
+    batches = list(_batches(writes, ledger.batch_size)) or [[]]
+    tracked = not fresh or len(batches) > 1  # one batch is one transaction: nothing to resume
+
+    def start() -> tuple[BulkRun, PaymentReference]:
+        """The run and the reference as the first batch of a fresh run writes them."""
+        new_run = BulkRun(bulk_run_id(cmd.command_id))
+        if tracked:
+            new_run.begin(ctx, command_type=cmd.kind, payload_digest=digest, members_total=len(plan), on=on,
+                          amount_rp=cmd.amount_rp, payment_reference=cmd.payment_reference, plan=plan)
+        return new_run, reserve_reference(ledger, ctx, cmd.payment_reference, agreement.state.payer_id,
+                                          cmd.amount_rp, "contribution", on)
+
+    if fresh:
+        run, ref = start()
+    progress = _progress(len(writes), f"paying {cmd.agreement_id}")
+    task = progress.add_task("paying", total=len(writes)) if progress else None
+    result: Result = {}
+    try:
+        for i, batch in enumerate(batches):
+            last = i == len(batches) - 1
+            version = 0 if fresh and i == 0 else run.version
+            for attempt in range(PAY_BATCH_RETRIES + 1):
+                if attempt:  # lost a race: reload what this batch writes, re-decide its members on fresh state
+                    if fresh and i == 0:
+                        if ledger.store.load(BulkRun, run.id).exists:
+                            raise ConcurrencyConflict("command_id", "this command id is being run elsewhere")
+                        run, ref = start()
+                    else:
+                        run = ledger.store.load(BulkRun, run.id)
+                        if run.version != version:
+                            raise ConcurrencyConflict("command_id", "this command id is being run elsewhere")
+                        ref = ledger.store.load(PaymentReference, ref.id)
+                    record = ledger.store.load(CommandRecord, record.id)
+                    if record.exists:
+                        raise ConcurrencyConflict("command_id", "this command id was completed elsewhere")
+                    batch = paying.classify(outcomes_by_state(
+                        ledger, _fresh_heads(ledger, [h.aggregate_id for h, _ in batch]), decide))
+                tx = _Transaction(ledger)
+                if fresh and i == 0:
+                    tx.add_aggregate(ref)
+                released: list[Claim] = []
+                for head, outcome in batch:
+                    if outcome.member is not None:  # decided on its own: the object path
+                        tx.add_aggregate(outcome.member)
+                        released += release_held_claims(ledger, ctx, outcome.member, on, cmd.payment_reference)
+                    else:
+                        tx.add_outcome(head.aggregate_id, head.version, outcome)
+                for claim in released:
+                    tx.add_aggregate(claim)
+                batch_rp = sum(o.amount_rp for _, o in batch)
+                done = paying.done + len(batch)
+                if tracked:
+                    run.progress(ctx, done, on)
+                if last:
+                    credited_rp = paying.credited_rp + batch_rp
+                    elsewhere = sorted(str(m) for m in paying.elsewhere)
+                    ref.record_shortfall(ctx, credited_rp=credited_rp, already_paid_elsewhere=elsewhere,
+                                         no_longer_payable=dict(sorted(paying.lost.items())), on=on)
+                    tx.add_aggregate(ref)
+                    if tracked:
+                        run.complete(ctx, done, len(elsewhere) + sum(paying.lost.values()), on)
+                    result = {
+                        "agreement_id": cmd.agreement_id,
+                        "periods": list(cmd.periods),
+                        "members_paid": done,
+                        "resumed": paying.resumed,
+                        "amount_rp": credited_rp,
+                        "reserved_rp": cmd.amount_rp,
+                        "shortfall_rp": cmd.amount_rp - credited_rp,
+                        "already_paid_elsewhere": len(elsewhere),
+                        "already_paid_elsewhere_members": elsewhere,
+                        "no_longer_payable": dict(sorted(paying.lost.items())),
+                        "skipped": skipped,
+                        "claims_released": paying.claims_released + len(released),
+                    }
+                    record.accept(ctx, cmd.kind, digest, result, on)
+                tx.add_aggregate(run)
+                if last:
+                    tx.add_aggregate(record)
+                try:
+                    tx.commit()
+                except ConcurrencyConflict:
+                    continue
+                paying.done, paying.credited_rp = done, paying.credited_rp + batch_rp
+                paying.claims_released += len(released)
+                break
+            else:
+                raise ConcurrencyConflict("members", f"batch {i + 1} lost {PAY_BATCH_RETRIES + 1} races; rerun "
+                                                     "with the same command id to resume")
+            if progress is not None and task is not None:
+                progress.advance(task, len(batch))
+    finally:
+        if progress is not None:
+            progress.stop()
     return result
 
 
@@ -500,7 +690,7 @@ def sweep(ledger: Ledger, cmd: Sweep, ctx: CommandContext, on: date, record: Com
         result["on_by_zone"] = {zone: day.isoformat() for zone, day in by_zone.items()}
     record.accept(ctx, cmd.kind, digest, result, on)
     write_in_batches(ledger, [((h.aggregate_id, h.version), o) for h, o in writes], last=[*claims, record],
-                     label="sweeping")
+                     label="sweeping", tracking=tracking_for(ledger, ctx, on, cmd.kind, digest))
     ledger.store.collect_unused_states()  # the periodic job is the natural time to drop unused snapshot states
     return result
 
@@ -510,3 +700,25 @@ BULK_HANDLERS: dict[type[Command], Callable[..., Result]] = {
     PayCohort: pay_cohort,
     Sweep: sweep,
 }
+
+
+def bulk_runs(ledger: Ledger, *, include_completed: bool = False) -> list[Result]:
+    """The bulk commands of more than one batch: each one in progress (command id, members done / total), and
+    with ``include_completed`` the completed ones too (docs/rules.md#bulk-progress)."""
+    out = []
+    for head in ledger.store.heads(list(ledger.store.snapshots_of_kind("BulkRun"))):
+        run = head.aggregate(BulkRun, ledger.store.mapper)
+        s = run.state
+        if s.completed and not include_completed:
+            continue
+        out.append({
+            "command_id": s.command_id, "command": s.command_type,
+            "status": "completed" if s.completed else "in progress",
+            "members_done": s.members_done, "members_total": s.members_total,
+            "not_done": s.not_done, "payment_reference": s.payment_reference, "amount_rp": s.amount_rp,
+            "started_at": s.started_at.isoformat() if s.started_at else None,
+            "updated_at": s.updated_at.isoformat() if s.updated_at else None,
+            "resume": None if s.completed else f"rerun {s.command_type} with --command-id {s.command_id} "
+                                               "and the same arguments",
+        })
+    return sorted(out, key=lambda r: str(r["started_at"]))

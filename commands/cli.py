@@ -499,8 +499,10 @@ def project_run(
 @project_app.command("status")
 def project_status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Position, lag behind the log's head and last error of each projection."""
-    emit(read_with(store, "project", lambda ledger: {"projections": [r.status() for r in _runners(ledger, None)]},
-                   ), as_json)
+    from commands.bulk import bulk_runs
+
+    emit(read_with(store, "project", lambda ledger: {"projections": [r.status() for r in _runners(ledger, None)],
+                                                     "bulk_in_progress": bulk_runs(ledger)}), as_json)
 
 
 @project_app.command("rebuild")
@@ -912,6 +914,9 @@ cli_principals.register(app, agreement_app)
 from commands.cli_keys import keys_app  # noqa: E402  (keys status / rotate)
 
 app.add_typer(keys_app, name="keys")
+from commands.cli_bulk import bulk_app  # noqa: E402  (bulk commands in progress)
+
+app.add_typer(bulk_app, name="bulk")
 
 
 def main() -> None:

@@ -429,6 +429,8 @@ class ExceptionKind(StrEnum):
     AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
     DUPLICATE = "DUPLICATE"
     AMBIGUOUS = "AMBIGUOUS"
+    REFERENCE_SHORTFALL = "REFERENCE_SHORTFALL"
+    """A payment reference was reserved for more than was credited under it (docs/rules.md#reference-shortfall)."""
 
 
 class LineException(BaseModel):
@@ -491,6 +493,51 @@ class PaymentReferenceUsed(LedgerEvent):
     payer_id: str
     amount_rp: Rupiah
     purpose: str
+
+
+class PaymentReferenceShortfall(LedgerEvent):
+    """A reference's reserved amount differs from what its command credited under it: an open reconciliation
+    exception for finance (``kind`` REFERENCE_SHORTFALL, docs/rules.md#reference-shortfall). Members are named
+    by their pseudonymous ids."""
+
+    kind: ExceptionKind
+    reference: str
+    payer_id: str
+    reserved_rp: Rupiah
+    credited_rp: Rupiah
+    difference_rp: int
+    already_paid_elsewhere: list[str]
+    no_longer_payable: dict[str, int]
+    reason: str
+
+
+# --- Bulk commands in progress (docs/rules.md#bulk-progress) --------------------------------------
+
+
+class BulkCommandStarted(LedgerEvent):
+    """A bulk command (cohort payment, import, sweep) committed its first batch; ``members_total`` it decided."""
+
+    command_type: str
+    payload_digest: str
+    members_total: int = Field(ge=0)
+    amount_rp: Rupiah
+    payment_reference: str | None
+
+
+class BulkMembersPlanned(LedgerEvent):
+    """Part of the plan a cohort payment decided before its first commit (pseudonymous member ids, hex)."""
+
+    member_ids: list[str]
+
+
+class BulkBatchCommitted(LedgerEvent):
+    members_done: int = Field(ge=0)
+
+
+class BulkCommandCompleted(LedgerEvent):
+    members_done: int = Field(ge=0)
+    not_done: int = Field(ge=0)
+    payment_reference: str | None
 
 
 MEMBER_EVENTS = (

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.errors import AlreadyDone, IdempotencyConflict
-from ledger.events import CommandAccepted, LedgerEvent, PaymentReferenceUsed
+from ledger.events import CommandAccepted, ExceptionKind, LedgerEvent, PaymentReferenceShortfall, PaymentReferenceUsed
 from ledger.values import format_rp, require_code
 
 NS_COMMAND = uuid.UUID("5e9a3c1d-2b4f-4e6a-8d7c-1a2b3c4d5e6f")
@@ -74,6 +74,8 @@ class PaymentReferenceState(BaseModel):
     amount_rp: int = 0
     purpose: str = ""
     command_id: str = ""
+    shortfall_rp: int = 0
+    """What an exception says was reserved and not credited (docs/rules.md#reference-shortfall)."""
 
 
 class PaymentReference(Aggregate[PaymentReferenceState]):
@@ -87,6 +89,10 @@ class PaymentReference(Aggregate[PaymentReferenceState]):
         if self.exists:
             s = self.state
             if s.command_id == ctx.command_id:
+                if s.amount_rp != amount_rp:
+                    raise IdempotencyConflict(
+                        "command_id", f"{reference} was reserved by this command id for {format_rp(s.amount_rp)}, "
+                                      f"not {format_rp(amount_rp)}: resume with the same payload or use a new id")
                 return  # a resumed bulk command continues under its own reservation
             if s.payer_id != payer_id or s.amount_rp != amount_rp:
                 raise AlreadyDone(
@@ -99,7 +105,25 @@ class PaymentReference(Aggregate[PaymentReferenceState]):
             purpose=purpose,
         )
 
+    def record_shortfall(self, ctx: CommandContext, *, credited_rp: int, already_paid_elsewhere: list[str],
+                         no_longer_payable: dict[str, int], on: date) -> None:
+        """Raise the reconciliation exception for what was reserved and not credited (nothing if equal)."""
+        difference_rp = self.state.amount_rp - credited_rp - self.state.shortfall_rp
+        if difference_rp == 0:
+            return
+        reason = (f"{self.state.reference} reserved {format_rp(self.state.amount_rp)}, credited "
+                  f"{format_rp(credited_rp)}: {len(already_paid_elsewhere)} member(s) already paid elsewhere, "
+                  f"{sum(no_longer_payable.values())} no longer payable")
+        self._trigger(ctx, PaymentReferenceShortfall, on, kind=ExceptionKind.REFERENCE_SHORTFALL,
+                      reference=self.state.reference, payer_id=self.state.payer_id,
+                      reserved_rp=self.state.amount_rp, credited_rp=credited_rp, difference_rp=difference_rp,
+                      already_paid_elsewhere=already_paid_elsewhere, no_longer_payable=no_longer_payable,
+                      reason=reason)
+
     def apply(self, event: LedgerEvent) -> None:
+        if isinstance(event, PaymentReferenceShortfall):
+            self.state.shortfall_rp += event.difference_rp
+            return
         assert isinstance(event, PaymentReferenceUsed)
         self.state.reference = event.reference
         self.state.payer_id = event.payer_id

@@ -32,7 +32,7 @@ SHAPES_PER_QUERY_MAX = 500
 
 class Journal(Projection):
     name = "journal"
-    version = 6  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape;
+    version = 7  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape;
     # 4: entries dated by the fact they record (a transfer's booking day), with the day it was decided beside;
     # 5: statement lines keep their value date beside the booking date; 6: exceptions remember being parked
 
@@ -94,6 +94,14 @@ class Journal(Projection):
               Column("amount_rp", BigInteger), Column("candidates", Text), Column("raised_on", String(10)),
               Column("status", String(16)), Column("resolved_on", String(10)), Column("note", Text),
               Column("booked_on", String(10)), Column("parked", Integer, nullable=False, default=0))
+        # every payment reference: reserved (PaymentReferenceUsed), credited under it (contributions, claim payouts,
+        # refunds settled), explained by REFERENCE_SHORTFALL exceptions; in_progress while its bulk command runs
+        Table(f"payment_references{suffix}", metadata,
+              Column("reference", String(64), primary_key=True), Column("payer_id", String(64)),
+              Column("purpose", String(24)), Column("command_id", String(128)), Column("reserved_on", String(10)),
+              Column("reserved_rp", BigInteger), Column("credited_rp", BigInteger, nullable=False, default=0),
+              Column("explained_rp", BigInteger, nullable=False, default=0),
+              Column("in_progress", Integer, nullable=False, default=0))
         Table(f"refunds{suffix}", metadata,
               Column("claim_ref", String(64), primary_key=True), Column("payer_id", String(64), primary_key=True),
               Column("member_id", String(36)), Column("agreement_code", String(64)), Column("periods", Text),
@@ -112,9 +120,12 @@ class Journal(Projection):
         shapes: dict[str, Entry] = {}
         # the shapes of this batch's contributions, by every field ``entry_for`` (a pure function) reads
         shape_of: dict[tuple[Any, ...], str | None] = {}
+        references: dict[str, dict[str, Any]] = {}
         for e in batch:
             d = e.data
             kind = e.event_type
+            if kind in REFERENCE_EVENTS:
+                _reference_change(references, kind, d, e.originator_version)
             booked = self._booked_lines(conn, e) if kind in TRANSFER_EVENTS else None
             if kind in REGISTER_EVENTS:  # in event order: an entry may need what an earlier event recorded
                 self._registers(conn, e, booked)
@@ -134,6 +145,7 @@ class Journal(Projection):
                 if shape is not None:
                     add((e.position, seq, shape, fact_on, d["effective_on"], d["recorded_at"]))
         self._add_shapes(conn, shapes)
+        self._references(conn, references)
         insert_rows(conn, self.table("journal_entries"),
                     ("position", "seq", "shape", "effective_on", "decided_on", "recorded_at"), rows)
 
@@ -261,6 +273,30 @@ class Journal(Projection):
                       else {"paid_on": on})
             conn.execute(update(t).where(t.c.claim_stream == e.originator_id).values(**values))
 
+    def _references(self, conn: Connection, changes: dict[str, dict[str, Any]]) -> None:
+        """Apply one batch's changes to the payment references: the fields set, the amounts added."""
+        if not changes:
+            return
+        t = self.table("payment_references")
+        wanted = list(changes)
+        known: set[str] = set()
+        for i in range(0, len(wanted), SHAPES_PER_QUERY_MAX):
+            known.update(conn.execute(select(t.c.reference).where(
+                t.c.reference.in_(wanted[i:i + SHAPES_PER_QUERY_MAX]))).scalars())
+        insert_rows(conn, t, ("reference", "credited_rp", "explained_rp", "in_progress"),
+                    [(r, 0, 0, 0) for r in wanted if r not in known])
+        shortfalls = []
+        for reference, change in changes.items():
+            shortfalls += [(reference, d) for d in change.pop("_shortfalls", ())]
+            added = {f: getattr(t.c, f) + change.pop(f) for f in ("credited_rp", "explained_rp") if f in change}
+            conn.execute(update(t).where(t.c.reference == reference).values(**change, **added))
+        insert_rows(conn, self.table("exceptions"), (
+            "statement_id", "line_no", "payer_id", "kind", "reason", "amount_rp", "candidates", "raised_on", "status",
+            "resolved_on", "note", "booked_on", "parked"), [(
+                f"{SHORTFALL_PREFIX}{reference}"[:64], version, d["payer_id"], d["kind"], d["reason"],
+                d["difference_rp"], "", d["effective_on"], "OPEN", None, None, d["effective_on"], 0)
+                for reference, (version, d) in shortfalls])
+
     def _line_status(self, conn: Connection, statement_id: str, line_nos: list[int], status: str) -> None:
         t = self.table("statement_lines")
         conn.execute(update(t).where(t.c.statement_id == bindparam("sid"), t.c.line_no == bindparam("ln"))
@@ -273,6 +309,30 @@ ALLOCATION_COLUMNS = ("position", "seq", "statement_id", "line_no", "invoice_ref
 TRANSFER_EVENTS = frozenset({"StatementLinesMatched", "ReconciliationExceptionsRaised",
                              "ReconciliationExceptionResolved"})
 """Events deciding on statement lines: their entries are dated by the lines' booking days."""
+
+
+REFERENCE_EVENTS = frozenset({"PaymentReferenceUsed", "ContributionPaid", "ClaimPaid", "ContributionRefundSettled",
+                              "PaymentReferenceShortfall", "BulkCommandStarted", "BulkCommandCompleted"})
+"""Events that reserve a payment reference, credit money under one, explain a difference or mark it in progress."""
+SHORTFALL_PREFIX = "REF:"
+"""A REFERENCE_SHORTFALL exception is listed with the exceptions as statement ``REF:<reference>``, line = the
+version of the exception on the reference's stream."""
+
+
+def _reference_change(changes: dict[str, dict[str, Any]], kind: str, d: dict[str, Any], version: int) -> None:
+    if kind == "PaymentReferenceUsed":
+        changes.setdefault(d["reference"], {}).update(
+            payer_id=d["payer_id"], purpose=d["purpose"], command_id=d["command_id"], reserved_on=d["effective_on"],
+            reserved_rp=d["amount_rp"])
+    elif kind in ("ContributionPaid", "ClaimPaid", "ContributionRefundSettled"):
+        change = changes.setdefault(d["payment_reference"], {})
+        change["credited_rp"] = change.get("credited_rp", 0) + d["amount_rp"]
+    elif kind == "PaymentReferenceShortfall":
+        change = changes.setdefault(d["reference"], {})
+        change["explained_rp"] = change.get("explained_rp", 0) + d["difference_rp"]
+        change.setdefault("_shortfalls", []).append((version, d))
+    elif d.get("payment_reference") is not None:  # a bulk command under a reference started or completed
+        changes.setdefault(d["payment_reference"], {})["in_progress"] = int(kind == "BulkCommandStarted")
 
 
 def shape_id(entry: Entry) -> str:

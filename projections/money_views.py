@@ -385,6 +385,26 @@ def trial_balance(views: MoneyViews, on: date | None) -> tuple[dict[str, Section
                       "accounts": len(rows)}
 
 
+def reference_breaches(views: MoneyViews, on: date, open_items: list[list[Any]]) -> list[str]:
+    """Every payment reference (over the whole log): its reserved amount equals what was credited under it plus
+    what its REFERENCE_SHORTFALL exceptions explain (docs/rules.md#reference-shortfall). A reference whose bulk
+    command is still in progress is an open item, not a breach; money credited under a reference never reserved
+    is a breach."""
+    breaches = []
+    for r in views.rows(views.journal, "payment_references"):
+        reserved, credited, explained = r["reserved_rp"], r["credited_rp"], r["explained_rp"]
+        if r["in_progress"]:
+            open_items.append(["bulk-in-progress", f"{r['reference']} (command {r['command_id']})",
+                               (reserved or 0) - credited, r["reserved_on"], _age_days(r["reserved_on"], on)])
+        elif reserved is None:
+            breaches.append(f"payment reference {r['reference']}: {format_rp(credited)} credited, never reserved")
+        elif reserved != credited + explained:
+            breaches.append(f"payment reference {r['reference']}: reserved {format_rp(reserved)}, credited "
+                            f"{format_rp(credited)}, explained by exceptions {format_rp(explained)}: "
+                            f"{format_rp(reserved - credited - explained)} unexplained")
+    return breaches
+
+
 def checks(views: MoneyViews, on: date, max_age_days: int | None) -> dict[str, Any]:
     """The journal's invariants (over every entry), and every payable, suspense item and clearing balance open on
     ``on``, with its age then."""
@@ -422,6 +442,7 @@ def checks(views: MoneyViews, on: date, max_age_days: int | None) -> dict[str, A
         if e["status"] in ("OPEN", "PARKED"):
             open_items.append(["suspense", f"{e['statement_id'][:12]}:{e['line_no']} {e['kind']}",
                                e["amount_rp"], e["booked_on"], _age_days(e["booked_on"], on)])
+    breaches += reference_breaches(views, on, open_items)
     sections, _ = trial_balance(views, on)
     for account, _, _, _, _, balance in sections["accounts"]["rows"]:
         if account.startswith("billed:") and balance:

@@ -5,7 +5,9 @@ FastStream broker; :class:`EventRoute` says where an event goes, and :func:`publ
 knows how each kind confirms a publish:
 
 - RabbitMQ: a durable topic exchange ``jamsos.events``, routing key ``jamsos.events.<partition>.<Type>``,
-  persistent messages, publisher confirms (the publish returns when the broker has the message).
+  persistent mandatory messages, publisher confirms (the publish returns when the broker has the message; a message
+  returned unroutable is a failed publish); the durable queue ``jamsos.events.archive`` bound with ``#`` keeps every
+  event whether or not a subscriber's queue is bound yet.
 - NATS: a JetStream stream ``JAMSOS_EVENTS`` over ``jamsos.events.>`` (file storage), the same subject scheme; the
   publish returns on the stream's ack; ``Nats-Msg-Id`` = event id lets JetStream drop a republished duplicate.
 - Redis: one stream ``jamsos.events`` (XADD returns once stored), which keeps the total order.
@@ -50,6 +52,12 @@ class Names:
         return f"{self.namespace.upper().replace('.', '_').replace('-', '_')}_EVENTS"
 
     @property
+    def events_archive(self) -> str:
+        """RabbitMQ: the durable queue bound to the events exchange with ``#`` (every event), declared by the relay
+        at start, so no event is unroutable: ``jamsos.events.archive`` (docs/rules.md#event-archive)."""
+        return f"{self.namespace}.events.archive"
+
+    @property
     def commands(self) -> str:
         """Queue (RabbitMQ), subject (NATS), stream (Redis), topic (Kafka) of command messages."""
         return f"{self.namespace}.commands"
@@ -73,9 +81,11 @@ def names() -> Names:
 PUBLISH_TIMEOUT_S = 10.0
 """How long a publish waits for the broker's confirmation before it counts as failed."""
 
-RABBIT_EVENT_PUBLISH: dict[str, Any] = {"persist": True, "mandatory": False}
-"""How the relay publishes an event on RabbitMQ: persistent (delivery mode 2), not mandatory (an event no queue is
-bound for yet is not an error). The AsyncAPI document declares the relay's publisher with these same options."""
+RABBIT_EVENT_PUBLISH: dict[str, Any] = {"persist": True, "mandatory": True}
+"""How the relay publishes an event on RabbitMQ: persistent (delivery mode 2) and mandatory: an event no queue is
+bound for comes back (basic.return) and counts as a failed publish, so the relay does not move past it. The archive
+queue (:attr:`Names.events_archive`) is bound to every routing key, so this happens only if it was deleted. The
+AsyncAPI document declares the relay's publisher with these same options."""
 RABBIT_DEAD_LETTER_PUBLISH: dict[str, Any] = {"persist": True}
 """How the command consumer stores a dead letter on RabbitMQ: persistent (delivery mode 2)."""
 
@@ -135,6 +145,13 @@ def rabbit_events_exchange() -> Any:
     return RabbitExchange(names().events, type=ExchangeType.TOPIC, durable=True)
 
 
+def rabbit_archive_queue() -> Any:
+    """The durable archive of every event on RabbitMQ (docs/rules.md#event-archive)."""
+    from faststream.rabbit import RabbitQueue
+
+    return RabbitQueue(names().events_archive, durable=True)
+
+
 def events_jstream() -> Any:
     from faststream.nats import JStream
 
@@ -151,7 +168,9 @@ async def declare_event_route(broker: Any) -> None:
     """Create the durable destination of events (idempotent): the exchange, or the JetStream stream."""
     kind = kind_of(broker)
     if kind == "rabbit":
-        await broker.declare_exchange(rabbit_events_exchange())
+        exchange = await broker.declare_exchange(rabbit_events_exchange())
+        archive = await broker.declare_queue(rabbit_archive_queue())
+        await archive.bind(exchange, routing_key="#")
     elif kind == "nats":
         js = broker.config.connection_state.stream
         try:
@@ -171,8 +190,9 @@ async def publish_event(broker: Any, body: bytes, message: EventMessage, timeout
                                        **RABBIT_EVENT_PUBLISH, timeout=timeout_s, headers=headers,
                                        message_id=str(message.event_id), content_type="application/json",
                                        message_type=message.type)
-        if confirm is not None and type(confirm).__name__ != "Ack":
-            raise ConnectionError(f"RabbitMQ did not confirm position {message.position}: {confirm!r}")
+        if confirm is not None and type(confirm).__name__ != "Ack":  # a Nack, or the message returned unroutable
+            what = "returned it unroutable" if type(confirm).__name__ == "DeliveredMessage" else f"sent {confirm!r}"
+            raise ConnectionError(f"RabbitMQ did not confirm position {message.position}: it {what}")
     elif kind == "nats":
         headers["Nats-Msg-Id"] = str(message.event_id)
         await broker.publish(body, event_subject(message), headers=headers, stream=names().events_stream,

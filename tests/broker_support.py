@@ -168,7 +168,8 @@ def drop_rabbit_namespace(url: str, namespace: str, queues: tuple[str, ...] = ()
     async def drop() -> None:
         connection = await aio_pika.connect(url)
         async with connection:
-            for queue in (f"{namespace}.commands", f"{namespace}.commands.dead", *queues):
+            for queue in (f"{namespace}.commands", f"{namespace}.commands.dead", f"{namespace}.events.archive",
+                          *queues):
                 channel = await connection.channel()
                 with contextlib.suppress(Exception):
                     await channel.queue_delete(queue)

@@ -51,6 +51,7 @@ from commands.messages import (
     Sweep,
 )
 from eventstore.mapper import encode_state
+from ledger.errors import RuleViolation
 from ledger.events import AgreementClosed, ContributionRefundDue, LedgerEvent
 from ledger.values import ClaimType, FundSource, PayerType, Programme
 from services.command_consumer import process
@@ -201,7 +202,7 @@ def test_the_relay_publishes_persistent_messages_and_the_document_says_so(
     assert options["persist"] is True
     binding = operation_on(document, RELAY_ADDRESS)["bindings"]["amqp"]
     assert binding["deliveryMode"] == 2 == 1 + options["persist"]  # AMQP: 1 transient, 2 persistent
-    assert binding["mandatory"] is options["mandatory"] is False
+    assert binding["mandatory"] is options["mandatory"] is True  # a returned message is a failed publish
     assert operation_on(document, "jamsos.commands.dead")["bindings"]["amqp"]["deliveryMode"] == 2
 
 
@@ -304,6 +305,46 @@ def play_every_event(ledger: Ledger, clock: SimulatedClock) -> None:
     execute(ledger, ChangePayer(nik=niks[2], from_period="2026-02", effective_on=feb10))
     clock.set_day(date(2026, 7, 5))
     execute(ledger, Sweep(effective_on=date(2026, 7, 5)))
+    play_bulk_events(ledger, clock)
+
+
+class _Crash(Exception):
+    pass
+
+
+def play_bulk_events(ledger: Ledger, clock: SimulatedClock) -> None:
+    """A cohort payment of three batches dies after its first; a member is paid elsewhere; the rerun completes:
+    the BulkRun events and a REFERENCE_SHORTFALL exception (docs/rules.md#bulk-progress)."""
+    on = date(2026, 7, 6)
+    clock.set_day(on)
+    execute(ledger, SignAgreement(agreement_id="PKS-B", name="Bulk", payer_id="PEMKOT-S",
+                                  payer_type=PayerType.APBD_KOTA, fund_source=FundSource.APBD, region_code="61.72",
+                                  first_period="2026-07", last_period="2026-12", budget_rp=10_000_000,
+                                  effective_on=on))
+    niks = [synthetic_nik("6172", 10 + i) for i in range(3)]
+    for nik in niks:
+        execute(ledger, EnrolMember(nik=nik, name="Nama", agreement_id="PKS-B", region_code="61.72", role="PETANI",
+                                    effective_on=on))
+    ledger.batch_size, write_rows = 1, ledger.store.write_rows
+
+    def write_then_die(*args: Any, **kw: Any) -> None:
+        write_rows(*args, **kw)
+        raise _Crash
+
+    pay = PayCohort(agreement_id="PKS-B", periods=["2026-07"], amount_rp=3 * 16_800, payment_reference="SP2D-B",
+                    command_id="pay-b", effective_on=on)
+    ledger.store.write_rows = write_then_die  # type: ignore[method-assign]
+    with pytest.raises(_Crash):
+        execute(ledger, pay)
+    ledger.store.write_rows = write_rows  # type: ignore[method-assign]
+    for i, nik in enumerate(niks):
+        try:
+            execute(ledger, PayContribution(nik=nik, periods=["2026-07"], amount_rp=16_800,
+                                            payment_reference=f"SP2D-E{i}", effective_on=on))
+            break
+        except RuleViolation:
+            continue
+    assert execute(ledger, pay)["already_paid_elsewhere"] == 1
 
 
 @pytest.fixture(scope="module")

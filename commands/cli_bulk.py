@@ -1,0 +1,27 @@
+"""`jamsos bulk status`: the bulk commands (cohort payment, import, sweep) still in progress, and how to finish
+them (docs/rules.md#bulk-progress)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+bulk_app = typer.Typer(help="Bulk commands of more than one batch: what is in progress, and how to resume it.")
+
+
+@bulk_app.command("status")
+def bulk_status(
+    include_completed: Annotated[bool, typer.Option("--all", help="List completed bulk commands too.")] = False,
+    store: Annotated[str | None, typer.Option("--store", envvar="JAMSOS_STORE",
+                                              help="Store: a SQLite file (default ./jamsos.db) or "
+                                                   "postgresql://...")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Each bulk command in progress: command id, command, members done / total, its payment reference. A rerun
+    with the same command id and arguments resumes it."""
+    from commands.bulk import bulk_runs
+    from commands.cli_common import emit, read_with
+
+    runs = read_with(store, "project", lambda ledger: bulk_runs(ledger, include_completed=include_completed))
+    emit({"bulk": runs, "in_progress": sum(r["status"] == "in progress" for r in runs)}, as_json)
