@@ -16,6 +16,7 @@ from eventstore.key_rotation import rotate, status
 from eventstore.keys import MemberKeyring, Secrets
 from eventstore.settings import StoreSettings
 from ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError
+from ledger.values import format_count
 
 StoreOpt = Annotated[
     str | None,
@@ -67,7 +68,7 @@ def keys_rotate(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 
     def progress(done: int, total: int) -> None:
         if show:
-            sys.stderr.write(f"\rre-wrapped {done:,}/{total:,} member keys")
+            sys.stderr.write(f"\rre-wrapped {format_count(done)}/{format_count(total)} member keys")
             sys.stderr.flush()
 
     def go(keyring: MemberKeyring) -> dict[str, Any]:

@@ -33,10 +33,11 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from commands.messages import COMMAND_TYPES, Command
+from ledger import access_events as access_events_module
 from ledger import events as events_module
 from ledger.events import LedgerEvent
 from ledger.identity import SealedPersonalData
-from services.messages import EventMessage
+from services.messages import CREDENTIAL_FIELDS, EventMessage
 
 ENVELOPE_FIELDS = frozenset(LedgerEvent.model_fields)
 """Fields of every event that the message envelope carries instead of the payload (or that the store keeps)."""
@@ -55,18 +56,21 @@ class Draft7JsonSchema(GenerateJsonSchema):
 
 
 def event_classes() -> list[type[LedgerEvent]]:
-    """Every event class (they all live in :mod:`ledger.events`, stored by topic), in definition order."""
+    """Every event class (in :mod:`ledger.events`, then :mod:`ledger.access_events`; stored by topic), in
+    definition order."""
     found: list[type[LedgerEvent]] = []
+    catalogues = (events_module, access_events_module)
+    names = [m.__name__ for m in catalogues]
 
     def walk(cls: type[LedgerEvent]) -> None:
         for sub in cls.__subclasses__():
-            if sub.__module__ == events_module.__name__ and sub not in found:
+            if sub.__module__ in names and sub not in found:
                 found.append(sub)
             walk(sub)
 
     walk(LedgerEvent)
-    order = list(vars(events_module))
-    return sorted(found, key=lambda cls: order.index(cls.__name__))
+    order = [(i, name) for i, m in enumerate(catalogues) for name in vars(m)]
+    return sorted(found, key=lambda cls: order.index((names.index(cls.__module__), cls.__name__)))
 
 
 def event_type_names() -> list[str]:
@@ -93,7 +97,7 @@ def _union(variants: list[type[BaseModel]], discriminator: str) -> Any:
 def _event_payload(cls: type[LedgerEvent]) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for name, info in cls.model_fields.items():
-        if name in ENVELOPE_FIELDS:
+        if name in ENVELOPE_FIELDS or name in CREDENTIAL_FIELDS:  # a token hash is never published
             continue
         if _is_sealed(info.annotation):
             fields[name] = (types.NoneType, Field(

@@ -27,6 +27,8 @@ PROVENANCE_FIELDS = frozenset({"timestamp", "recorded_at", "effective_on", "acto
 
 SEALED_KEYS = frozenset({"key_id", "nonce_b64", "ciphertext_b64"})
 """The shape of :class:`ledger.identity.SealedPersonalData`; any payload value of this shape is dropped."""
+CREDENTIAL_FIELDS = frozenset({"token_sha256"})
+"""A principal's token hash stays in the store: it is never published."""
 
 
 class EventMessage(BaseModel):
@@ -88,8 +90,9 @@ def event_message(
     AsyncAPI document gives)."""
     data = upcast_data(_event_class(topic), orjson.loads(plain_state))
     data.pop("class_version", None)
-    payload = {k: v for k, v in data.items() if k not in PROVENANCE_FIELDS and not _is_sealed(v)}
-    dropped = sorted(k for k, v in data.items() if _is_sealed(v))
+    payload = {k: v for k, v in data.items()
+               if k not in PROVENANCE_FIELDS and not _is_sealed(v) and k not in CREDENTIAL_FIELDS}
+    dropped = sorted(k for k, v in data.items() if _is_sealed(v) or k in CREDENTIAL_FIELDS)
     return EventMessage(
         type=topic.rsplit(":", 1)[-1],
         position=position,

@@ -24,6 +24,7 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
+from commands.authorise import Actor, authenticate, local_actor
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
 from commands.demo import synthetic_nik
@@ -34,6 +35,7 @@ from commands.messages import (
     BillAgreement,
     CarryInJht,
     ChangePayer,
+    ConfirmBudget,
     EnrolMember,
     ForgetMember,
     ImportStatement,
@@ -43,6 +45,9 @@ from commands.messages import (
     RecordWorkforce,
     RejectClaim,
     ResolveException,
+    RevealMember,
+    RevokePrincipal,
+    RotatePrincipalToken,
     RunReconciliation,
     SettleRefund,
     SignAgreement,
@@ -53,13 +58,14 @@ from commands.messages import (
 from eventstore.mapper import encode_state
 from ledger.errors import RuleViolation
 from ledger.events import AgreementClosed, ContributionRefundDue, LedgerEvent
-from ledger.values import ClaimType, FundSource, PayerType, Programme
+from ledger.principal import Scope
+from ledger.values import ClaimType, FundSource, PayerType, Programme, Role
 from services.command_consumer import process
 from services.message_schemas import command_message_schema, event_message_schema
-from services.messages import EventMessage, event_message
+from services.messages import CREDENTIAL_FIELDS, EventMessage, event_message
 from services.relay import read_batch
 from services.transport import PARTITIONS, event_subject, publish_event
-from tests.conftest import execute
+from tests.conftest import execute, grant
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "docs" / "asyncapi.yaml"
@@ -73,7 +79,7 @@ def all_event_classes() -> list[type[LedgerEvent]]:
     def walk(cls: type[LedgerEvent]) -> list[type[LedgerEvent]]:
         return [c for sub in cls.__subclasses__() for c in (sub, *walk(sub))]
 
-    return [c for c in walk(LedgerEvent) if c.__module__ == "ledger.events"]
+    return [c for c in walk(LedgerEvent) if c.__module__ in ("ledger.events", "ledger.access_events")]
 
 
 EVENT_NAMES = sorted(cls.__name__ for cls in all_event_classes())
@@ -232,7 +238,7 @@ def test_every_event_type_has_its_schema(document: dict[str, Any]) -> None:
         assert variant["properties"]["type"]["const"] == cls.__name__
         assert {"type", "payload", "position", "aggregate_id", "recorded_at"} <= set(variant["required"])
         payload = resolve(document, variant["properties"]["payload"]["$ref"])
-        own = set(cls.model_fields) - set(LedgerEvent.model_fields)
+        own = set(cls.model_fields) - set(LedgerEvent.model_fields) - CREDENTIAL_FIELDS  # never published
         sealed = {n for n in own if "SealedPersonalData" in str(cls.model_fields[n].annotation)}
         sealed_seen |= {f"{cls.__name__}.{n}" for n in sealed}
         assert set(payload["properties"]) == own, cls.__name__
@@ -273,6 +279,12 @@ def play_every_event(ledger: Ledger, clock: SimulatedClock) -> None:
     execute(ledger, PayCohort(agreement_id="PKS-S", periods=["2026-01..2026-03"], amount_rp=2 * 16_800 * 3,
                               payment_reference="SP2D-1", effective_on=jan5))
     execute(ledger, AmendBudget(agreement_id="PKS-S", budget_rp=12_000_000, reason="APBD-P", effective_on=jan5))
+    execute(ledger, ConfirmBudget(agreement_id="PKS-S", budget_rp=12_000_000, effective_on=jan5),
+            Actor("second-owner", frozenset({Role.BUDGET_OWNER}), Scope("all")))  # 20 %: four eyes
+    token = grant(ledger, "schema-dpo", Role.DATA_PROTECTION_OFFICER)
+    execute(ledger, RevealMember(nik=niks[0], purpose="verifikasi skema pesan"), authenticate(ledger, token))
+    execute(ledger, RotatePrincipalToken(name="schema-dpo", token_sha256="b" * 64), local_actor())
+    execute(ledger, RevokePrincipal(name="schema-dpo", reason="test over"), local_actor())
     execute(ledger, CarryInJht(nik=niks[0], amount_rp=1_000_000, source="earlier membership", effective_on=jan5))
     execute(ledger, RecordWorkforce(region_code="61.72", workforce=100_000, source="BPS", effective_on=jan5))
     clock.set_day(jan25)
@@ -408,7 +420,7 @@ def test_an_event_stored_by_an_older_class_version_is_published_in_the_current_s
     assert problems(message_validator(document, "EventMessage"), orjson.loads(message.model_dump_json())) == []
 
 
-SIGN = {"kind": "agreement.sign", "command_id": "sign-s", "actor": "bus", "effective_on": "2026-01-05",
+SIGN = {"kind": "agreement.sign", "command_id": "sign-s", "effective_on": "2026-01-05",
         "agreement_id": "PKS-B", "name": "Bus", "payer_id": "PEMKOT-B", "payer_type": "APBD_KOTA",
         "fund_source": "APBD", "region_code": "61.72", "first_period": "2026-01", "last_period": "2026-12",
         "budget_rp": 10_000_000}
@@ -451,6 +463,7 @@ def test_the_command_schema_accepts_exactly_what_the_consumer_accepts(document: 
                                                                       case: str) -> None:
     body = COMMAND_BODIES[case]
     valid = problems(message_validator(document, "CommandMessage"), body) == []
-    reply, _ = process(ledger, orjson.dumps(body))
+    auth = {"authorization": f"Bearer {grant(ledger, 'bus', Role.ADMIN)}"}
+    reply, _ = process(ledger, orjson.dumps(body), headers=auth)
     malformed = reply.error is not None and reply.error.code == "invalid_input"
     assert valid is not malformed, f"{case}: schema valid={valid}, consumer said {reply.error}"

@@ -92,12 +92,15 @@ def test_commands_and_dead_letters_over_nats(nats_url: str, tmp_path: Path, monk
     import json
 
     from commands.bootstrap import bootstrap
+    from ledger.values import Role
     from services.command_consumer import build_consumer
     from services.transport import declare_command_routes, names
+    from tests.conftest import grant
     from tests.test_broker_unit import sign
 
     monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
     ledger = bootstrap(f"sqlite:///{tmp_path / 'bus.db'}")
+    auth = {"authorization": f"Bearer {grant(ledger, 'bus', Role.BUDGET_OWNER)}"}
     replies: list[dict[str, object]] = []
     dead: list[dict[str, object]] = []
 
@@ -108,7 +111,7 @@ def test_commands_and_dead_letters_over_nats(nats_url: str, tmp_path: Path, monk
             await declare_command_routes(broker)
             await broker.start()
             for body in (json.dumps(sign()).encode(), json.dumps(sign()).encode(), b"{oops"):
-                response = await broker.request(body, names().commands, timeout=30)
+                response = await broker.request(body, names().commands, timeout=30, headers=auth)
                 replies.append(json.loads(response.body))
             js = broker.config.connection_state.stream
             subscription = await js.pull_subscribe(names().dead_letters, stream=names().commands_stream)
@@ -123,3 +126,47 @@ def test_commands_and_dead_letters_over_nats(nats_url: str, tmp_path: Path, monk
     assert [r.get("ok") for r in replies] == [True, True, False], replies
     assert replies[1]["replayed"] is True
     assert len(dead) == 1 and dead[0]["error"]["field"] == "body"  # type: ignore[index]
+
+
+def test_every_command_kind_over_nats_runs_only_for_the_right_token(
+    nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The authorisation matrix (tests/auth_matrix.py) through real NATS: only the right sender reaches a handler."""
+    import asyncio
+    import json
+    from datetime import datetime
+
+    from commands.bootstrap import bootstrap
+    from commands.clock import SimulatedClock
+    from services.command_consumer import build_consumer
+    from services.transport import declare_command_routes, names
+    from tests import auth_matrix
+
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
+    clock = SimulatedClock(datetime.fromisoformat("2026-01-05T09:00:00+07:00"))
+    ledger = bootstrap(f"sqlite:///{tmp_path / 'matrix.db'}", clock=clock)
+    matrix = auth_matrix.prepare(ledger)
+
+    async def scenario() -> int:
+        _app, broker = build_consumer(ledger, nats_url)
+        sent = 0
+        async with broker:
+            await broker.connect()
+            await declare_command_routes(broker)
+            await broker.start()
+            for kind in auth_matrix.order(list(matrix.bodies)):
+                body = json.dumps(matrix.bodies[kind]).encode()
+                for variant in auth_matrix.VARIANTS:
+                    before = ledger.store.max_notification_id()
+                    response = await broker.request(body, names().commands, timeout=30,
+                                                    headers=matrix.headers(kind, variant))
+                    auth_matrix.check_reply(json.loads(response.body), variant, kind)
+                    sent += 1
+                    if variant != "right":
+                        assert ledger.store.max_notification_id() == before, f"{kind} by {variant} wrote events"
+        return sent
+
+    try:
+        assert asyncio.run(scenario()) == 6 * len(matrix.bodies)
+    finally:
+        ledger.close()

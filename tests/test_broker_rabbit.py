@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from commands.authorise import local_actor, new_token
+from commands.messages import AddPrincipal
+from ledger.values import Role
 from tests.broker_support import (
     AMQP_URL,
     build_events,
@@ -32,6 +35,7 @@ from tests.broker_support import (
     subscriber_position,
     wait_until,
 )
+from tests.conftest import execute, grant
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.xdist_group("brokers")]  # they restart the servers
 
@@ -157,22 +161,21 @@ def command_script(run: str) -> list[dict[str, Any]]:
     nik = synthetic_nik("6172", 1)
     nik2 = synthetic_nik("6172", 2)
     return [
-        {"kind": "agreement.sign", "command_id": f"{run}-sign", "actor": "bus", "effective_on": "2026-01-05",
+        {"kind": "agreement.sign", "command_id": f"{run}-sign", "effective_on": "2026-01-05",
          "agreement_id": "PKS-BUS", "name": "Bus test", "payer_id": "PEMKOT-SKW", "payer_type": "APBD_KOTA",
          "fund_source": "APBD", "region_code": "61.72", "first_period": "2026-01", "last_period": "2026-12",
          "budget_rp": 100_000_000},
-        {"kind": "member.enrol", "command_id": f"{run}-enrol1", "actor": "bus", "effective_on": "2026-01-05",
+        {"kind": "member.enrol", "command_id": f"{run}-enrol1", "effective_on": "2026-01-05",
          "nik": nik, "name": "Siti Test", "agreement_id": "PKS-BUS", "region_code": "61.72", "role": "PETANI"},
-        {"kind": "member.enrol", "command_id": f"{run}-enrol2", "actor": "bus", "effective_on": "2026-01-05",
+        {"kind": "member.enrol", "command_id": f"{run}-enrol2", "effective_on": "2026-01-05",
          "nik": nik2, "name": "Budi Test", "agreement_id": "PKS-BUS", "region_code": "61.72", "role": "NELAYAN"},
-        {"kind": "contribution.pay", "command_id": f"{run}-pay1", "actor": "bus", "effective_on": "2026-01-05",
+        {"kind": "contribution.pay", "command_id": f"{run}-pay1", "effective_on": "2026-01-05",
          "nik": nik, "periods": ["2026-01"], "amount_rp": 16_800, "payment_reference": "SP2D-BUS-1"},
     ]
 
 
 def cli_args(message: dict[str, Any], store: Path) -> list[str]:
-    common = ["--store", str(store), "--command-id", message["command_id"], "--actor", message["actor"],
-              "--on", message["effective_on"], "--json"]
+    common = ["--store", str(store), "--command-id", message["command_id"], "--on", message["effective_on"], "--json"]
     kind = message["kind"]
     if kind == "agreement.sign":
         return ["agreement", "sign", "--id", message["agreement_id"], "--name", message["name"], "--payer-id",
@@ -198,6 +201,9 @@ def comparable_log(store: Path) -> list[tuple[str, int, dict[str, Any]]]:
         for n in ledger.store.select_notifications(1, 10_000):
             data = json.loads(ledger.store.mapper.plain_state(n.state))
             data.pop("timestamp")
+            data.pop("token_sha256", None)  # each store's principal has its own random token
+            if data.get("command_type") == "principal.add":
+                data.pop("payload_digest")  # ... which is in the payload of the command that added it
             data["recorded_at"] = data["recorded_at"][:19]  # the frozen clock ticks a microsecond per reading
             for sealed in ("personal", "sealed_details"):
                 if data.get(sealed) is not None:
@@ -225,14 +231,23 @@ def test_commands_over_rabbitmq_write_the_same_events_as_the_cli(
 
     cli_store = tmp_path / "cli.db"
     subprocess.run([JAMSOS, "init", "--store", str(cli_store)], check=True, capture_output=True)
+    added = subprocess.run([JAMSOS, "principal", "add", "bus", "--role", "operator", "--role", "budget-owner",
+                            "--store", str(cli_store), "--command-id", "grant-bus", "--json"],
+                           capture_output=True, text=True, check=True)
+    cli_token = json.loads(added.stdout)["token"]
     cli_results = []
     for message in script:
-        done = subprocess.run([JAMSOS, *cli_args(message, cli_store)], capture_output=True, text=True)
+        done = subprocess.run([JAMSOS, "--token", cli_token, *cli_args(message, cli_store)], capture_output=True,
+                              text=True)
         assert done.returncode == 0, done.stderr
         cli_results.append(json.loads(done.stdout))
 
     bus_store = tmp_path / "bus.db"
     ledger = bootstrap(f"sqlite:///{bus_store}")
+    token, digest = new_token("bus")
+    execute(ledger, AddPrincipal(command_id="grant-bus", name="bus", roles=[Role.OPERATOR, Role.BUDGET_OWNER],
+                                 token_sha256=digest), local_actor())
+    auth = {"authorization": f"Bearer {token}"}
     replies: list[dict[str, Any]] = []
 
     async def scenario() -> None:
@@ -244,7 +259,8 @@ def test_commands_over_rabbitmq_write_the_same_events_as_the_cli(
 
             await declare_command_routes(broker)
             for message in [*script, script[1]]:  # the last one retries enrol1 with the same id and payload
-                response = await broker.request(json.dumps(message).encode(), queue=names().commands, timeout=30)
+                response = await broker.request(json.dumps(message).encode(), queue=names().commands, timeout=30,
+                                                headers=auth)
                 replies.append(json.loads(response.body))
 
     try:
@@ -286,6 +302,8 @@ def test_bad_command_messages_land_in_the_dead_letter_queue_and_the_consumer_kee
         (json.dumps({**sign, "budget_rp": 5}).encode(), "command_id", "idempotency_conflict"),  # id reused
     ]
     ledger = bootstrap(f"sqlite:///{tmp_path / 'bus.db'}")
+    auth = {"authorization": f"Bearer {grant(ledger, 'bus', Role.OPERATOR, Role.BUDGET_OWNER)}"}
+    granted = ledger.store.max_notification_id()
     replies: list[dict[str, Any]] = []
     dead: list[dict[str, Any]] = []
 
@@ -299,12 +317,12 @@ def test_bad_command_messages_land_in_the_dead_letter_queue_and_the_consumer_kee
             dlq = await broker.declare_queue(RabbitQueue(names().dead_letters, durable=True))
             await dlq.purge()
             for body in [body for body, _f, _c in bad[:-2]] + [json.dumps(sign).encode()]:
-                response = await broker.request(body, queue=names().commands, timeout=30)
+                response = await broker.request(body, queue=names().commands, timeout=30, headers=auth)
                 replies.append(json.loads(response.body))
                 if len(replies) == len(bad) - 2:
-                    assert ledger.store.max_notification_id() == 0, "a refused command wrote nothing"
+                    assert ledger.store.max_notification_id() == granted, "a refused command wrote nothing"
             for body, _f, _c in bad[-2:]:  # business rules need the signed agreement
-                response = await broker.request(body, queue=names().commands, timeout=30)
+                response = await broker.request(body, queue=names().commands, timeout=30, headers=auth)
                 replies.append(json.loads(response.body))
             for _ in range(50):
                 message = await dlq.get(no_ack=True, fail=False)
@@ -329,7 +347,8 @@ def test_bad_command_messages_land_in_the_dead_letter_queue_and_the_consumer_kee
         assert letter["body_bytes"] == len(body)  # the body itself is kept without personal data
         assert letter["error"] == reply["error"] and letter["error"]["reason"]
     events = comparable_log(tmp_path / "bus.db")
-    assert [t.split(":")[-1].split("@")[0] for t, _v, _d in events] == ["AgreementSigned", "CommandAccepted"]
+    assert [t.split(":")[-1].split("@")[0] for t, _v, _d in events] == [
+        "PrincipalAdded", "CommandAccepted", "AgreementSigned", "CommandAccepted"]  # the sender, then its one command
 
 
 @pytest.mark.postgres
@@ -376,3 +395,57 @@ def test_relay_from_a_postgresql_store(rabbit: str, pg_schema_url: str, tmp_path
     finally:
         ledger.close()
         drop_rabbit_namespace(rabbit, names().namespace, (queue,))
+
+
+def test_every_command_kind_over_rabbitmq_runs_only_for_the_right_token(
+    rabbit: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The authorisation matrix (tests/auth_matrix.py) through the real broker: no token, a wrong one, a revoked one,
+    an out-of-scope one and the wrong role are refused before any handler (nothing written, the reply only
+    unauthenticated/forbidden); the dead letters hold neither a token nor the member's name."""
+    from datetime import datetime
+
+    from faststream.rabbit import RabbitQueue
+
+    from commands.bootstrap import bootstrap
+    from commands.clock import SimulatedClock
+    from services.command_consumer import build_consumer
+    from services.transport import declare_command_routes, names
+    from tests import auth_matrix
+
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
+    ledger = bootstrap(f"sqlite:///{tmp_path / 'matrix.db'}", clock=SimulatedClock(datetime.fromisoformat(CLOCK)))
+    matrix = auth_matrix.prepare(ledger)
+    tokens = [t for t in matrix.tokens.values() if t]
+    dead: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        _app, broker = build_consumer(ledger, rabbit)
+        async with broker:
+            await broker.start()
+            await declare_command_routes(broker)
+            dlq = await broker.declare_queue(RabbitQueue(names().dead_letters, durable=True))
+            for kind in auth_matrix.order(list(matrix.bodies)):
+                body = json.dumps(matrix.bodies[kind]).encode()
+                for variant in auth_matrix.VARIANTS:
+                    before = ledger.store.max_notification_id()
+                    response = await broker.request(body, queue=names().commands, timeout=30,
+                                                    headers=matrix.headers(kind, variant))
+                    auth_matrix.check_reply(json.loads(response.body), variant, kind)
+                    if variant != "right":
+                        assert ledger.store.max_notification_id() == before, f"{kind} by {variant} wrote events"
+            for _ in range(1000):
+                message = await dlq.get(no_ack=True, fail=False)
+                if message is None:
+                    break
+                dead.append(json.loads(message.body))
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        ledger.close()
+    refused = [d for d in dead if d["error"]["code"] in ("unauthenticated", "forbidden")]
+    assert len(refused) == 5 * len(matrix.bodies)
+    for letter in dead:
+        auth_matrix.check_dead_letter(letter, tokens)
+        assert auth_matrix.SECRET_NAME not in json.dumps(letter)

@@ -102,6 +102,15 @@ class Cli:
         finally:
             store.close()
 
+    def actors_after(self, position: int) -> list[str]:
+        """The ``actor`` of every event written after notification ``position``."""
+        store = open_store(self.url)
+        try:
+            return [json.loads(store.mapper.plain_state(n.state))["actor"]
+                    for n in store.select_notifications(position + 1, 10_000)]
+        finally:
+            store.close()
+
     def topics_after(self, position: int) -> list[str]:
         """Event types written after notification ``position``."""
         store = open_store(self.url)

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from commands import handlers
 from commands.bootstrap import bootstrap
 from commands.bulk import ImportRejected
 from commands.cohort_file import read_cohort
@@ -38,7 +37,7 @@ from ledger.tariff import CONTRIBUTION_TARIFFS
 from ledger.text import NIK_MASK, from_bank, json_escaped, nik_runs, printable, require_text, spreadsheet_text
 from ledger.values import BillingCadence, FundSource, PayerType, Programme
 from projections.export import csv_text, write_xlsx
-from tests.conftest import events_count, execute, member_view, nik
+from tests.conftest import events_count, execute, member_view, nik, run
 from tests.test_behaviour import AGREEMENT, enrol, refused, sign
 from tests.test_cli import AGREEMENT as CLI_AGREEMENT
 from tests.test_cli import HEADER, Cli, cli, template, write_csv
@@ -278,7 +277,7 @@ def test_signing_in_the_future_is_refused(memory_ledger: Any) -> None:
     ledger = memory_ledger
     before = events_count(ledger)
     with pytest.raises(InvalidInput) as info:
-        handlers.execute(ledger, make(
+        run(ledger, make(
             SignAgreement, agreement_id="F-1", name="x", payer_id="P", payer_type=PayerType.APBD_KOTA,
             fund_source=FundSource.APBD, region_code="61.72", first_period="2099-01", last_period="2099-06",
             budget_rp=1_000_000, effective_on=date(2099, 1, 1)))
@@ -415,7 +414,7 @@ def store_bypassing_validation(cli: Cli, monkeypatch: pytest.MonkeyPatch, *comma
     ledger = bootstrap(cli.url)
     try:
         for command in commands:
-            handlers.execute(ledger, command)
+            run(ledger, command)
     finally:
         ledger.close()
 
@@ -439,7 +438,7 @@ def test_stored_control_characters_never_reach_the_terminal(cli: Cli, monkeypatc
     store_bypassing_validation(cli, monkeypatch, SignAgreement.model_construct(**fields),
                                EnrolMember.model_construct(**enrolled))
     for args in (("agreement", "show", "EVIL-2025", "--on", "2025-01-31"),
-                 ("member", "show", nik(60), "--reveal", "--on", "2025-01-31")):
+                 ("member", "show", nik(60), "--reveal", "--purpose", "cek data tersimpan", "--on", "2025-01-31")):
         for as_json in ((), ("--json",)):
             run = cli(*args, *as_json)
             assert run.code == 0, str(run)
