@@ -36,8 +36,13 @@ def _keyring(store: str | None) -> MemberKeyring:
 
 
 def _run(store: str | None, as_json: bool, go: Any) -> None:
+    from commands.cli_common import SESSION
+
     keyring = None
     try:
+        if SESSION["token"]:  # the key file is the server's own: no principal manages it from afar
+            raise InvalidInput("token", "keys are managed by the server's operating-system user (local admin), "
+                                        "not with a token")
         keyring = _keyring(store)
         result = go(keyring)
     except LedgerError as err:

@@ -69,3 +69,4 @@ def test_reads_follow_the_role_and_the_scope(cli: Cli) -> None:
     log = cli.ok(*auditor, "report", "access", "--on", "2025-01-31")
     assert [(r[2], r[4]) for r in log["sections"]["access"]["rows"]] == [("dpo", "verifikasi ahli waris")]
     assert PAID_NAME not in str(log)
+    cli.refused(2, "token", "operating-system user", *auditor, "keys", "rotate")  # the key file is the server's
