@@ -19,7 +19,7 @@ from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement
 from ledger.billing import billing_block
 from ledger.claim import Claim, claim_id_for
-from ledger.errors import InvalidInput, NotFound, RuleViolation
+from ledger.errors import InvalidInput, LedgerError, NotFound, RuleViolation
 from ledger.events import (
     Allocation,
     InvoiceLine,
@@ -137,6 +137,17 @@ def run_reconciliation(ledger: Ledger, cmd: RunReconciliation, ctx: CommandConte
         summary["exceptions"] += len(result.exceptions)
         summary["matched_rp"] += matched_rp
     return touched, summary
+
+
+def statement_payer(ledger: Ledger, statement_ref: str) -> str | None:
+    """The payer of the statement with this SHA-256 (or unique prefix of it); None when there is none."""
+    try:
+        statement_id = statement_ref if len(statement_ref) == 64 else statement_by_prefix(MoneyViews(ledger.store),
+                                                                                          statement_ref)
+    except LedgerError:
+        return None
+    statement = ledger.store.load(Statement, statement_id_for(statement_id))
+    return statement.state.payer_id if statement.exists else None
 
 
 def resolve_exception(ledger: Ledger, cmd: ResolveException, ctx: CommandContext, on: date) -> Handled:

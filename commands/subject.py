@@ -9,8 +9,9 @@ One table, :data:`SUBJECT_OF`, read from the store once per command (docs/rules.
   and payer given; workforce: the region given;
 - a payer's money commands (statement import, refund settlement, a reconciliation run for one payer): the payer,
   and the regions of its agreements;
-- the rest spans regions and payers (a sweep of the whole ledger, a run of every payer, resolving an exception,
-  managing principals): national — the national rules give the day, and only the ``all`` scope reaches it.
+- resolving an exception: the national day, and the payer of its statement;
+- the rest spans regions and payers (a sweep of the whole ledger, a run of every payer, managing principals):
+  national — the national rules give the day, and only the ``all`` scope reaches it.
 
 An unknown agreement, member or claim is about nothing known: the national rules give the date, only the ``all``
 scope reaches it (a scoped principal learns nothing about whether it exists), and the handler then refuses the
@@ -114,6 +115,15 @@ def payer_subject(ledger: Ledger, payer_id: str | None) -> Subject:
     return Subject([r or None for r in found] or [None], frozenset({payer_id}))
 
 
+def _exception(ledger: Ledger, cmd: ResolveException) -> Subject:
+    """Resolving an exception is decided on the national day (docs/rules.md#time-zones) but concerns the payer of
+    its statement, so a payer's finance officer may resolve it."""
+    from commands.money import statement_payer
+
+    payer_id = statement_payer(ledger, cmd.statement_id)
+    return Subject([None], frozenset({payer_id})) if payer_id else NATIONAL
+
+
 def _enrolment(ledger: Ledger, cmd: EnrolMember) -> Subject:
     payers = agreement_subject(ledger, cmd.agreement_id).payer_ids
     return Subject([cmd.region_code], payers)
@@ -145,7 +155,7 @@ SUBJECT_OF: dict[type[Command], Callable[[Ledger, Any], Subject]] = {
     ImportStatement: lambda ledger, c: payer_subject(ledger, c.payer_id),
     SettleRefund: lambda ledger, c: payer_subject(ledger, c.payer_id),
     RunReconciliation: lambda ledger, c: payer_subject(ledger, c.payer_id),
-    ResolveException: lambda _, c: NATIONAL,
+    ResolveException: _exception,
     Sweep: lambda _, c: NATIONAL,
     AddPrincipal: lambda _, c: NATIONAL,
     RotatePrincipalToken: lambda _, c: NATIONAL,

@@ -188,3 +188,17 @@ def test_member_view_of_an_unrevealed_member_shows_nothing_personal(ledger: Ledg
     view = member_view(ledger, auth_matrix.NIKS[0], date(2026, 1, 5), None)
     assert auth_matrix.SECRET_NAME not in json.dumps(view, default=str)
     assert isinstance(view, dict) and not isinstance(view.get("personal"), dict)
+
+
+def test_a_payer_s_finance_officer_resolves_only_its_own_exceptions(ledger: Ledger) -> None:
+    matrix = auth_matrix.prepare(ledger)
+    finance = actor("fin-all", Role.FINANCE)
+    for kind in ("reconcile.import", "reconcile.run"):
+        execute(ledger, parse_command(kind, {k: v for k, v in matrix.bodies[kind].items() if k != "kind"}), finance)
+    resolve = parse_command("reconcile.resolve", {k: v for k, v in matrix.bodies["reconcile.resolve"].items()
+                                                  if k != "kind"})
+    before = ledger.store.max_notification_id()
+    with pytest.raises(Forbidden, match="outside its scope"):
+        execute(ledger, resolve, actor("fin-other", Role.FINANCE, "payer:PEMKOT-OTHER"))
+    assert ledger.store.max_notification_id() == before
+    assert execute(ledger, resolve, actor("fin-m", Role.FINANCE, "payer:PEMKOT-M"))
