@@ -57,6 +57,7 @@ import sqlalchemy
 from psycopg import sql
 
 from bench.bulk_write import (
+    BENCH_ACTOR,
     PG_URL_DEFAULT,
     STORES,
     git_describe,
@@ -70,7 +71,6 @@ from bench.bulk_write import (
     timed,
 )
 from commands import bulk
-from commands.authorise import local_actor
 from commands.bootstrap import Ledger, bootstrap
 from commands.clock import WIB, SimulatedClock
 from commands.demo import synthetic_nik
@@ -106,8 +106,7 @@ BUDGET_RP = 2_000_000_000
 READ_PAGE_ROWS = 10_000
 RATIO_TARGET = 0.5
 
-BENCH_ACTOR = local_actor()
-"""The benchmarks run as the server's own operating-system user (role admin)."""
+
 
 
 # --- results ----------------------------------------------------------------------------------------

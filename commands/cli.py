@@ -17,7 +17,6 @@ from typing import Annotated, Any
 import typer
 
 from commands import bulk, render
-from commands.authorise import authorise_read
 from commands.bootstrap import Ledger
 from commands.cli_common import (
     SESSION,
@@ -279,8 +278,7 @@ def member_show(
     on: OnOpt = None, as_of: AsOfOpt = None, store: StoreOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Show a member: chains, payers, periods paid, claims, refunds due (personal data only with --reveal)."""
-    from commands.messages import RevealMember
-    from projections.ledger_views import member_view
+    from commands.member_access import show_member
 
     if purpose is not None and not reveal:
         fail(InvalidInput("purpose", "only with --reveal"))
@@ -289,14 +287,8 @@ def member_show(
                                      "the access log, UU 27/2022)"))
     day, as_of_t = parse_date(on), parse_timestamp(as_of)
 
-    def go(ledger: Ledger) -> Any:
-        actor = current_actor(ledger)
-        authorise_read(ledger, actor, "member.show", nik=nik)
-        if reveal:  # recorded before anything is shown; refused (and nothing shown) without the role
-            execute(ledger, build(RevealMember, nik=nik, purpose=purpose), actor)
-        return member_view(ledger, nik, day, as_of_t, reveal)
-
-    view = with_ledger(store, go, create=False)
+    view = with_ledger(store, lambda ledger: show_member(ledger, current_actor(ledger), nik, day, as_of_t,
+                                                         purpose=purpose if reveal else None), create=False)
     emit(view, as_json, lambda v: render.render_member(console, v))
 
 

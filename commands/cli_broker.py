@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from commands.bootstrap import Ledger
+from commands.cli_common import JsonOpt, StoreOpt
 
 BrokerOpt = Annotated[
     str | None,
@@ -20,11 +21,6 @@ BrokerOpt = Annotated[
                  help="Broker URL: amqp://user:pass@host:5672/ (default), nats://host:4222, redis://host:6379, "
                       "kafka://host:9092."),
 ]
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", envvar="JAMSOS_STORE", help="Store: a SQLite file (default ./jamsos.db) or postgresql://..."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 RelayNameOpt = Annotated[
     str, typer.Option("--name", envvar="JAMSOS_RELAY_NAME", help="Relay name: each name keeps its own position.")
 ]

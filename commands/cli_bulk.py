@@ -7,16 +7,16 @@ from typing import Annotated
 
 import typer
 
+from commands.cli_common import JsonOpt, StoreOpt
+
 bulk_app = typer.Typer(help="Bulk commands of more than one batch: what is in progress, and how to resume it.")
 
 
 @bulk_app.command("status")
 def bulk_status(
     include_completed: Annotated[bool, typer.Option("--all", help="List completed bulk commands too.")] = False,
-    store: Annotated[str | None, typer.Option("--store", envvar="JAMSOS_STORE",
-                                              help="Store: a SQLite file (default ./jamsos.db) or "
-                                                   "postgresql://...")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Each bulk command in progress: command id, command, members done / total, its payment reference. A rerun
     with the same command id and arguments resumes it."""

@@ -1,7 +1,7 @@
 """What every `jamsos` command shares: options, parsing, errors, output, and who is acting.
 
 Commands print one line per refusal (``error: <field>: <reason>``) and exit with the code of the error's kind
-(:data:`EXIT_CODES`); a command is run as the principal of ``--token`` / ``JAMSOS_TOKEN`` or as the server's
+(``LedgerError.exit_code``); a command is run as the principal of ``--token`` / ``JAMSOS_TOKEN`` or as the server's
 operating-system user (:func:`current_actor`).
 """
 
@@ -25,31 +25,13 @@ from commands.bootstrap import Ledger, bootstrap
 from commands.handlers import execute
 from commands.messages import Command, field_error
 from commands.render import terminal_safe
-from eventstore.chain import ChainBroken
 from ledger.errors import (
-    ConcurrencyConflict,
-    Forbidden,
-    IdempotencyConflict,
     InvalidInput,
     LedgerError,
-    NotFound,
-    RuleViolation,
-    Unauthenticated,
 )
 from ledger.text import json_escaped, printable
 
 console = Console(width=None if sys.stdout.isatty() else 160)
-
-EXIT_CODES: list[tuple[type[LedgerError], int]] = [
-    (ChainBroken, 7),
-    (Unauthenticated, 9),
-    (Forbidden, 10),
-    (IdempotencyConflict, 5),
-    (ConcurrencyConflict, 6),
-    (NotFound, 4),
-    (RuleViolation, 3),
-    (InvalidInput, 2),
-]
 
 StoreOpt = Annotated[
     str | None,
@@ -83,7 +65,7 @@ def print_error(field: str, reason: str) -> None:
 
 
 def fail(err: LedgerError) -> None:
-    code = next((c for t, c in EXIT_CODES if isinstance(err, t)), 1)
+    code = err.exit_code  # by its kind: ledger.errors, eventstore.chain.ChainBroken
     print_error(err.field, err.reason)
     if isinstance(err, bulk.ImportRejected):
         for row in err.errors:

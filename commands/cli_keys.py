@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
+from commands.cli_common import JsonOpt, StoreOpt
 from eventstore.key_rotation import rotate, status
 from eventstore.keys import MemberKeyring, Secrets
 from eventstore.settings import StoreSettings
 from ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError
 from ledger.values import format_count
-
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", envvar="JAMSOS_STORE", help="Store: a SQLite file (default ./jamsos.db) or postgresql://..."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 keys_app = typer.Typer(help="Master key: its epoch, and rotation (every member key re-wrapped, the old master key "
                             "destroyed, so old copies of the key table open nothing).")

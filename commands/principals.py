@@ -14,9 +14,8 @@ from commands.bootstrap import Ledger
 from commands.common import member_for_nik
 from commands.messages import AddPrincipal, Command, RevealMember, RevokePrincipal, RotatePrincipalToken
 from ledger.aggregate import Aggregate, CommandContext
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import NotFound
 from ledger.principal import (
-    LOCAL_PREFIX,
     AccessRecord,
     Principal,
     Scope,
@@ -36,8 +35,6 @@ def _load(ledger: Ledger, name: str) -> Principal:
 
 
 def add_principal(ledger: Ledger, cmd: AddPrincipal, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
-    if cmd.name.startswith(LOCAL_PREFIX.rstrip(":")):
-        raise InvalidInput("name", f"names starting with {LOCAL_PREFIX.rstrip(':')!r} are the server's own users")
     scope = Scope.parse(cmd.scope)
     existing = ledger.store.load(Principal, principal_id_for(require_principal_name(cmd.name)))
     principal = Principal.add(ctx, name=cmd.name, roles=list(cmd.roles), scope=scope, description=cmd.description,

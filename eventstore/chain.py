@@ -48,6 +48,7 @@ class ChainBroken(LedgerError):
     """The store no longer matches its chain (``jamsos`` exits 7); the reason names the position."""
 
     code = "audit_chain_broken"
+    exit_code = 7
 
 
 class ChainError(RuntimeError):

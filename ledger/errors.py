@@ -10,6 +10,8 @@ class LedgerError(Exception):
     """Base class: ``field`` is what the user must fix, ``reason`` says why."""
 
     code = "ledger_error"
+    exit_code = 1
+    """The one mapping of a refusal's kind to the CLI's exit code (and the broker reply's ``exit_code``)."""
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
@@ -24,18 +26,21 @@ class InvalidInput(LedgerError):
     """The value is malformed (shape, range, type)."""
 
     code = "invalid_input"
+    exit_code = 2
 
 
 class RuleViolation(LedgerError):
     """The value is well-formed but a business rule forbids it (window, tariff, duplicate...)."""
 
     code = "rule_violation"
+    exit_code = 3
 
 
 class NotFound(LedgerError):
     """The referenced agreement, member or claim does not exist."""
 
     code = "not_found"
+    exit_code = 4
 
 
 class AlreadyDone(RuleViolation):
@@ -48,18 +53,21 @@ class IdempotencyConflict(LedgerError):
     """The command id was used before with a different payload."""
 
     code = "idempotency_conflict"
+    exit_code = 5
 
 
 class ConcurrencyConflict(LedgerError):
     """Another writer changed the same aggregate first; retrying re-decides on fresh state."""
 
     code = "concurrency_conflict"
+    exit_code = 6
 
 
 class Unauthenticated(LedgerError):
     """No principal: the token is missing, unknown, malformed or revoked. Faces answer only ``unauthenticated``."""
 
     code = "unauthenticated"
+    exit_code = 9
 
 
 class Forbidden(LedgerError):
@@ -69,3 +77,4 @@ class Forbidden(LedgerError):
     """
 
     code = "forbidden"
+    exit_code = 10

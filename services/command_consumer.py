@@ -50,22 +50,17 @@ from services.transport import (
 
 log = logging.getLogger("jamsos.consumer")
 
-ERROR_CODES: list[tuple[type[LedgerError], str, int]] = [
-    (Unauthenticated, "unauthenticated", 9),
-    (Forbidden, "forbidden", 10),
-    (IdempotencyConflict, "idempotency_conflict", 5),
-    (ConcurrencyConflict, "concurrency_conflict", 6),
-    (NotFound, "not_found", 4),
-    (RuleViolation, "rule_violation", 3),
-    (InvalidInput, "invalid_input", 2),
+REPLY_KINDS: list[type[LedgerError]] = [
+    Unauthenticated, Forbidden, IdempotencyConflict, ConcurrencyConflict, NotFound, RuleViolation, InvalidInput,
 ]
-"""Error code and the CLI's exit code for each refusal (the same as ``jamsos``'s exit codes)."""
+"""The refusal kinds a reply names: its ``code`` and the CLI's ``exit_code`` are the kind's (a subclass, such as
+``AlreadyDone``, answers as its kind)."""
 
 
 def error_of(err: Exception) -> CommandError:
     if isinstance(err, LedgerError):
-        code, exit_code = next(((c, x) for t, c, x in ERROR_CODES if isinstance(err, t)), ("ledger_error", 1))
-        return CommandError(code=code, exit_code=exit_code, field=err.field, reason=err.reason)
+        kind = next((t for t in REPLY_KINDS if isinstance(err, t)), LedgerError)
+        return CommandError(code=kind.code, exit_code=kind.exit_code, field=err.field, reason=err.reason)
     return CommandError(code="internal_error", exit_code=1, field="command", reason=f"{type(err).__name__}: {err}")
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from commands.authorise import COMMAND_ROLES, new_token, role_for
+from commands.authorise import COMMAND_ROLES, local_actor, new_token, role_for
 from commands.bootstrap import Ledger
 from commands.demo import synthetic_nik
 from commands.messages import EnrolMember, PayContribution, RevokePrincipal, SignAgreement, SubmitClaim
@@ -56,17 +56,11 @@ def prepare(ledger: Ledger) -> Matrix:
         tokens[(role, "right")] = right
         tokens[(role, "wrong-token")] = right[:-6] + ("AAAAAA" if not right.endswith("AAAAAA") else "BBBBBB")
         tokens[(role, "revoked")] = grant(ledger, f"r-{slug}", role)
-        execute(ledger, RevokePrincipal(name=f"r-{slug}", reason="left the office"), _admin())
+        execute(ledger, RevokePrincipal(name=f"r-{slug}", reason="left the office"), local_actor())
         tokens[(role, "out-of-scope")] = grant(ledger, f"x-{slug}", role, scope="payer:PEMKOT-OTHER")
         other = Role.AUDITOR if role is not Role.AUDITOR else Role.OPERATOR
         tokens[(role, "wrong-role")] = grant(ledger, f"w-{slug}", other)
     return Matrix(tokens, bodies())
-
-
-def _admin() -> Any:
-    from commands.authorise import local_actor
-
-    return local_actor()
 
 
 def bodies() -> dict[str, dict[str, Any]]:

@@ -154,6 +154,17 @@ def test_relay_started_while_the_broker_is_down_waits_and_delivers(
 CLOCK = "2026-01-05T09:00:00+07:00"
 
 
+async def drained(queue: Any, messages_max: int) -> list[dict[str, Any]]:
+    """Every message waiting in ``queue`` (up to ``messages_max``), taken off it, as JSON."""
+    out = []
+    for _ in range(messages_max):
+        message = await queue.get(no_ack=True, fail=False)
+        if message is None:
+            break
+        out.append(json.loads(message.body))
+    return out
+
+
 def command_script(run: str) -> list[dict[str, Any]]:
     """A small scenario as command messages (the same as the CLI calls in ``cli_equivalents``)."""
     from commands.demo import synthetic_nik
@@ -324,11 +335,7 @@ def test_bad_command_messages_land_in_the_dead_letter_queue_and_the_consumer_kee
             for body, _f, _c in bad[-2:]:  # business rules need the signed agreement
                 response = await broker.request(body, queue=names().commands, timeout=30, headers=auth)
                 replies.append(json.loads(response.body))
-            for _ in range(50):
-                message = await dlq.get(no_ack=True, fail=False)
-                if message is None:
-                    break
-                dead.append(json.loads(message.body))
+            dead.extend(await drained(dlq, 50))
 
     try:
         asyncio.run(scenario())
@@ -434,11 +441,7 @@ def test_every_command_kind_over_rabbitmq_runs_only_for_the_right_token(
                     auth_matrix.check_reply(json.loads(response.body), variant, kind)
                     if variant != "right":
                         assert ledger.store.max_notification_id() == before, f"{kind} by {variant} wrote events"
-            for _ in range(1000):
-                message = await dlq.get(no_ack=True, fail=False)
-                if message is None:
-                    break
-                dead.append(json.loads(message.body))
+            dead.extend(await drained(dlq, 1000))
 
     try:
         asyncio.run(scenario())
