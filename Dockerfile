@@ -6,5 +6,7 @@ COPY commands commands
 COPY projections projections
 COPY eventstore eventstore
 COPY services services
+COPY cli cli
+COPY api api
 RUN pip install --no-cache-dir .
 ENTRYPOINT ["jamsos"]

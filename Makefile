@@ -27,13 +27,13 @@ demo: $(STAMP)
 ## make test: lint, type-check the write model, then the whole suite (PostgreSQL must be running)
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy ledger commands eventstore projections services bench
+	$(BIN)/mypy ledger commands eventstore projections services api cli bench
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not broker"
 	$(BIN)/pytest -q -m broker
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy ledger commands eventstore projections services bench
+	$(BIN)/mypy ledger commands eventstore projections services api cli bench
 
 ## make bench: the bulk-write benchmark against raw SQLite / PostgreSQL inserts (on demand, not in CI)
 bench: $(STAMP)

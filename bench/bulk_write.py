@@ -42,13 +42,13 @@ from typing import Any, Protocol, TypeVar
 import psycopg
 from psycopg import sql
 
+from cli.seed_demo import synthetic_nik
 from commands import bulk
 from commands.authorise import local_actor
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
-from commands.demo import synthetic_nik
 from commands.handlers import execute
 from commands.messages import CohortRow, ImportCohort, PayCohort, SignAgreement
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from ledger.values import BillingCadence, FundSource, PayerType
 
 T = TypeVar("T")

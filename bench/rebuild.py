@@ -70,12 +70,12 @@ from bench.bulk_write import (
     selected,
     timed,
 )
+from cli.seed_demo import synthetic_nik
 from commands import bulk
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
-from commands.demo import synthetic_nik
 from commands.handlers import execute
 from commands.messages import CohortRow, ImportCohort, PayCohort, SignAgreement
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from eventstore.store import LedgerStore
 from ledger.values import BillingCadence, FundSource, PayerType
 from projections import runner as projection_runner

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.rebuild import build_log
-from commands.bootstrap import bootstrap
-from commands.clock import WIB, SimulatedClock
-from services.messages import EventMessage
+from eventstore.bootstrap import bootstrap
+from eventstore.clock import WIB, SimulatedClock
+from projections.event_messages import EventMessage
 from services.relay import Relay, read_batch
 from services.transport import declare_event_route, kind_of, make_broker, names, publish_event
 

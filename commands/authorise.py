@@ -21,9 +21,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from commands.bootstrap import Ledger
 from commands.messages import COMMAND_TYPES, Command
 from commands.subject import Subject, agreement_subject, member_subject
+from eventstore.bootstrap import Ledger
 from ledger.errors import Forbidden, InvalidInput, Unauthenticated
 from ledger.principal import LOCAL_PREFIX, Principal, Scope, principal_id_for
 from ledger.values import Role

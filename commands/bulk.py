@@ -21,9 +21,9 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from commands.bootstrap import Ledger
 from commands.common import all_windows, load_agreement, release_held_claims, reserve_reference, window_of
 from commands.messages import CohortRow, Command, ImportCohort, PayCohort, Sweep
+from eventstore.bootstrap import Ledger
 from eventstore.store import EventRow, Head, SnapshotParams, SnapshotRow, event_rows, snapshot_row
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement

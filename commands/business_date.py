@@ -8,9 +8,9 @@ rules apply, and a sweep without ``--on`` then decides each member on its own re
 
 from __future__ import annotations
 
-from commands.bootstrap import Ledger
 from commands.messages import Command
 from commands.subject import Subject, payer_subject, subject_of
+from eventstore.bootstrap import Ledger
 from ledger.business_time import BusinessDay, business_day
 
 Regions = list[str | None]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from commands.bootstrap import Ledger
-from commands.clock import SystemClock
 from commands.messages import Command
+from eventstore.bootstrap import Ledger
+from eventstore.clock import SystemClock
 from ledger.aggregate import CommandContext
 from ledger.agreement import Agreement, agreement_id_for
 from ledger.claim import Claim, claim_id_for

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from commands import bulk
 from commands.authorise import Actor, authorise
-from commands.bootstrap import Ledger
 from commands.business_date import command_business_day
 from commands.common import (
     context,
@@ -51,6 +50,7 @@ from commands.messages import (
 from commands.money import MONEY_HANDLERS
 from commands.principals import PRINCIPAL_HANDLERS
 from commands.subject import subject_of
+from eventstore.bootstrap import Ledger
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement, agreement_id_for
 from ledger.claim import Claim, ClaimFacts, claim_id_for

@@ -7,9 +7,9 @@ from datetime import date, datetime
 from typing import Any
 
 from commands.authorise import Actor, authorise_read
-from commands.bootstrap import Ledger
 from commands.handlers import execute
 from commands.messages import RevealMember, make
+from eventstore.bootstrap import Ledger
 from projections.ledger_views import member_view
 
 

@@ -12,9 +12,9 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from commands.bootstrap import Ledger
 from commands.common import load_agreement, reserve_reference
 from commands.messages import BillAgreement, ImportStatement, ResolveException, RunReconciliation, SettleRefund
+from eventstore.bootstrap import Ledger
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement
 from ledger.billing import billing_block

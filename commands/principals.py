@@ -10,9 +10,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from commands.bootstrap import Ledger
 from commands.common import member_for_nik
 from commands.messages import AddPrincipal, Command, RevealMember, RevokePrincipal, RotatePrincipalToken
+from eventstore.bootstrap import Ledger
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.errors import NotFound
 from ledger.principal import (

@@ -30,10 +30,10 @@ from datetime import date
 from typing import Any
 
 from commands.authorise import Actor
-from commands.bootstrap import Ledger
 from commands.handlers import execute
 from commands.messages import ImportStatement, make
 from commands.statement_file import ParsedStatement, StatementFile
+from eventstore.bootstrap import Ledger
 from ledger.errors import AlreadyDone, InvalidInput, LedgerError
 from ledger.values import format_count, format_rp
 

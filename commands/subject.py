@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from commands.bootstrap import Ledger
 from commands.messages import (
     AddPrincipal,
     AmendBudget,
@@ -53,6 +52,7 @@ from commands.messages import (
     SubmitClaim,
     Sweep,
 )
+from eventstore.bootstrap import Ledger
 from ledger.agreement import Agreement, agreement_id_for
 from ledger.business_time import known_region
 from ledger.claim import Claim, claim_id_for

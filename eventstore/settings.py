@@ -13,11 +13,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from ledger.errors import InvalidInput
 
 DEFAULT_STORE = "jamsos.db"
 APPLICATION_NAME = "jamsos"
 """Names the PostgreSQL tables (``jamsos_events``); never rename it (stack-notes: new empty tables)."""
+
+
+class Settings(BaseSettings):
+    """The deployment's settings, one class for every face (CLI, broker consumer, HTTP server): each field is read
+    from ``JAMSOS_<FIELD>`` (``JAMSOS_STORE``, ``JAMSOS_HTTP_PORT`` ...); a face's option (``--store``) wins.
+
+    Invariant: a store is named in exactly one way, :attr:`store` (a URL or a SQLite path, see the module).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="JAMSOS_", extra="ignore", frozen=True)
+
+    store: str = Field(default=DEFAULT_STORE, min_length=1, description="memory://, a SQLite file, postgresql://...")
+    http_host: str = Field(default="127.0.0.1", description="Where `jamsos serve` listens (loopback by default).")
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    http_workers: int = Field(default=1, ge=1, le=32, description="uvicorn worker processes.")
+    http_body_max_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1024 * 1024,
+                                     description="The largest JSON request body.")
+    http_upload_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
+                                       description="The largest file upload (cohort file, bank statement).")
+    http_cors_origins: tuple[str, ...] = Field(
+        default=(), description="Browser origins allowed to call the API (CORS); none by default (closed).")
+    http_jobs_max: int = Field(default=16, ge=1, le=1000, description="Long jobs (imports) running at once.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +59,7 @@ class StoreSettings:
 
     @classmethod
     def from_url(cls, url: str | None) -> StoreSettings:
-        url = (url or os.environ.get("JAMSOS_STORE") or DEFAULT_STORE).strip()
+        url = (url or Settings().store).strip()
         if url.startswith("memory:"):
             return cls(kind="memory", url="memory://")
         if url.startswith(("postgresql://", "postgres://")):

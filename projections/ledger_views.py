@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from commands.bootstrap import Ledger
+from eventstore.bootstrap import Ledger
 from eventstore.mapper import decode_state
 from ledger.agreement import Agreement, agreement_id_for, budget_in_force
 from ledger.claim import Claim, claim_id_for

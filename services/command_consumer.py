@@ -25,9 +25,9 @@ import orjson
 from faststream import Context, StreamMessage
 
 from commands.authorise import authenticate
-from commands.bootstrap import Ledger
 from commands.handlers import execute
 from commands.messages import parse_command
+from eventstore.bootstrap import Ledger
 from ledger.errors import (
     ConcurrencyConflict,
     Forbidden,

@@ -37,7 +37,7 @@ from ledger import access_events as access_events_module
 from ledger import events as events_module
 from ledger.events import LedgerEvent
 from ledger.identity import SealedPersonalData
-from services.messages import CREDENTIAL_FIELDS, EventMessage
+from projections.event_messages import CREDENTIAL_FIELDS, EventMessage
 
 ENVELOPE_FIELDS = frozenset(LedgerEvent.model_fields)
 """Fields of every event that the message envelope carries instead of the payload (or that the store keeps)."""

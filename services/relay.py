@@ -28,8 +28,8 @@ from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, insert
 from sqlalchemy.engine import Engine
 
 from eventstore.store import LedgerStore
+from projections.event_messages import EventMessage, event_message
 from projections.runner import views_engine
-from services.messages import EventMessage, event_message
 from services.transport import (
     PARTITIONS,
     PUBLISH_TIMEOUT_S,

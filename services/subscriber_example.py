@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
-from services.messages import EventMessage
+from projections.event_messages import EventMessage
 from services.transport import broker_url, kind_of, make_broker, names, rabbit_events_exchange
 
 log = logging.getLogger("jamsos.subscriber")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ledger.errors import InvalidInput
-from services.messages import EventMessage
+from projections.event_messages import EventMessage
 
 BrokerKind = Literal["rabbit", "nats", "redis", "kafka"]
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from cli.seed_demo import synthetic_nik
 from commands.authorise import COMMAND_ROLES, local_actor, new_token, role_for
-from commands.bootstrap import Ledger
-from commands.demo import synthetic_nik
 from commands.messages import EnrolMember, PayContribution, RevokePrincipal, SignAgreement, SubmitClaim
+from eventstore.bootstrap import Ledger
 from ledger.values import ClaimType, FundSource, PayerType, Role
 from tests.conftest import execute, grant
 

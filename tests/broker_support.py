@@ -22,8 +22,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from tests.conftest import SERVICES_REQUIRED
 
 AMQP_URL = os.environ.get("JAMSOS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")

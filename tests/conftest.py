@@ -19,9 +19,9 @@ import pytest
 
 from commands import handlers
 from commands.authorise import Actor, local_actor, new_token, role_for
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
 from commands.messages import AddPrincipal, Command
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from ledger.principal import Scope
 from ledger.values import Role
 from projections import ledger_views
@@ -137,7 +137,7 @@ def events_count(ledger: Ledger) -> int:
 
 
 def nik(i: int, region: str = "6172") -> str:
-    from commands.demo import synthetic_nik
+    from cli.seed_demo import synthetic_nik
 
     return synthetic_nik(region, i)
 

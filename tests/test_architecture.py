@@ -60,3 +60,43 @@ def test_every_event_is_applied_by_some_aggregate() -> None:
                      if p.name not in ("events.py", "access_events.py"))
     for cls in LedgerEvent.__subclasses__():
         assert cls.__name__ in source, f"{cls.__name__} is never used outside ledger/events.py"
+
+
+FOLDERS_BELOW: dict[str, set[str]] = {
+    "ledger": set(),
+    "eventstore": {"ledger"},
+    "projections": {"ledger", "eventstore"},
+    "commands": {"ledger", "eventstore", "projections"},
+    "services": {"ledger", "eventstore", "projections", "commands"},
+    "api": {"ledger", "eventstore", "projections", "commands"},
+    "cli": {"ledger", "eventstore", "projections", "commands", "services", "api"},
+    "bench": {"ledger", "eventstore", "projections", "commands", "services", "api", "cli"},
+}
+"""Which project folders each folder may import (at module level or inside a function). The write model is at the
+bottom; reading (``projections``) never depends on the write side (``commands``); the faces (broker ``services``,
+HTTP ``api``, the ``cli`` that starts both) stand on top, and nothing imports a face but a face above it."""
+
+
+def test_folders_import_only_the_folders_below_them() -> None:
+    offenders = []
+    for folder, allowed in FOLDERS_BELOW.items():
+        files = sorted((ROOT / folder).rglob("*.py"))
+        if folder != "api":  # the HTTP face may not exist on every branch; every other folder must
+            assert files, folder
+        for path in files:
+            for name in _imports(path):
+                top = name.split(".")[0]
+                if top in FOLDERS_BELOW and top != folder and top not in allowed:
+                    offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
+
+
+def test_folder_layers_have_no_loop() -> None:
+    """The allowed-imports table itself is a strict order: no folder may (transitively) import itself."""
+    def reach(folder: str, seen: frozenset[str]) -> None:
+        for below in FOLDERS_BELOW[folder]:
+            assert below not in seen, f"{below} imports back into {folder}"
+            reach(below, seen | {below})
+
+    for folder in FOLDERS_BELOW:
+        reach(folder, frozenset({folder}))

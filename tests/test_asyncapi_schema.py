@@ -24,10 +24,8 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
+from cli.seed_demo import synthetic_nik
 from commands.authorise import Actor, authenticate, local_actor
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
-from commands.demo import synthetic_nik
 from commands.messages import (
     COMMAND_TYPES,
     AmendBudget,
@@ -55,14 +53,16 @@ from commands.messages import (
     SubmitClaim,
     Sweep,
 )
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from eventstore.mapper import encode_state
 from ledger.errors import RuleViolation
 from ledger.events import AgreementClosed, ContributionRefundDue, LedgerEvent
 from ledger.principal import Scope
 from ledger.values import ClaimType, FundSource, PayerType, Programme, Role
+from projections.event_messages import CREDENTIAL_FIELDS, EventMessage, event_message
 from services.command_consumer import process
 from services.message_schemas import command_message_schema, event_message_schema
-from services.messages import CREDENTIAL_FIELDS, EventMessage, event_message
 from services.relay import read_batch
 from services.transport import PARTITIONS, event_subject, publish_event
 from tests.conftest import execute, grant

@@ -27,8 +27,8 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import event, select
 
-from commands.bootstrap import Ledger, bootstrap
 from commands.messages import CohortRow, ImportCohort, PayCohort, RecordWorkforce
+from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.chain import GENESIS, KIND_UPGRADE, KIND_WRITE, ChainError, split_leaves
 from eventstore.store import CHAINED_APPLICATION_ID
 from ledger.errors import ConcurrencyConflict
@@ -146,7 +146,7 @@ def test_a_byte_breaking_the_json_exits_7_naming_the_position(sqlite_ledger: Any
     _, db, url = sqlite_ledger
     _tamper(db, "UPDATE stored_events SET state = CAST(substr(state, 2) AS BLOB) WHERE rowid = 40")  # no `{`
     _tamper(db, "UPDATE stored_events SET state = CAST(X'7BFF22' AS TEXT) WHERE rowid = 41")  # not even UTF-8
-    run = subprocess.run([sys.executable, "-m", "commands.cli", "audit", "verify", "--store", url, "--json"],
+    run = subprocess.run([sys.executable, "-m", "cli", "audit", "verify", "--store", url, "--json"],
                          capture_output=True, text=True, env={**os.environ}, timeout=60)
     assert run.returncode == 7, run.stderr
     assert run.stderr.startswith(f"error: audit: positions 40..41 (2 events): {EDITED}"), run.stderr
@@ -246,7 +246,7 @@ def test_verify_rejects_a_malformed_head(sqlite_ledger: Any) -> None:
 def test_prove_then_check_proof_offline_and_a_forged_one_exits_7(sqlite_ledger: Any, tmp_path: Path) -> None:
     ledger, _, url = sqlite_ledger
     head = seal(ledger.store)["hash"]
-    cli = [sys.executable, "-m", "commands.cli", "audit"]
+    cli = [sys.executable, "-m", "cli", "audit"]
     run = subprocess.run([*cli, "prove", "--position", "40", "--store", url], capture_output=True, text=True,
                          timeout=60, env={**os.environ})
     assert run.returncode == 0, run.stderr
@@ -512,7 +512,7 @@ def test_sigkill_during_catch_up_then_restart_equals_rebuild(sqlite_ledger: Any)
     kills = 0
     for _ in range(6):
         before = _positions(views)
-        proc = subprocess.Popen([sys.executable, "-m", "commands.cli", "project", "run", "--store", url],
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "project", "run", "--store", url],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + 30
         while proc.poll() is None and time.monotonic() < deadline:
@@ -524,7 +524,7 @@ def test_sigkill_during_catch_up_then_restart_equals_rebuild(sqlite_ledger: Any)
                 break
             time.sleep(0.01)
         proc.wait(timeout=30)
-    subprocess.run([sys.executable, "-m", "commands.cli", "project", "run", "--store", url], check=True, env=env,
+    subprocess.run([sys.executable, "-m", "cli", "project", "run", "--store", url], check=True, env=env,
                    capture_output=True, timeout=120)
     assert kills >= 3, f"only {kills} kill(s) landed mid-run"
     after_kills = _trail(ledger)

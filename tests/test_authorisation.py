@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 
 from commands.authorise import Actor, authenticate, authorise_read, local_actor
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
 from commands.messages import (
     AmendBudget,
     ApproveClaim,
@@ -23,6 +21,8 @@ from commands.messages import (
     RotatePrincipalToken,
     parse_command,
 )
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from ledger.errors import Forbidden, InvalidInput, RuleViolation, Unauthenticated
 from ledger.principal import Scope
 from ledger.values import Role

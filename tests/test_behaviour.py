@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from commands.bootstrap import Ledger
 from commands.messages import (
     ApproveClaim,
     CohortRow,
@@ -26,6 +25,7 @@ from commands.messages import (
     Sweep,
     make,
 )
+from eventstore.bootstrap import Ledger
 from ledger.errors import (
     AlreadyDone,
     IdempotencyConflict,

@@ -91,7 +91,7 @@ def test_commands_and_dead_letters_over_nats(nats_url: str, tmp_path: Path, monk
     import asyncio
     import json
 
-    from commands.bootstrap import bootstrap
+    from eventstore.bootstrap import bootstrap
     from ledger.values import Role
     from services.command_consumer import build_consumer
     from services.transport import declare_command_routes, names
@@ -136,8 +136,8 @@ def test_every_command_kind_over_nats_runs_only_for_the_right_token(
     import json
     from datetime import datetime
 
-    from commands.bootstrap import bootstrap
-    from commands.clock import SimulatedClock
+    from eventstore.bootstrap import bootstrap
+    from eventstore.clock import SimulatedClock
     from services.command_consumer import build_consumer
     from services.transport import declare_command_routes, names
     from tests import auth_matrix

@@ -167,7 +167,7 @@ async def drained(queue: Any, messages_max: int) -> list[dict[str, Any]]:
 
 def command_script(run: str) -> list[dict[str, Any]]:
     """A small scenario as command messages (the same as the CLI calls in ``cli_equivalents``)."""
-    from commands.demo import synthetic_nik
+    from cli.seed_demo import synthetic_nik
 
     nik = synthetic_nik("6172", 1)
     nik2 = synthetic_nik("6172", 2)
@@ -204,7 +204,7 @@ def comparable_log(store: Path) -> list[tuple[str, int, dict[str, Any]]]:
     """(type, version, state) of every event, without the library's wall-clock timestamp, sub-second recorded
     times (``JAMSOS_CLOCK`` is frozen to the second), and the sealed
     ciphertext (random nonces and per-member keys: equal plaintext, different bytes)."""
-    from commands.bootstrap import bootstrap
+    from eventstore.bootstrap import bootstrap
 
     ledger = bootstrap(f"sqlite:///{store}", create=False)
     try:
@@ -230,7 +230,7 @@ def test_commands_over_rabbitmq_write_the_same_events_as_the_cli(
 ) -> None:
     """The same commands through ``jamsos`` and through RabbitMQ give the same log; a retried command id over the
     broker gets the original reply (replayed) and writes nothing."""
-    from commands.bootstrap import bootstrap
+    from eventstore.bootstrap import bootstrap
     from services.command_consumer import build_consumer
     from services.transport import names
     from tests.broker_support import JAMSOS
@@ -292,7 +292,7 @@ def test_bad_command_messages_land_in_the_dead_letter_queue_and_the_consumer_kee
     """Wrong schema, unknown type, missing command id, not JSON, a business rule: each is answered with its
     field and reason, stored as a dead letter with the reason and the original body; nothing is written; a good
     command afterwards still runs."""
-    from commands.bootstrap import bootstrap
+    from eventstore.bootstrap import bootstrap
     from services.command_consumer import build_consumer
     from services.transport import declare_command_routes, names
 
@@ -368,8 +368,8 @@ def test_relay_from_a_postgresql_store(rabbit: str, pg_schema_url: str, tmp_path
     from sqlalchemy import text
 
     from bench.rebuild import build_log
-    from commands.bootstrap import bootstrap
-    from commands.clock import WIB, SimulatedClock
+    from eventstore.bootstrap import bootstrap
+    from eventstore.clock import WIB, SimulatedClock
     from projections.runner import views_engine
     from services.relay import Relay
     from services.transport import make_broker, names, rabbit_events_exchange
@@ -414,8 +414,8 @@ def test_every_command_kind_over_rabbitmq_runs_only_for_the_right_token(
 
     from faststream.rabbit import RabbitQueue
 
-    from commands.bootstrap import bootstrap
-    from commands.clock import SimulatedClock
+    from eventstore.bootstrap import bootstrap
+    from eventstore.clock import SimulatedClock
     from services.command_consumer import build_consumer
     from services.transport import declare_command_routes, names
     from tests import auth_matrix

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from commands.bootstrap import bootstrap
 from commands.messages import RecordWorkforce
+from eventstore.bootstrap import bootstrap
 from services import relay as relay_module
 from services.relay import Relay, RelayGaveUp
 from services.transport import names, rabbit_events_exchange

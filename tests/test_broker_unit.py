@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
-from commands.demo import synthetic_nik
+from cli.seed_demo import synthetic_nik
 from commands.messages import EnrolMember, SignAgreement
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from ledger.errors import InvalidInput
 from ledger.values import FundSource, PayerType, Role
+from projections.event_messages import EventMessage, event_id_for, partition_for
 from services.command_consumer import build_consumer, process
-from services.messages import EventMessage, event_id_for, partition_for
 from services.relay import read_batch
 from services.transport import PARTITIONS, broker_kind, names
 from tests.conftest import execute, grant

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commands import bulk
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
 from commands.messages import CohortRow, ImportCohort, PayCohort, PayContribution, SubmitClaim, Sweep
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from eventstore.mapper import decode_state, encode_state
 from ledger.claim import Claim
 from ledger.member import Member

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from commands.bootstrap import Ledger, bootstrap
 from commands.bulk import bulk_runs
-from commands.clock import WIB, SimulatedClock
 from commands.messages import CohortRow, ImportCohort, PayCohort, PayContribution
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from ledger.aggregate import CommandContext
 from ledger.errors import IdempotencyConflict
 from ledger.events import ContributionPaid, PaymentReferenceShortfall

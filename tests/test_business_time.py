@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from commands.bootstrap import bootstrap
-from commands.cli import app
-from commands.clock import SimulatedClock
+from cli.app import app
 from commands.messages import (
     ApproveClaim,
     BillAgreement,
@@ -28,6 +26,8 @@ from commands.messages import (
     SubmitClaim,
     Sweep,
 )
+from eventstore.bootstrap import bootstrap
+from eventstore.clock import SimulatedClock
 from ledger.business_time import WIB, WIT, WITA, business_day, zone_name
 from ledger.errors import InvalidInput
 from ledger.values import ClaimType, FundSource, PayerType

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from commands.bootstrap import Ledger, bootstrap
 from commands.messages import RecordWorkforce
+from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.chain import (
     InvalidProof,
     check_proof,

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from commands.demo import synthetic_nik
+from cli.seed_demo import synthetic_nik
 from eventstore.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +77,7 @@ class Cli:
 
     def __call__(self, *args: str) -> Run:
         proc = subprocess.run(
-            [sys.executable, "-m", "commands.cli", *args],
+            [sys.executable, "-m", "cli", *args],
             cwd=self.root, env=self.env, capture_output=True, text=True, timeout=120,
         )
         return Run(args, proc.returncode, proc.stdout, proc.stderr)
@@ -227,7 +227,7 @@ def test_every_leaf_command_has_help() -> None:
     """In-process (a subprocess per verb would cost ~20 s): every verb's --help exits 0 and shows its options."""
     from typer.testing import CliRunner
 
-    from commands.cli import app
+    from cli.app import app
 
     runner = CliRunner()
     leaves = [[group, verb] for group, verbs in GROUPS.items() for verb in verbs] + [["init"], ["sweep"], ["demo"]]
@@ -321,7 +321,7 @@ def test_parse_rupiah_in_process(capsys: pytest.CaptureFixture[str], text: str, 
     """The amount parser every money option goes through, without a subprocess per case."""
     import typer
 
-    from commands.cli import parse_rupiah
+    from cli.common import parse_rupiah
 
     if fragment.startswith("got "):
         assert parse_rupiah(text, "amount_rp") == int(fragment.removeprefix("got "))

@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from commands.cli import app
+from cli.app import app
 from ledger.errors import InvalidInput
 from projections.reports import MONEY_REPORTS, REPORT_DESCRIPTIONS, REPORTS, build_report
 

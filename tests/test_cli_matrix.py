@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.app import app
 from commands.authorise import COMMAND_ROLES, role_for
-from commands.bootstrap import bootstrap
-from commands.cli import app
-from commands.clock import WIB, SimulatedClock
+from eventstore.bootstrap import bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from ledger.statement import Statement
 from tests import auth_matrix
 from tests.test_money import statement_file

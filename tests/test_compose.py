@@ -16,7 +16,7 @@ import pytest
 import typer
 import yaml
 
-from commands.cli import app
+from cli.app import app
 from eventstore.settings import StoreSettings
 from services.transport import broker_kind
 
@@ -29,7 +29,7 @@ EXPECTED = {"postgres", "rabbitmq", "nats", "init", "projections", "relay", "con
 
 def variables_read_by_the_code() -> set[str]:
     found: set[str] = set()
-    for folder in ("commands", "eventstore", "projections", "services"):
+    for folder in ("commands", "eventstore", "projections", "services", "cli", "api"):
         for path in (ROOT / folder).rglob("*.py"):
             found |= set(re.findall(r"\"(JAMSOS_[A-Z_]+)\"", path.read_text()))
     return found

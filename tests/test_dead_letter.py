@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
-from commands.demo import synthetic_nik
+from cli.seed_demo import synthetic_nik
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from ledger.values import Role
 from services.command_consumer import process
 from services.dead_letter import REDACTED, redact_body, safe_headers

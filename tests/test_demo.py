@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from commands.bootstrap import bootstrap
-from commands.clock import WIB
-from commands.demo import DEMO_END, SCHEMES, run_demo
+from cli.seed_demo import DEMO_END, SCHEMES, run_demo
 from commands.messages import ForgetMember
+from eventstore.bootstrap import bootstrap
+from eventstore.clock import WIB
 from ledger.errors import InvalidInput
 from ledger.identity import validate_nik
 from projections.registry import PROJECTIONS
@@ -44,7 +44,7 @@ def test_small_demo_is_consistent_private_and_survives_forget(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     summary = run_demo("jamsos.db", scale=0.02, quiet=True)
-    status = subprocess.run([sys.executable, "-m", "commands.cli", "project", "status", "--store", "jamsos.db",
+    status = subprocess.run([sys.executable, "-m", "cli", "project", "status", "--store", "jamsos.db",
                              "--json"], capture_output=True, text=True, timeout=60, env={**os.environ})
     assert status.returncode == 0, status.stderr
     projections = json.loads(status.stdout)["projections"]

@@ -18,9 +18,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import event
 
-from commands.bootstrap import bootstrap
 from commands.messages import ForgetMember
 from eventstore import keys
+from eventstore.bootstrap import bootstrap
 from eventstore.key_rotation import next_path, rotate, status
 from eventstore.keys import Secrets
 from ledger.errors import InvalidInput
@@ -119,7 +119,7 @@ def test_a_running_process_follows_a_rotation_made_by_another(sqlite_url: str) -
 
 CRASH = """
 import os, sys
-from commands.bootstrap import bootstrap
+from eventstore.bootstrap import bootstrap
 from eventstore import key_rotation
 point = sys.argv[2]
 if point == "before-commit":
@@ -181,7 +181,7 @@ def test_sqlite_forget_leaves_no_byte_of_the_wrapped_key_on_disk(sqlite_url: str
 
 
 def test_the_cli_rotates_and_reports(sqlite_url: str, tmp_path: Path) -> None:
-    jamsos = [sys.executable, "-m", "commands.cli"]
+    jamsos = [sys.executable, "-m", "cli"]
     done = subprocess.run([*jamsos, "keys", "rotate", "--store", sqlite_url, "--json"], cwd=ROOT, env=os.environ,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

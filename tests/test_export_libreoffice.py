@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from commands.bootstrap import bootstrap
-from commands.clock import WIB
-from commands.demo import DEMO_END, SCHEMES, run_demo
+from cli.seed_demo import DEMO_END, SCHEMES, run_demo
+from eventstore.bootstrap import bootstrap
+from eventstore.clock import WIB
 from projections.export import write_xlsx
 from projections.reports import build_report
 from tests.conftest import SERVICES_REQUIRED

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from commands.bootstrap import bootstrap
 from commands.messages import EnrolMember
+from eventstore.bootstrap import bootstrap
 from ledger.errors import InvalidInput
 from projections.export import write_csv, write_xlsx
 from projections.runner import views_engine
@@ -80,7 +80,7 @@ def test_a_key_file_others_may_read_is_refused_naming_the_fix(tmp_path: Path, mo
     with pytest.raises(InvalidInput) as refused:
         bootstrap(url)
     assert refused.value.field == "key_file" and f"chmod 600 {key_file}" in refused.value.reason
-    done = subprocess.run([sys.executable, "-m", "commands.cli", "init", "--store", url], cwd=ROOT, env=os.environ,
+    done = subprocess.run([sys.executable, "-m", "cli", "init", "--store", url], cwd=ROOT, env=os.environ,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and f"error: key_file: {key_file} is readable by others" in done.stderr
     os.chmod(key_file, 0o600)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from commands.bootstrap import bootstrap
+from cli.render import terminal_safe
 from commands.bulk import ImportRejected
 from commands.cohort_file import read_cohort
 from commands.messages import (
@@ -27,8 +27,8 @@ from commands.messages import (
     make,
     parse_command,
 )
-from commands.render import terminal_safe
 from commands.statement_file import ParsedStatement
+from eventstore.bootstrap import bootstrap
 from ledger.errors import InvalidInput, RuleViolation
 from ledger.identity import check_birth_date
 from ledger.reconciliation import StatementLine
@@ -253,7 +253,7 @@ def test_roles_are_upper_cased_and_the_relief_roles_are_in_the_list(memory_ledge
     assert member_view(ledger, nik(5), None, None)["role"] == "KETUA_RT"
     for tariff in CONTRIBUTION_TARIFFS:
         assert tariff.relief_roles <= set(roles_in_force(tariff.valid_from).roles)
-    from commands.demo import SCHEMES
+    from cli.seed_demo import SCHEMES
 
     for scheme in SCHEMES:
         assert set(scheme.roles) <= set(roles_in_force(scheme.signed_on).roles), scheme.code

@@ -10,8 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from commands.bootstrap import Ledger
-from commands.clock import WIB, SimulatedClock
 from commands.messages import (
     AmendBudget,
     ApproveClaim,
@@ -24,6 +22,8 @@ from commands.messages import (
     make,
 )
 from commands.statement_file import read_statement
+from eventstore.bootstrap import Ledger
+from eventstore.clock import WIB, SimulatedClock
 from ledger.errors import AlreadyDone, InvalidInput, NotFound, RuleViolation
 from ledger.values import BillingCadence, ClaimType
 from projections.money_views import MoneyViews, checks

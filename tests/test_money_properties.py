@@ -13,8 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commands import bulk
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
 from commands.messages import (
     ApproveClaim,
     BillAgreement,
@@ -26,6 +24,8 @@ from commands.messages import (
     SignAgreement,
     SubmitClaim,
 )
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from ledger.errors import RuleViolation
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Period
 from projections.money_views import MoneyViews, checks, invoice_outstanding, reconciliation_report

@@ -22,8 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commands import bulk
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
 from commands.messages import (
     AmendBudget,
     ApproveClaim,
@@ -44,6 +42,8 @@ from commands.messages import (
     SubmitClaim,
     Sweep,
 )
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from eventstore.store import LedgerStore, open_store
 from ledger.errors import LedgerError, NotFound
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from commands.authorise import Actor
-from commands.bootstrap import Ledger
-from commands.clock import WIB
 from commands.messages import ApproveClaim, PayClaim, RunReconciliation
+from eventstore.bootstrap import Ledger
+from eventstore.clock import WIB
 from ledger.errors import NotFound, RuleViolation
 from ledger.principal import Scope
 from ledger.values import ClaimType, Role

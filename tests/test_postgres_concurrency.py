@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from commands.bootstrap import bootstrap
 from commands.messages import PayContribution
+from eventstore.bootstrap import bootstrap
 from ledger.errors import AlreadyDone
 from ledger.events import ContributionPaid
 from ledger.identity import member_id_for

@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from commands.bootstrap import bootstrap
 from commands.messages import EnrolMember, ForgetMember, PayContribution, SubmitClaim
+from eventstore.bootstrap import bootstrap
 from ledger.identity import member_id_for
 from ledger.member import Member, sealed_personal_data
 from ledger.values import ClaimType

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from commands.bootstrap import Ledger
+from eventstore.bootstrap import Ledger
 from tests.test_behaviour import enrol, pay, sign
 
 

@@ -17,10 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
+from cli.seed_demo import run_demo
 from commands import bulk
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
-from commands.demo import run_demo
 from commands.messages import (
     ApproveClaim,
     CohortRow,
@@ -31,6 +29,8 @@ from commands.messages import (
     SubmitClaim,
     Sweep,
 )
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.values import ClaimType
 from projections.cells import label

@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.engine import Engine
 
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
-from commands.demo import run_demo
+from cli.seed_demo import run_demo
 from commands.messages import ChangePayer, Sweep
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from ledger.claim import claim_id_for
 from ledger.values import FundSource, PayerType, Period
 from projections.audit import trail_rows
@@ -276,7 +276,7 @@ def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 
 def _cli(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "commands.cli", *args], check=True, capture_output=True, cwd=REPO,
+    subprocess.run([sys.executable, "-m", "cli", *args], check=True, capture_output=True, cwd=REPO,
                    timeout=300)
 
 
@@ -295,7 +295,7 @@ def test_doc_queries_give_the_cli_reports_figures(demo: Demo) -> None:
         report = build_report(store, "members", date.fromisoformat(day), None, NOW)
         want = [(r[0], r[3]) for r in report["sections"]["by_agreement"]["rows"] if r[3]]
         assert run_sql(demo.engine, queries["active_per_agreement"].replace("2026-01-31", day)) == want, day
-    active = dict(_answers(demo)["active"])  # the demo's own figures for 2026-01-31 (commands/demo.py)
+    active = dict(_answers(demo)["active"])  # the demo's own figures for 2026-01-31 (cli/seed_demo.py)
     assert active["SKW-RENTAN-2025"] + active["SKW-SAWIT-2025"] == demo.summary["singkawang_active_2026_01_31"]
     assert active["SKW-RENTAN-2025"] == demo.summary["agreements"]["SKW-RENTAN-2025"]["members_enrolled"]
     for day in ("2025-06-30", "2026-11-20"):

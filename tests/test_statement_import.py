@@ -13,7 +13,6 @@ import orjson
 import pytest
 
 from commands.authorise import Actor
-from commands.bootstrap import Ledger
 from commands.messages import BillAgreement, ImportStatement, RunReconciliation, make
 from commands.statement_file import read_statement, read_statements
 from commands.statement_import import (
@@ -26,6 +25,7 @@ from commands.statement_import import (
     import_statement_file,
 )
 from eventstore import mapper
+from eventstore.bootstrap import Ledger
 from ledger.errors import IdempotencyConflict, InvalidInput
 from ledger.events import StatementLinesRecorded
 from ledger.principal import Scope

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from commands.cli_common import JsonOpt, StoreOpt
+from cli.common import JsonOpt, StoreOpt
 from eventstore.key_rotation import rotate, status
 from eventstore.keys import MemberKeyring, Secrets
 from eventstore.settings import StoreSettings
@@ -31,7 +31,7 @@ def _keyring(store: str | None) -> MemberKeyring:
 
 
 def _run(store: str | None, as_json: bool, go: Any) -> None:
-    from commands.cli_common import SESSION
+    from cli.common import SESSION
 
     keyring = None
     try:

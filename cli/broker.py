@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from commands.bootstrap import Ledger
-from commands.cli_common import JsonOpt, StoreOpt
+from cli.common import JsonOpt, StoreOpt
+from eventstore.bootstrap import Ledger
 
 BrokerOpt = Annotated[
     str | None,
@@ -57,7 +57,7 @@ def relay_run(
     The position moves only after the broker confirmed a whole batch; a broker that is down or goes away is
     retried with backoff (0.5 s doubling to 10 s).
     """
-    from commands.cli_common import emit, fail, with_ledger
+    from cli.common import emit, fail, with_ledger
     from ledger.errors import RuleViolation
     from services.relay import RelayGaveUp, run_relay
     from services.transport import broker_url
@@ -79,7 +79,7 @@ def relay_run(
 @relay_app.command("status")
 def relay_status(name: RelayNameOpt = "default", store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """The relay's position, the log's head, the lag, and the last error."""
-    from commands.cli_common import emit, with_ledger
+    from cli.common import emit, with_ledger
     from services.relay import Relay
     from services.transport import broker_url
 
@@ -91,7 +91,7 @@ def relay_status(name: RelayNameOpt = "default", store: StoreOpt = None, as_json
 def consumer_run(broker: BrokerOpt = None, store: StoreOpt = None) -> None:
     """Consume `jamsos.commands`: validate each message as a command, execute it, reply to reply_to; refused
     messages also go to `jamsos.commands.dead` with their reason. Runs until interrupted."""
-    from commands.cli_common import with_ledger
+    from cli.common import with_ledger
     from services.command_consumer import build_consumer
 
     _logging()
@@ -107,7 +107,7 @@ def consumer_run(broker: BrokerOpt = None, store: StoreOpt = None) -> None:
 def consumer_status(broker: BrokerOpt = None, as_json: JsonOpt = False) -> None:
     """Whether the broker answers, and (RabbitMQ) the command and dead-letter queues' depth and consumers.
     Exits 1 when the broker cannot be reached (the compose health check)."""
-    from commands.cli_common import emit, fail
+    from cli.common import emit, fail
     from ledger.errors import LedgerError
     from services.command_consumer import queue_status
 
@@ -142,7 +142,7 @@ def subscriber_status(
     as_json: JsonOpt = False,
 ) -> None:
     """Position, counts (applied, duplicates dropped, order violations) and active members per region."""
-    from commands.cli_common import emit
+    from cli.common import emit
     from services.subscriber_example import ActiveMembers
 
     result = ActiveMembers(db).status()

@@ -13,10 +13,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from cli.render import rp
 from commands import bulk
 from commands.authorise import Actor, local_actor, new_token, role_for
-from commands.bootstrap import Ledger, bootstrap
-from commands.clock import WIB, SimulatedClock
 from commands.handlers import execute
 from commands.messages import (
     AddPrincipal,
@@ -35,7 +34,8 @@ from commands.messages import (
     SubmitClaim,
     Sweep,
 )
-from commands.render import rp
+from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.clock import WIB, SimulatedClock
 from ledger.errors import InvalidInput
 from ledger.principal import Scope
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Period, Role, format_count, period_range

@@ -11,10 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from commands import render
-from commands.authorise import new_token
-from commands.bootstrap import Ledger
-from commands.cli_common import (
+from cli import render
+from cli.common import (
     AsOfOpt,
     CommandIdOpt,
     JsonOpt,
@@ -31,7 +29,9 @@ from commands.cli_common import (
     run_command,
     with_ledger,
 )
+from commands.authorise import new_token
 from commands.messages import AddPrincipal, ConfirmBudget, RevokePrincipal, RotatePrincipalToken
+from eventstore.bootstrap import Ledger
 from ledger.values import Role
 
 principal_app = typer.Typer(help="Principals (users and services): add, list, revoke, rotate a token. Role admin.")

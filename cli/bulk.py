@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from commands.cli_common import JsonOpt, StoreOpt
+from cli.common import JsonOpt, StoreOpt
 
 bulk_app = typer.Typer(help="Bulk commands of more than one batch: what is in progress, and how to resume it.")
 
@@ -20,8 +20,8 @@ def bulk_status(
 ) -> None:
     """Each bulk command in progress: command id, command, members done / total, its payment reference. A rerun
     with the same command id and arguments resumes it."""
+    from cli.common import emit, read_with
     from commands.bulk import bulk_runs
-    from commands.cli_common import emit, read_with
 
     runs = read_with(store, "project", lambda ledger: bulk_runs(ledger, include_completed=include_completed))
     emit({"bulk": runs, "in_progress": sum(r["status"] == "in progress" for r in runs)}, as_json)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from commands.clock import Clock, SimulatedClock, SystemClock
+from eventstore.clock import Clock, SimulatedClock, SystemClock
 from eventstore.keys import MemberKeyring, Secrets
 from eventstore.settings import StoreSettings
 from eventstore.store import LedgerStore, open_store

@@ -19,12 +19,12 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from cli.render import terminal_safe
 from commands import bulk
 from commands.authorise import Actor, authenticate, authorise_read, local_actor
-from commands.bootstrap import Ledger, bootstrap
 from commands.handlers import execute
 from commands.messages import Command, field_error
-from commands.render import terminal_safe
+from eventstore.bootstrap import Ledger, bootstrap
 from ledger.errors import (
     InvalidInput,
     LedgerError,
@@ -95,7 +95,7 @@ def parse_timestamp(text: str | None, field: str = "as_of") -> datetime | None:
         fail(InvalidInput(field, f"must be an ISO timestamp like 2026-02-05T17:00:00+07:00, got {text!r}"))
         raise AssertionError from None  # pragma: no cover
     if value.tzinfo is None:
-        from commands.clock import WIB
+        from eventstore.clock import WIB
 
         value = value.replace(tzinfo=WIB)
     return value

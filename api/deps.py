@@ -1,0 +1,68 @@
+"""FastAPI dependencies: the process's one :class:`~eventstore.bootstrap.Ledger`, the authenticated principal
+(a bearer token of a principal, ``jamsos principal add``), and running a command under an ``Idempotency-Key``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from commands.authorise import Actor, authenticate, authorise_read
+from commands.handlers import execute
+from commands.messages import Command, make
+from eventstore.bootstrap import Ledger
+from ledger.errors import InvalidInput, Unauthenticated
+
+IDEMPOTENCY_KEY_LEN_MAX = 128
+"""The same bound as a command id (``Command.command_id``): the key *is* the command id."""
+
+bearer = HTTPBearer(auto_error=False, description="A principal's token: `Authorization: Bearer jst1.…`.")
+
+
+def get_ledger(request: Request) -> Ledger:
+    ledger: Ledger = request.app.state.ledger
+    return ledger
+
+
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+
+
+def get_actor(request: Request, ledger: LedgerDep,
+              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
+    """The principal of the bearer token; 401 without one (the reason is logged, never answered)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("token", "no bearer token")
+    actor = authenticate(ledger, credentials.credentials)
+    request.state.principal = actor.name  # for the access log line (a name, never the token)
+    request.scope.setdefault("state", {})["principal"] = actor.name
+    return actor
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_LEN_MAX, min_length=1,
+    description="The command id: a retry with the same key and body returns the first response "
+                "(with `Idempotency-Replayed: true`); the same key with another body is refused (422).")]
+
+
+def run(ledger: Ledger, actor: Actor, cls: type[Command], fields: dict[str, Any], key: str | None,
+        response: Response) -> dict[str, Any]:
+    """Build ``cls`` from ``fields`` (naming the field on a refusal) and execute it as ``actor`` exactly once per
+    ``key``; a replay is marked by the ``Idempotency-Replayed`` header."""
+    if "command_id" in fields or "kind" in fields:
+        name = "command_id" if "command_id" in fields else "kind"
+        raise InvalidInput(name, "unknown field (the route names the kind; Idempotency-Key is the command id)")
+    command = make(cls, **fields, **({"command_id": key} if key else {}))
+    result = dict(execute(ledger, command, actor))
+    replayed = bool(result.pop("replayed", False))
+    response.headers["Idempotency-Replayed"] = "true" if replayed else "false"
+    response.headers["Idempotency-Key"] = command.command_id
+    return result
+
+
+def read_as(ledger: Ledger, actor: Actor, read: str, *, agreement_id: str | None = None,
+            nik: str | None = None) -> None:
+    """Refuse (403) a read the principal's roles or scope do not allow (``commands.authorise.READ_ROLES``)."""
+    authorise_read(ledger, actor, read, agreement_id=agreement_id, nik=nik)

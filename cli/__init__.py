@@ -1,0 +1,1 @@
+"""The command-line face: parses arguments, authenticates, calls ``commands/`` and ``projections/``."""

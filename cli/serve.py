@@ -1,0 +1,44 @@
+"""`jamsos serve`: the HTTP API (FastAPI) under uvicorn, on the store of ``--store`` / ``JAMSOS_STORE``."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+import typer
+
+from cli.common import StoreOpt, fail
+from cli.root import app
+from eventstore.settings import Settings
+from ledger.errors import InvalidInput
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1, loopback only; "
+                                             "JAMSOS_HTTP_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="TCP port (default 8000; JAMSOS_HTTP_PORT).")]
+    = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=32, help="Worker processes (default 1; "
+                                                "JAMSOS_HTTP_WORKERS).")] = None,
+    store: StoreOpt = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level: critical, error, warning, info, debug.")]
+    = "info",
+) -> None:
+    """Serve the HTTP API: every command and report under /api/v1 (OpenAPI at /api/v1/openapi.json, docs at /docs),
+    /healthz and /readyz. Callers authenticate with `Authorization: Bearer <token>` (`jamsos principal add`)."""
+    import uvicorn
+
+    if log_level not in ("critical", "error", "warning", "info", "debug"):
+        fail(InvalidInput("log_level", f"must be critical, error, warning, info or debug, got {log_level!r}"))
+    overrides: dict[str, Any] = {k: v for k, v in {"store": store, "http_host": host, "http_port": port,
+                                   "http_workers": workers}.items() if v is not None}
+    try:
+        settings = Settings(**overrides)
+    except ValueError as exc:
+        fail(InvalidInput("settings", str(exc).splitlines()[0]))
+        return
+    os.environ["JAMSOS_STORE"] = settings.store  # the worker processes build their settings from the environment
+    uvicorn.run("api.app:app_from_env", factory=True, host=settings.http_host, port=settings.http_port,
+                workers=settings.http_workers, log_level=log_level, proxy_headers=False, server_header=False,
+                access_log=False)
