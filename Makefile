@@ -7,7 +7,7 @@ TEST_WORKERS ?= 2
 ## one pytest worker per core for the suite; then the broker tests alone, one at a time (they stop and start the
 ## servers and time the relay: sharing the two cores with other tests made them flaky)
 
-.PHONY: demo test lint bench setup clean-demo asyncapi test-at-hours sqldocs
+.PHONY: demo test lint bench setup clean-demo asyncapi openapi test-at-hours sqldocs serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ clean-demo:
 ## make asyncapi: regenerate docs/asyncapi.yaml from the code (tests/test_asyncapi.py fails when it is stale)
 asyncapi: $(STAMP)
 	env -u JAMSOS_BROKER_NAMESPACE $(BIN)/faststream docs gen services.asyncapi:app --yaml --out docs/asyncapi.yaml
+
+## make openapi: regenerate docs/openapi.json from the routes (tests/test_openapi.py fails when it is stale)
+openapi: $(STAMP)
+	$(BIN)/python -m api.openapi
+
+## make serve: the HTTP API on http://127.0.0.1:8000 over the demo store (run `make demo` first)
+serve: $(STAMP)
+	$(BIN)/jamsos serve --store demo/jamsos.db
 
 ## make sqldocs: regenerate the view reference in docs/sql.md from projections/sql_views.py (a test fails when stale)
 sqldocs: $(STAMP)

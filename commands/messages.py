@@ -399,11 +399,19 @@ class AddPrincipal(Command):
     description: str = Field(default="", max_length=200)
     token_sha256: Token256Hex
 
+    def payload(self) -> dict[str, Any]:
+        """The token is the face's, made anew on each attempt: a retry of the same request is the same command."""
+        return self.model_dump(mode="json", exclude={"command_id", "token_sha256"})
+
 
 class RotatePrincipalToken(Command):
     kind: Literal["principal.rotate_token"] = "principal.rotate_token"
     name: str = Field(min_length=2, max_length=64)
     token_sha256: Token256Hex
+
+    def payload(self) -> dict[str, Any]:
+        """As :meth:`AddPrincipal.payload`: the new token's hash is not the caller's input."""
+        return self.model_dump(mode="json", exclude={"command_id", "token_sha256"})
 
 
 class RevokePrincipal(Command):
