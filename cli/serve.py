@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -42,3 +43,28 @@ def serve(
     uvicorn.run("api.app:app_from_env", factory=True, host=settings.http_host, port=settings.http_port,
                 workers=settings.http_workers, log_level=log_level, proxy_headers=False, server_header=False,
                 access_log=False)
+
+
+PROBE_TIMEOUT_S = 5.0
+
+
+@app.command()
+def probe(
+    url: Annotated[str, typer.Option(help="The readiness URL of a running API.")] = "http://127.0.0.1:8000/readyz",
+    timeout_s: Annotated[float, typer.Option("--timeout", min=0.1, max=60, help="Seconds to wait.")] = PROBE_TIMEOUT_S,
+) -> None:
+    """Ask a running API whether it is ready (GET /readyz): exit 0 when it is, 1 when not (container health checks)."""
+    import urllib.error
+    import urllib.request
+
+    if not url.startswith(("http://", "https://")):
+        fail(InvalidInput("url", f"must be an http:// or https:// URL, got {url!r}"))
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            ready = response.status == 200
+    except (urllib.error.URLError, OSError) as exc:
+        sys.stderr.write(f"not ready: {exc}\n")
+        raise typer.Exit(1) from None
+    if not ready:
+        raise typer.Exit(1)
+    sys.stdout.write("ready\n")

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 OURS = {name: svc for name, svc in SERVICES.items() if svc.get("build") == "."}
-EXPECTED = {"postgres", "rabbitmq", "nats", "init", "projections", "relay", "consumer", "subscriber"}
+EXPECTED = {"postgres", "rabbitmq", "nats", "init", "projections", "relay", "consumer", "subscriber", "api"}
 
 
 def variables_read_by_the_code() -> set[str]:
@@ -65,7 +65,8 @@ def test_every_service_of_the_issue_is_there() -> None:
     assert set(SERVICES) >= EXPECTED
     assert SERVICES["nats"].get("profiles") == ["nats"], "NATS is an optional profile"
     kinds = {tuple(svc["command"][:2]) for svc in OURS.values()}
-    verbs = {("init", "--json"), ("project", "run"), ("relay", "run"), ("consumer", "run"), ("subscriber", "run")}
+    verbs = {("init", "--json"), ("project", "run"), ("relay", "run"), ("consumer", "run"), ("subscriber", "run"),
+             ("serve", "--host")}
     assert verbs <= kinds
 
 
