@@ -8,7 +8,9 @@ For each store (SQLite, PostgreSQL), in a fresh store:
    payment of one month each), timed per command;
 3. **over HTTP**: ``jamsos serve`` in its own process (real uvicorn on loopback, one worker), ``--clients`` client
    threads (httpx, keep-alive) POST the same kind of payment for the other half, timed per request;
-4. prints throughput (payments/s) of both, their ratio (target ≥ 0.5), and the HTTP p50/p95/p99 (target p99 ≤ 25 ms).
+4. prints throughput (payments/s) of both, their ratio (target ≥ 0.5), and the HTTP p50/p95/p99 (target p99 ≤ 25 ms);
+5. the floor: ``GET /healthz`` (no store, no body) from the same clients — what the HTTP stack and the clients cost
+   on this machine by themselves.
 
 Then, on a demo store (``jamsos demo``, or ``--demo-store`` to reuse one), every report is built in process and read
 over HTTP ``--reads`` times each: p95 of both (target: HTTP p95 ≤ 200 ms).
@@ -221,10 +223,21 @@ def payments(kind: str, members: int, clients: int) -> dict[str, Any]:
                     raise RuntimeError(f"payment {i}: {response.status_code} {response.text[:300]}")
 
             latencies, wall = in_threads(clients, list(range(members, 2 * members)), pay_over_http)
-        over_http = Timing.of(latencies, wall)
+            over_http = Timing.of(latencies, wall)
+
+            def probe(_: int) -> None:  # the floor: the HTTP stack and the clients alone, no store
+                http = getattr(local, "client", None)
+                if http is None:
+                    http = local.client = httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT_S)
+                if http.get("/healthz").status_code != 200:
+                    raise RuntimeError("healthz failed")
+
+            latencies, wall = in_threads(clients, list(range(members)), probe)
+            floor = Timing.of(latencies, wall)
         return {"store": kind, "members_paid_each": members, "clients": clients,
                 "in_process": asdict(in_process) | {"per_s": in_process.per_s},
                 "http": asdict(over_http) | {"per_s": over_http.per_s},
+                "http_floor_healthz": asdict(floor) | {"per_s": floor.per_s},
                 "throughput_ratio": over_http.per_s / in_process.per_s if in_process.per_s else 0.0}
     finally:
         if kind == "postgres":
@@ -297,6 +310,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{p['store']:8} single payments, {p['clients']} clients: in process {i['per_s']:.0f}/s "
               f"(p99 {i['p99_ms']:.1f} ms); HTTP {h['per_s']:.0f}/s p50 {h['p50_ms']:.1f} p95 {h['p95_ms']:.1f} "
               f"p99 {h['p99_ms']:.1f} ms; ratio {p['throughput_ratio']:.2f} (target >= 0.5, p99 <= 25 ms)")
+        f = p["http_floor_healthz"]
+        print(f"{'':8} floor, GET /healthz from the same clients: {f['per_s']:.0f}/s p50 {f['p50_ms']:.1f} "
+              f"p99 {f['p99_ms']:.1f} ms")
     if "reads" in out:
         r = out["reads"]
         print(f"reports of the demo store ({r['reports']} reports x {r['repeats']}): in process p95 "

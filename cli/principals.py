@@ -38,6 +38,9 @@ principal_app = typer.Typer(help="Principals (users and services): add, list, re
 
 RoleOpt = Annotated[list[Role], typer.Option("--role", metavar="ROLE", help="A role (repeat for several). One of: "
                                              + ", ".join(r.value for r in Role) + ".")]
+ExpiresOpt = Annotated[str | None, typer.Option(
+    "--expires-on", help="The token's last valid day YYYY-MM-DD (at most 400 days ahead). Default: no expiry, until "
+    "it is rotated or the principal revoked.")]
 ScopeOpt = Annotated[str, typer.Option("--scope", help="all, payer:<payer id> (e.g. payer:PEMKOT-SKW) or "
                                        "region:<code> (e.g. region:61.72).")]
 
@@ -48,21 +51,25 @@ def principal_add(
     role: RoleOpt,
     scope: ScopeOpt = "all",
     description: Annotated[str, typer.Option(help="Who this is (no personal data needed).")] = "",
+    expires_on: ExpiresOpt = None,
     store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
 ) -> None:
     """Add a principal; its token is printed ONCE (only a hash is kept). Give it to its holder safely."""
     token, digest = new_token(name)
     _run_with_token(store, build(AddPrincipal, name=name, roles=role, scope=scope, description=description,
-                                     token_sha256=digest, command_id=command_id), token, as_json)
+                                     token_sha256=digest, token_expires_on=parse_date(expires_on, "token_expires_on"),
+                                     command_id=command_id), token, as_json)
 
 @principal_app.command("rotate-token")
 def principal_rotate(
     name: Annotated[str, typer.Argument(help="The principal.")],
+    expires_on: ExpiresOpt = None,
     store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
 ) -> None:
     """Replace a principal's token (the old one stops working at once); the new one is printed ONCE."""
     token, digest = new_token(name)
     _run_with_token(store, build(RotatePrincipalToken, name=name, token_sha256=digest,
+                                     token_expires_on=parse_date(expires_on, "token_expires_on"),
                                      command_id=command_id), token, as_json)
 
 @principal_app.command("revoke")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from commands.messages import COMMAND_TYPES, Command
 from commands.subject import Subject, agreement_subject, member_subject
 from eventstore.bootstrap import Ledger
+from ledger.business_time import WIB
 from ledger.errors import Forbidden, InvalidInput, Unauthenticated
 from ledger.principal import LOCAL_PREFIX, Principal, Scope, principal_id_for
 from ledger.values import Role
@@ -147,6 +148,9 @@ def authenticate(ledger: Ledger, token: str | None) -> Actor:
         raise Unauthenticated("token", f"principal {name} was revoked on {principal.state.revoked_on}")
     if not hmac.compare_digest(principal.state.token_sha256, token_sha256(token.strip())):
         raise Unauthenticated("token", "unknown token (rotated or wrong)")
+    today = ledger.clock.now().astimezone(WIB).date()  # national: the day has begun in WIB
+    if principal.token_expired(today):
+        raise Unauthenticated("token", f"the token of {name} expired after {principal.state.token_expires_on}")
     return Actor(name, frozenset(principal.state.roles), Scope.parse(principal.state.scope))
 
 

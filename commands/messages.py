@@ -398,6 +398,8 @@ class AddPrincipal(Command):
     scope: str = Field(default="all", max_length=80)
     description: str = Field(default="", max_length=200)
     token_sha256: Token256Hex
+    token_expires_on: date | None = None
+    """The token's last valid day (at most a year and a month ahead); none: until rotated or revoked."""
 
     def payload(self) -> dict[str, Any]:
         """The token is the face's, made anew on each attempt: a retry of the same request is the same command."""
@@ -408,6 +410,7 @@ class RotatePrincipalToken(Command):
     kind: Literal["principal.rotate_token"] = "principal.rotate_token"
     name: str = Field(min_length=2, max_length=64)
     token_sha256: Token256Hex
+    token_expires_on: date | None = None
 
     def payload(self) -> dict[str, Any]:
         """As :meth:`AddPrincipal.payload`: the new token's hash is not the caller's input."""

@@ -38,15 +38,18 @@ def add_principal(ledger: Ledger, cmd: AddPrincipal, ctx: CommandContext, on: da
     scope = Scope.parse(cmd.scope)
     existing = ledger.store.load(Principal, principal_id_for(require_principal_name(cmd.name)))
     principal = Principal.add(ctx, name=cmd.name, roles=list(cmd.roles), scope=scope, description=cmd.description,
-                              token_sha256=cmd.token_sha256, on=on, existing=existing)
-    return [principal], {"name": cmd.name, "roles": [r.value for r in cmd.roles], "scope": str(scope)}
+                              token_sha256=cmd.token_sha256, on=on, existing=existing,
+                              token_expires_on=cmd.token_expires_on)
+    return [principal], {"name": cmd.name, "roles": [r.value for r in cmd.roles], "scope": str(scope),
+                         "token_expires_on": principal.state.token_expires_on}
 
 
 def rotate_token(ledger: Ledger, cmd: RotatePrincipalToken, ctx: CommandContext, on: date
                  ) -> tuple[list[Any], Result]:
     principal = _load(ledger, cmd.name)
-    principal.rotate(ctx, cmd.token_sha256, on)
-    return [principal], {"name": cmd.name, "token_rotated": True}
+    principal.rotate(ctx, cmd.token_sha256, on, cmd.token_expires_on)
+    return [principal], {"name": cmd.name, "token_rotated": True,
+                         "token_expires_on": principal.state.token_expires_on}
 
 
 def revoke(ledger: Ledger, cmd: RevokePrincipal, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:

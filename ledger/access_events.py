@@ -7,25 +7,46 @@ Stored by topic ``ledger.access_events:ClassName``: never move or rename a class
 from __future__ import annotations
 
 import uuid
+from datetime import date
+from typing import ClassVar
 
 from ledger.events import LedgerEvent
 from ledger.values import Role
 
 
 class PrincipalAdded(LedgerEvent):
-    """An admin granted roles in a scope to a new principal; ``token_sha256`` is the hash of its first token."""
+    """An admin granted roles in a scope to a new principal; ``token_sha256`` is the hash of its first token.
+
+    v2 adds ``token_expires_on``: the last day the token authenticates (None: until rotated or revoked); a v1
+    event reads as a token without an expiry."""
+
+    class_version: ClassVar[int] = 2
 
     name: str
     roles: list[Role]
     scope: str
     description: str
     token_sha256: str
+    token_expires_on: date | None
+
+    @staticmethod
+    def upcast_v1_v2(data: dict[str, object]) -> dict[str, object]:
+        return {**data, "token_expires_on": None}
 
 
 class PrincipalTokenRotated(LedgerEvent):
-    """The principal's token was replaced: the previous one no longer authenticates."""
+    """The principal's token was replaced: the previous one no longer authenticates.
+
+    v2 adds ``token_expires_on`` (as :class:`PrincipalAdded`)."""
+
+    class_version: ClassVar[int] = 2
 
     token_sha256: str
+    token_expires_on: date | None
+
+    @staticmethod
+    def upcast_v1_v2(data: dict[str, object]) -> dict[str, object]:
+        return {**data, "token_expires_on": None}
 
 
 class PrincipalRevoked(LedgerEvent):

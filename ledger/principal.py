@@ -90,6 +90,22 @@ def require_principal_name(name: str, field: str = "name") -> str:
     return name
 
 
+TOKEN_LIFETIME_DAYS_MAX = 400
+"""The longest a token may be given to live (a year and a renewal month); a token without an expiry lives until it
+is rotated or the principal revoked (docs/rules.md#principals)."""
+
+
+def require_token_expiry(expires_on: date | None, on: date, field: str = "token_expires_on") -> date | None:
+    """A token's last day: not before the day it is issued, at most :data:`TOKEN_LIFETIME_DAYS_MAX` after it."""
+    if expires_on is None:
+        return None
+    if expires_on < on:
+        raise InvalidInput(field, f"{expires_on} is before the day the token is issued ({on})")
+    if (expires_on - on).days > TOKEN_LIFETIME_DAYS_MAX:
+        raise InvalidInput(field, f"{expires_on} is more than {TOKEN_LIFETIME_DAYS_MAX} days after {on}")
+    return expires_on
+
+
 def require_token_sha256(value: str, field: str = "token_sha256") -> str:
     if not re.fullmatch(r"[0-9a-f]{64}", value):
         raise InvalidInput(field, "must be the SHA-256 of the token, 64 lower-case hex digits")
@@ -105,6 +121,7 @@ class PrincipalState(BaseModel):
     scope: str = "all"
     description: str = ""
     token_sha256: str = ""
+    token_expires_on: date | None = None
     added_on: date | None = None
     revoked_on: date | None = None
 
@@ -116,7 +133,7 @@ class Principal(Aggregate[PrincipalState]):
 
     @classmethod
     def add(cls, ctx: CommandContext, *, name: str, roles: list[Role], scope: Scope, description: str,
-            token_sha256: str, on: date, existing: Principal) -> Principal:
+            token_sha256: str, on: date, existing: Principal, token_expires_on: date | None = None) -> Principal:
         require_principal_name(name)
         if existing.exists:
             state = "revoked" if existing.state.revoked_on else "active"
@@ -125,12 +142,18 @@ class Principal(Aggregate[PrincipalState]):
             raise InvalidInput("role", f"give 1 to {ROLES_MAX} different roles")
         principal = cls(principal_id_for(name))
         principal._trigger(ctx, PrincipalAdded, on, name=name, roles=list(roles), scope=str(scope),
-                           description=description, token_sha256=require_token_sha256(token_sha256))
+                           description=description, token_sha256=require_token_sha256(token_sha256),
+                           token_expires_on=require_token_expiry(token_expires_on, on))
         return principal
 
-    def rotate(self, ctx: CommandContext, token_sha256: str, on: date) -> None:
+    def rotate(self, ctx: CommandContext, token_sha256: str, on: date, token_expires_on: date | None = None) -> None:
         self._require_active("rotate the token of")
-        self._trigger(ctx, PrincipalTokenRotated, on, token_sha256=require_token_sha256(token_sha256))
+        self._trigger(ctx, PrincipalTokenRotated, on, token_sha256=require_token_sha256(token_sha256),
+                      token_expires_on=require_token_expiry(token_expires_on, on))
+
+    def token_expired(self, today: date) -> bool:
+        """Whether the current token's last day (``token_expires_on``) is before ``today``."""
+        return self.state.token_expires_on is not None and today > self.state.token_expires_on
 
     def revoke(self, ctx: CommandContext, reason: str, on: date) -> None:
         self._require_active("revoke")
@@ -151,8 +174,9 @@ class Principal(Aggregate[PrincipalState]):
         if isinstance(event, PrincipalAdded):
             s.name, s.roles, s.scope = event.name, list(event.roles), event.scope
             s.description, s.token_sha256, s.added_on = event.description, event.token_sha256, event.effective_on
+            s.token_expires_on = event.token_expires_on
         elif isinstance(event, PrincipalTokenRotated):
-            s.token_sha256 = event.token_sha256
+            s.token_sha256, s.token_expires_on = event.token_sha256, event.token_expires_on
         elif isinstance(event, PrincipalRevoked):
             s.revoked_on = event.effective_on
             s.token_sha256 = ""

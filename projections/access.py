@@ -26,7 +26,8 @@ def principals(store: LedgerStore, as_of: datetime | None = None) -> list[dict[s
         s = Principal.replay(row.aggregate_id, events).state
         out.append({"name": s.name, "roles": [r.value for r in s.roles], "scope": s.scope,
                     "description": s.description, "added_on": s.added_on, "added_by": events[0].actor,
-                    "revoked_on": s.revoked_on, "token_rotations": len(events) - 1 - (s.revoked_on is not None)})
+                    "revoked_on": s.revoked_on, "token_expires_on": s.token_expires_on,
+                    "token_rotations": len(events) - 1 - (s.revoked_on is not None)})
     return sorted(out, key=lambda p: p["name"])
 
 

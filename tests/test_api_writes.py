@@ -286,3 +286,34 @@ def test_the_store_going_away_mid_request_is_a_503_and_nothing_half_written(pg_s
         assert events_count(ledger) > before
     finally:
         ledger.close()
+
+
+def test_an_expired_token_no_longer_authenticates(memory_ledger: Ledger) -> None:
+    from datetime import timedelta
+
+    from commands.authorise import new_token
+    from commands.messages import AddPrincipal
+
+    clock = memory_ledger.clock
+    assert isinstance(clock, SimulatedClock)
+    today = clock.now().astimezone(_wib()).date()
+    token, digest = new_token("op-temp")
+    run(memory_ledger, AddPrincipal(name="op-temp", roles=[Role.OPERATOR], token_sha256=digest,
+                                    token_expires_on=today + timedelta(days=1)), _admin())
+    api = client(memory_ledger)
+    assert api.post("/api/v1/sweeps", json={}, headers=bearer(token)).status_code == 200
+    at(clock, today + timedelta(days=1))
+    assert api.post("/api/v1/sweeps", json={}, headers=bearer(token)).status_code == 200  # its last day
+    at(clock, today + timedelta(days=2))
+    before = events_count(memory_ledger)
+    refused(api.post("/api/v1/sweeps", json={}, headers=bearer(token)), 401, "token")
+    assert events_count(memory_ledger) == before
+    rotated = api.post("/api/v1/principals/op-temp/token", json={"token_expires_on": str(today - timedelta(days=1))},
+                       headers=bearer(grant(memory_ledger, "adm", Role.ADMIN)))
+    refused(rotated, 422, "token_expires_on")
+
+
+def _wib() -> Any:
+    from eventstore.clock import WIB
+
+    return WIB

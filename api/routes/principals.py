@@ -4,6 +4,7 @@ replay (same ``Idempotency-Key``) shows no token."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Response
@@ -28,6 +29,16 @@ class NewPrincipal(BaseModel):
     roles: list[Role] = Field(min_length=1, max_length=7)
     scope: str = Field(default="all", max_length=80, description="all, payer:<payer id> or region:<code>.")
     description: str = Field(default="", max_length=200)
+    token_expires_on: date | None = Field(default=None, description="The token's last valid day (at most 400 days "
+                                          "ahead); none: until it is rotated or the principal revoked.")
+
+
+class TokenRotation(BaseModel):
+    """A new token for a principal, with its own expiry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token_expires_on: date | None = None
 
 
 def _with_token(result: dict[str, Any], token: str, response: Response) -> dict[str, Any]:
@@ -56,8 +67,10 @@ def principal_add(ledger: LedgerDep, actor: ActorDep, response: Response, body: 
                             "x-command-kind": "principal.rotate_token"})
 def principal_rotate_token(ledger: LedgerDep, actor: ActorDep, response: Response,
                            name: Annotated[str, Path(min_length=2, max_length=64)],
+                           body: Annotated[TokenRotation | None, Body()] = None,
                            idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     token, digest = new_token(name)
-    result = run(ledger, actor, RotatePrincipalToken, {"name": name, "token_sha256": digest}, idempotency_key,
-                 response)
+    expiry = {"token_expires_on": body.token_expires_on} if body and body.token_expires_on else {}
+    result = run(ledger, actor, RotatePrincipalToken, {"name": name, "token_sha256": digest, **expiry},
+                 idempotency_key, response)
     return _with_token(result, token, response)
