@@ -18,6 +18,7 @@ from api.middleware import RequestGuard
 from api.routes import ROUTERS, UPLOAD_PATHS
 from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.settings import Settings
+from eventstore.settings import settings as load_settings
 
 API_PREFIX = "/api/v1"
 TITLE = "jamsos-ledger HTTP API"
@@ -31,7 +32,7 @@ DESCRIPTION = (
 
 
 def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -> FastAPI:
-    settings = settings or Settings()
+    settings = settings or load_settings()
     owned = ledger is None
 
     @asynccontextmanager
@@ -64,4 +65,4 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
 
 def app_from_env() -> FastAPI:
     """The uvicorn factory (``uvicorn --factory api.app:app_from_env``): settings from the environment."""
-    return create_app(Settings())
+    return create_app(load_settings())

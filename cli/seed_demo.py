@@ -8,6 +8,7 @@ deterministic NIKs. Figures it prints are read back from the ledger, never typed
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -157,6 +158,10 @@ class DemoRun:
     """Payer → its transfers to BPJS: (SP2D, date, amount, description), as its bank statement shows them."""
     actors: dict[Role, Actor] = field(default_factory=dict)
     """The demo's principals, one per role, added by the local admin when the demo starts."""
+    tokens: dict[str, str] = field(default_factory=dict)
+    """Their tokens, by name (never stored: only their hashes are in the log)."""
+    executor: Executor | None = None
+    """How a command is run: in process by default (``execute``); a replay through another face passes its own."""
 
     def say(self, text: str) -> None:
         self.log.append(text)
@@ -172,13 +177,17 @@ class DemoRun:
         role = role_for(command.kind)  # type: ignore[attr-defined]
         if role not in self.actors:
             name = f"demo-{role.value}"
+            token, digest = new_token(name)
+            self.tokens[name] = token
             self.run_as(local_actor(), AddPrincipal(
                 command_id=f"demo:principal:{name}", name=name, roles=[role], scope="all",
-                description=f"the demo's {role.value}", token_sha256=new_token(name)[1]))
+                description=f"the demo's {role.value}", token_sha256=digest))
             self.actors[role] = Actor(name, frozenset({role}), Scope("all"))
         return self.run_as(self.actors[role], command)
 
     def run_as(self, actor: Actor, command: Command) -> dict[str, Any]:
+        if self.executor is not None:
+            return self.executor(actor, command, self.tokens.get(actor.name))
         return execute(self.ledger, command, actor)
 
     def size(self, n: int) -> int:
@@ -275,8 +284,14 @@ def _claim(d: DemoRun, claim_id: str, nik: str, claim_type: ClaimType, died: dat
     return result
 
 
-def run_demo(store: str = "jamsos.db", *, scale: float = 1.0, quiet: bool = False) -> dict[str, Any]:
-    """Play the seed scenario into a fresh store; return the figures read back from it."""
+Executor = Callable[[Actor, Command, str | None], dict[str, Any]]
+"""Runs a command as a principal (whose token it is given, None for the server's local admin)."""
+
+
+def run_demo(store: str = "jamsos.db", *, scale: float = 1.0, quiet: bool = False,
+             executor_for: Callable[[Ledger], Executor] | None = None) -> dict[str, Any]:
+    """Play the seed scenario into a fresh store; return the figures read back from it. ``executor_for`` gives the
+    executor of the commands for the opened ledger (the HTTP replay in the tests); by default they run in process."""
     if not 0 < scale <= 1:
         raise InvalidInput("scale", "must be in (0, 1]")
     path = Path(store.removeprefix("sqlite:///"))
@@ -294,6 +309,8 @@ def run_demo(store: str = "jamsos.db", *, scale: float = 1.0, quiet: bool = Fals
         raise InvalidInput("store", "already holds events: the demo needs a fresh store")
     bulk.SHOW_PROGRESS = not quiet
     d = DemoRun(ledger, clock, scale, quiet, statements)
+    if executor_for is not None:
+        d.executor = executor_for(ledger)
     try:
         _play(d)
         summary = _summary(d)

@@ -10,7 +10,7 @@ import typer
 
 from cli.common import StoreOpt, fail
 from cli.root import app
-from eventstore.settings import Settings
+from eventstore.settings import settings as load_settings
 from ledger.errors import InvalidInput
 
 
@@ -35,9 +35,9 @@ def serve(
     overrides: dict[str, Any] = {k: v for k, v in {"store": store, "http_host": host, "http_port": port,
                                    "http_workers": workers}.items() if v is not None}
     try:
-        settings = Settings(**overrides)
-    except ValueError as exc:
-        fail(InvalidInput("settings", str(exc).splitlines()[0]))
+        settings = load_settings(**overrides)
+    except InvalidInput as err:
+        fail(err)
         return
     os.environ["JAMSOS_STORE"] = settings.store  # the worker processes build their settings from the environment
     uvicorn.run("api.app:app_from_env", factory=True, host=settings.http_host, port=settings.http_port,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from eventstore.clock import Clock, SimulatedClock, SystemClock
+from eventstore.clock import WIB, Clock, SimulatedClock, SystemClock
 from eventstore.keys import MemberKeyring, Secrets
-from eventstore.settings import StoreSettings
+from eventstore.settings import StoreSettings, settings
 from eventstore.store import LedgerStore, open_store
 
 
@@ -32,22 +30,23 @@ class Ledger:
 
 def clock_from_env() -> Clock:
     """``JAMSOS_CLOCK=2026-01-31T10:00:00+07:00`` freezes recorded time (for scripted replays)."""
-    fixed = os.environ.get("JAMSOS_CLOCK")
-    if fixed:
-        return SimulatedClock(datetime.fromisoformat(fixed))
+    fixed = settings().clock
+    if fixed is not None:
+        return SimulatedClock(fixed if fixed.tzinfo else fixed.replace(tzinfo=WIB))
     return SystemClock()
 
 
 def bootstrap(store_url: str | None = None, *, clock: Clock | None = None, create: bool = True) -> Ledger:
     """Open (and by default create) the store at ``store_url`` with its key file and key table."""
-    settings = StoreSettings.from_url(store_url)
-    if settings.kind == "memory":
+    store_settings = StoreSettings.from_url(store_url)
+    if store_settings.kind == "memory":
         secrets = Secrets.generate()
     else:
-        secrets = Secrets.load(settings.default_key_file(), create=create)
-    store = open_store(settings.url)
-    keyring = MemberKeyring(secrets, settings.default_keystore_url())
+        secrets = Secrets.load(store_settings.default_key_file(), create=create)
+    store = open_store(store_settings.url)
+    keyring = MemberKeyring(secrets, store_settings.default_keystore_url())
     ledger = Ledger(store=store, keyring=keyring, clock=clock or clock_from_env())
-    if os.environ.get("JAMSOS_BATCH_SIZE"):  # docs/rules.md#bulk-progress
-        ledger.batch_size = int(os.environ["JAMSOS_BATCH_SIZE"])
+    batch_size = settings().batch_size
+    if batch_size is not None:  # docs/rules.md#bulk-progress
+        ledger.batch_size = batch_size
     return ledger

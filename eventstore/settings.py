@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.errors import InvalidInput
@@ -33,6 +34,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JAMSOS_", extra="ignore", frozen=True)
 
     store: str = Field(default=DEFAULT_STORE, min_length=1, description="memory://, a SQLite file, postgresql://...")
+    key_file: str | None = Field(default=None, description="The master key file (default: beside a SQLite store, "
+                                 "./jamsos.key otherwise).")
+    views: str | None = Field(default=None, description="SQLAlchemy URL of the read models (default: beside the "
+                              "store).")
+    keystore: str | None = Field(default=None, description="SQLAlchemy URL of the member-key table (default: "
+                                 "beside the store).")
+    clock: datetime | None = Field(default=None, description="Freeze recorded time at this instant (scripted "
+                                   "replays, benchmarks); the system clock by default.")
+    batch_size: int | None = Field(default=None, ge=1, le=1_000_000, description="Aggregates per transaction on "
+                                   "the bulk paths (docs/rules.md#bulk-progress).")
     http_host: str = Field(default="127.0.0.1", description="Where `jamsos serve` listens (loopback by default).")
     http_port: int = Field(default=8000, ge=1, le=65535)
     http_workers: int = Field(default=1, ge=1, le=32, description="uvicorn worker processes.")
@@ -43,6 +54,18 @@ class Settings(BaseSettings):
     http_cors_origins: tuple[str, ...] = Field(
         default=(), description="Browser origins allowed to call the API (CORS); none by default (closed).")
     http_jobs_max: int = Field(default=16, ge=1, le=1000, description="Long jobs (imports) running at once.")
+
+
+def settings(**overrides: object) -> Settings:
+    """The settings from the environment (and ``overrides``, a face's options); a bad value is refused naming its
+    variable (``JAMSOS_HTTP_PORT: ...``), never a traceback."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err.get("loc") else "settings"
+        where = f"--{name.removeprefix('http_').replace('_', '-')}" if name in overrides else f"JAMSOS_{name.upper()}"
+        raise InvalidInput(where, str(err["msg"])) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +82,7 @@ class StoreSettings:
 
     @classmethod
     def from_url(cls, url: str | None) -> StoreSettings:
-        url = (url or Settings().store).strip()
+        url = (url or settings().store).strip()
         if url.startswith("memory:"):
             return cls(kind="memory", url="memory://")
         if url.startswith(("postgresql://", "postgres://")):
@@ -114,7 +137,7 @@ class StoreSettings:
         return env
 
     def default_key_file(self) -> Path:
-        override = os.environ.get("JAMSOS_KEY_FILE")
+        override = settings().key_file
         if override:
             return Path(override)
         if self.kind == "sqlite":
@@ -125,16 +148,15 @@ class StoreSettings:
     def default_views_url(self) -> str:
         """Read models live next to the store: ``<store>.views.db`` for SQLite, the same database (and
         schema) on PostgreSQL. ``JAMSOS_VIEWS`` overrides."""
-        return self._beside_store("JAMSOS_VIEWS", ".views.db")
+        return self._beside_store(settings().views, ".views.db")
 
     def default_keystore_url(self) -> str:
         """Member data keys live apart from the events (a separate file for SQLite). ``JAMSOS_KEYSTORE``
         overrides (point it at another database to separate the keys further on PostgreSQL)."""
-        return self._beside_store("JAMSOS_KEYSTORE", ".keys.db")
+        return self._beside_store(settings().keystore, ".keys.db")
 
-    def _beside_store(self, variable: str, sqlite_suffix: str) -> str:
-        """A SQLAlchemy URL for tables that live beside the event store."""
-        override = os.environ.get(variable)
+    def _beside_store(self, override: str | None, sqlite_suffix: str) -> str:
+        """A SQLAlchemy URL for tables that live beside the event store (unless ``override`` names one)."""
         if override:
             return override
         if self.kind == "memory":

@@ -17,7 +17,7 @@ import typer
 import yaml
 
 from cli.app import app
-from eventstore.settings import StoreSettings
+from eventstore.settings import Settings, StoreSettings
 from services.transport import broker_kind
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ def variables_read_by_the_code() -> set[str]:
     for folder in ("commands", "eventstore", "projections", "services", "cli", "api"):
         for path in (ROOT / folder).rglob("*.py"):
             found |= set(re.findall(r"\"(JAMSOS_[A-Z_]+)\"", path.read_text()))
-    return found
+    return found | {f"JAMSOS_{name.upper()}" for name in Settings.model_fields}
 
 
 def is_group(command: Any) -> bool:
