@@ -551,3 +551,23 @@ def test_an_upload_must_be_multipart_with_one_file(api: TestClient, tokens: dict
     assert missing.status_code == 422 and missing.json()["field"] == "other", missing.text
     unknown = post_import(api, token, cohort_csv(2), colour="blue")
     assert unknown.status_code == 422 and unknown.json()["field"] == "colour", unknown.text
+
+
+def test_the_upload_is_kept_privately_under_a_server_name_and_removed(signed: Ledger, api: TestClient,
+                                                                      tokens: dict[Role, str], tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.routes import bulk as bulk_routes
+
+    seen: list[tuple[Path, int, int]] = []
+    real = bulk_routes.read_cohort  # type: ignore[attr-defined]
+
+    def spy(path: Path) -> Any:
+        seen.append((path, path.stat().st_mode & 0o777, path.parent.stat().st_mode & 0o777))
+        return real(path)
+
+    monkeypatch.setattr(bulk_routes, "read_cohort", spy)
+    assert imported(api, tokens[Role.OPERATOR], cohort_csv(2), name="Kohort Januari.csv")["state"] == "succeeded"
+    ((path, file_mode, dir_mode),) = seen
+    assert path.parent.parent == tmp_path / "uploads" and path.name == "upload.csv"
+    assert (file_mode, dir_mode) == (0o600, 0o700)
+    assert not path.exists() and list((tmp_path / "uploads").iterdir()) == []
