@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
+from api.jobs import JobPool
 from api.middleware import RequestGuard
 from api.routes import ROUTERS, UPLOAD_PATHS
 from eventstore.bootstrap import Ledger, bootstrap
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         try:
             yield
         finally:
+            app.state.jobs.shutdown()  # the running jobs finish (their store is still open), queued ones drop
             if owned and app.state.ledger is not None:
                 app.state.ledger.close()
                 app.state.ledger = None
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.ledger = ledger
     app.state.settings = settings
+    app.state.jobs = JobPool(settings.http_jobs_max)
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -34,7 +36,7 @@ from ledger.coverage import AgreementWindow
 from ledger.errors import AlreadyDone, ConcurrencyConflict, InvalidInput, LedgerError, RuleViolation
 from ledger.identity import PersonalData, SealedPersonalData, check_birth_date, member_id_for
 from ledger.member import EnrolmentPlan, Member, decide_payment
-from ledger.reservations import CommandRecord, PaymentReference, payment_reference_id
+from ledger.reservations import CommandRecord, PaymentReference, command_record_id, payment_reference_id
 from ledger.values import Period, format_rp, require_not_before, require_region_code
 
 Result = dict[str, Any]
@@ -43,6 +45,29 @@ REPLICATE_BY_STATE = True
 SHOW_PROGRESS = True
 
 """The CLI turns progress bars off for ``--json`` and when output is not a terminal."""
+
+ProgressHook = Callable[[int, int], None]
+"""Told ``(members done, members total)`` of the bulk command running in its context."""
+_PROGRESS_HOOK: ContextVar[ProgressHook | None] = ContextVar("bulk_progress_hook", default=None)
+
+
+@contextmanager
+def reporting_progress(hook: ProgressHook) -> Iterator[None]:
+    """Within the block, a bulk command of this thread (context) calls ``hook(done, total)`` once before its
+    first batch and after each batch it commits, instead of drawing the terminal bar (a server has none).
+    ``done`` counts the members resumed from an earlier run of the same command id too. Without a hook
+    (the CLI) nothing changes."""
+    token = _PROGRESS_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _PROGRESS_HOOK.reset(token)
+
+
+def _report(done: int, total: int) -> None:
+    hook = _PROGRESS_HOOK.get()
+    if hook is not None:
+        hook(done, total)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +96,7 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def _progress(total: int, label: str) -> Progress | None:
-    if not SHOW_PROGRESS or total < 1_000:
+    if not SHOW_PROGRESS or total < 1_000 or _PROGRESS_HOOK.get() is not None:
         return None
     progress = Progress(
         TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
@@ -88,9 +113,59 @@ def _reason_key(err: LedgerError) -> str:
 # --- cohort import --------------------------------------------------------------------------------
 
 
+@dataclass
+class ImportDecision:
+    """A cohort import decided on the store's current state, nothing written yet: the members to enrol one by
+    one (re-joins), the first enrolments decided per situation, those this command id enrolled before
+    (``resumed``) and every refused row."""
+
+    accepted: list[tuple[CohortRow, Member, EnrolmentPlan]]
+    newcomers: list[tuple[CohortRow, uuid.UUID, Outcome]]
+    resumed: int
+    errors: list[RowError]
+
+
+def check_import(ledger: Ledger, cmd: ImportCohort, ctx: CommandContext, on: date) -> ImportDecision:
+    """Decide the import as :func:`import_cohort` would, writing nothing; :class:`ImportRejected` (every bad row)
+    unless ``cmd.skip_invalid``. A face checks a file with it before queueing the import (the HTTP API answers
+    422 at once); the import decides again when it runs, on the state of then."""
+    decision = _decide_import(ledger, cmd, ctx, on)
+    if decision.errors and not cmd.skip_invalid:
+        raise ImportRejected(sorted(decision.errors, key=lambda e: e.line))
+    return decision
+
+
 def import_cohort(
     ledger: Ledger, cmd: ImportCohort, ctx: CommandContext, on: date, record: CommandRecord, digest: str
 ) -> Result:
+    decision = check_import(ledger, cmd, ctx, on)
+    accepted, newcomers, resumed, errors = decision.accepted, decision.newcomers, decision.resumed, decision.errors
+    ledger.keyring.ensure_keys([*(m.id for _, m, _ in accepted if not m.exists), *(mid for _, mid, _ in newcomers)])
+    writes: list[tuple[tuple[uuid.UUID, int] | None, Outcome]] = []
+    for row, member, plan in accepted:
+        sealed = _seal(ledger, member.id, row) if not member.exists else None
+        member.enrol(ctx, plan, sealed)
+        writes.append((None, Outcome("write", member=member)))
+    for row, mid, template in newcomers:
+        (topic, state), = template.states
+        personal = _seal(ledger, mid, row).model_dump_json().encode()
+        writes.append(((mid, 0), replace(template, states=((topic, state.replace(SEALED_SLOT, b'"personal":' +
+                                                                                  personal)),))))
+    result: Result = {
+        "agreement_id": cmd.agreement_id,
+        "imported": len(accepted) + len(newcomers),
+        "resumed": resumed,
+        "rejected": [
+            {"line": e.line, "field": e.field, "reason": e.reason} for e in sorted(errors, key=lambda e: e.line)
+        ],
+    }
+    record.accept(ctx, cmd.kind, digest, {**result, "rejected": len(errors)}, on)
+    write_in_batches(ledger, writes, last=[record], label=f"enrolling {cmd.agreement_id}",
+                     tracking=tracking_for(ledger, ctx, on, cmd.kind, digest, done_before=resumed))
+    return result
+
+
+def _decide_import(ledger: Ledger, cmd: ImportCohort, ctx: CommandContext, on: date) -> ImportDecision:
     agreement = load_agreement(ledger, cmd.agreement_id)
     if agreement.state.closed:
         raise RuleViolation("agreement_id", f"agreement {cmd.agreement_id} is closed")
@@ -142,31 +217,7 @@ def import_cohort(
             errors.append(RowError(line, err.field, err.reason))
             continue
         accepted.append((row, member, plan))
-    if errors and not cmd.skip_invalid:
-        raise ImportRejected(sorted(errors, key=lambda e: e.line))
-    ledger.keyring.ensure_keys([*(m.id for _, m, _ in accepted if not m.exists), *(mid for _, mid, _ in newcomers)])
-    writes: list[tuple[tuple[uuid.UUID, int] | None, Outcome]] = []
-    for row, member, plan in accepted:
-        sealed = _seal(ledger, member.id, row) if not member.exists else None
-        member.enrol(ctx, plan, sealed)
-        writes.append((None, Outcome("write", member=member)))
-    for row, mid, template in newcomers:
-        (topic, state), = template.states
-        personal = _seal(ledger, mid, row).model_dump_json().encode()
-        writes.append(((mid, 0), replace(template, states=((topic, state.replace(SEALED_SLOT, b'"personal":' +
-                                                                                  personal)),))))
-    result: Result = {
-        "agreement_id": cmd.agreement_id,
-        "imported": len(accepted) + len(newcomers),
-        "resumed": resumed,
-        "rejected": [
-            {"line": e.line, "field": e.field, "reason": e.reason} for e in sorted(errors, key=lambda e: e.line)
-        ],
-    }
-    record.accept(ctx, cmd.kind, digest, {**result, "rejected": len(errors)}, on)
-    write_in_batches(ledger, writes, last=[record], label=f"enrolling {cmd.agreement_id}",
-                     tracking=tracking_for(ledger, ctx, on, cmd.kind, digest, done_before=resumed))
-    return result
+    return ImportDecision(accepted, newcomers, resumed, errors)
 
 
 SEALED_SLOT = b'"personal":null'
@@ -341,6 +392,8 @@ def write_in_batches(
     batches = list(_batches(writes, ledger.batch_size)) or [[]]
     tracked = tracking is not None and (tracking.run.exists or len(batches) > 1)
     done = tracking.done_before if tracking is not None else 0
+    before, written = done, 0
+    _report(before, before + len(writes))
     progress = _progress(len(writes), label)
     task = progress.add_task(label, total=len(writes)) if progress else None
     try:
@@ -367,6 +420,8 @@ def write_in_batches(
             for agg in last if i == len(batches) - 1 else []:
                 tx.add_aggregate(agg)
             tx.commit()
+            written += len(batch)
+            _report(before + written, before + len(writes))
             if progress is not None and task is not None:
                 progress.advance(task, len(batch))
     finally:
@@ -508,6 +563,31 @@ def _fresh_heads(ledger: Ledger, ids: Sequence[uuid.UUID]) -> list[Head]:
     return ledger.store.heads([rows[i] for i in ids if i in rows], verify=True)
 
 
+def _require_payable(cmd: PayCohort, cohort: CohortDecision) -> None:
+    """Refuse a first run that would pay nobody, or whose amount is not the payable cohort's tariff."""
+    if cohort.members_payable == 0:
+        raise RuleViolation(
+            "agreement_id",
+            f"no member of {cmd.agreement_id} can be paid for {', '.join(cmd.periods)}: "
+            f"{dict(cohort.skipped) or 'the cohort is empty'}",
+        )
+    if cmd.amount_rp != cohort.amount_rp:
+        raise RuleViolation(
+            "amount_rp",
+            f"{format_rp(cmd.amount_rp)} does not match the tariff for the payable cohort: "
+            f"{cohort.members_payable} members x {len(cmd.periods)} period(s) = {format_rp(cohort.amount_rp)}",
+        )
+
+
+def check_pay_cohort(ledger: Ledger, cmd: PayCohort, ctx: CommandContext, on: date) -> int:
+    """The members a first run of ``cmd`` would pay, decided as :func:`pay_cohort` decides them and writing
+    nothing; refuses as it would (nobody payable, a wrong amount). A rerun of a half-done command id is not
+    checked here: it resumes its recorded plan."""
+    _, cohort = decide_cohort(ledger, ctx, cmd.agreement_id, cmd.periods, on, cmd.payment_reference)
+    _require_payable(cmd, cohort)
+    return cohort.members_payable
+
+
 def pay_cohort(
     ledger: Ledger, cmd: PayCohort, ctx: CommandContext, on: date, record: CommandRecord, digest: str
 ) -> Result:
@@ -532,18 +612,7 @@ def pay_cohort(
     else:
         _, cohort = decide_cohort(ledger, ctx, cmd.agreement_id, cmd.periods, on, cmd.payment_reference,
                                   verify_heads=ledger.verify_heads)
-        if cohort.members_payable == 0:
-            raise RuleViolation(
-                "agreement_id",
-                f"no member of {cmd.agreement_id} can be paid for {', '.join(cmd.periods)}: "
-                f"{dict(cohort.skipped) or 'the cohort is empty'}",
-            )
-        if cmd.amount_rp != cohort.amount_rp:
-            raise RuleViolation(
-                "amount_rp",
-                f"{format_rp(cmd.amount_rp)} does not match the tariff for the payable cohort: "
-                f"{cohort.members_payable} members x {len(cmd.periods)} period(s) = {format_rp(cohort.amount_rp)}",
-            )
+        _require_payable(cmd, cohort)
         skipped = dict(sorted(cohort.skipped.items()))
         writes = cohort.writes
         paying.done = paying.resumed = cohort.resumed
@@ -564,6 +633,7 @@ def pay_cohort(
 
     if fresh:
         run, ref = start()
+    _report(paying.done, len(plan))
     progress = _progress(len(writes), f"paying {cmd.agreement_id}")
     task = progress.add_task("paying", total=len(writes)) if progress else None
     result: Result = {}
@@ -635,6 +705,7 @@ def pay_cohort(
                     continue
                 paying.done, paying.credited_rp = done, paying.credited_rp + batch_rp
                 paying.claims_released += len(released)
+                _report(paying.done, len(plan))
                 break
             else:
                 raise ConcurrencyConflict("members", f"batch {i + 1} lost {PAY_BATCH_RETRIES + 1} races; rerun "
@@ -722,3 +793,31 @@ def bulk_runs(ledger: Ledger, *, include_completed: bool = False) -> list[Result
                                                "and the same arguments",
         })
     return sorted(out, key=lambda r: str(r["started_at"]))
+
+
+def bulk_command_status(ledger: Ledger, command_id: str) -> Result | None:
+    """What the store knows of a command id run as a long job: ``completed`` (its command record: the result),
+    ``in progress`` (a run stopped half-way: members done / total; rerunning the same command with the same id
+    resumes it), or None. ``actor`` is the principal that started it; ``kind`` its command kind."""
+    record = ledger.store.load(CommandRecord, command_record_id(command_id))
+    run = ledger.store.load(BulkRun, bulk_run_id(command_id))
+    if not record.exists and not run.exists:
+        return None
+    first = _first_event(ledger, run.id if run.exists else record.id)
+    out: Result = {
+        "command_id": command_id, "actor": first.actor, "created_at": first.recorded_at,
+        "updated_at": run.state.updated_at or first.recorded_at,
+        "members_done": run.state.members_done if run.exists else None,
+        "members_total": run.state.members_total if run.exists else None,
+    }
+    if record.exists:
+        done = _first_event(ledger, record.id)
+        return {**out, "status": "completed", "kind": record.state.command_type, "result": dict(record.state.result),
+                "updated_at": max(out["updated_at"], done.recorded_at)}
+    return {**out, "status": "in progress", "kind": run.state.command_type, "result": None}
+
+
+def _first_event(ledger: Ledger, aggregate_id: uuid.UUID) -> Any:
+    (stored,) = ledger.store.recorder.select_events(aggregate_id, limit=1)
+    return ledger.store.mapper.to_domain_event(stored)
+

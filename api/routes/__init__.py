@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import commands, health, principals
+from api.routes import bulk, commands, health, principals
 
-ROUTERS: list[APIRouter] = [health.router, commands.router, principals.router]
-UPLOAD_PATHS: tuple[str, ...] = ()
+ROUTERS: list[APIRouter] = [health.router, commands.router, principals.router, bulk.router]
+UPLOAD_PATHS: tuple[str, ...] = (f"{commands.API}{bulk.IMPORTS_PATH}", f"{commands.API}{bulk.STATEMENTS_PATH}")
