@@ -267,10 +267,15 @@ def test_representations_and_refusals(world: tuple[Ledger, str]) -> None:
     problem(api.post(f"{API}/audit/trail", json={}, headers=admin), 422, "member")
     problem(api.get(f"{API}/audit/proof", params={"position": "0"}, headers=admin), 422, "position")
     problem(api.get(f"{API}/audit/proof", params={"position": "999999"}, headers=admin), 404, "position")
+    problem(api.get(f"{API}/audit/proof", params={"position": str(2**64)}, headers=admin), 422, "position")
     proof = api.get(f"{API}/audit/proof", params={"position": "3"}, headers=admin).json()
     assert api.post(f"{API}/audit/proof-check", json={"proof": proof}, headers=admin).json()["ok"]
     problem(api.post(f"{API}/audit/proof-check", json={"proof": {**proof, "leaf": "00" * 32}}, headers=admin),
             409, "proof")
+    problem(api.post(f"{API}/audit/proof-check", json={"proof": {"event": 1}}, headers=admin), 409, "proof")
+    for state in ("not base64!", "é"):
+        problem(api.post(f"{API}/audit/proof-check", json={"proof": proof, "state_b64": state}, headers=admin),
+                422, "state_b64")
     # a query parameter a route does not take is refused, naming it: a misspelt filter never widens a read
     for path in ("/reports/members", "/reports/access", f"/agreements/{PNK.agreement}", "/principals",
                  "/projections", "/check", "/audit/verify", "/audit/seal", "/audit/trail"):

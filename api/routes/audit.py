@@ -14,7 +14,6 @@ neither has the API.
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
@@ -31,6 +30,8 @@ router = APIRouter(prefix=f"{API}/audit", tags=["audit"], dependencies=[*STRICT_
 ROLES = {"x-roles": roles_of_read("audit"), "x-read": "audit"}
 PROBLEMS = problem_responses(*sorted({*COMMON_PROBLEMS, 406}))
 HEAD_LEN_MAX = 128
+POSITION_MAX = 2**63 - 1
+"""The largest log position a store holds (a signed 64-bit integer); beyond it the store cannot even be asked."""
 STATE_B64_LEN_MAX = 1_000_000
 """A stored event's bytes, base64, in a check-proof body (well inside the JSON body limit)."""
 
@@ -65,7 +66,7 @@ def audit_seal(ledger: LedgerDep, actor: ActorDep) -> Response:
             responses=problem_responses(*sorted({*COMMON_PROBLEMS, 404, 406, 409})),
             summary="An inclusion proof of one event, to check without the store", openapi_extra=ROLES)
 def audit_prove(ledger: LedgerDep, actor: ActorDep,
-                position: Annotated[int, Query(description="The event's position in the log.")],
+                position: Annotated[int, Query(le=POSITION_MAX, description="The event's position in the log.")],
                 head: HeadQuery = None) -> Response:
     """``jamsos audit prove --position N``: the event's identity and state digest, its leaf, the Merkle path to its
     batch's root and the chain links to the head (or the sealed ``head``)."""
@@ -100,7 +101,7 @@ def audit_check_proof(ledger: LedgerDep, actor: ActorDep, body: Annotated[ProofC
     if body.state_b64 is not None:
         try:
             state = base64.b64decode(body.state_b64, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a character outside ASCII
             raise InvalidInput("state_b64", "not base64") from None
     try:
         return cli_json(check_proof(body.proof, body.head, state))
