@@ -33,6 +33,7 @@ from api.deps import ActorDep, IdempotencyKey, LedgerDep, read_as
 from api.jobs import Job, JobError, JobPool, JobView, TooManyJobs, admit_command, job_for, new_job_id
 from api.problems import COMMON_PROBLEMS, problem, problem_responses
 from api.routes.commands import API, body_model, requires_role, roles_of
+from api.routes.reading import STRICT_QUERY
 from commands import bulk
 from commands.authorise import READ_ROLES, Actor, authorise
 from commands.cohort_file import read_cohort
@@ -44,7 +45,7 @@ from eventstore.bootstrap import Ledger
 from ledger.errors import Forbidden, InvalidInput, LedgerError
 from ledger.values import Role
 
-router = APIRouter(prefix=API)
+router = APIRouter(prefix=API, dependencies=STRICT_QUERY)
 
 IMPORTS_PATH = "/members/imports"
 STATEMENTS_PATH = "/statements"
@@ -313,7 +314,7 @@ JOB_READERS = sorted({Role.OPERATOR.value, Role.FINANCE.value, Role.AUDITOR.valu
 @router.get(
     "/jobs/{job_id:path}", response_model=JobView, tags=["jobs"], operation_id="job_show",
     summary="A job's state, progress and result (only its principal's, or any for admin / auditor)",
-    responses=problem_responses(*sorted({401, 403, 404, 500, 503})),
+    responses=problem_responses(*sorted({401, 403, 404, 422, 500, 503})),
     openapi_extra={"x-roles": JOB_READERS},
 )
 def job_show(job_id: str, ledger: LedgerDep, jobs: JobsDep, actor: ActorDep) -> JobView:

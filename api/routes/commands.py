@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from api.deps import ActorDep, IdempotencyKey, LedgerDep, run
 from api.problems import COMMON_PROBLEMS, problem_responses
+from api.routes.reading import STRICT_QUERY
 from commands.authorise import COMMAND_ROLES, Actor
 from commands.messages import COMMAND_TYPES, Command
 from ledger.errors import Forbidden
@@ -134,7 +135,7 @@ def _endpoint(route: WriteRoute) -> tuple[Any, type[BaseModel]]:
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(prefix=API, tags=["commands"])
+    router = APIRouter(prefix=API, tags=["commands"], dependencies=STRICT_QUERY)
     for route in WRITE_ROUTES:
         endpoint, _ = _endpoint(route)
         router.add_api_route(

@@ -13,11 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import ActorDep, IdempotencyKey, LedgerDep, run
 from api.problems import COMMON_PROBLEMS, problem_responses
 from api.routes.commands import API, roles_of
+from api.routes.reading import STRICT_QUERY
 from commands.authorise import new_token
 from commands.messages import AddPrincipal, RotatePrincipalToken
 from ledger.values import Role
 
-router = APIRouter(prefix=API, tags=["principal"])
+router = APIRouter(prefix=API, tags=["principal"], dependencies=STRICT_QUERY)
 
 
 class NewPrincipal(BaseModel):
