@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import problems
 from api.middleware import RequestGuard
 from api.routes import ROUTERS, UPLOAD_PATHS
+from api.streams import EventStreams
 from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.settings import Settings
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         try:
             yield
         finally:
+            app.state.streams.close()
             if owned and app.state.ledger is not None:
                 app.state.ledger.close()
                 app.state.ledger = None
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.ledger = ledger
     app.state.settings = settings
+    app.state.streams = EventStreams()  # the open event streams, closed on shutdown (api/streams.py)
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import commands, health
+from api.routes import commands, events, health
 
-ROUTERS: list[APIRouter] = [health.router, commands.router]
+ROUTERS: list[APIRouter] = [health.router, commands.router, events.router]
 UPLOAD_PATHS: tuple[str, ...] = ()
