@@ -17,6 +17,7 @@ from api import problems
 from api.jobs import JobPool
 from api.middleware import RequestGuard
 from api.routes import ROUTERS, UPLOAD_PATHS
+from api.streams import EventStreams
 from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.settings import Settings
 from eventstore.settings import settings as load_settings
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             yield
         finally:
             app.state.jobs.shutdown()  # the running jobs finish (their store is still open), queued ones drop
+            app.state.streams.close()
             if owned and app.state.ledger is not None:
                 app.state.ledger.close()
                 app.state.ledger = None
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     app.state.ledger = ledger
     app.state.settings = settings
     app.state.jobs = JobPool(settings.http_jobs_max)
+    app.state.streams = EventStreams()  # the open event streams, closed on shutdown (api/streams.py)
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

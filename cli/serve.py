@@ -13,6 +13,12 @@ from cli.root import app
 from eventstore.settings import settings as load_settings
 from ledger.errors import InvalidInput
 
+STREAMS_SHUTDOWN_GRACE_S = 5
+"""With several workers: how long a stopping worker waits for open responses (event streams) before cancelling
+them (their clients resume from ``Last-Event-ID``)."""
+STARTUP_FAILURE_EXIT = 3
+"""uvicorn's exit status when the server could not start."""
+
 
 @app.command()
 def serve(
@@ -40,9 +46,20 @@ def serve(
         fail(err)
         return
     os.environ["JAMSOS_STORE"] = settings.store  # the worker processes build their settings from the environment
-    uvicorn.run("api.app:app_from_env", factory=True, host=settings.http_host, port=settings.http_port,
-                workers=settings.http_workers, log_level=log_level, proxy_headers=False, server_header=False,
-                access_log=False)
+    options: dict[str, Any] = {"factory": True, "host": settings.http_host, "port": settings.http_port,
+                               "log_level": log_level, "proxy_headers": False, "server_header": False,
+                               "access_log": False}
+    if settings.http_workers == 1:  # our server: it ends the open event streams first when it stops
+        from api.streams import Server
+
+        server = Server(uvicorn.Config("api.app:app_from_env", **options))
+        server.run()
+        if not server.started:  # as uvicorn.run: the port was taken, the app failed to start...
+            raise typer.Exit(STARTUP_FAILURE_EXIT)
+        return
+    # several workers: uvicorn makes their servers; an open event stream is cancelled after the grace period
+    uvicorn.run("api.app:app_from_env", workers=settings.http_workers,
+                timeout_graceful_shutdown=STREAMS_SHUTDOWN_GRACE_S, **options)
 
 
 PROBE_TIMEOUT_S = 5.0

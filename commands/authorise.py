@@ -94,12 +94,16 @@ READ_ROLES: dict[str, frozenset[Role]] = {
     "audit": frozenset({_R.AUDITOR}),
     "project": frozenset({_R.AUDITOR, _R.OPERATOR}),
     "principal.list": frozenset({_R.AUDITOR}),
+    "events": _READERS | {_R.OPERATOR},
 }
 """Read → the roles that may make it (``admin`` may make every one). Reads never show personal data, except
 ``member.reveal``, which is a command (it is recorded in the access log)."""
 NATIONAL_READS = frozenset({"report.trial-balance", "report.audit", "report.access", "check", "audit", "project",
                             "principal.list"})
 """Reads of the whole ledger: only the ``all`` scope may make them."""
+FILTERED_READS = frozenset({"events"})
+"""Reads that filter themselves by the reader's scope, row by row (the event feed: only events of aggregates
+inside the scope, :mod:`projections.event_scope`): a scoped reader need not name an agreement."""
 
 assert set(COMMAND_ROLES) == set(COMMAND_TYPES), "every command kind has its roles, and only those"
 
@@ -178,11 +182,13 @@ def authorise_read(ledger: Ledger, actor: Actor, read: str, *, agreement_id: str
                    nik: str | None = None) -> None:
     """Refuse a read the actor's roles do not allow, or whose agreement (or member) is outside its scope. A scoped
     actor must name an agreement (or member) of its scope — the read is then restricted to it, inside the query;
-    whole-ledger reads (:data:`NATIONAL_READS`) need the ``all`` scope."""
+    whole-ledger reads (:data:`NATIONAL_READS`) need the ``all`` scope; :data:`FILTERED_READS` filter themselves."""
     if read not in READ_ROLES:
         raise InvalidInput("read", f"unknown read {read!r}")
     _require_role(actor, f"read {read}", READ_ROLES[read])
     if actor.scope.is_all:
+        return
+    if read in FILTERED_READS:
         return
     if read in NATIONAL_READS:
         raise Forbidden("principal", f"{actor.name} (scope {actor.scope}) may not read {read}: it covers the whole "

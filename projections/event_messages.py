@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from eventstore.mapper import upcast_data
 from ledger.events import LedgerEvent
 
+PARTITIONS = 16
+"""Routing-key / subject partitions of the event stream (by aggregate id). Changing it re-routes aggregates."""
 NS_EVENT = uuid.UUID("6f1f4f0e-5a44-4f0c-9d0e-3b7a4c2d1e55")
 """Namespace of event ids: ``uuid5(NS_EVENT, f"{aggregate_id}/{aggregate_version}")`` — the same event always
 has the same id, whichever relay publishes it and however often."""

@@ -17,21 +17,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
 from eventstore.store import LedgerStore
-from projections.event_messages import EventMessage, event_message
+from projections.event_feed import read_batch
+from projections.event_messages import EventMessage
+from projections.relay_positions import relay_positions, relay_status, relay_tracking
 from projections.runner import views_engine
 from services.transport import (
-    PARTITIONS,
     PUBLISH_TIMEOUT_S,
     declare_event_route,
     kind_of,
@@ -51,17 +51,7 @@ PIPELINED = frozenset({"rabbit", "nats"})
 """Brokers whose publishes of one batch may be in flight together: one connection, frames in order, the broker
 stores them in arrival order. Others (a Redis connection pool, Kafka) publish one after the other."""
 
-relay_tracking = MetaData()
-relay_positions = Table(
-    "jamsos_relay_positions",
-    relay_tracking,
-    Column("name", String(64), primary_key=True),
-    Column("position", BigInteger, nullable=False, default=0),
-    Column("published", BigInteger, nullable=False, default=0),
-    Column("broker", String(300)),
-    Column("updated_at", String(40)),
-    Column("last_error", Text),
-)
+__all__ = ["Relay", "RelayGaveUp", "RelayPosition", "read_batch", "run_relay"]
 
 
 class RelayPosition:
@@ -99,17 +89,6 @@ class RelayPosition:
                          .values(last_error=error[:2000], updated_at=_now()))
 
 
-def read_batch(store: LedgerStore, after: int, limit: int, partitions: int = PARTITIONS) -> list[EventMessage]:
-    """The next events after position ``after`` as broker messages, in position order."""
-    out = []
-    for n in store.select_notifications(after + 1, limit):
-        raw = n.state if isinstance(n.state, bytes) else str(n.state).encode()
-        aggregate_id = n.originator_id if isinstance(n.originator_id, uuid.UUID) else uuid.UUID(str(n.originator_id))
-        out.append(event_message(n.id, aggregate_id, n.originator_version, n.topic,
-                                 store.mapper.plain_state(raw), partitions))
-    return out
-
-
 @dataclass
 class RelayStats:
     published: int = 0
@@ -138,11 +117,7 @@ class Relay:
         self.broker: Any = None
 
     def status(self) -> dict[str, Any]:
-        row = self.position.row()
-        head = self.store.max_notification_id()
-        return {"relay": row.name, "position": row.position, "head": head, "lag": max(head - row.position, 0),
-                "published": row.published, "broker": row.broker, "updated_at": row.updated_at,
-                "last_error": row.last_error}
+        return relay_status(self.position.row(), self.store.max_notification_id())
 
     async def _connect(self) -> None:
         broker = make_broker(self.url, logger=None, graceful_timeout=1.0)

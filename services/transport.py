@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ledger.errors import InvalidInput
+from projections.event_messages import PARTITIONS as PARTITIONS
 from projections.event_messages import EventMessage
 
 BrokerKind = Literal["rabbit", "nats", "redis", "kafka"]
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
-PARTITIONS = 16
-"""Routing-key / subject partitions of the event stream (by aggregate id). Changing it re-routes aggregates."""
 
 NAMESPACE_DEFAULT = "jamsos"
 

@@ -13,6 +13,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.streams import Server
 from eventstore.bootstrap import Ledger
 from eventstore.settings import Settings
 from ledger.values import Role
@@ -40,7 +41,7 @@ def served(ledger: Ledger, settings: Settings | None = None, **uvicorn_options: 
     app = create_app(settings or Settings(store="memory://"), ledger=ledger)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
                             **uvicorn_options)
-    server = uvicorn.Server(config)
+    server = Server(config, app.state.streams)  # ends open event streams first on shutdown
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import audit, bulk, commands, health, principals, reads, reports
+from api.routes import audit, bulk, commands, events, health, principals, reads, reports
 
 ROUTERS: list[APIRouter] = [health.router, commands.router, principals.router, bulk.router, reports.router,
-                            reads.router, audit.router]
+                            reads.router, audit.router, events.router]
 UPLOAD_PATHS: tuple[str, ...] = (f"{commands.API}{bulk.IMPORTS_PATH}", f"{commands.API}{bulk.STATEMENTS_PATH}")

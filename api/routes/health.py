@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import LedgerDep
 from projections.registry import PROJECTIONS, projection
+from projections.relay_positions import relay_statuses
 from projections.runner import ProjectionRunner, views_engine
 
 router = APIRouter(tags=["health"])
@@ -41,8 +42,10 @@ def readyz(ledger: LedgerDep) -> Any:
         runners = [ProjectionRunner(ledger.store, engine, projection(n)) for n in sorted(PROJECTIONS)]
         statuses = [r.status() for r in runners]
         lags = [{k: s[k] for k in ("projection", "position", "lag", "last_error")} for s in statuses]
+        relays = [{k: s[k] for k in ("relay", "position", "lag", "updated_at", "last_error")}
+                  for s in relay_statuses(ledger.store, engine)]
     except Exception as err:  # the store, or the views database, is not reachable
         body = Readiness(status="unavailable", head=None)
         return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"},
                             media_type="application/json") if err else None
-    return Readiness(status="ready", head=head, projections=lags)
+    return Readiness(status="ready", head=head, projections=lags, relays=relays)
