@@ -36,6 +36,13 @@ PROBLEM_TYPE = "application/problem+json"
 RETRY_AFTER_S = 1
 """What a client told to retry (concurrent change, store unavailable) waits, in seconds."""
 STORE_RETRY_AFTER_S = 5
+STORE_ERROR_LOGGED_MAX = 300
+"""How much of a driver's message a 503's log line keeps (its first line: the server's words, not the query)."""
+
+
+def one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""
 
 STATUS_OF: list[tuple[type[LedgerError], int]] = [
     (Unauthenticated, 401),
@@ -185,8 +192,8 @@ def install(app: FastAPI) -> None:
                        dict(err.headers) if err.headers else None)
 
     async def _store_down(request: Request, err: Exception) -> JSONResponse:
-        log.warning("store unavailable on %s %s (request %s): %s", request.method, route_of(request),
-                    request_id_of(request), type(err).__name__)
+        log.warning("store unavailable on %s %s (request %s): %s: %s", request.method, route_of(request),
+                    request_id_of(request), type(err).__name__, one_line(err)[:STORE_ERROR_LOGGED_MAX])
         return problem(request, 503, "store_unavailable", 1, "store", "the store cannot be reached; retry",
                        {"Retry-After": str(STORE_RETRY_AFTER_S)})
 
