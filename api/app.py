@@ -7,6 +7,7 @@ the probes ``/healthz`` and ``/readyz``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.ledger = ledger
     app.state.settings = settings
+    app.state.writers = threading.BoundedSemaphore(settings.http_writers_max)
     app.state.jobs = JobPool(settings.http_jobs_max)
     app.state.streams = EventStreams()  # the open event streams, closed on shutdown (api/streams.py)
     problems.install(app)

@@ -47,15 +47,18 @@ IdempotencyKey = Annotated[str | None, Header(
                 "(with `Idempotency-Replayed: true`); the same key with another body is refused (422).")]
 
 
-def run(ledger: Ledger, actor: Actor, cls: type[Command], fields: dict[str, Any], key: str | None,
-        response: Response) -> dict[str, Any]:
+def run(request: Request, ledger: Ledger, actor: Actor, cls: type[Command], fields: dict[str, Any],
+        key: str | None, response: Response) -> dict[str, Any]:
     """Build ``cls`` from ``fields`` (naming the field on a refusal) and execute it as ``actor`` exactly once per
-    ``key``; a replay is marked by the ``Idempotency-Replayed`` header."""
+    ``key``; a replay is marked by the ``Idempotency-Replayed`` header. At most ``Settings.http_writers_max``
+    commands execute at once in this process (the app's ``writers`` gate): the store takes one writer at a time
+    anyway, and a queue in front of it is cheaper than threads contending for its lock."""
     if "command_id" in fields or "kind" in fields:
         name = "command_id" if "command_id" in fields else "kind"
         raise InvalidInput(name, "unknown field (the route names the kind; Idempotency-Key is the command id)")
     command = make(cls, **fields, **({"command_id": key} if key else {}))
-    result = dict(execute(ledger, command, actor))
+    with request.app.state.writers:
+        result = dict(execute(ledger, command, actor))
     replayed = bool(result.pop("replayed", False))
     response.headers["Idempotency-Replayed"] = "true" if replayed else "false"
     response.headers["Idempotency-Key"] = command.command_id

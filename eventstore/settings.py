@@ -53,6 +53,8 @@ class Settings(BaseSettings):
                                        description="The largest file upload (cohort file, bank statement).")
     http_cors_origins: tuple[str, ...] = Field(
         default=(), description="Browser origins allowed to call the API (CORS); none by default (closed).")
+    http_writers_max: int = Field(default=1, ge=1, le=64, description="Commands executing at once per process "
+                                  "(the others queue in front of the store's write lock).")
     http_jobs_max: int = Field(default=16, ge=1, le=1000, description="Long jobs (imports) running at once.")
 
 

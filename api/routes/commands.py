@@ -111,7 +111,7 @@ def _endpoint(route: WriteRoute) -> tuple[Any, type[BaseModel]]:
     def endpoint(request: Request, response: Response, ledger: LedgerDep, actor: Actor, body: Any,
                  idempotency_key: str | None = None, **path: Any) -> dict[str, Any]:
         fields = {**body.model_dump(exclude_unset=True), **path}
-        return run(ledger, actor, cls, fields, idempotency_key, response)
+        return run(request, ledger, actor, cls, fields, idempotency_key, response)
 
     params = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Response
+from fastapi import APIRouter, Body, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ActorDep, IdempotencyKey, LedgerDep, run
@@ -53,10 +53,10 @@ def _with_token(result: dict[str, Any], token: str, response: Response) -> dict[
              summary="Add a principal; its token is in the response, once",
              responses=problem_responses(*COMMON_PROBLEMS, 409),
              openapi_extra={"x-roles": roles_of("principal.add"), "x-command-kind": "principal.add"})
-def principal_add(ledger: LedgerDep, actor: ActorDep, response: Response, body: Annotated[NewPrincipal, Body()],
-                  idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+def principal_add(request: Request, ledger: LedgerDep, actor: ActorDep, response: Response,
+                  body: Annotated[NewPrincipal, Body()], idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     token, digest = new_token(body.name)
-    result = run(ledger, actor, AddPrincipal, {**body.model_dump(), "token_sha256": digest}, idempotency_key,
+    result = run(request, ledger, actor, AddPrincipal, {**body.model_dump(), "token_sha256": digest}, idempotency_key,
                  response)
     return _with_token(result, token, response)
 
@@ -66,12 +66,12 @@ def principal_add(ledger: LedgerDep, actor: ActorDep, response: Response, body: 
              responses=problem_responses(*COMMON_PROBLEMS, 404, 409),
              openapi_extra={"x-roles": roles_of("principal.rotate_token"),
                             "x-command-kind": "principal.rotate_token"})
-def principal_rotate_token(ledger: LedgerDep, actor: ActorDep, response: Response,
+def principal_rotate_token(request: Request, ledger: LedgerDep, actor: ActorDep, response: Response,
                            name: Annotated[str, Path(min_length=2, max_length=64)],
                            body: Annotated[TokenRotation | None, Body()] = None,
                            idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     token, digest = new_token(name)
     expiry = {"token_expires_on": body.token_expires_on} if body and body.token_expires_on else {}
-    result = run(ledger, actor, RotatePrincipalToken, {"name": name, "token_sha256": digest, **expiry},
+    result = run(request, ledger, actor, RotatePrincipalToken, {"name": name, "token_sha256": digest, **expiry},
                  idempotency_key, response)
     return _with_token(result, token, response)
