@@ -200,8 +200,8 @@ CLIENTS = 50
 
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_fifty_clients_paying_the_same_member_month_one_succeeds(store: str, request: pytest.FixtureRequest,
-                                                                  tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-                                                                  ) -> None:
+                                                                  tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
     url = str(tmp_path / "s.db") if store == "sqlite" else request.getfixturevalue("pg_schema_url")
     ledger = bootstrap(url, clock=SimulatedClock(_at_nine(SIGN_DAY)))
@@ -232,6 +232,7 @@ def test_fifty_clients_paying_the_same_member_month_one_succeeds(store: str, req
                 t.join()
         statuses = sorted(r.status_code for r in results)
         assert 422 not in statuses, next(r.text for r in results if r.status_code == 422)
+        assert 503 not in statuses, [r.getMessage() for r in caplog.records if "unavailable" in r.getMessage()]
         assert statuses == [200] + [409] * (CLIENTS - 1), statuses
         assert {r.json()["code"] for r in results if r.status_code == 409} == {"already_done"}
         assert all("already paid" in r.json()["reason"] for r in results if r.status_code == 409)
