@@ -4,7 +4,8 @@
 authenticated ``actor`` (:func:`commands.authorise.authorise`) before anything else, stamps every event with its
 name, wraps every handler in the idempotency contract (command records, see :mod:`ledger.reservations`) and retries
 a handler that lost an optimistic-concurrency race, so the loser re-decides on fresh state (and, for a payment,
-gets "already paid").
+gets "already paid"). A race is lost on an aggregate saved by both sides, or, for a decision taken on read models,
+on an event that could change it written after they caught up (the handler's ``LogGuard``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from commands.money import MONEY_HANDLERS
 from commands.principals import PRINCIPAL_HANDLERS
 from commands.subject import subject_of
 from eventstore.bootstrap import Ledger
+from eventstore.store import LogGuard
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement, agreement_id_for
 from ledger.claim import Claim, ClaimFacts, claim_id_for
@@ -71,7 +73,10 @@ CLAIM_PAYER_ID = "BPJS-TK"
 
 Result = dict[str, Any]
 C = TypeVar("C", bound=Command)
-HandlerFn = Callable[[Ledger, Any, CommandContext, date], tuple[list[Aggregate[Any]], Result]]
+Decided = tuple[list[Aggregate[Any]], Result] | tuple[list[Aggregate[Any]], Result, LogGuard]
+"""A handler's aggregates to save and its result, and for a decision taken on read models the guard to save
+it with (:mod:`commands.money`)."""
+HandlerFn = Callable[[Ledger, Any, CommandContext, date], Decided]
 
 
 def execute(ledger: Ledger, command: Command, actor: Actor) -> Result:
@@ -96,9 +101,11 @@ def execute(ledger: Ledger, command: Command, actor: Actor) -> Result:
         try:
             if bulk_handler is not None:
                 return bulk_handler(ledger, command, ctx, on, record, digest)
-            aggregates, result = HANDLERS[type(command)](ledger, command, ctx, on)
+            decided = HANDLERS[type(command)](ledger, command, ctx, on)
+            aggregates, result = decided[0], decided[1]
+            guard = decided[2] if len(decided) == 3 else None
             record.accept(ctx, kind, digest, result, on)
-            ledger.store.save(*aggregates, record)
+            ledger.store.save(*aggregates, record, guard=guard)
             return result
         except ConcurrencyConflict:
             continue

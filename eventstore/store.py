@@ -13,6 +13,9 @@ per member, not a blob.
 Invariants:
 - ``save``/``write`` are all-or-nothing: events and snapshots commit together or not at all.
 - A losing concurrent writer gets :class:`ledger.errors.ConcurrencyConflict`; nothing of it is written.
+- A write given a :class:`LogGuard` commits only if no event of the guard's types was written after the guard's
+  position; it is checked in the write's own transaction, under the events table's write lock (see
+  :meth:`SqlStore._write`), else the write raises ConcurrencyConflict and writes nothing.
 - A snapshot row is a cache: readers replay any events newer than it (:meth:`LedgerStore.heads`), so it
   can never hide one, and a stale one could only cause a version conflict, never a wrong write.
 - Every write is linked into the audit chain (:mod:`eventstore.chain`) in its own transaction: one chain row
@@ -35,6 +38,7 @@ from typing import Any, TypeVar
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
+from eventsourcing.utils import get_topic
 
 from eventstore.chain import CHAIN_TABLE, KIND_WRITE, ChainError, ChainRow, RawEvent, next_row, write_leaves
 from eventstore.chain_store import SqlChain, chain_now
@@ -146,6 +150,51 @@ class Head:
         return agg
 
 
+Matters = Callable[[str, str, bytes], bool]
+"""(aggregate id as canonical text, topic, canonical JSON state) → whether that event could change a decision."""
+
+
+def topic_of(event_type: type[LedgerEvent]) -> str:
+    """The topic an event of this type is stored under (``module:Class``)."""
+    return get_topic(event_type)
+
+
+@dataclass(frozen=True, slots=True)
+class LogGuard:
+    """A write's precondition on the log: no event of ``event_types`` (and, with ``matters``, none of those
+    for which ``matters`` is true) was written after ``position``.
+
+    A command that decided on read models caught up to ``position`` (the log position they stood at then)
+    passes this to :meth:`LedgerStore.save`; an event that could change its decision and was written in
+    between makes the save raise :class:`ConcurrencyConflict`, so the command re-decides on fresh data.
+    ``matters`` runs inside the write's transaction, on the events of ``event_types`` in that window only:
+    it must be quick and pure. ``what`` names the decision in the error."""
+
+    position: int
+    event_types: tuple[type[LedgerEvent], ...]
+    what: str
+    matters: Matters | None = None
+
+    @property
+    def topics(self) -> list[str]:
+        """The stored topics (``module:Class``) of ``event_types``."""
+        return sorted({topic_of(t) for t in self.event_types})
+
+    def first_breach(self, rows: Iterable[tuple[int, str, str, bytes]]) -> int | None:
+        """The position of the first of ``rows`` (position, aggregate id, topic, plain state; of the guard's
+        topics, after its position, in order) that could change the decision."""
+        matters = self.matters
+        for position, aggregate_id, topic, state in rows:
+            if matters is None or matters(aggregate_id, topic, state):
+                return position
+        return None
+
+    def conflict(self, position: int) -> ConcurrencyConflict:
+        return ConcurrencyConflict("log", f"{self.what}: an event that could change it was written at position "
+                                          f"{position}, after the read models it was decided on "
+                                          f"({self.position}); retry to re-decide")
+
+
 class LedgerApplication(Application[uuid.UUID]):
     """The library application: named explicitly (it names the PostgreSQL tables)."""
 
@@ -170,8 +219,9 @@ class LedgerStore(abc.ABC):
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def save(self, *aggregates: Aggregate[Any]) -> int:
-        """Write every pending event of ``aggregates`` and their snapshots in one transaction."""
+    def save(self, *aggregates: Aggregate[Any], guard: LogGuard | None = None) -> int:
+        """Write every pending event of ``aggregates`` and their snapshots in one transaction (only if
+        ``guard`` holds, checked in that transaction)."""
         events: list[LedgerEvent] = []
         touched: list[Aggregate[Any]] = []
         for agg in aggregates:
@@ -180,26 +230,31 @@ class LedgerStore(abc.ABC):
                 events.extend(pending)
                 touched.append(agg)
         if not events:
+            assert guard is None, "a guarded decision writes at least its command record"
             return 0
         stored = [self.mapper.to_stored_event(e) for e in events]
-        self.write(stored, [snapshot_row(a) for a in touched])
+        self.write(stored, [snapshot_row(a) for a in touched], guard)
         return len(stored)
 
-    def write(self, stored: Sequence[StoredEvent], snapshots: Sequence[SnapshotRow]) -> None:
+    def write(self, stored: Sequence[StoredEvent], snapshots: Sequence[SnapshotRow],
+              guard: LogGuard | None = None) -> None:
         """Append stored events and upsert snapshots atomically."""
         self.write_rows(
             event_rows(stored),
             [r.params_for(r.aggregate_id, r.version) for r in snapshots],
             {r.state_hash: r.state for r in snapshots},
+            guard,
         )
 
     def write_rows(
-        self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: dict[bytes, bytes]
+        self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: dict[bytes, bytes],
+        guard: LogGuard | None = None,
     ) -> None:
-        """Append events and upsert snapshot rows (and any new snapshot states) in one transaction."""
+        """Append events and upsert snapshot rows (and any new snapshot states) in one transaction; with
+        ``guard``, only if no event of its types is after its position (else ConcurrencyConflict)."""
         assert events, "nothing to write"
         try:
-            self._write(events, snapshots, list(states.items()))
+            self._write(events, snapshots, list(states.items()), guard)
         except IntegrityError as e:
             raise ConcurrencyConflict(
                 "aggregate", "another command changed the same record first; retry to re-decide"
@@ -207,7 +262,8 @@ class LedgerStore(abc.ABC):
 
     @abc.abstractmethod
     def _write(
-        self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]]
+        self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]],
+        guard: LogGuard | None,
     ) -> None: ...
 
     @abc.abstractmethod
@@ -365,10 +421,18 @@ class MemoryStore(LedgerStore):
         """A memory store starts empty: nothing to upgrade."""
 
     def _write(
-        self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]]
+        self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]],
+        guard: LogGuard | None,
     ) -> None:
         stored = [StoredEvent(originator_id=i, originator_version=v, topic=t, state=s) for i, v, t, s in events]
         with self._lock:
+            if guard is not None:  # under the lock every writer takes: nothing can be appended meanwhile
+                topics = set(guard.topics)
+                after = self.recorder._stored_events[guard.position:]
+                found = guard.first_breach((p, str(s.originator_id), s.topic, self._plain(s.state))
+                                           for p, s in enumerate(after, guard.position + 1) if s.topic in topics)
+                if found is not None:
+                    raise guard.conflict(found)
             head = self._chain[-1] if self._chain else None
             first = len(self.recorder._stored_events) + 1
             leaves = write_leaves(first, events)  # before the insert: a failing hash leaves nothing half-written
@@ -510,13 +574,16 @@ class SqlStore(SqlChain, LedgerStore):
             c.execute(f"CREATE INDEX IF NOT EXISTS {SNAPSHOT_TABLE}_due ON {self._snapshots_t} (due_on)")
 
     def _write(
-        self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]]
+        self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]],
+        guard: LogGuard | None,
     ) -> None:
         p = self.placeholder
         db_id = self._db_id
         with self._tx(commit=True) as c:
             self._plain_cursor(c)
             first, ordered = self._insert_events(c, events)
+            if guard is not None:
+                self._check_guard(c, guard, first)
             self._link(c, first, ordered)
             if states:
                 c.executemany(
@@ -530,6 +597,24 @@ class SqlStore(SqlChain, LedgerStore):
                     f"state_hash=excluded.state_hash WHERE excluded.version > {SNAPSHOT_TABLE}.version",
                     [(db_id(i), kind, v, cohort, due, claims, h) for i, kind, v, cohort, due, claims, h in snapshots],
                 )
+
+    def _check_guard(self, cursor: Any, guard: LogGuard, first: int) -> None:
+        """Inside the write's transaction, after its events were inserted (so it holds the events table's
+        write lock: PostgreSQL's ``LOCK TABLE ... IN EXCLUSIVE MODE`` that the insert takes, SQLite's single
+        writer lock): raise if an event of the guard's types lies between the guard's position and this write's
+        first one. Every event below ``first`` is committed and visible by then (each writer commits before it
+        lets go of the lock, and PostgreSQL's READ COMMITTED gives each statement a fresh snapshot), and none can
+        be added until this transaction ends: the check and the write are one atomic step."""
+        p, pos = self.placeholder, self.position_column
+        clause, params = self._in("topic", guard.topics)
+        columns = f"{pos}, {self.id_text}, topic, state" if guard.matters else f"{pos}, '', topic, NULL"
+        cursor.execute(f"SELECT {columns} FROM {self._events_t} WHERE {pos} > {p} AND {pos} < {p} AND {clause} "
+                       f"ORDER BY {pos}{'' if guard.matters else ' LIMIT 1'}", [guard.position, first, *params])
+        plain = self._plain
+        found = guard.first_breach((int(r[0]), r[1], r[2], plain(r[3]) if r[3] is not None else b"")
+                                   for r in cursor.fetchall())
+        if found is not None:
+            raise guard.conflict(found)
 
     def collect_unused_states(self) -> int:
         with self._tx(commit=True) as c:

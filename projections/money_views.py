@@ -80,6 +80,20 @@ class Chains:
     tariff_inputs: dict[int, tuple[tuple[Programme, ...], int, str]]
 
 
+def funded_member_ids(views: MoneyViews, code: str) -> list[str]:
+    """Every member (aggregate id as text) any chain of which ``code`` funded or funds, in order."""
+    seg_t = views.registers.table("segments")
+    with views.engine.connect() as conn:
+        return sorted({r[0] for r in conn.execute(select(seg_t.c.member_id).where(seg_t.c.agreement_code == code))})
+
+
+def statement_streams(views: MoneyViews, payer_id: str) -> set[str]:
+    """The aggregate ids (as text) of the payer's imported statements."""
+    t = views.journal.table("statements")
+    with views.engine.connect() as conn:
+        return {str(r[0]) for r in conn.execute(select(t.c.aggregate_id).where(t.c.payer_id == payer_id))}
+
+
 def member_chains(views: MoneyViews, code: str, on: date | None = None) -> Chains:
     """The chains of every member ever funded by ``code``; with ``on``, as they stood that day (chains enrolled,
     payer changes decided, lapses and deaths effective by then: the rule of ``projections.reports.Facts``)."""
@@ -89,8 +103,7 @@ def member_chains(views: MoneyViews, code: str, on: date | None = None) -> Chain
         return value if value is not None and (day is None or value <= day) else None
 
     seg_t = views.registers.table("segments")
-    with views.engine.connect() as conn:
-        ids = sorted({r[0] for r in conn.execute(select(seg_t.c.member_id).where(seg_t.c.agreement_code == code))})
+    ids = funded_member_ids(views, code)
     spells_t, members_t = views.registers.table("spells"), views.registers.table("members")
     segments: dict[tuple[str, int], list[Segment]] = defaultdict(list)
     spells: dict[str, list[Spell]] = defaultdict(list)
