@@ -175,8 +175,67 @@ def _drop_schema(url: str) -> None:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def payments(kind: str, members: int, clients: int) -> dict[str, Any]:
-    """Steps 1-4 of the module's docstring on a fresh ``kind`` store."""
+WRK_DONE = r"""
+done = function(summary, latency, requests)
+  io.write(string.format('{"requests": %d, "duration_us": %d, "non2xx": %d, "socket_errors": %d, ' ..
+    '"p50_us": %d, "p95_us": %d, "p99_us": %d, "max_us": %d}\n', summary.requests, summary.duration,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.timeout, latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
+end
+"""
+WRK_SCRIPT = r"""
+local niks = {@NIKS@}
+local token = "@TOKEN@"
+local counter = 0
+function setup(thread)
+  thread:set("offset", counter)
+  counter = counter + 1
+end
+function init(args)
+  step = tonumber(args[1])
+  i = offset
+end
+request = function()
+  local k = (i % #niks) + 1
+  i = i + step
+  local body = string.format('{"nik":"%s","periods":["2025-01"],"amount_rp":@RATE@,' ..
+    '"payment_reference":"SP2D-WRK-%d","effective_on":"@DAY@"}', niks[k], i)
+  return wrk.format("POST", "/api/v1/contributions", {["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. token, ["Idempotency-Key"] = "wrk-" .. i}, body)
+end
+""" + WRK_DONE
+"""The load generator for ``--load wrk``: each of its threads takes every ``step``-th member, one payment each; a
+member paid twice (the run outlasted the members) answers 409 and is counted in ``non2xx``."""
+WRK_THREADS = 2
+WRK_MEMBERS_MIN = 5000
+"""Members enrolled for the wrk run: more than it pays in WRK_DURATION_S on this machine."""
+WRK_DURATION_S = 5
+
+
+def wrk_run(base: str, clients: int, script: str | None, path: str = "/") -> Timing:
+    """wrk (a C load generator: the client costs little CPU) for ``WRK_DURATION_S`` with ``clients`` connections."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script or WRK_SCRIPT_GET)
+    out = subprocess.run(["wrk", "-t", str(WRK_THREADS), "-c", str(clients), "-d", f"{WRK_DURATION_S}s",
+                          "--timeout", "30s", "-s", fh.name, base + path, "--", str(WRK_THREADS)],
+                         capture_output=True, text=True, check=True).stdout
+    os.unlink(fh.name)
+    try:
+        figures = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise RuntimeError(f"wrk printed no figures:\n{out}") from None
+    if figures["non2xx"] or figures["socket_errors"]:
+        raise RuntimeError(f"wrk: {figures['non2xx']} non-2xx responses, {figures['socket_errors']} socket errors")
+    wall_s = figures["duration_us"] / 1e6
+    return Timing(figures["requests"], wall_s, figures["p50_us"] / 1000, figures["p95_us"] / 1000,
+                  figures["p99_us"] / 1000, figures["max_us"] / 1000)
+
+
+WRK_SCRIPT_GET = WRK_DONE
+
+
+def payments(kind: str, members: int, clients: int, load: str = "wrk") -> dict[str, Any]:
+    """Steps 1-5 of the module's docstring on a fresh ``kind`` store."""
     folder = Path(tempfile.mkdtemp(prefix="jamsos-bench-api-"))
     url = store_for(kind, folder)
     if kind == "postgres":
@@ -191,7 +250,8 @@ def payments(kind: str, members: int, clients: int) -> dict[str, Any]:
             agreement_id=AGREEMENT_ID, name="Benchmark", payer_id="PEMKOT-BENCH", payer_type=PayerType.APBD_KOTA,
             fund_source=FundSource.APBD, region_code=REGION, first_period="2025-01", last_period="2025-12",
             budget_rp=10**13, effective_on=date(2025, 1, 2)), admin)
-        niks = [synthetic_nik("6172", 500_000 + i) for i in range(2 * members)]
+        http_members = members if load == "python" else max(members, WRK_MEMBERS_MIN)
+        niks = [synthetic_nik("6172", 500_000 + i) for i in range(members + http_members)]
         rows = [(i + 2, CohortRow(nik=n, name=f"Peserta {i}", role="PETANI")) for i, n in enumerate(niks)]
         ledger.clock.set_day(date(2025, 1, 6))  # type: ignore[attr-defined]
         execute(ledger, ImportCohort(agreement_id=AGREEMENT_ID, region_code=REGION, rows=rows,
@@ -210,6 +270,13 @@ def payments(kind: str, members: int, clients: int) -> dict[str, Any]:
 
         local = threading.local()
         with server(url, env) as base:
+            if load == "wrk":
+                script = (WRK_SCRIPT.replace("@NIKS@", ",".join(f'"{n}"' for n in niks[members:]))
+                          .replace("@TOKEN@", token).replace("@RATE@", str(RATE_RP)).replace("@DAY@", str(PAY_DAY)))
+                over_http = wrk_run(base, clients, script, "/api/v1/contributions")
+                floor = wrk_run(base, clients, None, "/healthz")
+                return _payment_figures(kind, members, clients, load, in_process, over_http, floor)
+
             def pay_over_http(i: int) -> None:
                 http = getattr(local, "client", None)
                 if http is None:
@@ -234,15 +301,20 @@ def payments(kind: str, members: int, clients: int) -> dict[str, Any]:
 
             latencies, wall = in_threads(clients, list(range(members)), probe)
             floor = Timing.of(latencies, wall)
-        return {"store": kind, "members_paid_each": members, "clients": clients,
-                "in_process": asdict(in_process) | {"per_s": in_process.per_s},
-                "http": asdict(over_http) | {"per_s": over_http.per_s},
-                "http_floor_healthz": asdict(floor) | {"per_s": floor.per_s},
-                "throughput_ratio": over_http.per_s / in_process.per_s if in_process.per_s else 0.0}
+        return _payment_figures(kind, members, clients, load, in_process, over_http, floor)
     finally:
         if kind == "postgres":
             _drop_schema(url)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _payment_figures(kind: str, members: int, clients: int, load: str, in_process: Timing, over_http: Timing,
+                     floor: Timing) -> dict[str, Any]:
+    return {"store": kind, "members_paid_in_process": members, "clients": clients, "load": load,
+            "in_process": asdict(in_process) | {"per_s": in_process.per_s},
+            "http": asdict(over_http) | {"per_s": over_http.per_s},
+            "http_floor_healthz": asdict(floor) | {"per_s": floor.per_s},
+            "throughput_ratio": over_http.per_s / in_process.per_s if in_process.per_s else 0.0}
 
 
 def reads(demo_store: str | None, repeats: int) -> dict[str, Any]:
@@ -290,6 +362,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--payments", type=int, default=1000, help="payments per side (in process, over HTTP)")
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--load", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python",
+                        help="the HTTP load generator: wrk (Debian package, default when installed) or Python "
+                        "threads with httpx (the client then shares the two cores' CPU with the server)")
     parser.add_argument("--reads", type=int, default=20, help="reads of each report")
     parser.add_argument("--demo-store", default=None, help="reuse this demo store instead of running `jamsos demo`")
     parser.add_argument("--no-reads", action="store_true")
@@ -298,7 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     machine = f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
     out: dict[str, Any] = {"machine": machine,
-                           "commit": _commit(), "payments": [payments(k, args.payments, args.clients) for k in kinds]}
+                           "commit": _commit(),
+                           "payments": [payments(k, args.payments, args.clients, args.load) for k in kinds]}
     if not args.no_reads:
         out["reads"] = reads(args.demo_store, args.reads)
     if args.json:
@@ -307,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# {out['machine']}, commit {out['commit']}")
     for p in out["payments"]:
         i, h = p["in_process"], p["http"]
-        print(f"{p['store']:8} single payments, {p['clients']} clients: in process {i['per_s']:.0f}/s "
+        print(f"{p['store']:8} single payments, {p['clients']} clients ({p['load']}): in process {i['per_s']:.0f}/s "
               f"(p99 {i['p99_ms']:.1f} ms); HTTP {h['per_s']:.0f}/s p50 {h['p50_ms']:.1f} p95 {h['p95_ms']:.1f} "
               f"p99 {h['p99_ms']:.1f} ms; ratio {p['throughput_ratio']:.2f} (target >= 0.5, p99 <= 25 ms)")
         f = p["http_floor_healthz"]

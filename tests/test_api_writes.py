@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from datetime import date
 from typing import Any
 
@@ -252,12 +253,31 @@ def _at_nine(day: date) -> Any:
     return datetime(day.year, day.month, day.day, 9, tzinfo=WIB)
 
 
+@pytest.fixture
+def own_database() -> Any:
+    """A PostgreSQL database of its own (dropped afterwards): a test may end every connection to it without
+    touching another test's."""
+    from tests.conftest import require_postgres
+
+    require_postgres()
+    name = f"jamsos_fault_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    base = PG_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}", name
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.mark.postgres
-def test_the_store_going_away_mid_request_is_a_503_and_nothing_half_written(pg_schema_url: str,
+def test_the_store_going_away_mid_request_is_a_503_and_nothing_half_written(own_database: tuple[str, str],
                                                                              monkeypatch: pytest.MonkeyPatch,
                                                                              tmp_path: Any) -> None:
+    url, database = own_database
     monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
-    ledger = bootstrap(pg_schema_url, clock=SimulatedClock(_at_nine(SIGN_DAY)))
+    ledger = bootstrap(url, clock=SimulatedClock(_at_nine(SIGN_DAY)))
     try:
         sign(ledger)
         enrol(ledger, 1)
@@ -268,9 +288,9 @@ def test_the_store_going_away_mid_request_is_a_503_and_nothing_half_written(pg_s
         real_save = store.save
 
         def save_after_the_server_dropped_us(*aggregates: Any, **kw: Any) -> Any:
-            with psycopg.connect(PG_URL, autocommit=True) as admin:  # every other connection of this database
-                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            with psycopg.connect(PG_URL, autocommit=True) as admin:  # every connection to the store's database
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                              (database,))
             return real_save(*aggregates, **kw)
 
         monkeypatch.setattr(store, "save", save_after_the_server_dropped_us)
