@@ -34,7 +34,8 @@ STATEMENT_COLUMNS = ("sp2d_number", "date", "amount")
 
 @dataclass(frozen=True)
 class HttpRequest:
-    """One request: ``json`` for a JSON body, else ``data`` (form fields) and ``files`` (multipart)."""
+    """One request: ``json`` for a JSON body, else ``data`` (form fields) and ``files`` (multipart), or raw
+    ``content`` (with its content type in ``headers``)."""
 
     method: str
     path: str
@@ -42,10 +43,13 @@ class HttpRequest:
     json: dict[str, Any] | None = None
     data: dict[str, str] | None = None
     files: dict[str, tuple[str, bytes, str]] | None = None
+    content: bytes | None = None
 
     def send(self, http: Any, headers: dict[str, str] | None = None) -> Any:
         """Send it with ``http`` (a TestClient or an ``httpx.Client``), ``headers`` (the sender's) added."""
         every = {**self.headers, **(headers or {})}
+        if self.content is not None:
+            return http.request(self.method, self.path, headers=every, content=self.content)
         if self.files is not None:
             return http.request(self.method, self.path, headers=every, data=self.data, files=self.files)
         return http.request(self.method, self.path, headers=every, json=self.json)

@@ -23,13 +23,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from commands.authorise import role_for
+from commands.authorise import COMMAND_ROLES, READ_ROLES, role_for
 from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.clock import WIB, SimulatedClock
 from ledger.statement import Statement
+from ledger.values import Role
+from projections.reports import REPORT_DESCRIPTIONS
 from tests import auth_matrix
-from tests.api_requests import request_for
-from tests.api_support import client, served
+from tests.api_requests import HttpRequest, request_for
+from tests.api_support import bearer, client, role_tokens, served
 
 API = "/api/v1"
 JOB_WAIT_S = 30.0
@@ -128,3 +130,134 @@ def test_every_command_kind_over_http_reaches_a_handler_only_for_the_right_sende
 def test_every_command_kind_through_a_real_server(ledger: Ledger) -> None:
     with served(ledger) as base, httpx.Client(base_url=base, timeout=30) as http:
         assert run_matrix(ledger, http, auth_matrix.VARIANTS) == BUSINESS_REFUSALS
+
+
+# --- each role exactly its routes ---------------------------------------------------------------------------
+
+JOB_KINDS = ("member.import", "contribution.pay_cohort", "reconcile.import")
+"""The kinds whose route may answer with a job (202)."""
+
+
+def operations() -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, path template, operation) of every route of the document that declares roles."""
+    from api.openapi import document
+
+    return [(method.upper(), path, op) for path, item in document()["paths"].items() for method, op in item.items()
+            if op.get("x-roles")]
+
+
+def table_roles(op: dict[str, Any]) -> set[str]:
+    """What the authorisation tables let call ``op``: its read's roles or its kind's, and ``admin``; the job
+    resource: those who start jobs, and the auditor (``api/jobs.py``)."""
+    roles = {Role.ADMIN}
+    if "x-read" in op:
+        roles |= READ_ROLES[op["x-read"]]
+    if "x-command-kind" in op:
+        roles |= COMMAND_ROLES[op["x-command-kind"]]
+    if op["operationId"] == "contribution_quote":
+        roles |= READ_ROLES["contribution.quote"]
+    if op["operationId"] == "job_show":
+        roles |= {Role.AUDITOR}.union(*(COMMAND_ROLES[k] for k in JOB_KINDS))
+    assert {"x-read", "x-command-kind"} & set(op) or op["operationId"] in ("contribution_quote", "job_show"), op
+    return {r.value for r in roles}
+
+
+def read_requests(admin: str, http: TestClient) -> dict[str, HttpRequest]:
+    """A well-formed request of every read operation (by operation id), on the matrix ledger."""
+    proof = http.get(f"{API}/audit/proof", params={"position": 3}, headers=bearer(admin)).json()
+    agreement, nik, claim = "PKS-M", auth_matrix.NIKS[0], "C-M1"
+    return {
+        **{f"report_{name.replace('-', '_')}": HttpRequest(
+            "GET", f"{API}/reports/{name}?agreement={agreement}" if name == "reconciliation"
+            else f"{API}/reports/{name}") for name in REPORT_DESCRIPTIONS},
+        "agreement_show": HttpRequest("GET", f"{API}/agreements/{agreement}"),
+        "member_show": HttpRequest("POST", f"{API}/members/lookup", json={"nik": nik}),
+        "principal_list": HttpRequest("GET", f"{API}/principals"),
+        "project_status": HttpRequest("GET", f"{API}/projections"),
+        "check": HttpRequest("GET", f"{API}/check"),
+        "audit_verify": HttpRequest("GET", f"{API}/audit/verify"),
+        "audit_seal": HttpRequest("GET", f"{API}/audit/seal"),
+        "audit_prove": HttpRequest("GET", f"{API}/audit/proof?position=3"),
+        "audit_check_proof": HttpRequest("POST", f"{API}/audit/proof-check", json={"proof": proof}),
+        "audit_trail": HttpRequest("GET", f"{API}/audit/trail?claim={claim}"),
+        "audit_trail_by_body": HttpRequest("POST", f"{API}/audit/trail", json={"member": nik}),
+        "contribution_quote": HttpRequest("POST", f"{API}/contributions/quotes",
+                                          json={"agreement_id": agreement, "periods": ["2026-02"]}),
+        "job_show": HttpRequest("GET", f"{API}/jobs/no-such-job"),
+    }
+
+
+def every_request(ledger: Ledger, matrix: auth_matrix.Matrix, admin: str,
+                  http: TestClient) -> list[tuple[dict[str, Any], HttpRequest]]:
+    """Every operation that declares roles with a well-formed request of it: reads first, then the commands in
+    an order where each meets the state it needs."""
+    reads = read_requests(admin, http)
+    ops = {op["operationId"]: op for *_, op in operations()}
+    by_kind = {op["x-command-kind"]: op for op in ops.values() if "x-command-kind" in op}
+    out = [(op, reads[op_id]) for op_id, op in ops.items() if op_id in reads]
+    commands = [k for k in auth_matrix.order(list(matrix.bodies)) if ops["member_show"] is not by_kind[k]]
+    out += [(by_kind[k], request_for(k, matrix.bodies[k])) for k in commands]
+    covered = {op["operationId"] for op, _ in out}
+    assert covered == set(ops), set(ops) ^ covered
+    return out
+
+
+def test_x_roles_is_the_authorisation_table() -> None:
+    for method, path, op in operations():
+        assert sorted(op["x-roles"]) == sorted(table_roles(op)), (method, path)
+
+
+@pytest.mark.slow
+def test_each_role_reaches_exactly_the_routes_x_roles_names(ledger: Ledger) -> None:
+    """A principal of each role (scope all) is refused 403 ``forbidden`` by every route whose ``x-roles`` lacks
+    its role, writing nothing, and by none whose ``x-roles`` names it."""
+    matrix = auth_matrix.prepare(ledger)
+    tokens = role_tokens(ledger, prefix="rr")
+    http = client(ledger)
+    reached: dict[str, set[str]] = {}
+    for op, request in every_request(ledger, matrix, tokens[Role.ADMIN], http):
+        name = op["operationId"]
+        for role in sorted(Role, key=lambda r: r is not Role.ADMIN):  # admin first: the others may replay it
+            before = ledger.store.max_notification_id()
+            response = request.send(http, bearer(tokens[role]))
+            if response.status_code == 202:
+                wait_job(http, response.headers["location"], bearer(tokens[role]))
+            if role.value in op["x-roles"]:
+                assert response.status_code not in (401, 403), (name, role, response.text)
+                reached.setdefault(name, set()).add(role.value)
+            else:
+                check_refusal(response, "forbidden", name, role.value)
+                assert ledger.store.max_notification_id() == before, (name, role)
+    assert {n: sorted(r) for n, r in reached.items()} == {op["operationId"]: sorted(op["x-roles"])
+                                                          for *_, op in operations()}
+
+
+def garbled(request: HttpRequest) -> list[HttpRequest]:
+    """``request`` with input the route refuses (422 to a principal it serves): an unknown query parameter, and
+    an unknown body field, a body that is not JSON, or a multipart body without its file."""
+    path = request.path + ("&" if "?" in request.path else "?") + "no_such_parameter=1"
+    if request.files is not None:
+        return [HttpRequest(request.method, path, request.headers, data={"no_such_field": "1"},
+                            files={"not_the_file": ("x.csv", b"", "text/csv")})]
+    if request.method == "GET":
+        return [HttpRequest(request.method, path, request.headers)]
+    return [HttpRequest(request.method, path, request.headers, json={"no_such_field": 1}),
+            HttpRequest(request.method, request.path, {**request.headers, "content-type": "application/json"},
+                        content=b"{not json")]
+
+
+def test_a_role_outside_x_roles_hears_403_whatever_its_input(ledger: Ledger) -> None:
+    """A principal the route does not serve is refused before its input is read: it learns nothing about which
+    input the route takes (as a stranger hears 401 whatever its input)."""
+    matrix = auth_matrix.prepare(ledger)
+    tokens = role_tokens(ledger, prefix="rr")
+    http = client(ledger)
+    before = ledger.store.max_notification_id()
+    for op, request in every_request(ledger, matrix, tokens[Role.ADMIN], http):
+        for bad in garbled(request):
+            assert bad.send(http, bearer(tokens[Role.ADMIN])).status_code == 422, (op["operationId"], bad)
+            for role in Role:
+                if role.value not in op["x-roles"]:
+                    check_refusal(bad.send(http, bearer(tokens[role])), "forbidden", op["operationId"], role.value)
+            check_refusal(bad.send(http), "unauthenticated", op["operationId"], "no-token")
+    assert ledger.store.max_notification_id() == before
