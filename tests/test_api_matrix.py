@@ -23,6 +23,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from cli.seed_demo import synthetic_nik
 from commands.authorise import COMMAND_ROLES, READ_ROLES, role_for
 from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.clock import WIB, SimulatedClock
@@ -32,6 +33,7 @@ from projections.reports import REPORT_DESCRIPTIONS
 from tests import auth_matrix
 from tests.api_requests import HttpRequest, request_for
 from tests.api_support import bearer, client, role_tokens, served
+from tests.conftest import execute, grant
 
 API = "/api/v1"
 JOB_WAIT_S = 30.0
@@ -74,12 +76,15 @@ def wait_job(http: TestClient | httpx.Client, location: str, headers: dict[str, 
         time.sleep(JOB_POLL_S)
 
 
-def body_for(ledger: Ledger, bodies: dict[str, dict[str, Any]], kind: str) -> dict[str, Any]:
-    """The matrix body of ``kind``; a resolution names the statement the upload recorded (its id is the file's)."""
+def body_for(ledger: Ledger, bodies: dict[str, dict[str, Any]], kind: str,
+             payer: str = "PEMKOT-M") -> dict[str, Any]:
+    """The matrix body of ``kind``; a resolution names the statement the upload recorded for ``payer`` (its id is
+    the file's)."""
     body = dict(bodies[kind])
     if kind == "reconcile.resolve":
-        [row] = ledger.store.snapshots_of_kind("Statement")
-        body["statement_id"] = ledger.store.load(Statement, row.aggregate_id).state.statement_id
+        states = [ledger.store.load(Statement, row.aggregate_id).state
+                  for row in ledger.store.snapshots_of_kind("Statement")]
+        [body["statement_id"]] = [s.statement_id for s in states if s.payer_id == payer]
     return body
 
 
@@ -261,3 +266,138 @@ def test_a_role_outside_x_roles_hears_403_whatever_its_input(ledger: Ledger) -> 
                     check_refusal(bad.send(http, bearer(tokens[role])), "forbidden", op["operationId"], role.value)
             check_refusal(bad.send(http), "unauthenticated", op["operationId"], "no-token")
     assert ledger.store.max_notification_id() == before
+
+
+# --- each scope exactly its subjects ------------------------------------------------------------------------
+
+PONTIANAK = {"PKS-M": "PKS-P", "PEMKOT-M": "PEMKOT-P", "61.72": "61.71", "C-M": "C-P", "SP2D-M": "SP2D-P",
+             "SP2D-X": "SP2D-PX", "PAYOUT-M": "PAYOUT-P", "RF-M": "RF-P", "matrix-": "pontianak-",
+             **{nik: synthetic_nik("6171", 900 + i) for i, nik in enumerate(auth_matrix.NIKS)}}
+"""The matrix's Singkawang agreement, payer, region, members, claims and references → their Pontianak twins."""
+SKW_PAYER, PNK_PAYER = "PEMKOT-M", "PEMKOT-P"
+SCOPES = ("region:61.71", f"payer:{PNK_PAYER}")
+NATIONAL_KINDS = {"sweep", "principal.add", "principal.rotate_token", "principal.revoke"}
+"""Kinds about no payer or region: only the ``all`` scope runs them (docs/rules.md#principals)."""
+REGION_ONLY_KINDS = {"region.workforce"}
+"""A region's statistic: no payer's, so a payer scope does not reach it."""
+PAYER_ONLY_KINDS = {"reconcile.resolve"}
+"""Resolving an exception concerns the payer of its statement and no region (``commands/subject.py``
+``_exception``: the day is national), so a region scope does not reach it — though it imports the payer's
+statements and runs its reconciliation (those concern the payer and the regions of its agreements)."""
+
+
+def unreached(scope: str) -> set[str]:
+    """The kinds a principal of ``scope`` may not run even on its own subjects."""
+    return NATIONAL_KINDS | (REGION_ONLY_KINDS if scope.startswith("payer:") else PAYER_ONLY_KINDS)
+
+
+def pontianak(value: Any) -> Any:
+    """``value`` (a body, a command) with every Singkawang name of the matrix replaced by its Pontianak twin."""
+    text = json.dumps(value)
+    for singkawang, twin in PONTIANAK.items():
+        text = text.replace(singkawang, twin)
+    return json.loads(text)
+
+
+def add_pontianak(ledger: Ledger) -> None:
+    """The matrix's world again in Pontianak (61.71, payer PEMKOT-P): an agreement, members, a payment, a claim."""
+    from commands.messages import parse_command
+
+    day = auth_matrix.DAY.isoformat()
+    agreement = {"agreement_id": "PKS-M", "name": "Matrix", "payer_id": "PEMKOT-M", "payer_type": "APBD_KOTA",
+                 "fund_source": "APBD", "region_code": "61.72", "first_period": "2026-01",
+                 "last_period": "2026-12", "budget_rp": 100_000_000, "effective_on": day}
+    setup = [("agreement.sign", agreement),
+             *(("member.enrol", {"nik": nik, "name": auth_matrix.SECRET_NAME, "agreement_id": "PKS-M",
+                                 "region_code": "61.72", "role": "PETANI", "effective_on": day})
+               for nik in auth_matrix.NIKS[:3]),
+             ("contribution.pay", {"nik": auth_matrix.NIKS[0], "periods": ["2026-01"], "amount_rp": 16_800,
+                                   "payment_reference": "SP2D-M-0", "effective_on": day}),
+             ("claim.submit", {"nik": auth_matrix.NIKS[0], "claim_id": "C-M1", "claim_type": "JKK_MEDICAL",
+                               "event_date": day, "medical_cost_rp": 100_000, "effective_on": day})]
+    for kind, fields in setup:
+        execute(ledger, parse_command(kind, pontianak(fields)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scope", SCOPES)
+def test_each_scope_runs_exactly_the_commands_of_its_subjects(scope: str, ledger: Ledger) -> None:
+    """For every kind: a Pontianak principal of the right role is refused the Singkawang body (403, nothing
+    written), the ``all`` principal runs it, and the Pontianak principal runs the Pontianak twin with the same
+    outcome, the events naming it — except the kinds its scope cannot reach even on its own side
+    (:func:`unreached`)."""
+    matrix = auth_matrix.prepare(ledger)
+    add_pontianak(ledger)
+    scoped = {role: grant(ledger, f"p-{role.value}", role, scope=scope) for role in Role}
+    http = client(ledger)
+    outcomes: dict[str, tuple[int, int]] = {}
+    for kind in auth_matrix.order(list(matrix.bodies)):
+        role = role_for(kind)
+        mine = bearer(scoped[role])
+        theirs = request_for(kind, body_for(ledger, matrix.bodies, kind, SKW_PAYER))
+        before = ledger.store.max_notification_id()
+        check_refusal(theirs.send(http, mine), "forbidden", kind, scope)
+        assert ledger.store.max_notification_id() == before, f"{kind}: an out-of-scope refusal wrote events"
+        everyone = theirs.send(http, matrix.headers(kind, "right"))
+        if everyone.status_code == 202:
+            wait_job(http, everyone.headers["location"], matrix.headers(kind, "right"))
+        twin = request_for(kind, body_for(ledger, {kind: pontianak(matrix.bodies[kind])}, kind, PNK_PAYER))
+        before = ledger.store.max_notification_id()
+        own = twin.send(http, mine)
+        if kind in unreached(scope):
+            check_refusal(own, "forbidden", kind, scope)
+            assert ledger.store.max_notification_id() == before
+            continue
+        if own.status_code == 202:
+            job = wait_job(http, own.headers["location"], mine)
+            assert job["state"] == "succeeded", (kind, job)
+        outcomes[kind] = (everyone.status_code, own.status_code)
+        if own.status_code < 300:
+            assert set(actors_after(ledger, before)) == {f"p-{role.value}"}, kind
+        else:
+            assert ledger.store.max_notification_id() == before, kind
+    assert {k: o for k, o in outcomes.items() if o[0] != o[1]} == {}
+    assert set(outcomes) == set(auth_matrix.bodies()) - unreached(scope)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_a_scoped_principal_quotes_and_sees_jobs_only_of_its_scope(scope: str, ledger: Ledger,
+                                                                    tmp_path: Path) -> None:
+    """The reads ``tests/test_api_reads.py`` does not cover: a cohort quote (equal to the quote of a ledger where
+    Singkawang never existed; another scope's agreement, or an unknown one, is 403 alike), and jobs (a scoped
+    auditor sees none but its own, as any principal: only an ``all`` auditor or admin sees another's)."""
+    matrix = auth_matrix.prepare(ledger)
+    add_pontianak(ledger)
+    operator, auditor = (bearer(grant(ledger, f"p-{r.value}", r, scope=scope)) for r in (Role.OPERATOR,
+                                                                                          Role.AUDITOR))
+    http = client(ledger)
+    quote = f"{API}/contributions/quotes"
+    periods = {"periods": ["2026-02"], "effective_on": auth_matrix.DAY.isoformat()}
+    for agreement in ("PKS-M", "NO-SUCH-AGREEMENT"):
+        check_refusal(http.post(quote, json={"agreement_id": agreement, **periods}, headers=operator), "forbidden",
+                      "quote", agreement)
+    seen = http.post(quote, json={"agreement_id": "PKS-P", **periods}, headers=operator)
+    assert seen.status_code == 200, seen.text
+    alone = open_ledger(tmp_path / "pontianak-alone.db")
+    try:
+        add_pontianak(alone)
+        reference = client(alone).post(quote, json={"agreement_id": "PKS-P", **periods},
+                                       headers=bearer(grant(alone, "alone-admin", Role.ADMIN)))
+        assert seen.json() == reference.json() and seen.json()["members_payable"] > 0
+    finally:
+        alone.close()
+    everyone = matrix.headers("contribution.pay_cohort", "right")
+    their_quote = http.post(quote, json={"agreement_id": "PKS-M", **periods}, headers=everyone).json()
+    pay = {**matrix.bodies["contribution.pay_cohort"], "amount_rp": their_quote["amount_rp"]}
+    theirs = request_for("contribution.pay_cohort", pay).send(http, everyone)
+    mine = request_for("contribution.pay_cohort", {**pontianak(pay), "amount_rp": seen.json()["amount_rp"]}
+                       ).send(http, operator)
+    assert (theirs.status_code, mine.status_code) == (202, 202), (theirs.text, mine.text)
+    wait_job(http, mine.headers["location"], operator)
+    everything = bearer(grant(ledger, "all-auditor", Role.AUDITOR))
+    for location, owner in ((theirs.headers["location"], everyone), (mine.headers["location"], operator)):
+        assert wait_job(http, location, owner)["state"] == "succeeded"
+        assert http.get(location, headers=everything).status_code == 200
+        hidden = http.get(location, headers=auditor)
+        assert hidden.status_code == 404 and hidden.json()["field"] == "job_id", hidden.text
+    assert http.get(theirs.headers["location"], headers=operator).status_code == 404
