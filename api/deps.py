@@ -12,7 +12,8 @@ from commands.authorise import Actor, authenticate, authorise_read
 from commands.handlers import execute
 from commands.messages import Command, make
 from eventstore.bootstrap import Ledger
-from ledger.errors import InvalidInput, Unauthenticated
+from ledger.errors import Forbidden, InvalidInput, Unauthenticated
+from ledger.values import Role
 
 IDEMPOTENCY_KEY_LEN_MAX = 128
 """The same bound as a command id (``Command.command_id``): the key *is* the command id."""
@@ -40,6 +41,26 @@ def get_actor(request: Request, ledger: LedgerDep,
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+def outside_roles(request: Request, actor: Actor) -> Forbidden | None:
+    """The refusal of ``actor`` by the matched route when none of its roles is in the route's ``x-roles`` (None
+    otherwise, or for a route that declares none). Checked before any of the request's input is read, so that a
+    principal a route does not serve learns nothing of what it takes; the route still authorises the command or
+    read itself (the scope, and the roles of the one read of several a route serves)."""
+    route = request.scope.get("route")
+    declared = (getattr(route, "openapi_extra", None) or {}).get("x-roles") or []
+    if not declared or actor.has(*(Role(r) for r in declared)):
+        return None
+    return Forbidden("principal", f"{actor.name} may not call {getattr(route, 'path', '?')}: it needs the role "
+                                  f"{' or '.join(declared)}")
+
+
+def refuse_other_roles(request: Request, actor: ActorDep) -> None:
+    """A router dependency (listed before any other): 403 by :func:`outside_roles`."""
+    refusal = outside_roles(request, actor)
+    if refusal is not None:
+        raise refusal
 
 IdempotencyKey = Annotated[str | None, Header(
     alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_LEN_MAX, min_length=1,

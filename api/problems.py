@@ -150,9 +150,10 @@ def validation_problem(request: Request, err: RequestValidationError) -> JSONRes
     return problem(request, 422, InvalidInput.code, InvalidInput.exit_code, field, message)
 
 
-async def _stranger(request: Request) -> Unauthenticated | None:
-    """The refusal of a request whose bearer token names no active principal (None for a principal's request, or
-    a route that needs no token)."""
+async def _stranger(request: Request) -> Unauthenticated | Forbidden | None:
+    """The refusal of a request whose bearer token names no active principal, or a principal none of whose roles
+    the route serves (None for a principal the route serves, or a route that needs no token)."""
+    from api.deps import outside_roles
     from commands.authorise import authenticate
 
     route = request.scope.get("route")
@@ -160,10 +161,10 @@ async def _stranger(request: Request) -> Unauthenticated | None:
         return None
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     try:
-        authenticate(request.app.state.ledger, token.strip() if scheme.lower() == "bearer" else None)
+        actor = authenticate(request.app.state.ledger, token.strip() if scheme.lower() == "bearer" else None)
     except Unauthenticated as err:
         return err
-    return None
+    return outside_roles(request, actor)
 
 
 def install(app: FastAPI) -> None:
@@ -177,7 +178,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
         stranger = await _stranger(request)
-        if stranger is not None:  # a stranger learns nothing about the body, not even that it is malformed
+        if stranger is not None:  # a stranger (or a principal the route does not serve) learns nothing about the
+            # body, not even that it is malformed
             return ledger_problem(request, stranger)
         return validation_problem(request, err)
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 
-from api.deps import ActorDep
+from api.deps import ActorDep, refuse_other_roles
 from eventstore.clock import WIB
 from ledger.errors import InvalidInput
 from ledger.text import json_escaped
@@ -100,8 +100,9 @@ def refuse_unknown_query(request: Request, actor: ActorDep) -> None:
             raise InvalidInput(name[:QUERY_NAME_LEN_MAX], f"unknown query parameter (this route takes: {listed})")
 
 
-STRICT_QUERY = [Depends(refuse_unknown_query)]
-"""``dependencies=`` of a router whose routes refuse undeclared query parameters."""
+STRICT_QUERY = [Depends(refuse_other_roles), Depends(refuse_unknown_query)]
+"""``dependencies=`` of a router whose routes refuse a principal outside their ``x-roles`` (403) and then
+undeclared query parameters (422)."""
 
 
 def negotiate(accept: str | None, offered: tuple[str, ...]) -> str | None:
