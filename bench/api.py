@@ -242,6 +242,7 @@ def payments(kind: str, members: int, clients: int, load: str = "wrk") -> dict[s
         _create_schema(url)
     env = {**os.environ, "JAMSOS_KEY_FILE": str(folder / "bench.key"),
            "JAMSOS_CLOCK": datetime(PAY_DAY.year, PAY_DAY.month, PAY_DAY.day, 9, tzinfo=WIB).isoformat()}
+    previous_key_file = os.environ.get("JAMSOS_KEY_FILE")
     os.environ["JAMSOS_KEY_FILE"] = env["JAMSOS_KEY_FILE"]
     try:
         ledger = bootstrap(url, clock=SimulatedClock(datetime(2025, 1, 2, 8, tzinfo=WIB)))
@@ -303,6 +304,10 @@ def payments(kind: str, members: int, clients: int, load: str = "wrk") -> dict[s
             floor = Timing.of(latencies, wall)
         return _payment_figures(kind, members, clients, load, in_process, over_http, floor)
     finally:
+        if previous_key_file is None:
+            os.environ.pop("JAMSOS_KEY_FILE", None)
+        else:
+            os.environ["JAMSOS_KEY_FILE"] = previous_key_file
         if kind == "postgres":
             _drop_schema(url)
         shutil.rmtree(folder, ignore_errors=True)

@@ -36,7 +36,9 @@ def registers_for(store: LedgerStore, as_of: datetime | None) -> tuple[Registers
 def register_rows(engine: Engine, registers: Registers, table: str) -> list[dict[str, Any]]:
     t = registers.table(table)
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(select(t))]
+        result = conn.execute(select(t))
+        keys = list(result.keys())  # once: a row's own mapping builds its key view anew for every row
+        return [dict(zip(keys, row, strict=True)) for row in result]
 
 
 class Facts:
