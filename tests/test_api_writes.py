@@ -67,6 +67,7 @@ def api_ledger(memory_ledger: Ledger) -> Ledger:
 
 @pytest.mark.parametrize(("body", "field"), [
     (b"{not json", "body"),
+    (b'{"nik": "\xc3\x28", "periods": ["2025-01"]}', "body"),  # not UTF-8: not JSON either
     (b"[1, 2]", "body"),
     (b'{"nik": "%s", "periods": ["2025-01"], "amount_rp": "16800", "payment_reference": "R1"}', "amount_rp"),
     (b'{"nik": "%s", "periods": ["2025-01"], "amount_rp": 16800.5, "payment_reference": "R1"}', "amount_rp"),
@@ -90,6 +91,12 @@ def test_a_malformed_body_is_refused_naming_the_field_and_writes_nothing(api_led
                                        headers=bearer(token, **{"content-type": "application/json"}))
     assert refused(response, 422, field)["code"] == "invalid_input"
     assert events_count(api_ledger) == before
+
+
+def test_a_stranger_sending_a_body_that_is_not_utf8_hears_only_401(api_ledger: Ledger) -> None:
+    response = client(api_ledger).post("/api/v1/contributions", content=b'{"nik": "\xc3\x28"}',
+                                       headers={"content-type": "application/json"})
+    refused(response, 401, "token")
 
 
 def test_who_may_not_run_a_command_is_refused_before_anything_is_read_or_written(api_ledger: Ledger) -> None:
