@@ -114,7 +114,7 @@ def ledger_problem(request: Request, err: LedgerError) -> JSONResponse:
 def route_of(request: Request) -> str:
     """The route's template (``/api/v1/claims/{claim_id}/approve``), never the raw path: no NIK reaches a log."""
     route = request.scope.get("route")
-    return getattr(route, "path", None) or "<unmatched>"
+    return getattr(route, "path_format", None) or getattr(route, "path", None) or "<unmatched>"
 
 
 def _store_down_kinds() -> tuple[type[Exception], ...]:

@@ -324,3 +324,21 @@ def _wib() -> Any:
     from eventstore.clock import WIB
 
     return WIB
+
+
+def test_an_id_holding_a_slash_is_addressed_percent_encoded_over_a_real_server(memory_ledger: Ledger) -> None:
+    """An agreement id may hold ``/`` (``PKS/2026/01``); the client sends it as ``%2F``, which the server decodes
+    before routing: the route still takes it whole. A bare ``/`` is an id like any other unknown one (not 405)."""
+    code = "PKS/2026/01"
+    sign(memory_ledger, code)
+    token = grant(memory_ledger, "bo", Role.BUDGET_OWNER)
+    admin = grant(memory_ledger, "root", Role.ADMIN)
+    with served(memory_ledger) as base, httpx.Client(base_url=base, timeout=10) as http:
+        amended = http.post("/api/v1/agreements/PKS%2F2026%2F01/budget-amendments", headers=bearer(token),
+                            json={"budget_rp": 90_000_000, "reason": "APBD-P", "effective_on": "2025-01-02"})
+        assert amended.status_code == 200, amended.text
+        shown = http.get("/api/v1/agreements/PKS%2F2026%2F01", headers=bearer(admin))
+        assert shown.status_code == 200, shown.text
+        assert shown.json()["agreement_id"] == code
+        assert shown.json()["budget_rp"] == 90_000_000
+        refused(http.get("/api/v1/agreements/%2F", headers=bearer(admin)), 404, "agreement_id")
