@@ -7,7 +7,7 @@ TEST_WORKERS ?= 2
 ## one pytest worker per core for the suite; then the broker tests alone, one at a time (they stop and start the
 ## servers and time the relay: sharing the two cores with other tests made them flaky)
 
-.PHONY: demo test lint bench setup clean-demo asyncapi openapi test-at-hours sqldocs serve
+.PHONY: demo test lint bench setup clean-demo asyncapi openapi test-at-hours sqldocs serve contract
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ asyncapi: $(STAMP)
 ## make openapi: regenerate docs/openapi.json from the routes (tests/test_openapi.py fails when it is stale)
 openapi: $(STAMP)
 	$(BIN)/python -m api.openapi
+
+## make contract: schemathesis over every operation of the OpenAPI document against a real server on a seeded SQLite
+## and PostgreSQL store (also part of `make test`); JAMSOS_CONTRACT_SEED / JAMSOS_CONTRACT_EXAMPLES to explore further
+contract: $(STAMP)
+	$(BIN)/pytest -q tests/test_api_contract.py
 
 ## make serve: the HTTP API on http://127.0.0.1:8000 over the demo store (run `make demo` first)
 serve: $(STAMP)

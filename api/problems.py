@@ -121,7 +121,7 @@ def ledger_problem(request: Request, err: LedgerError) -> JSONResponse:
 def route_of(request: Request) -> str:
     """The route's template (``/api/v1/claims/{claim_id}/approve``), never the raw path: no NIK reaches a log."""
     route = request.scope.get("route")
-    return getattr(route, "path", None) or "<unmatched>"
+    return getattr(route, "path_format", None) or getattr(route, "path", None) or "<unmatched>"
 
 
 def _store_down_kinds() -> tuple[type[Exception], ...]:
@@ -148,6 +148,10 @@ def validation_problem(request: Request, err: RequestValidationError) -> JSONRes
     if first.get("type") == "json_invalid":
         field, message = "body", "not JSON: " + str(dict(first.get("ctx") or {}).get("error", "malformed"))
     return problem(request, 422, InvalidInput.code, InvalidInput.exit_code, field, message)
+
+
+BODY_STATUSES = (400, 415)
+"""The statuses a route answers about its body before its dependencies run (so before the token is checked)."""
 
 
 async def _stranger(request: Request) -> Unauthenticated | Forbidden | None:
@@ -185,6 +189,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        if err.status_code in BODY_STATUSES:
+            stranger = await _stranger(request)
+            if stranger is not None:  # as for a malformed body: a stranger hears only 401
+                return ledger_problem(request, stranger)
+        if err.status_code == 400 and isinstance(err.__cause__, UnicodeDecodeError):
+            # a JSON body that is not UTF-8 (RFC 8259 §8.1) is not JSON: refused as a malformed one is
+            return problem(request, 422, InvalidInput.code, InvalidInput.exit_code, "body", "not JSON: not UTF-8")
         code = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable", 413: "too_large",
                 415: "unsupported_media_type"}.get(err.status_code, "http_error")
         field = {404: "path", 405: "method", 406: "accept", 413: "body", 415: "content-type"}.get(

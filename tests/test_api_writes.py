@@ -68,6 +68,7 @@ def api_ledger(memory_ledger: Ledger) -> Ledger:
 
 @pytest.mark.parametrize(("body", "field"), [
     (b"{not json", "body"),
+    (b'{"nik": "\xc3\x28", "periods": ["2025-01"]}', "body"),  # not UTF-8: not JSON either
     (b"[1, 2]", "body"),
     (b'{"nik": "%s", "periods": ["2025-01"], "amount_rp": "16800", "payment_reference": "R1"}', "amount_rp"),
     (b'{"nik": "%s", "periods": ["2025-01"], "amount_rp": 16800.5, "payment_reference": "R1"}', "amount_rp"),
@@ -91,6 +92,12 @@ def test_a_malformed_body_is_refused_naming_the_field_and_writes_nothing(api_led
                                        headers=bearer(token, **{"content-type": "application/json"}))
     assert refused(response, 422, field)["code"] == "invalid_input"
     assert events_count(api_ledger) == before
+
+
+def test_a_stranger_sending_a_body_that_is_not_utf8_hears_only_401(api_ledger: Ledger) -> None:
+    response = client(api_ledger).post("/api/v1/contributions", content=b'{"nik": "\xc3\x28"}',
+                                       headers={"content-type": "application/json"})
+    refused(response, 401, "token")
 
 
 def test_who_may_not_run_a_command_is_refused_before_anything_is_read_or_written(api_ledger: Ledger) -> None:
@@ -338,3 +345,21 @@ def _wib() -> Any:
     from eventstore.clock import WIB
 
     return WIB
+
+
+def test_an_id_holding_a_slash_is_addressed_percent_encoded_over_a_real_server(memory_ledger: Ledger) -> None:
+    """An agreement id may hold ``/`` (``PKS/2026/01``); the client sends it as ``%2F``, which the server decodes
+    before routing: the route still takes it whole. A bare ``/`` is an id like any other unknown one (not 405)."""
+    code = "PKS/2026/01"
+    sign(memory_ledger, code)
+    token = grant(memory_ledger, "bo", Role.BUDGET_OWNER)
+    admin = grant(memory_ledger, "root", Role.ADMIN)
+    with served(memory_ledger) as base, httpx.Client(base_url=base, timeout=10) as http:
+        amended = http.post("/api/v1/agreements/PKS%2F2026%2F01/budget-amendments", headers=bearer(token),
+                            json={"budget_rp": 90_000_000, "reason": "APBD-P", "effective_on": "2025-01-02"})
+        assert amended.status_code == 200, amended.text
+        shown = http.get("/api/v1/agreements/PKS%2F2026%2F01", headers=bearer(admin))
+        assert shown.status_code == 200, shown.text
+        assert shown.json()["agreement_id"] == code
+        assert shown.json()["budget_rp"] == 90_000_000
+        refused(http.get("/api/v1/agreements/%2F", headers=bearer(admin)), 404, "agreement_id")

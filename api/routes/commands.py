@@ -99,7 +99,16 @@ def body_model(cls: type[Command], without: set[str]) -> type[BaseModel]:
 
 
 def placeholders(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]
+
+
+def routed(path: str, cls: type[Command]) -> str:
+    """``path`` with each text placeholder taking a ``/`` too (``{claim_id:path}``): an id may hold one (``Code``:
+    ``KLM/2026/001``), a client sends it percent-encoded and the server decodes it before routing."""
+    for name in placeholders(path):
+        if cls.model_fields[name].annotation is str:
+            path = path.replace(f"{{{name}}}", f"{{{name}:path}}")
+    return path
 
 
 def _endpoint(route: WriteRoute) -> tuple[Any, type[BaseModel]]:
@@ -139,7 +148,8 @@ def build_router() -> APIRouter:
     for route in WRITE_ROUTES:
         endpoint, _ = _endpoint(route)
         router.add_api_route(
-            route.path, endpoint, methods=["POST"], status_code=route.status_code, summary=route.summary,
+            routed(route.path, COMMAND_TYPES[route.kind]), endpoint, methods=["POST"], status_code=route.status_code,
+            summary=route.summary,
             response_model=dict[str, Any], operation_id=route.kind.replace(".", "_"),
             responses=problem_responses(*sorted({*COMMON_PROBLEMS, *route.problems})),
             openapi_extra={"x-roles": roles_of(route.kind), "x-command-kind": route.kind},

@@ -61,7 +61,7 @@ def principal_add(request: Request, ledger: LedgerDep, actor: ActorDep, response
     return _with_token(result, token, response)
 
 
-@router.post("/principals/{name}/token", response_model=dict[str, Any], operation_id="principal_rotate_token",
+@router.post("/principals/{name:path}/token", response_model=dict[str, Any], operation_id="principal_rotate_token",
              summary="Replace a principal's token (the old one stops working at once); the new one, once",
              responses=problem_responses(*COMMON_PROBLEMS, 404, 409),
              openapi_extra={"x-roles": roles_of("principal.rotate_token"),

@@ -31,7 +31,7 @@ router = APIRouter(prefix=API, dependencies=[*STRICT_QUERY, ACCEPT_JSON])
 PROBLEMS = problem_responses(*sorted({*COMMON_PROBLEMS, 404, 406}))
 
 
-@router.get("/agreements/{agreement_id}", response_model=dict[str, Any], tags=["agreement"],
+@router.get("/agreements/{agreement_id:path}", response_model=dict[str, Any], tags=["agreement"],
             operation_id="agreement_show", summary="An agreement and its cohort: members enrolled, active and paid",
             responses=PROBLEMS, openapi_extra={"x-roles": roles_of_read("agreement.show"),
                                                "x-read": "agreement.show"})
