@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import ActorDep, LedgerDep, read_as
 from api.problems import problem_responses
+from api.routes.reading import STRICT_QUERY
 from api.streams import EventStreams
 from commands.authorise import READ_ROLES, Actor, authenticate
 from eventstore.bootstrap import Ledger
@@ -48,7 +49,7 @@ STREAM_PAGE = LIMIT_MAX
 """Events a stream reads per store read."""
 EVENT_STREAM = "text/event-stream"
 
-router = APIRouter(prefix=API, tags=["events"])
+router = APIRouter(prefix=API, tags=["events"], dependencies=STRICT_QUERY)
 ROLES = sorted({r.value for r in READ_ROLES[READ]} | {Role.ADMIN.value})
 
 After = Annotated[int, Query(ge=0, le=POSITION_MAX, description="Return events after this position (0: from the "
@@ -65,7 +66,7 @@ class EventPage(BaseModel):
 
 
 @router.get("/events", response_model=EventPage, summary="A page of the event feed (pseudonymous event messages)",
-            responses=problem_responses(401, 403, 422, 500, 503), openapi_extra={"x-roles": ROLES})
+            responses=problem_responses(401, 403, 422, 500, 503), openapi_extra={"x-roles": ROLES, "x-read": "events"})
 def events(ledger: LedgerDep, actor: ActorDep, after: After = 0,
            limit: Annotated[int, Query(ge=1, le=LIMIT_MAX, description="Most events in the page.")] = LIMIT_DEFAULT,
            ) -> EventPage:
@@ -81,7 +82,8 @@ def events(ledger: LedgerDep, actor: ActorDep, after: After = 0,
                              "description": "`id: <position>`, `event: <type>`, `data: <EventMessage JSON>` per "
                                             "event; `: keepalive` comments while idle."},
                        **problem_responses(401, 403, 422, 500, 503)},
-            openapi_extra={"x-roles": ROLES, "x-stream": True})  # x-stream: the response does not end by itself
+            # x-stream: the response does not end by itself
+            openapi_extra={"x-roles": ROLES, "x-read": "events", "x-stream": True})
 def stream(request: Request, ledger: LedgerDep, actor: ActorDep, after: After = 0,
            last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=POSITION_MAX,
                                                        description="Resume after this position (wins over "
