@@ -62,6 +62,9 @@ def feed_page(store: LedgerStore, scope: Scope, after: int, limit: int = LIMIT_D
     assert 1 <= limit <= LIMIT_MAX and after >= 0, (limit, after)
     events: list[EventMessage] = []
     cursor, scanned = after, 0
+    head = store.max_notification_id()
+    if after >= head:  # nothing beyond: and no position past the store's integers is ever asked for
+        return FeedPage(events, after, max(head, after))
     resolver = None if scope.is_all else ScopeResolver(store)  # one per page: a later page sees later changes
     while len(events) < limit and scanned < scan_max:
         want = limit - len(events) if resolver is None else min(LIMIT_MAX, scan_max - scanned)

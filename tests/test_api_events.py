@@ -382,3 +382,15 @@ def test_readyz_lists_each_relay_with_its_lag(memory_ledger: Ledger) -> None:
     assert [(r["relay"], r["position"], r["lag"]) for r in relays] == [("nats-dr", 0, head),
                                                                         ("rabbit-main", head - 2, 2)]
     assert all("broker" not in r for r in relays), "no broker address on an unauthenticated probe"
+
+
+def test_the_last_position_a_caller_may_name_pages_to_nothing(memory_ledger: Ledger) -> None:
+    """The largest ``after`` is answered (an empty page: nothing lies beyond it), one more is refused naming it;
+    neither reaches the store with a number its integers cannot hold."""
+    token = grant(memory_ledger, "feed-auditor", Role.AUDITOR)
+    api = client(memory_ledger)
+    largest = events_route.POSITION_MAX
+    page = api.get("/api/v1/events", params={"after": largest}, headers=bearer(token))
+    assert page.status_code == 200 and page.json()["events"] == []
+    beyond = api.get("/api/v1/events", params={"after": largest + 1}, headers=bearer(token))
+    assert beyond.status_code == 422 and beyond.json()["field"] == "after"

@@ -38,7 +38,8 @@ from projections.event_messages import EventMessage
 
 API = "/api/v1"
 READ = "events"
-POSITION_MAX = 2**63 - 1
+POSITION_MAX = 2**63 - 2
+"""The largest position a caller may name: the next one (``after + 1``) must still fit a signed 64-bit integer."""
 POLL_S = 1.0
 """How often an open stream that has caught up reads the log again."""
 HEARTBEAT_S = 15.0
