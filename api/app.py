@@ -22,6 +22,7 @@ from api.streams import EventStreams
 from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.settings import Settings
 from eventstore.settings import settings as load_settings
+from projections.report_cache import ReportCache
 
 API_PREFIX = "/api/v1"
 TITLE = "jamsos-ledger HTTP API"
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.ledger = ledger
     app.state.settings = settings
+    app.state.reports = ReportCache(settings.http_reports_kept)  # reports by log head (projections.report_cache)
     app.state.writers = threading.BoundedSemaphore(settings.http_writers_max)
     app.state.jobs = JobPool(settings.http_jobs_max)
     app.state.streams = EventStreams()  # the open event streams, closed on shutdown (api/streams.py)
