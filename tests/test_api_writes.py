@@ -17,6 +17,7 @@ from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.clock import SimulatedClock
 from eventstore.settings import Settings
 from ledger.values import Role
+from projections.chain_audit import verify
 from tests.api_support import bearer, client, served
 from tests.conftest import PG_URL, at, events_count, grant, nik, run
 from tests.test_behaviour import AGREEMENT, enrol, sign
@@ -199,10 +200,13 @@ def test_request_logs_carry_no_personal_data(memory_ledger: Ledger, caplog: pyte
 CLIENTS = 50
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["one-writer", "group-commit"])
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_fifty_clients_paying_the_same_member_month_one_succeeds(store: str, request: pytest.FixtureRequest,
+def test_fifty_clients_paying_the_same_member_month_one_succeeds(store: str, grouped: bool,
+                                                                  request: pytest.FixtureRequest,
                                                                   tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """Also with group commit and 16 commands deciding at once: still one success, and the chain verifies."""
     monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
     url = str(tmp_path / "s.db") if store == "sqlite" else request.getfixturevalue("pg_schema_url")
     ledger = bootstrap(url, clock=SimulatedClock(_at_nine(SIGN_DAY)))
@@ -216,7 +220,8 @@ def test_fifty_clients_paying_the_same_member_month_one_succeeds(store: str, req
         results: list[httpx.Response] = []
         lock = threading.Lock()
         go = threading.Barrier(CLIENTS)
-        with served(ledger) as base:
+        settings = Settings(store="memory://", http_group_commit=grouped, http_writers_max=16 if grouped else 1)
+        with served(ledger, settings) as base:
             def pay(i: int) -> None:
                 with httpx.Client(base_url=base, timeout=60) as http:
                     go.wait()
@@ -241,6 +246,7 @@ def test_fifty_clients_paying_the_same_member_month_one_succeeds(store: str, req
         head = events_count(ledger)
         pay_one(ledger, 2, ["2025-01"], 16_800, "SP2D-OTHER", on=date(2025, 1, 7))
         assert paid == [n.topic for n in ledger.store.select_notifications(head + 1, 1000)]  # one payment's events
+        assert verify(ledger.store)["findings"] == []
     finally:
         ledger.close()
 
