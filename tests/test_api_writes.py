@@ -291,7 +291,7 @@ def test_the_store_going_away_mid_request_is_a_503_and_nothing_half_written(own_
         at(ledger.clock, date(2025, 1, 7))  # type: ignore[arg-type]
         before = events_count(ledger)
         store = ledger.store
-        real_save = store.save
+        real_save = store.write_prepared  # what every save writes through (alone or in a group commit)
 
         def save_after_the_server_dropped_us(*aggregates: Any, **kw: Any) -> Any:
             with psycopg.connect(PG_URL, autocommit=True) as admin:  # every connection to the store's database
@@ -299,14 +299,14 @@ def test_the_store_going_away_mid_request_is_a_503_and_nothing_half_written(own_
                               (database,))
             return real_save(*aggregates, **kw)
 
-        monkeypatch.setattr(store, "save", save_after_the_server_dropped_us)
+        monkeypatch.setattr(store, "write_prepared", save_after_the_server_dropped_us)
         body = {"nik": nik(1), "periods": ["2025-01"], "amount_rp": 16_800, "payment_reference": "SP2D-X",
                 "effective_on": "2025-01-07"}
         with served(ledger) as base:
             response = httpx.post(f"{base}/api/v1/contributions", json=body, headers=bearer(token), timeout=60)
             problem = refused(response, 503, "store")
             assert problem["code"] == "store_unavailable" and int(response.headers["Retry-After"]) > 0
-            monkeypatch.setattr(store, "save", real_save)
+            monkeypatch.setattr(store, "write_prepared", real_save)
             assert events_count(ledger) == before  # nothing half-written
             retried = httpx.post(f"{base}/api/v1/contributions", json=body, headers=bearer(token), timeout=60)
         assert retried.status_code == 200, retried.text
