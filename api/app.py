@@ -20,6 +20,7 @@ from api.middleware import RequestGuard
 from api.routes import ROUTERS, UPLOAD_PATHS
 from api.streams import EventStreams
 from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.group_commit import GroupCommitter
 from eventstore.settings import Settings
 from eventstore.settings import settings as load_settings
 from projections.report_cache import ReportCache
@@ -43,9 +44,14 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.ledger is None:
             app.state.ledger = bootstrap(settings.store)
+        grouped = settings.http_group_commit and app.state.ledger.committer is None
+        if grouped:
+            app.state.ledger.committer = GroupCommitter(app.state.ledger.store)
         try:
             yield
         finally:
+            if grouped and app.state.ledger is not None:
+                app.state.ledger.committer = None
             app.state.jobs.shutdown()  # the running jobs finish (their store is still open), queued ones drop
             app.state.streams.close()
             if owned and app.state.ledger is not None:

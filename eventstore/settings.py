@@ -57,6 +57,9 @@ class Settings(BaseSettings):
                                   "(the others queue in front of the store's write lock).")
     http_reports_kept: int = Field(default=32, ge=1, le=1024, description="Reports kept per process, by the log's "
                                    "head: asked again before the next write, a report is not built again.")
+    http_group_commit: bool = Field(default=False, description="Write the saves of commands executing at once "
+                                    "in one transaction (eventstore/group_commit.py); batches form only with "
+                                    "http_writers_max > 1.")
     http_jobs_max: int = Field(default=16, ge=1, le=1000, description="Long jobs (imports) running at once.")
 
 
