@@ -20,8 +20,10 @@ from api.middleware import RequestGuard
 from api.routes import ROUTERS, UPLOAD_PATHS
 from api.streams import EventStreams
 from eventstore.bootstrap import Ledger, bootstrap
+from eventstore.group_commit import GroupCommitter
 from eventstore.settings import Settings
 from eventstore.settings import settings as load_settings
+from projections.report_cache import ReportCache
 
 API_PREFIX = "/api/v1"
 TITLE = "jamsos-ledger HTTP API"
@@ -42,9 +44,14 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.ledger is None:
             app.state.ledger = bootstrap(settings.store)
+        grouped = settings.http_group_commit and app.state.ledger.committer is None
+        if grouped:
+            app.state.ledger.committer = GroupCommitter(app.state.ledger.store)
         try:
             yield
         finally:
+            if grouped and app.state.ledger is not None:
+                app.state.ledger.committer = None
             app.state.jobs.shutdown()  # the running jobs finish (their store is still open), queued ones drop
             app.state.streams.close()
             if owned and app.state.ledger is not None:
@@ -55,6 +62,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.ledger = ledger
     app.state.settings = settings
+    app.state.reports = ReportCache(settings.http_reports_kept)  # reports by log head (projections.report_cache)
     app.state.writers = threading.BoundedSemaphore(settings.http_writers_max)
     app.state.jobs = JobPool(settings.http_jobs_max)
     app.state.streams = EventStreams()  # the open event streams, closed on shutdown (api/streams.py)

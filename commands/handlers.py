@@ -105,7 +105,7 @@ def execute(ledger: Ledger, command: Command, actor: Actor) -> Result:
             aggregates, result = decided[0], decided[1]
             guard = decided[2] if len(decided) == 3 else None
             record.accept(ctx, kind, digest, result, on)
-            ledger.store.save(*aggregates, record, guard=guard)
+            ledger.save(*aggregates, record, guard=guard)
             return result
         except ConcurrencyConflict:
             continue

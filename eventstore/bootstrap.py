@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from eventstore.clock import WIB, Clock, SimulatedClock, SystemClock
+from eventstore.group_commit import GroupCommitter
 from eventstore.keys import MemberKeyring, Secrets
 from eventstore.settings import StoreSettings, settings
-from eventstore.store import LedgerStore, open_store
+from eventstore.store import LedgerStore, LogGuard, open_store
+from ledger.aggregate import Aggregate
 
 
 @dataclass
@@ -22,6 +25,17 @@ class Ledger:
     verify_heads: bool = True
     """Whether the bulk write paths check snapshots for newer events before deciding. ``execute`` turns it
     off for a first attempt (a stale snapshot makes the insert collide, and the retry verifies)."""
+
+    committer: GroupCommitter | None = None
+    """When set (the HTTP server, ``Settings.http_group_commit``), :meth:`save` goes through it: saves of commands
+    executing at once share a transaction (:mod:`eventstore.group_commit`). Unset: each save is its own."""
+
+    def save(self, *aggregates: Aggregate[Any], guard: LogGuard | None = None) -> int:
+        """Write a command's decision: every pending event of ``aggregates`` and their snapshots, atomically and
+        committed when this returns (only if ``guard`` holds); the number of events written."""
+        if self.committer is not None:
+            return self.committer.save(*aggregates, guard=guard)
+        return self.store.save(*aggregates, guard=guard)
 
     def close(self) -> None:
         self.store.close()

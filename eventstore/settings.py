@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         default=(), description="Browser origins allowed to call the API (CORS); none by default (closed).")
     http_writers_max: int = Field(default=1, ge=1, le=64, description="Commands executing at once per process "
                                   "(the others queue in front of the store's write lock).")
+    http_reports_kept: int = Field(default=32, ge=1, le=1024, description="Reports kept per process, by the log's "
+                                   "head: asked again before the next write, a report is not built again.")
+    http_group_commit: bool = Field(default=False, description="Write the saves of commands executing at once "
+                                    "in one transaction (eventstore/group_commit.py); batches form only with "
+                                    "http_writers_max > 1.")
     http_jobs_max: int = Field(default=16, ge=1, le=1000, description="Long jobs (imports) running at once.")
 
 

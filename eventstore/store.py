@@ -121,6 +121,16 @@ def snapshot_row(agg: Aggregate[Any]) -> SnapshotRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedWrite:
+    """What one :meth:`LedgerStore.save` writes, built before any database is touched: its events (in order),
+    the snapshot rows of the aggregates they change, and the snapshot states those rows point at."""
+
+    events: list[EventRow]
+    snapshots: list[SnapshotParams]
+    states: dict[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
 class Head:
     """An aggregate's current state as stored: its snapshot plus the events recorded after it.
 
@@ -222,6 +232,16 @@ class LedgerStore(abc.ABC):
     def save(self, *aggregates: Aggregate[Any], guard: LogGuard | None = None) -> int:
         """Write every pending event of ``aggregates`` and their snapshots in one transaction (only if
         ``guard`` holds, checked in that transaction)."""
+        prepared = self.prepare(*aggregates)
+        if prepared is None:
+            assert guard is None, "a guarded decision writes at least its command record"
+            return 0
+        self.write_prepared(prepared, guard=guard)
+        return len(prepared.events)
+
+    def prepare(self, *aggregates: Aggregate[Any]) -> PreparedWrite | None:
+        """The rows :meth:`save` would write for ``aggregates`` (their pending events are collected: the
+        aggregates hold none afterwards), or None if they have no pending event. Touches no database."""
         events: list[LedgerEvent] = []
         touched: list[Aggregate[Any]] = []
         for agg in aggregates:
@@ -230,11 +250,22 @@ class LedgerStore(abc.ABC):
                 events.extend(pending)
                 touched.append(agg)
         if not events:
-            assert guard is None, "a guarded decision writes at least its command record"
-            return 0
-        stored = [self.mapper.to_stored_event(e) for e in events]
-        self.write(stored, [snapshot_row(a) for a in touched], guard)
-        return len(stored)
+            return None
+        snapshots = [snapshot_row(a) for a in touched]
+        return PreparedWrite(event_rows(self.mapper.to_stored_event(e) for e in events),
+                             [r.params_for(r.aggregate_id, r.version) for r in snapshots],
+                             {r.state_hash: r.state for r in snapshots})
+
+    def write_prepared(self, *prepared: PreparedWrite, guard: LogGuard | None = None) -> None:
+        """Write the rows of every one of ``prepared`` in ONE transaction (all or nothing, one chain row), in
+        order; with ``guard``, only if it holds (so a guarded write is given alone: the guard checks the log
+        before this write's first event, not the events of the others before it in the same write)."""
+        assert guard is None or len(prepared) == 1, "a guard holds for one decision, not a batch of them"
+        states: dict[bytes, bytes] = {}
+        for p in prepared:
+            states.update(p.states)
+        self.write_rows([e for p in prepared for e in p.events], [s for p in prepared for s in p.snapshots],
+                        states, guard)
 
     def write(self, stored: Sequence[StoredEvent], snapshots: Sequence[SnapshotRow],
               guard: LogGuard | None = None) -> None:

@@ -17,6 +17,7 @@ from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.clock import SimulatedClock
 from eventstore.settings import Settings
 from ledger.values import Role
+from projections.chain_audit import verify
 from tests.api_support import bearer, client, served
 from tests.conftest import PG_URL, at, events_count, grant, nik, run
 from tests.test_behaviour import AGREEMENT, enrol, sign
@@ -206,10 +207,13 @@ def test_request_logs_carry_no_personal_data(memory_ledger: Ledger, caplog: pyte
 CLIENTS = 50
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["one-writer", "group-commit"])
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_fifty_clients_paying_the_same_member_month_one_succeeds(store: str, request: pytest.FixtureRequest,
+def test_fifty_clients_paying_the_same_member_month_one_succeeds(store: str, grouped: bool,
+                                                                  request: pytest.FixtureRequest,
                                                                   tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """Also with group commit and 16 commands deciding at once: still one success, and the chain verifies."""
     monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
     url = str(tmp_path / "s.db") if store == "sqlite" else request.getfixturevalue("pg_schema_url")
     ledger = bootstrap(url, clock=SimulatedClock(_at_nine(SIGN_DAY)))
@@ -223,7 +227,8 @@ def test_fifty_clients_paying_the_same_member_month_one_succeeds(store: str, req
         results: list[httpx.Response] = []
         lock = threading.Lock()
         go = threading.Barrier(CLIENTS)
-        with served(ledger) as base:
+        settings = Settings(store="memory://", http_group_commit=grouped, http_writers_max=16 if grouped else 1)
+        with served(ledger, settings) as base:
             def pay(i: int) -> None:
                 with httpx.Client(base_url=base, timeout=60) as http:
                     go.wait()
@@ -248,6 +253,7 @@ def test_fifty_clients_paying_the_same_member_month_one_succeeds(store: str, req
         head = events_count(ledger)
         pay_one(ledger, 2, ["2025-01"], 16_800, "SP2D-OTHER", on=date(2025, 1, 7))
         assert paid == [n.topic for n in ledger.store.select_notifications(head + 1, 1000)]  # one payment's events
+        assert verify(ledger.store)["findings"] == []
     finally:
         ledger.close()
 
@@ -292,7 +298,7 @@ def test_the_store_going_away_mid_request_is_a_503_and_nothing_half_written(own_
         at(ledger.clock, date(2025, 1, 7))  # type: ignore[arg-type]
         before = events_count(ledger)
         store = ledger.store
-        real_save = store.save
+        real_save = store.write_prepared  # what every save writes through (alone or in a group commit)
 
         def save_after_the_server_dropped_us(*aggregates: Any, **kw: Any) -> Any:
             with psycopg.connect(PG_URL, autocommit=True) as admin:  # every connection to the store's database
@@ -300,14 +306,14 @@ def test_the_store_going_away_mid_request_is_a_503_and_nothing_half_written(own_
                               (database,))
             return real_save(*aggregates, **kw)
 
-        monkeypatch.setattr(store, "save", save_after_the_server_dropped_us)
+        monkeypatch.setattr(store, "write_prepared", save_after_the_server_dropped_us)
         body = {"nik": nik(1), "periods": ["2025-01"], "amount_rp": 16_800, "payment_reference": "SP2D-X",
                 "effective_on": "2025-01-07"}
         with served(ledger) as base:
             response = httpx.post(f"{base}/api/v1/contributions", json=body, headers=bearer(token), timeout=60)
             problem = refused(response, 503, "store")
             assert problem["code"] == "store_unavailable" and int(response.headers["Retry-After"]) > 0
-            monkeypatch.setattr(store, "save", real_save)
+            monkeypatch.setattr(store, "write_prepared", real_save)
             assert events_count(ledger) == before  # nothing half-written
             retried = httpx.post(f"{base}/api/v1/contributions", json=body, headers=bearer(token), timeout=60)
         assert retried.status_code == 200, retried.text

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import ActorDep, LedgerDep, read_as
 from api.problems import COMMON_PROBLEMS, problem_responses
@@ -31,6 +31,7 @@ from api.routes.reading import (
 )
 from eventstore.bootstrap import Ledger
 from ledger.errors import InvalidInput, NotFound
+from projections.report_cache import ReportCache, report_key
 from projections.reports import REPORT_DESCRIPTIONS
 
 CSV_TYPE = "text/csv"
@@ -53,12 +54,20 @@ REPORT_CONTENT: dict[str, dict[str, Any]] = {
 
 
 def report_document(ledger: Ledger, name: str, on: str | None, as_of: str | None, agreement: str | None,
-                    period: str | None) -> dict[str, Any]:
-    """The report as the CLI builds it (``jamsos report NAME --json``)."""
+                    period: str | None, cache: ReportCache | None = None) -> dict[str, Any]:
+    """The report as the CLI builds it (``jamsos report NAME --json``); from ``cache`` when it was built at the
+    log's present head, on the same day, with the same parameters (:mod:`projections.report_cache`)."""
     from projections.reports import build_report
 
-    return build_report(ledger.store, name, parse_day(on), parse_instant(as_of), ledger.clock.now(), agreement,
-                        period)
+    day, instant, now = parse_day(on), parse_instant(as_of), ledger.clock.now()
+
+    def build() -> dict[str, Any]:
+        return build_report(ledger.store, name, day, instant, now, agreement, period)
+
+    if cache is None:
+        return build()
+    head = ledger.store.max_notification_id()
+    return cache.get_or_build(report_key(name, day, instant, agreement, period, head, now), build)
 
 
 def represent(result: dict[str, Any], representation: str, section: str | None) -> Response:
@@ -89,11 +98,12 @@ def _endpoint(name: str) -> Any:
     read = f"report.{name}"
     chosen = accepting(*REPRESENTATIONS)
 
-    def endpoint(ledger: LedgerDep, actor: ActorDep, on: OnQuery = None, as_of: AsOfQuery = None,
+    def endpoint(request: Request, ledger: LedgerDep, actor: ActorDep, on: OnQuery = None, as_of: AsOfQuery = None,
                  agreement: AgreementQuery = None, period: PeriodQuery = None, section: SectionQuery = None,
                  representation: str = chosen) -> Response:
-        read_as(ledger, actor, read, agreement_id=agreement)
-        return represent(report_document(ledger, name, on, as_of, agreement, period), representation, section)
+        read_as(ledger, actor, read, agreement_id=agreement)  # before the cache: a kept report is not for everyone
+        document = report_document(ledger, name, on, as_of, agreement, period, request.app.state.reports)
+        return represent(document, representation, section)
 
     endpoint.__name__ = "report_" + name.replace("-", "_")
     endpoint.__doc__ = f"The {name} report: {REPORT_DESCRIPTIONS[name]}."
