@@ -110,25 +110,15 @@ def audit_trail(
     as_json: JsonOpt = False,
 ) -> None:
     """The audit rows of one member, claim or agreement (no personal data in clear)."""
-    from ledger.agreement import agreement_id_for
-    from ledger.claim import claim_id_for
-    from ledger.identity import member_id_for, validate_nik
-    from projections.audit import trail_rows
+    from projections.audit import subject_trail
     from projections.runner import views_engine
 
     if sum(x is not None for x in (nik, claim_id, agreement_id)) != 1:
         fail(InvalidInput("member", "give exactly one of --member, --claim or --agreement"))
 
     def go(ledger: Ledger) -> Any:
-        engine = views_engine(ledger.store)
-        if nik is not None:
-            ids = [str(member_id_for(ledger.keyring.secrets.pepper, validate_nik(nik)))]
-            return {"rows": trail_rows(ledger.store, engine, aggregate_ids=ids)}
-        if claim_id is not None:
-            return {"rows": trail_rows(ledger.store, engine, aggregate_ids=[str(claim_id_for(claim_id))])}
-        assert agreement_id is not None
-        own = trail_rows(ledger.store, engine, aggregate_ids=[str(agreement_id_for(agreement_id))])
-        return {"rows": own + trail_rows(ledger.store, engine, subject=agreement_id)}
+        return subject_trail(ledger.store, views_engine(ledger.store), ledger.keyring.secrets.pepper, nik=nik,
+                             claim_id=claim_id, agreement_id=agreement_id)
 
     emit(read_with(store, "audit", go), as_json)
 

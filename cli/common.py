@@ -25,6 +25,7 @@ from commands.authorise import Actor, authenticate, authorise_read, local_actor
 from commands.handlers import execute
 from commands.messages import Command, field_error
 from eventstore.bootstrap import Ledger, bootstrap
+from ledger.business_time import parse_day, parse_instant
 from ledger.errors import (
     InvalidInput,
     LedgerError,
@@ -77,28 +78,19 @@ def fail(err: LedgerError) -> None:
 
 
 def parse_date(text: str | None, field: str = "on") -> date | None:
-    if text is None:
-        return None
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        fail(InvalidInput(field, f"must be a date YYYY-MM-DD, got {text!r}"))
+        return parse_day(text, field)
+    except InvalidInput as err:
+        fail(err)
     raise AssertionError  # pragma: no cover
 
 
 def parse_timestamp(text: str | None, field: str = "as_of") -> datetime | None:
-    if text is None:
-        return None
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        fail(InvalidInput(field, f"must be an ISO timestamp like 2026-02-05T17:00:00+07:00, got {text!r}"))
-        raise AssertionError from None  # pragma: no cover
-    if value.tzinfo is None:
-        from eventstore.clock import WIB
-
-        value = value.replace(tzinfo=WIB)
-    return value
+        return parse_instant(text, field)
+    except InvalidInput as err:
+        fail(err)
+    raise AssertionError  # pragma: no cover
 
 
 RUPIAH_DIGITS_MAX = 16

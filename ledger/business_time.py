@@ -172,3 +172,25 @@ def business_day(
         raise InvalidInput(field, f"{requested.isoformat()} is in the future: the day has not begun {where} "
                                   f"(today is {limit.isoformat()} {limit_zone})")
     return BusinessDay(requested, zone)
+
+
+def parse_day(text: str | None, field: str = "on") -> date | None:
+    """A business date as a caller writes it, ``YYYY-MM-DD`` (every face: ``--on``, ``?on=``); None stays None."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(field, f"must be a date YYYY-MM-DD, got {text!r}") from None
+
+
+def parse_instant(text: str | None, field: str = "as_of") -> datetime | None:
+    """A recorded-time cut-off as a caller writes it, an ISO timestamp (``--as-of``, ``?as_of=``); without an
+    offset it is read in WIB."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(field, f"must be an ISO timestamp like 2026-02-05T17:00:00+07:00, got {text!r}") from None
+    return value.replace(tzinfo=WIB) if value.tzinfo is None else value

@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Tex
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.store import LedgerStore
+from ledger.errors import InvalidInput
 from ledger.values import format_rp
 from projections.runner import Envelope, Projection, ProjectionRunner, insert_rows
 
@@ -116,3 +117,23 @@ def trail_rows(store: LedgerStore, engine: Engine, *, aggregate_ids: Sequence[st
         query = query.where(trail.c.subject == subject)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def subject_trail(store: LedgerStore, engine: Engine, pepper: bytes, *, nik: str | None = None,
+                  claim_id: str | None = None, agreement_id: str | None = None) -> dict[str, Any]:
+    """The audit rows of exactly one member (by NIK, found by its keyed pseudonym), claim or agreement (its own
+    events and those naming it): ``jamsos audit trail --json`` and ``/api/v1/audit/trail``."""
+    from ledger.agreement import agreement_id_for
+    from ledger.claim import claim_id_for
+    from ledger.identity import member_id_for, validate_nik
+
+    if sum(x is not None for x in (nik, claim_id, agreement_id)) != 1:
+        raise InvalidInput("member", "give exactly one of member, claim or agreement")
+    if nik is not None:
+        ids = [str(member_id_for(pepper, validate_nik(nik)))]
+        return {"rows": trail_rows(store, engine, aggregate_ids=ids)}
+    if claim_id is not None:
+        return {"rows": trail_rows(store, engine, aggregate_ids=[str(claim_id_for(claim_id))])}
+    assert agreement_id is not None
+    own = trail_rows(store, engine, aggregate_ids=[str(agreement_id_for(agreement_id))])
+    return {"rows": own + trail_rows(store, engine, subject=agreement_id)}

@@ -12,14 +12,12 @@ Invariants:
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 
 from api.deps import ActorDep, refuse_other_roles
-from eventstore.clock import WIB
 from ledger.errors import InvalidInput
 from ledger.text import json_escaped
 from ledger.values import Role
@@ -45,27 +43,6 @@ def roles_of_read(*reads: str) -> list[str]:
     for read in reads:
         roles |= READ_ROLES[read] if read in READ_ROLES else COMMAND_ROLES[read]
     return sorted(r.value for r in roles)
-
-
-def parse_day(text: str | None, field: str = "on") -> date | None:
-    """``YYYY-MM-DD`` as the CLI's ``--on`` reads it; :class:`InvalidInput` naming ``field`` otherwise."""
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(field, f"must be a date YYYY-MM-DD, got {text!r}") from None
-
-
-def parse_instant(text: str | None, field: str = "as_of") -> datetime | None:
-    """An ISO timestamp as the CLI's ``--as-of`` reads it (naive → WIB); :class:`InvalidInput` otherwise."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(field, f"must be an ISO timestamp like 2026-02-05T17:00:00+07:00, got {text!r}") from None
-    return value.replace(tzinfo=WIB) if value.tzinfo is None else value
 
 
 def cli_json(result: Any, status_code: int = 200) -> Response:

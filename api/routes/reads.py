@@ -21,10 +21,9 @@ from api.routes.reading import (
     AsOfQuery,
     OnQuery,
     cli_json,
-    parse_day,
-    parse_instant,
     roles_of_read,
 )
+from ledger.business_time import parse_day, parse_instant
 from ledger.errors import InvalidInput
 
 router = APIRouter(prefix=API, dependencies=[*STRICT_QUERY, ACCEPT_JSON])

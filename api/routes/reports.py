@@ -25,11 +25,10 @@ from api.routes.reading import (
     OnQuery,
     accepting,
     cli_json,
-    parse_day,
-    parse_instant,
     roles_of_read,
 )
 from eventstore.bootstrap import Ledger
+from ledger.business_time import parse_day, parse_instant
 from ledger.errors import InvalidInput, NotFound
 from projections.report_cache import ReportCache, report_key
 from projections.reports import REPORT_DESCRIPTIONS
