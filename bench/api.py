@@ -1,5 +1,5 @@
 """HTTP API benchmark: single payments over HTTP beside the in-process ``execute()`` of the same commands, and
-report reads of the demo store beside building the same report in process.
+report reads of the demo store beside building the same report in process (first reads, and reads again).
 
 For each store (SQLite, PostgreSQL), in a fresh store:
 
@@ -12,8 +12,9 @@ For each store (SQLite, PostgreSQL), in a fresh store:
 5. the floor: ``GET /healthz`` (no store, no body) from the same clients — what the HTTP stack and the clients cost
    on this machine by themselves.
 
-Then, on a demo store (``jamsos demo``, or ``--demo-store`` to reuse one), every report is built in process and read
-over HTTP ``--reads`` times each: p95 of both (target: HTTP p95 ≤ 200 ms).
+Then, on a demo store (``jamsos demo``, or ``--demo-store`` to reuse one), every report is built once in process
+(the floor of a first read), read once over HTTP (it is built: a report-cache miss) and read again ``--reads`` times
+with no write between (kept by the log's head): target HTTP p95 ≤ 200 ms.
 
 Run on demand (this is not a test)::
 
@@ -339,17 +340,19 @@ def reads(demo_store: str | None, repeats: int) -> dict[str, Any]:
         queries = [(r, None) for r in REPORTS] + [("reconciliation", s.code) for s in SCHEMES]
         built: list[float] = []
         for name_, agreement in queries:
-            for _ in range(repeats):
-                started = time.perf_counter()
-                build_report(ledger.store, name_, DEMO_END, None, now, agreement)
-                built.append(time.perf_counter() - started)
+            started = time.perf_counter()  # once each: the in-process build is the floor of a first read
+            build_report(ledger.store, name_, DEMO_END, None, now, agreement)
+            built.append(time.perf_counter() - started)
         ledger.close()
         served: list[float] = []
+        first: list[float] = []
         with server(demo_store, env) as base, httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT_S, headers={
                 "Authorization": f"Bearer {token}"}) as http:
             for name_, agreement in queries:
                 params = {"on": str(DEMO_END), **({"agreement": agreement} if agreement else {})}
-                http.get(f"/api/v1/reports/{name_}", params=params)  # warm: the views catch up once
+                started = time.perf_counter()  # the first read builds it (a report cache miss)
+                http.get(f"/api/v1/reports/{name_}", params=params)
+                first.append(time.perf_counter() - started)
                 for _ in range(repeats):
                     started = time.perf_counter()
                     response = http.get(f"/api/v1/reports/{name_}", params=params)
@@ -357,7 +360,9 @@ def reads(demo_store: str | None, repeats: int) -> dict[str, Any]:
                     if response.status_code != 200:
                         raise RuntimeError(f"report {name_}: {response.status_code} {response.text[:300]}")
         return {"reports": len(queries), "repeats": repeats,
-                "in_process": asdict(Timing.of(built, sum(built))), "http": asdict(Timing.of(served, sum(served)))}
+                "in_process_build": asdict(Timing.of(built, sum(built))),
+                "http_first_read": asdict(Timing.of(first, sum(first))),
+                "http": asdict(Timing.of(served, sum(served)))}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -396,8 +401,10 @@ def main(argv: list[str] | None = None) -> None:
               f"p99 {f['p99_ms']:.1f} ms")
     if "reads" in out:
         r = out["reads"]
-        print(f"reports of the demo store ({r['reports']} reports x {r['repeats']}): in process p95 "
-              f"{r['in_process']['p95_ms']:.0f} ms; HTTP p50 {r['http']['p50_ms']:.0f} p95 {r['http']['p95_ms']:.0f} "
+        print(f"reports of the demo store ({r['reports']} reports): built in process p50 "
+              f"{r['in_process_build']['p50_ms']:.0f} max {r['in_process_build']['max_ms']:.0f} ms; first read over "
+              f"HTTP p50 {r['http_first_read']['p50_ms']:.0f} max {r['http_first_read']['max_ms']:.0f} ms; read again "
+              f"({r['repeats']} x each, no write between) p50 {r['http']['p50_ms']:.0f} p95 {r['http']['p95_ms']:.0f} "
               f"ms (target p95 <= 200 ms)")
 
 
