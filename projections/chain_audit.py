@@ -40,6 +40,9 @@ from eventstore.chain import (
 from eventstore.store import LedgerStore
 from ledger.errors import InvalidInput, NotFound
 
+POSITION_MAX = 2**63 - 1
+"""The largest log position a store holds (a signed 64-bit integer); beyond it the store cannot even be asked."""
+
 EVENT_PAGE = 10_000
 CHAIN_PAGE = 32
 """Chain rows per read: each holds up to 10,000 leaves (320 KB)."""
@@ -305,8 +308,8 @@ def prove(store: LedgerStore, position: int, head: str | None = None) -> dict[st
     """An inclusion proof of the event at ``position``: its identity and state digest, its leaf, the Merkle
     path to its batch's root, and the chain links from that batch to the head (or to the sealed ``head``).
     :func:`eventstore.chain.check_proof` checks it without the store."""
-    if position < 1:
-        raise InvalidInput("position", "must be a position of the log (1 or more)")
+    if not 1 <= position <= POSITION_MAX:
+        raise InvalidInput("position", f"must be a position of the log (1 to {POSITION_MAX})")
     sealed = parse_head(head)
     row = store.chain_row_at(position)
     if row is None:

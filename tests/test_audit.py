@@ -562,3 +562,14 @@ def test_trail_on_every_store_verifies_and_rebuilds_identically(ledger: Ledger) 
     runner.rebuild()
     assert _trail(ledger) == incremental
     assert runner.status()["generation"] == 2
+
+
+def test_a_position_beyond_the_stores_integers_is_refused_naming_it() -> None:
+    """``audit prove --position`` past a signed 64-bit integer: one line naming ``position``, never a traceback."""
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    result = CliRunner().invoke(app, ["audit", "prove", "--position", str(2**64), "--store", "memory://"])
+    assert result.exit_code == 2, result.output
+    assert "position: must be a position of the log" in result.output and "Traceback" not in result.output

@@ -25,13 +25,12 @@ from api.routes.reading import ACCEPT_JSON, API, STRICT_QUERY, cli_json, roles_o
 from eventstore.bootstrap import Ledger
 from eventstore.chain import ChainBroken
 from ledger.errors import InvalidInput
+from projections.chain_audit import POSITION_MAX
 
 router = APIRouter(prefix=f"{API}/audit", tags=["audit"], dependencies=[*STRICT_QUERY, ACCEPT_JSON])
 ROLES = {"x-roles": roles_of_read("audit"), "x-read": "audit"}
 PROBLEMS = problem_responses(*sorted({*COMMON_PROBLEMS, 406}))
 HEAD_LEN_MAX = 128
-POSITION_MAX = 2**63 - 1
-"""The largest log position a store holds (a signed 64-bit integer); beyond it the store cannot even be asked."""
 STATE_B64_LEN_MAX = 1_000_000
 """A stored event's bytes, base64, in a check-proof body (well inside the JSON body limit)."""
 
