@@ -25,23 +25,18 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from commands import bulk
-from commands.authorise import Actor, authorise
-from commands.business_date import command_business_day
-from commands.common import context, payload_digest
+from commands.authorise import Actor
+from commands.bulk_admission import Check, bulk_admission, bulk_digest, members_of
 from commands.handlers import execute
 from commands.messages import Command
-from commands.subject import subject_of
 from eventstore.bootstrap import Ledger
-from ledger.aggregate import CommandContext
-from ledger.bulk_run import BulkRun, bulk_run_id
 from ledger.errors import IdempotencyConflict, LedgerError, NotFound
-from ledger.reservations import CommandRecord, command_record_id
 from ledger.values import Role
 
 log = logging.getLogger("jamsos.http.jobs")
@@ -266,15 +261,6 @@ def stored_view(ledger: Ledger, job_id: str) -> tuple[str, JobView] | None:
 JOB_KINDS = frozenset({"member.import", "contribution.pay_cohort", "reconcile.import"})
 
 
-def members_of(result: dict[str, Any]) -> int | None:
-    """The members a bulk command's result says it handled (enrolled or paid, resumed included)."""
-    if "members_paid" in result:
-        return int(result["members_paid"])
-    if "imported" in result:
-        return int(result["imported"]) + int(result.get("resumed", 0))
-    return None
-
-
 def job_for(ledger: Ledger, pool: JobPool, actor: Actor, job_id: str) -> JobView:
     """The job ``job_id`` if ``actor`` may see it (see the module docstring), from memory or else the store."""
     job = pool.find(job_id)
@@ -288,19 +274,14 @@ def job_for(ledger: Ledger, pool: JobPool, actor: Actor, job_id: str) -> JobView
     raise NotFound("job_id", f"no job {job_id} of yours")
 
 
-def admit_command(ledger: Ledger, pool: JobPool, actor: Actor, command: Command,
-                  check: Callable[[CommandContext, date], int | None] | None = None, *,
+def admit_command(ledger: Ledger, pool: JobPool, actor: Actor, command: Command, check: Check | None = None, *,
                   file: str | None = None, warnings: Sequence[str] = ()) -> tuple[JobView, bool]:
-    """Accept a bulk ``command`` as a job of ``actor``, everything that can be refused refused first (nothing
-    written): the role and scope, the key reused for another request or by another principal (422), and —
-    for a first run — ``check`` (the command decided on the current state, writing nothing: a cohort file's
-    bad rows, a cohort payment's wrong amount), which returns the members it will handle. A key whose command
-    completed gets its recorded result; one whose run stopped half-way resumes it. Returns the job and whether
-    it was an earlier one (a replay)."""
+    """Accept a bulk ``command`` as a job of ``actor`` once :mod:`commands.bulk_admission` has decided everything
+    that can refuse it (nothing written); a job of its key already queued, running or done in this process is that
+    job (a replay; another principal's or another body's key: 422). Returns the job and whether it was an earlier
+    one."""
     kind: str = command.kind  # type: ignore[attr-defined]
-    subject = subject_of(ledger, command)
-    authorise(actor, command, subject)
-    digest = payload_digest(ledger, command)
+    digest = bulk_digest(ledger, command, actor)
     key = command.command_id
     current = pool.find(key)
     if current is not None:
@@ -308,26 +289,14 @@ def admit_command(ledger: Ledger, pool: JobPool, actor: Actor, command: Command,
             raise IdempotencyConflict("Idempotency-Key", "already used for another request; use a new key")
         if current.active or current.state == "succeeded":
             return pool.snapshot(current), True
-    stored = bulk.bulk_command_status(ledger, key)
-    if stored is not None and stored["actor"] != actor.name:
-        raise IdempotencyConflict("Idempotency-Key", "already used for another request; use a new key")
+    admission = bulk_admission(ledger, command, actor, digest, check)
     now = ledger.clock.now()
-    prior = ledger.store.load(CommandRecord, command_record_id(key)).replay_result(kind, digest)
-    if prior is not None:
-        done = pool.record(Job(key, kind, actor.name, digest, now, now, state="succeeded", result=prior,
-                               members_done=members_of(prior), members_total=members_of(prior), file=file,
-                               warnings=list(warnings)))
+    if admission.prior is not None:
+        done = pool.record(Job(key, kind, actor.name, digest, now, now, state="succeeded", result=admission.prior,
+                               members_done=admission.members_done, members_total=admission.members_total,
+                               file=file, warnings=list(warnings)))
         return pool.snapshot(done), True
-    run = ledger.store.load(BulkRun, bulk_run_id(key))
-    total: int | None
-    if run.exists:
-        run.require_same(kind, digest)
-        done_before, total = run.state.members_done, run.state.members_total
-    else:
-        done_before = 0
-        on = command_business_day(ledger, command, subject).on
-        total = check(context(ledger, command, actor.name), on) if check is not None else None
-    job = Job(key, kind, actor.name, digest, now, now, members_done=done_before, members_total=total, file=file,
-              warnings=list(warnings))
+    job = Job(key, kind, actor.name, digest, now, now, members_done=admission.members_done,
+              members_total=admission.members_total, file=file, warnings=list(warnings))
     job, replay = pool.submit(ledger, job, lambda: execute(ledger, command, actor))
     return pool.snapshot(job), replay
