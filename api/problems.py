@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -165,7 +166,8 @@ async def _stranger(request: Request) -> Unauthenticated | Forbidden | None:
         return None
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     try:
-        actor = authenticate(request.app.state.ledger, token.strip() if scheme.lower() == "bearer" else None)
+        actor = await run_in_threadpool(  # a store read: off the event loop, as every route's own check is
+            authenticate, request.app.state.ledger, token.strip() if scheme.lower() == "bearer" else None)
     except Unauthenticated as err:
         return err
     return outside_roles(request, actor)
