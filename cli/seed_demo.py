@@ -209,7 +209,11 @@ class DemoRun:
 
 def _sign(d: DemoRun, s: Scheme, cohort: int) -> None:
     months = len(period_range(Period.parse(s.first), Period.parse(s.last)))
-    budget = s.budget_rp if s.budget_rp is not None and d.scale == 1.0 else _budget_with_headroom(cohort, months)
+    if s.budget_rp is None:
+        budget = _budget_with_headroom(cohort, months)
+    else:  # a real budget: at a reduced scale, the same fraction of the scaled cost (Bengkayang stays short)
+        full_cost_rp = s.cohort * 16_800 * months
+        budget = s.budget_rp if d.scale == 1.0 else cohort * 16_800 * months * s.budget_rp // full_cost_rp
     d.at(s.signed_on)
     d.run(SignAgreement(
         command_id=f"demo:sign:{s.code}", effective_on=s.signed_on, agreement_id=s.code, name=s.name,
