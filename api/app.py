@@ -11,7 +11,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
@@ -19,9 +19,11 @@ from api.jobs import JobPool
 from api.middleware import RequestGuard
 from api.routes import ROUTERS, UPLOAD_PATHS
 from api.streams import EventStreams
+from api.web import install as install_web
+from api.web.core import PageErrors, SignInNeeded
 from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.group_commit import GroupCommitter
-from eventstore.settings import Settings
+from eventstore.settings import Settings, StoreSettings
 from eventstore.settings import settings as load_settings
 from projections.report_cache import ReportCache
 
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
                 app.state.ledger.committer = None
             app.state.jobs.shutdown()  # the running jobs finish (their store is still open), queued ones drop
             app.state.streams.close()
+            app.state.web_sessions.dispose()
             if owned and app.state.ledger is not None:
                 app.state.ledger.close()
                 app.state.ledger = None
@@ -66,9 +69,11 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     app.state.writers = threading.BoundedSemaphore(settings.http_writers_max)
     app.state.jobs = JobPool(settings.http_jobs_max)
     app.state.streams = EventStreams()  # the open event streams, closed on shutdown (api/streams.py)
-    problems.install(app)
+    problems.install(app, web=PageErrors())
     for router in ROUTERS:
         app.include_router(router)
+    install_web(app, settings.web_sessions or StoreSettings.from_url(settings.store).default_web_sessions_url())
+    app.add_exception_handler(SignInNeeded, _sign_in)
     if settings.http_cors_origins:  # closed by default: no cross-origin browser may call the API
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.http_cors_origins),
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type",
@@ -77,6 +82,10 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     app.add_middleware(RequestGuard, body_max_bytes=settings.http_body_max_bytes,
                        upload_max_bytes=settings.http_upload_max_bytes, upload_paths=UPLOAD_PATHS)
     return app
+
+
+async def _sign_in(request: Request, err: Exception) -> Response:
+    return PageErrors().page(request, err)
 
 
 def app_from_env() -> FastAPI:

@@ -32,6 +32,18 @@ SECURITY_HEADERS = {
     "cache-control": "no-store",
 }
 """Sent on every response. ``no-store``: reports and member data must not sit in a shared cache."""
+WEB_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+           "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+"""The dashboard's pages load their script, style and chart library from this server only, run no inline
+script and post forms only here."""
+NOT_WEB_PATHS = ("/api/", "/healthz", "/readyz", "/docs", "/redoc")
+"""Paths that are not the dashboard's (their errors stay problem documents; the strict policy applies)."""
+
+
+def is_web_path(path: str) -> bool:
+    return not path.startswith(NOT_WEB_PATHS)
+
+
 DOCS_PATHS = ("/docs", "/redoc")
 """The interactive docs load their script from the page itself: a looser content security policy there."""
 REQUEST_ID_HEADER = "x-request-id"
@@ -72,6 +84,7 @@ class RequestGuard:
         limit = self.limit_for(scope)
         status = {"code": 0, "sent": False}
         docs = scope.get("path", "").startswith(DOCS_PATHS)
+        web = is_web_path(scope.get("path", ""))
 
         async def send_wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -80,7 +93,9 @@ class RequestGuard:
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OURS]
                 headers.append((b"x-request-id", request_id.encode()))
                 for key, value in SECURITY_HEADERS.items():
-                    if docs and key == "content-security-policy":
+                    if key == "content-security-policy" and (docs or web):
+                        if web:
+                            headers.append((key.encode(), WEB_CSP.encode()))
                         continue
                     headers.append((key.encode(), value.encode()))
                 message["headers"] = headers

@@ -9,12 +9,12 @@ response: a 5xx says only "internal error" and the request id that the log line 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -173,16 +173,29 @@ async def _stranger(request: Request) -> Unauthenticated | Forbidden | None:
     return outside_roles(request, actor)
 
 
-def install(app: FastAPI) -> None:
-    """Register the exception handlers that turn every failure into a problem document."""
+class WebErrors(Protocol):
+    """The dashboard's error pages: for a request :meth:`wants` (a page, not an API route), a failure is a page."""
+
+    def wants(self, request: Request) -> bool: ...
+
+    def page(self, request: Request, err: Exception) -> Response: ...
+
+
+def install(app: FastAPI, web: WebErrors | None = None) -> None:
+    """Register the exception handlers that turn every failure into a problem document (or, for a dashboard page,
+    into the page ``web`` makes of it)."""
     store_down = _store_down_kinds()
 
     @app.exception_handler(LedgerError)
-    async def _ledger(request: Request, err: LedgerError) -> JSONResponse:
+    async def _ledger(request: Request, err: LedgerError) -> Response:
+        if web is not None and web.wants(request):
+            return await run_in_threadpool(web.page, request, err)  # it reads the session: off the event loop
         return ledger_problem(request, err)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, err: RequestValidationError) -> Response:
+        if web is not None and web.wants(request):
+            return await run_in_threadpool(web.page, request, err)
         stranger = await _stranger(request)
         if stranger is not None:  # a stranger (or a principal the route does not serve) learns nothing about the
             # body, not even that it is malformed
@@ -190,7 +203,9 @@ def install(app: FastAPI) -> None:
         return validation_problem(request, err)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, err: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, err: StarletteHTTPException) -> Response:
+        if web is not None and web.wants(request):
+            return await run_in_threadpool(web.page, request, err)
         if err.status_code in BODY_STATUSES:
             stranger = await _stranger(request)
             if stranger is not None:  # as for a malformed body: a stranger hears only 401

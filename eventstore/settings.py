@@ -61,6 +61,8 @@ class Settings(BaseSettings):
                                     "in one transaction (eventstore/group_commit.py); batches form only with "
                                     "http_writers_max > 1.")
     http_jobs_max: int = Field(default=16, ge=1, le=1000, description="Long jobs (imports) running at once.")
+    web_sessions: str | None = Field(default=None, description="SQLAlchemy URL of the dashboard's session and "
+                                     "failed-sign-in tables (default: beside the store).")
 
 
 def settings(**overrides: object) -> Settings:
@@ -161,6 +163,11 @@ class StoreSettings:
         """Member data keys live apart from the events (a separate file for SQLite). ``JAMSOS_KEYSTORE``
         overrides (point it at another database to separate the keys further on PostgreSQL)."""
         return self._beside_store(settings().keystore, ".keys.db")
+
+    def default_web_sessions_url(self) -> str:
+        """Dashboard sessions live beside the store: ``<store>.sessions.db`` for SQLite, the same database on
+        PostgreSQL, in memory for a memory store. ``JAMSOS_WEB_SESSIONS`` overrides."""
+        return self._beside_store(settings().web_sessions, ".sessions.db")
 
     def _beside_store(self, override: str | None, sqlite_suffix: str) -> str:
         """A SQLAlchemy URL for tables that live beside the event store (unless ``override`` names one)."""

@@ -1,0 +1,13 @@
+"""The dashboard's pages, one module each (its router, its menu entry, its messages in both languages).
+
+:data:`ROUTERS` is what :func:`api.web.install` mounts; a module registers its menu entry in ``api.web.core.NAV``
+and its messages with ``api.web.i18n.register`` when it is imported, in the order of the menu.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.web.pages import overview
+
+ROUTERS: list[APIRouter] = [overview.router]
