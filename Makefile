@@ -7,7 +7,7 @@ TEST_WORKERS ?= 2
 ## one pytest worker per core for the suite; then the broker tests alone, one at a time (they stop and start the
 ## servers and time the relay: sharing the two cores with other tests made them flaky)
 
-.PHONY: demo test lint bench setup clean-demo asyncapi openapi test-at-hours sqldocs serve contract
+.PHONY: demo test lint bench bench-web setup clean-demo asyncapi openapi test-at-hours sqldocs serve contract
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ lint: $(STAMP)
 ## make bench: the bulk-write benchmark against raw SQLite / PostgreSQL inserts (on demand, not in CI)
 bench: $(STAMP)
 	$(BIN)/python -m bench.bulk_write --store both
+
+## make bench-web: every dashboard page on a copy of the demo store (demo/jamsos.db when `make demo` made it, else a
+## fresh demo, ~70 s): first read and reads again, server time, against 300 ms (bench/web.py; on demand, not in CI)
+bench-web: $(STAMP)
+	$(BIN)/python -m bench.web
 
 clean-demo:
 	rm -rf demo

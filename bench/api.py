@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -45,6 +44,7 @@ from typing import Any
 
 import httpx
 
+from bench.common import REPO, commit, copy_store, machine
 from cli.seed_demo import DEMO_END, SCHEMES, synthetic_nik
 from commands.authorise import local_actor, new_token
 from commands.handlers import execute
@@ -62,7 +62,6 @@ SERVER_START_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 60.0
 REPORTS = ("members", "balances", "claims", "coverage", "trial-balance", "audit", "access")
 PG_URL = os.environ.get("JAMSOS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -332,6 +331,8 @@ def reads(demo_store: str | None, repeats: int) -> dict[str, Any]:
             demo_store = str(folder / "demo.db")
             subprocess.run([sys.executable, "-m", "cli", "demo", "--store", demo_store, "--json"], cwd=REPO, env=env,
                            check=True, stdout=subprocess.DEVNULL)
+        else:  # it adds a principal: never to the store it was given
+            demo_store = str(copy_store(Path(demo_store), folder / "copy"))
         ledger = bootstrap(demo_store, create=False)
         name = f"bench-auditor-{uuid.uuid4().hex[:6]}"
         token, digest = new_token(name)
@@ -381,9 +382,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
-    machine = f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
-    out: dict[str, Any] = {"machine": machine,
-                           "commit": _commit(),
+    out: dict[str, Any] = {"machine": machine(),
+                           "commit": commit(),
                            "payments": [payments(k, args.payments, args.clients, args.load) for k in kinds]}
     if not args.no_reads:
         out["reads"] = reads(args.demo_store, args.reads)
@@ -406,14 +406,6 @@ def main(argv: list[str] | None = None) -> None:
               f"HTTP p50 {r['http_first_read']['p50_ms']:.0f} max {r['http_first_read']['max_ms']:.0f} ms; read again "
               f"({r['repeats']} x each, no write between) p50 {r['http']['p50_ms']:.0f} p95 {r['http']['p95_ms']:.0f} "
               f"ms (target p95 <= 200 ms)")
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 if __name__ == "__main__":
