@@ -140,7 +140,8 @@ def serve(store: str, key_file: Path, folder: Path, kind: str) -> Site:
         except OSError as err:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise AssertionError(f"jamsos serve did not start: {(folder / 'serve.log').read_text()[-2000:]}") from err
+                served_log = (folder / "serve.log").read_text()[-2000:]
+                raise AssertionError(f"jamsos serve did not start: {served_log}") from err
             time.sleep(0.2)
     return Site(base, store, kind, process, env)
 
