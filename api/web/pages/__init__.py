@@ -10,4 +10,8 @@ from fastapi import APIRouter
 
 from api.web.pages import overview
 
-ROUTERS: list[APIRouter] = [overview.router]
+# isort: split
+# The menu's order is the order of these imports (each module appends its entry): overview first, coverage last.
+from api.web.pages import coverage
+
+ROUTERS: list[APIRouter] = [overview.router, coverage.router]
