@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web.pages import overview
+from api.web.pages import overview, reconciliation
 
-ROUTERS: list[APIRouter] = [overview.router]
+ROUTERS: list[APIRouter] = [overview.router, reconciliation.router]
