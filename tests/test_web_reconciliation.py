@@ -273,6 +273,8 @@ def test_every_post_needs_the_sessions_csrf_token(demo_ledger: Ledger) -> None:
                                                                   "action": "WRITE_OFF", "note": "x"})]
         assert [p.status_code for p in posts] == [403, 403, 403], forged
         assert all("<code>csrf_token</code>" in p.text for p in posts)
+    stranger = upload(web_client(demo_ledger), token, name, content)  # no session: to the sign-in page, unread
+    assert stranger.status_code == 303 and stranger.headers["location"].startswith("/login?")
     assert events_count(demo_ledger) == before
 
 

@@ -22,13 +22,16 @@ from tempfile import TemporaryDirectory
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile as ReceivedFile
+from starlette.requests import ClientDisconnect
 
 from api.deps import read_as
-from api.web import i18n
+from api.web import i18n, statement_upload
 from api.web.core import (
+    CSRF_FIELD,
     NAV,
     STATUS_OF_ERROR,
     NavEntry,
@@ -41,7 +44,7 @@ from api.web.core import (
 )
 from api.web.pages.reconciliation_text import CATALOGUE
 from api.web.reading import report, section_rows, visible_agreements
-from api.web.statement_upload import STATEMENT_BYTES_MAX, SUFFIXES, UPLOAD_PATH, import_upload
+from api.web.statement_upload import STATEMENT_BYTES_MAX, SUFFIXES, UPLOAD_PATH
 from commands.authorise import COMMAND_ROLES
 from commands.handlers import execute
 from commands.messages import ResolveException, RunReconciliation, make
@@ -65,6 +68,9 @@ FIGURES = ("budget_share_rp", "expected_rp", "billed_rp", "paid_rp", "received_r
 ACTIONS = ("MATCH", "WRITE_OFF", "SUSPENSE")
 INVOICE_SPLIT = re.compile(r"[\s,;]+")
 RESULT_TEXT_MAX = 300
+FORM_FIELDS_MAX = 8
+FORM_FIELD_BYTES_MAX = 4_096
+"""The upload form's text fields (agreement, period bounds, CSRF token): few and small."""
 
 i18n.register(CATALOGUE)
 
@@ -201,21 +207,37 @@ def exceptions_xlsx(request: Request, user: User, agreement: str | None = None) 
 
 
 @router.post(UPLOAD_PATH, response_model=None)
-def upload_statement(request: Request, user: User, csrf_token: FormText = None, agreement: FormText = None,
-                     period_start: FormText = None, period_end: FormText = None,
-                     statement: Annotated[UploadFile | str | None, File()] = None) -> Response:
-    """``reconcile.import`` of the uploaded file for the agreement's payer (see :mod:`api.web.statement_upload`)."""
-    check_csrf(user, csrf_token)
+async def upload_statement(request: Request, user: User) -> Response:
+    """``reconcile.import`` of the uploaded file for the agreement's payer (see :mod:`api.web.statement_upload`).
+
+    The route declares no form fields, so the body is read only once the session is known to be one that may
+    import (a stranger's or an auditor's upload is never received); then the CSRF token first, as every form."""
     _require(user, "reconcile.import")
-    entry, visible = _agreement(request, user, agreement, required=True)
+    try:
+        form = await request.form(max_files=1, max_fields=FORM_FIELDS_MAX, max_part_size=FORM_FIELD_BYTES_MAX)
+    except ClientDisconnect:
+        return Response(status_code=400)
+    try:
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        check_csrf(user, fields.get(CSRF_FIELD))
+        statement = form.get(statement_upload.FIELD)
+        return await run_in_threadpool(_upload, request, user, fields,
+                                       statement if isinstance(statement, ReceivedFile) else None)
+    finally:
+        await form.close()
+
+
+def _upload(request: Request, user: WebUser, fields: dict[str, str], statement: ReceivedFile | None) -> Response:
+    entry, visible = _agreement(request, user, fields.get("agreement"), required=True)
     assert entry is not None
     try:
-        start, end = _day(period_start, "period_start"), _day(period_end, "period_end")
-        if not isinstance(statement, ReceivedFile):
-            raise InvalidInput("statement", "no file chosen: choose the bank statement file (CSV, XLSX or MT940)")
+        start, end = _day(fields.get("period_start"), "period_start"), _day(fields.get("period_end"), "period_end")
+        if statement is None:
+            raise InvalidInput(statement_upload.FIELD, "no file chosen: choose the bank statement file (CSV, XLSX "
+                                                       "or MT940)")
         with request.app.state.writers:
-            result = import_upload(ledger_of(request), user.actor, statement.file, statement.filename,
-                                   entry.payer_id, start, end)
+            result = statement_upload.import_upload(ledger_of(request), user.actor, statement.file,
+                                                    statement.filename, entry.payer_id, start, end)
     except Forbidden:
         raise
     except LedgerError as err:
