@@ -29,7 +29,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +43,7 @@ from commands.messages import AddPrincipal, SetPrincipalPassword
 from commands.passwords import hash_password
 from eventstore.bootstrap import bootstrap
 from eventstore.clock import SimulatedClock
+from ledger.errors import AlreadyDone
 from ledger.values import Role
 from tests.api_support import free_port
 from tests.conftest import PG_URL, SERVICES_REQUIRED, postgres_available
@@ -108,8 +109,9 @@ def add_users(store: str, key_file: Path) -> None:
         ledger = bootstrap(store, clock=SimulatedClock(AFTER_DEMO), create=False)
     try:
         for user in USERS:
-            execute(ledger, AddPrincipal(name=user.name, roles=[user.role], scope=user.scope,
-                                         token_sha256=new_token(user.name)[1]), local_actor())
+            with suppress(AlreadyDone):  # the demo's own web users (cli/demo_users.py): their password is set below
+                execute(ledger, AddPrincipal(name=user.name, roles=[user.role], scope=user.scope,
+                                             token_sha256=new_token(user.name)[1]), local_actor())
             execute(ledger, SetPrincipalPassword(name=user.name, password_argon2=hash_password(PASSWORD, user.name)),
                     local_actor())
     finally:
@@ -134,7 +136,8 @@ def serve(store: str, key_file: Path, folder: Path, kind: str) -> Site:
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise AssertionError(f"jamsos serve did not start: {(folder / 'serve.log').read_text()[-2000:]}")
+                log_text = (folder / "serve.log").read_text()[-2000:]
+                raise AssertionError(f"jamsos serve did not start: {log_text}") from None
             time.sleep(0.2)
     return Site(base, store, kind, process, env)
 
@@ -146,8 +149,7 @@ def demo_store(kind: str, folder: Path, demo_folder: Path) -> tuple[str, Path]:
     if kind == "sqlite":
         store = copy_demo(demo_folder, folder)
         return str(store), store.with_suffix(".key")
-    url = postgres_available()
-    if url is None:
+    if postgres_available() is not None:  # the reason it is not reachable
         if SERVICES_REQUIRED:
             pytest.fail(f"PostgreSQL is not reachable at {PG_URL}")
         pytest.skip(f"PostgreSQL is not reachable at {PG_URL}")
