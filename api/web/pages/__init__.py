@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+# Importing a page registers its menu entry: one line per page, in the menu's order.
+# isort: off
 from api.web.pages import overview
+from api.web.pages import audit
+# isort: on
 
-ROUTERS: list[APIRouter] = [overview.router]
+ROUTERS: list[APIRouter] = [overview.router, audit.router]
