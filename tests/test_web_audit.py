@@ -17,10 +17,11 @@ from httpx import Response
 from api.routes.reports import report_document
 from api.web import i18n
 from api.web.core import actor_of
+from commands.authorise import Actor
 from commands.handlers import execute
 from commands.messages import AmendBudget, EnrolMember
 from eventstore.bootstrap import Ledger
-from eventstore.clock import WIB
+from eventstore.clock import WIB, SimulatedClock
 from ledger.values import Role
 from projections.audit import subject_trail
 from projections.chain_audit import seal, verify
@@ -36,6 +37,12 @@ def _auditor(ledger: Ledger, name: str = "auditor.web") -> tuple[TestClient, str
     add_user(ledger, name, Role.AUDITOR)
     client = web_client(ledger)
     return client, sign_in(client, name)
+
+
+def _actor(ledger: Ledger, name: str) -> Actor:
+    actor = actor_of(ledger, name)
+    assert actor is not None
+    return actor
 
 
 def _refused(page: Response, status: int, field: str) -> None:
@@ -139,7 +146,7 @@ def test_a_members_trail_is_asked_by_nik_in_the_body_only_and_the_nik_is_never_s
     enrolled = execute(demo_ledger, EnrolMember(nik=person, name="Budi Audit", agreement_id=None,
                                                 region_code="61.71", role="NELAYAN",
                                                 declared_income_rp=2_000_000),
-                       actor_of(demo_ledger, "operator.audit"))
+                       _actor(demo_ledger, "operator.audit"))
     assert enrolled is not None
     caplog.set_level(logging.INFO)
     page = client.post("/audit/trail", data={"csrf_token": csrf, "member": person})
@@ -189,11 +196,13 @@ def _amend_budget_between(ledger: Ledger) -> tuple[str, str, str]:
     Returns (10:30, 11:30, 10:45) as the form writes them."""
     add_user(ledger, "anggaran.bky", Role.BUDGET_OWNER, scope="payer:PEMKAB-BKY")
     day = AFTER_DEMO.date()
-    ledger.clock.set(datetime(day.year, day.month, day.day, 11, tzinfo=WIB))
+    clock = ledger.clock
+    assert isinstance(clock, SimulatedClock)
+    clock.set(datetime(day.year, day.month, day.day, 11, tzinfo=WIB))
     budget = report_document(ledger, "reconciliation", None, None, AGREEMENT, None)["totals"]["budget_rp"]
     execute(ledger, AmendBudget(agreement_id=AGREEMENT, budget_rp=budget + 10_000, reason="APBD-P"),
-            actor_of(ledger, "anggaran.bky"))
-    ledger.clock.set(datetime(day.year, day.month, day.day, 12, tzinfo=WIB))
+            _actor(ledger, "anggaran.bky"))
+    clock.set(datetime(day.year, day.month, day.day, 12, tzinfo=WIB))
     at = AFTER_DEMO.replace(hour=10, minute=30)
     return (at.strftime("%Y-%m-%dT%H:%M"), (at + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
             (at + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M"))
