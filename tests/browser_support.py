@@ -43,6 +43,7 @@ from commands.messages import AddPrincipal, SetPrincipalPassword
 from commands.passwords import hash_password
 from eventstore.bootstrap import bootstrap
 from eventstore.clock import SimulatedClock
+from ledger.principal import Principal, principal_id_for
 from ledger.values import Role
 from tests.api_support import free_port
 from tests.conftest import PG_URL, SERVICES_REQUIRED, postgres_available
@@ -108,8 +109,9 @@ def add_users(store: str, key_file: Path) -> None:
         ledger = bootstrap(store, clock=SimulatedClock(AFTER_DEMO), create=False)
     try:
         for user in USERS:
-            execute(ledger, AddPrincipal(name=user.name, roles=[user.role], scope=user.scope,
-                                         token_sha256=new_token(user.name)[1]), local_actor())
+            if not ledger.store.load(Principal, principal_id_for(user.name)).exists:  # the demo has some of them
+                execute(ledger, AddPrincipal(name=user.name, roles=[user.role], scope=user.scope,
+                                             token_sha256=new_token(user.name)[1]), local_actor())
             execute(ledger, SetPrincipalPassword(name=user.name, password_argon2=hash_password(PASSWORD, user.name)),
                     local_actor())
     finally:
@@ -146,11 +148,11 @@ def demo_store(kind: str, folder: Path, demo_folder: Path) -> tuple[str, Path]:
     if kind == "sqlite":
         store = copy_demo(demo_folder, folder)
         return str(store), store.with_suffix(".key")
-    url = postgres_available()
-    if url is None:
+    problem = postgres_available()  # None when it answers
+    if problem is not None:
         if SERVICES_REQUIRED:
-            pytest.fail(f"PostgreSQL is not reachable at {PG_URL}")
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}")
+            pytest.fail(f"PostgreSQL is not reachable at {PG_URL}: {problem}")
+        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {problem}")
     schema = f"web_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
