@@ -28,7 +28,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy ledger commands eventstore projections services api cli bench
-	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not broker"
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not broker"
 	$(BIN)/pytest -q -m broker
 
 lint: $(STAMP)

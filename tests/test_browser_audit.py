@@ -25,7 +25,6 @@ from tests.browser_support import (  # noqa: F401
     site,
 )
 from tests.conftest import PG_URL, nik
-from tests.web_support import demo_folder  # noqa: F401
 
 pytestmark = pytest.mark.browser
 

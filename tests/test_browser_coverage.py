@@ -18,7 +18,6 @@ from tests.browser_support import (  # noqa: F401
     signed_in,
     site,
 )
-from tests.web_support import demo_folder  # noqa: F401
 
 pytestmark = pytest.mark.browser
 

@@ -18,13 +18,9 @@ from tests.browser_support import (
     User,
     assert_accessible,
     assert_charts_drawn,
-    browser,  # noqa: F401
     new_page,
-    shots,  # noqa: F401
     signed_in,
-    site,  # noqa: F401
 )
-from tests.web_support import demo_folder  # noqa: F401
 
 pytestmark = pytest.mark.browser
 

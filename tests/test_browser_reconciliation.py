@@ -28,7 +28,7 @@ from tests.browser_support import (  # noqa: F401
     signed_in,
 )
 from tests.web_statements import bengkayang_statement, corrupt_xlsx
-from tests.web_support import AFTER_DEMO, demo_folder  # noqa: F401
+from tests.web_support import AFTER_DEMO
 
 pytestmark = pytest.mark.browser
 

@@ -27,7 +27,7 @@ from projections.audit import subject_trail
 from projections.chain_audit import seal, verify
 from projections.runner import views_engine
 from tests.conftest import events_count, nik
-from tests.web_support import AFTER_DEMO, add_user, demo_folder, demo_ledger, sign_in, web_client  # noqa: F401
+from tests.web_support import AFTER_DEMO, add_user, sign_in, web_client
 
 POSITION = re.compile(r'<tr data-position="(\d+)"')
 AGREEMENT = "BKY-DESA-2025"

@@ -17,7 +17,7 @@ from eventstore.bootstrap import Ledger
 from eventstore.clock import SimulatedClock
 from ledger.values import Role
 from tests.conftest import events_count
-from tests.web_support import add_user, csrf_in, demo_folder, demo_ledger, sign_in, web_client  # noqa: F401
+from tests.web_support import add_user, csrf_in, sign_in, web_client
 
 PASSWORD = "sandi-yang-cukup-panjang"
 LOGIN_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

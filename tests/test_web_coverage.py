@@ -18,7 +18,7 @@ from ledger.ucj_targets import ucj_targets_on
 from ledger.values import PayerType, Programme, Role
 from tests.api_support import bearer
 from tests.conftest import events_count
-from tests.web_support import add_user, demo_folder, demo_ledger, sign_in, web_client  # noqa: F401
+from tests.web_support import add_user, sign_in, web_client
 
 TAG = re.compile(r"<(\w+)((?:\s+[\w-]+(?:=\"[^\"]*\")?)*)\s*/?>")
 ATTR = re.compile(r"([\w-]+)(?:=\"([^\"]*)\")?")

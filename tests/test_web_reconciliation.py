@@ -18,7 +18,7 @@ from ledger.values import Role
 from projections.money_views import MoneyViews, invoice_outstanding, reconciliation_report
 from tests.conftest import events_count
 from tests.web_statements import UNKNOWN_REFERENCE, bengkayang_statement, corrupt_xlsx, unbalanced_mt940
-from tests.web_support import AFTER_DEMO, add_user, demo_folder, demo_ledger, sign_in, web_client  # noqa: F401
+from tests.web_support import AFTER_DEMO, add_user, sign_in, web_client
 
 DESA = "BKY-DESA-2025"
 EXCEPTION_ROW = re.compile(r'<tr data-exception="([0-9a-f]+):(\d+)"')
