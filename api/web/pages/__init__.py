@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+# isort: off
+# one line per page, in the menu's order: importing a page appends its menu entry
 from api.web.pages import overview
+from api.web.pages import agreements
+from api.web.pages import claims
+# isort: on
 
-ROUTERS: list[APIRouter] = [overview.router]
+ROUTERS: list[APIRouter] = [overview.router, agreements.router, claims.router]
