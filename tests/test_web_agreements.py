@@ -92,7 +92,8 @@ def test_the_payment_calendar_is_the_balances_and_reconciliation_reports(demo_le
     members = built(demo_ledger, "members", code, on)
     assert rows(members, "by_role") and rows(members, "by_village")  # Bengkayang's village scheme records villages
     for r in rows(members, "by_role"):
-        assert f'<tr data-role="{r["role"]}"><th scope="row">{r["role"]}</th><td class="num">{r["active"]}<' in page.text
+        row = f'<tr data-role="{r["role"]}"><th scope="row">{r["role"]}</th><td class="num">{r["active"]}<'
+        assert row in page.text
     for r in rows(members, "by_village"):
         assert f'<tr data-village="{r["village"]}"><th scope="row">{r["village"]}</th><td class="num">' in page.text
     assert page.text.count('<canvas role="img"') == 4
