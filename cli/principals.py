@@ -1,7 +1,8 @@
 """`jamsos principal …` and `jamsos agreement confirm-budget`: who may act, and the second pair of eyes.
 
-A token is made here, printed once and never stored: the command carries only its SHA-256
-(docs/rules.md#principals).
+A token is made here, printed once and never stored: the command carries only its SHA-256. A web password is read
+here (hidden, asked twice, or one line of standard input), hashed with argon2id and never printed: the command
+carries only its hash (docs/rules.md#principals).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cli.common import (
     console,
     current_actor,
     emit,
+    fail,
     parse_date,
     parse_rupiah,
     parse_timestamp,
@@ -30,11 +32,20 @@ from cli.common import (
     with_ledger,
 )
 from commands.authorise import new_token
-from commands.messages import AddPrincipal, ConfirmBudget, RevokePrincipal, RotatePrincipalToken
+from commands.messages import (
+    AddPrincipal,
+    ConfirmBudget,
+    RevokePrincipal,
+    RotatePrincipalToken,
+    SetPrincipalPassword,
+)
+from commands.passwords import PASSWORD_LEN_MAX, PASSWORD_LEN_MIN, hash_password
 from eventstore.bootstrap import Ledger
+from ledger.errors import InvalidInput
 from ledger.values import Role
 
-principal_app = typer.Typer(help="Principals (users and services): add, list, revoke, rotate a token. Role admin.")
+principal_app = typer.Typer(help="Principals (users and services): add, list, revoke, rotate a token, set a web "
+                            "password. Role admin.")
 
 RoleOpt = Annotated[list[Role], typer.Option("--role", metavar="ROLE", help="A role (repeat for several). One of: "
                                              + ", ".join(r.value for r in Role) + ".")]
@@ -71,6 +82,37 @@ def principal_rotate(
     _run_with_token(store, build(RotatePrincipalToken, name=name, token_sha256=digest,
                                      token_expires_on=parse_date(expires_on, "token_expires_on"),
                                      command_id=command_id), token, as_json)
+
+@principal_app.command("set-password", help=(
+    "Set (or replace) a principal's web password; only its argon2id hash is kept, and it is never shown. The "
+    f"password: {PASSWORD_LEN_MIN} to {PASSWORD_LEN_MAX} characters, neither the name nor containing it, not one "
+    "character repeated."))
+def principal_set_password(
+    name: Annotated[str, typer.Argument(help="The principal.")],
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from one line of standard input (scripts) instead of asking "
+        "twice with hidden input.")] = False,
+    store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
+) -> None:
+    password = _read_password(password_stdin)
+    try:
+        digest = hash_password(password, name)
+    except InvalidInput as err:
+        fail(err)
+    run_command(store, build(SetPrincipalPassword, name=name, password_argon2=digest, command_id=command_id),
+                as_json)
+    if not as_json:
+        sys.stderr.write(f"The password of {name} is set; it is not stored, only its hash: it cannot be shown.\n")
+
+
+
+def _read_password(from_stdin: bool) -> str:
+    if not from_stdin:
+        return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+    line = sys.stdin.readline()
+    if not line:
+        fail(InvalidInput("password", "nothing on standard input (--password-stdin reads one line)"))
+    return line.removesuffix("\n").removesuffix("\r")
 
 @principal_app.command("revoke")
 def principal_revoke(

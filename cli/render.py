@@ -131,6 +131,8 @@ def render_demo(console: Console, summary: dict[str, Any]) -> None:
         ("Journal", ("balanced" if summary["money"]["journal_ok"] else "BREACH")
          + f": debits {rp(summary['money']['journal_debit_rp'])}, "
            f"credits {rp(summary['money']['journal_credit_rp'])}"),
+        ("Web users", f"{', '.join(summary.get('web_users', [])) or '-'} (passwords in "
+                      f"{summary.get('web_users_file', '-')})"),
     ]))
     money = Table(title="Finance: budget, expected, billed, paid, received per agreement", title_justify="left")
     for col in ("agreement", "budget", "expected", "billed", "paid", "received", "budget status", "exceptions",

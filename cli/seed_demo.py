@@ -1,7 +1,8 @@
 """`jamsos demo`: the seed schemes (docs/rules.md#seed-scenarios), played month by month on a simulated clock.
 
 Everything goes through the same commands as the CLI (import, quote + pay, claims, sweeps); the demo
-only plays the payers, the heirs and the calendar. Members are synthetic, with valid-shaped,
+only plays the payers, the heirs and the calendar. It ends by adding three web users with passwords
+(:mod:`cli.demo_users`). Members are synthetic, with valid-shaped,
 deterministic NIKs. Figures it prints are read back from the ledger, never typed in.
 """
 
@@ -12,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from cli.demo_users import WEB_USERS, add_web_users, demo_passwords
 from cli.render import rp
 from commands import bulk
 from commands.authorise import Actor, local_actor, new_token, role_for
@@ -171,9 +173,10 @@ class DemoRun:
     def at(self, day: date) -> None:
         self.clock.set_day(day)
 
-    def run(self, command: Command) -> dict[str, Any]:
+    def run(self, command: Command, face_input: dict[str, str] | None = None) -> dict[str, Any]:
         """Run ``command`` as the demo's principal of the role it needs (a claim is submitted by the operator and
-        approved by the claims officer: four eyes)."""
+        approved by the claims officer: four eyes). ``face_input``: what a face takes that the command carries only
+        derived (a password, of which the command has the hash)."""
         role = role_for(command.kind)  # type: ignore[attr-defined]
         if role not in self.actors:
             name = f"demo-{role.value}"
@@ -183,11 +186,11 @@ class DemoRun:
                 command_id=f"demo:principal:{name}", name=name, roles=[role], scope="all",
                 description=f"the demo's {role.value}", token_sha256=digest))
             self.actors[role] = Actor(name, frozenset({role}), Scope("all"))
-        return self.run_as(self.actors[role], command)
+        return self.run_as(self.actors[role], command, face_input)
 
-    def run_as(self, actor: Actor, command: Command) -> dict[str, Any]:
+    def run_as(self, actor: Actor, command: Command, face_input: dict[str, str] | None = None) -> dict[str, Any]:
         if self.executor is not None:
-            return self.executor(actor, command, self.tokens.get(actor.name))
+            return self.executor(actor, command, self.tokens.get(actor.name), face_input)
         return execute(self.ledger, command, actor)
 
     def size(self, n: int) -> int:
@@ -288,8 +291,12 @@ def _claim(d: DemoRun, claim_id: str, nik: str, claim_type: ClaimType, died: dat
     return result
 
 
-Executor = Callable[[Actor, Command, str | None], dict[str, Any]]
-"""Runs a command as a principal (whose token it is given, None for the server's local admin)."""
+class Executor(Protocol):
+    """Runs a command as a principal (whose token it is given, None for the server's local admin); ``face_input``
+    is what the face takes instead of a derived field of the command (the password whose hash it carries)."""
+
+    def __call__(self, actor: Actor, command: Command, token: str | None,
+                 face_input: dict[str, str] | None = None) -> dict[str, Any]: ...
 
 
 def run_demo(store: str = "jamsos.db", *, scale: float = 1.0, quiet: bool = False,
@@ -304,9 +311,11 @@ def run_demo(store: str = "jamsos.db", *, scale: float = 1.0, quiet: bool = Fals
             stale = Path(str(path) + suffix)
             if stale.exists():
                 raise InvalidInput("store", f"{path} already exists: the demo needs a fresh store (delete it first)")
+    passwords = demo_passwords()  # refused before anything is played
     clock = SimulatedClock(bootstrap_instant())
     statements = path.parent / "statements" if "://" not in store or store.startswith("sqlite:") else \
         Path(tempfile.mkdtemp(prefix="jamsos-demo-statements-"))
+    folder = path.parent if statements == path.parent / "statements" else statements
     ledger = bootstrap(store, clock=clock)
     if ledger.store.max_notification_id():
         ledger.close()
@@ -317,7 +326,11 @@ def run_demo(store: str = "jamsos.db", *, scale: float = 1.0, quiet: bool = Fals
         d.executor = executor_for(ledger)
     try:
         _play(d)
+        web_users = add_web_users(d, SCHEMES, passwords, folder)
+        d.say(f"{DEMO_END}  web users {', '.join(u.name for u in WEB_USERS)}: their passwords are in {web_users}")
         summary = _summary(d)
+        summary["web_users"] = [u.name for u in WEB_USERS]
+        summary["web_users_file"] = str(web_users)
         summary["read_models"] = _catch_up_read_models(d)
         return summary
     finally:

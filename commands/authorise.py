@@ -1,7 +1,8 @@
 """Who may do what: the one role table and the one authorisation point for every face (docs/rules.md#principals).
 
-Faces (CLI, broker, HTTP) authenticate — :func:`authenticate` turns a token into an :class:`Actor`, or the CLI on
-the server acts as the local operating-system user (:func:`local_actor`) — and hand the actor to
+Faces (CLI, broker, HTTP) authenticate — :func:`authenticate` turns a token into an :class:`Actor`,
+:func:`authenticate_password` a name and web password, or the CLI on the server acts as the local operating-system
+user (:func:`local_actor`) — and hand the actor to
 :func:`commands.handlers.execute`, which calls :func:`authorise` before any handler runs and stamps every event's
 ``actor`` with the actor's name. Reads go through :func:`authorise_read`.
 
@@ -10,6 +11,8 @@ Invariants:
   (it is the installation's operator) but the four-eyes rules bind it like anyone.
 - A scope other than ``all`` reaches only what :mod:`commands.subject` places inside it; anything unknown is outside.
 - Tokens are 256 random bits; only their SHA-256 is stored (no slow hash is needed for a random secret).
+- Passwords are chosen by people: only their argon2id hash is stored (:mod:`commands.passwords`), and checking one
+  costs one argon2 verification whether or not the name exists.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import secrets
 from dataclasses import dataclass
 
 from commands.messages import COMMAND_TYPES, Command
+from commands.passwords import PASSWORD_LEN_MAX, verify_password
 from commands.subject import Subject, agreement_subject, member_subject
 from eventstore.bootstrap import Ledger
 from ledger.business_time import WIB
 from ledger.errors import Forbidden, InvalidInput, Unauthenticated
-from ledger.principal import LOCAL_PREFIX, Principal, Scope, principal_id_for
+from ledger.principal import LOCAL_PREFIX, NAME_PATTERN, Principal, Scope, principal_id_for
 from ledger.values import Role
 
 TOKEN_PREFIX = "jst1"
@@ -73,6 +77,7 @@ COMMAND_ROLES: dict[str, frozenset[Role]] = {
     "member.reveal": frozenset({_R.DATA_PROTECTION_OFFICER}),
     "principal.add": frozenset({_R.ADMIN}),
     "principal.rotate_token": frozenset({_R.ADMIN}),
+    "principal.set_password": frozenset({_R.ADMIN}),
     "principal.revoke": frozenset({_R.ADMIN}),
 }
 """Command kind → the roles that may run it (``admin`` may run every one)."""
@@ -155,6 +160,33 @@ def authenticate(ledger: Ledger, token: str | None) -> Actor:
     today = ledger.clock.now().astimezone(WIB).date()  # national: the day has begun in WIB
     if principal.token_expired(today):
         raise Unauthenticated("token", f"the token of {name} expired after {principal.state.token_expires_on}")
+    return Actor(name, frozenset(principal.state.roles), Scope.parse(principal.state.scope))
+
+
+DUMMY_PASSWORD_ARGON2 = ("$argon2id$v=19$m=65536,t=3,p=4$2H8l5CCMH4obhA7Vuk6B0Q"
+                         "$iq86zRwS2jtLYp5QcjU51rgXV8czPGUiTC7C/cA5ME4")
+"""The hash of a random secret nobody knows, with :data:`commands.passwords.HASHER`'s parameters: verified against
+when the name has no password, so that the time taken does not tell which names exist."""
+
+
+def authenticate_password(ledger: Ledger, name: str, password: str) -> Actor:
+    """The active principal ``name`` whose web password this is — the same :class:`Actor` as :func:`authenticate`
+    — or :class:`Unauthenticated` naming ``password`` with the precise reason (for logs; a login page answers only
+    that the name or password is wrong). Token expiry does not apply to a password."""
+    principal = ledger.store.load(Principal, principal_id_for(name)) if NAME_PATTERN.fullmatch(name) else None
+    stored = principal.state.password_argon2 if principal is not None and principal.active else ""
+    candidate = password if len(password) <= PASSWORD_LEN_MAX else ""
+    matches = verify_password(stored or DUMMY_PASSWORD_ARGON2, candidate)  # always one verification
+    if principal is None:
+        raise Unauthenticated("password", "malformed name")
+    if not principal.exists:
+        raise Unauthenticated("password", f"unknown principal {name}")
+    if principal.state.revoked_on is not None:
+        raise Unauthenticated("password", f"principal {name} was revoked on {principal.state.revoked_on}")
+    if not stored:
+        raise Unauthenticated("password", f"principal {name} has no password set")
+    if not matches or candidate != password:
+        raise Unauthenticated("password", f"wrong password for {name}")
     return Actor(name, frozenset(principal.state.roles), Scope.parse(principal.state.scope))
 
 

@@ -417,6 +417,23 @@ class RotatePrincipalToken(Command):
         return self.model_dump(mode="json", exclude={"command_id", "token_sha256"})
 
 
+PasswordArgon2 = Annotated[str, Field(pattern=r"^\$argon2id\$", max_length=256)]
+
+
+class SetPrincipalPassword(Command):
+    """Set (or replace) a principal's web password. The face hashes the password
+    (:func:`commands.passwords.hash_password`, which applies the policy) and sends only the argon2id hash."""
+
+    kind: Literal["principal.set_password"] = "principal.set_password"
+    name: str = Field(min_length=2, max_length=64)
+    password_argon2: PasswordArgon2
+
+    def payload(self) -> dict[str, Any]:
+        """As :meth:`AddPrincipal.payload`: the hash is the face's, with a new salt on each attempt, so a retry of
+        the same request is the same command."""
+        return self.model_dump(mode="json", exclude={"command_id", "password_argon2"})
+
+
 class RevokePrincipal(Command):
     kind: Literal["principal.revoke"] = "principal.revoke"
     name: str = Field(min_length=2, max_length=64)
@@ -450,6 +467,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         RevealMember,
         AddPrincipal,
         RotatePrincipalToken,
+        SetPrincipalPassword,
         RevokePrincipal,
     )
 }

@@ -1,7 +1,9 @@
-"""Handlers for principals (add, rotate a token, revoke) and for reading personal data in clear (the access log).
+"""Handlers for principals (add, rotate a token, set a password, revoke) and for reading personal data in clear
+(the access log).
 
 Tokens are made by the face (:func:`commands.authorise.new_token`) and shown once; a command carries only the
-token's SHA-256, so neither the events nor a replayed result ever hold a token (docs/rules.md#principals).
+token's SHA-256, so neither the events nor a replayed result ever hold a token. A password is hashed by the face
+(:func:`commands.passwords.hash_password`); the command carries only its argon2id hash (docs/rules.md#principals).
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ from datetime import date
 from typing import Any
 
 from commands.common import member_for_nik
-from commands.messages import AddPrincipal, Command, RevealMember, RevokePrincipal, RotatePrincipalToken
+from commands.messages import (
+    AddPrincipal,
+    Command,
+    RevealMember,
+    RevokePrincipal,
+    RotatePrincipalToken,
+    SetPrincipalPassword,
+)
 from eventstore.bootstrap import Ledger
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.errors import NotFound
@@ -52,6 +61,13 @@ def rotate_token(ledger: Ledger, cmd: RotatePrincipalToken, ctx: CommandContext,
                          "token_expires_on": principal.state.token_expires_on}
 
 
+def set_password(ledger: Ledger, cmd: SetPrincipalPassword, ctx: CommandContext, on: date
+                 ) -> tuple[list[Any], Result]:
+    principal = _load(ledger, cmd.name)
+    principal.set_password(ctx, cmd.password_argon2, on)
+    return [principal], {"name": cmd.name, "password_set": True}
+
+
 def revoke(ledger: Ledger, cmd: RevokePrincipal, ctx: CommandContext, on: date) -> tuple[list[Any], Result]:
     principal = _load(ledger, cmd.name)
     principal.revoke(ctx, cmd.reason, on)
@@ -69,6 +85,7 @@ def reveal_member(ledger: Ledger, cmd: RevealMember, ctx: CommandContext, on: da
 PRINCIPAL_HANDLERS: dict[type[Command], Handler] = {
     AddPrincipal: add_principal,
     RotatePrincipalToken: rotate_token,
+    SetPrincipalPassword: set_password,
     RevokePrincipal: revoke,
     RevealMember: reveal_member,
 }

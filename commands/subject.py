@@ -47,6 +47,7 @@ from commands.messages import (
     RevokePrincipal,
     RotatePrincipalToken,
     RunReconciliation,
+    SetPrincipalPassword,
     SettleRefund,
     SignAgreement,
     SubmitClaim,
@@ -159,6 +160,7 @@ SUBJECT_OF: dict[type[Command], Callable[[Ledger, Any], Subject]] = {
     Sweep: lambda _, c: NATIONAL,
     AddPrincipal: lambda _, c: NATIONAL,
     RotatePrincipalToken: lambda _, c: NATIONAL,
+    SetPrincipalPassword: lambda _, c: NATIONAL,
     RevokePrincipal: lambda _, c: NATIONAL,
 }
 

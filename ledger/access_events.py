@@ -1,7 +1,8 @@
 """The event catalogue of principals and of reads of personal data (beside :mod:`ledger.events`, same rules).
 
 Stored by topic ``ledger.access_events:ClassName``: never move or rename a class; a changed shape gets
-``class_version`` and an upcast. No token is ever in an event: only its SHA-256.
+``class_version`` and an upcast. No token is ever in an event: only its SHA-256; no password either: only its
+argon2id hash.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ class PrincipalTokenRotated(LedgerEvent):
     @staticmethod
     def upcast_v1_v2(data: dict[str, object]) -> dict[str, object]:
         return {**data, "token_expires_on": None}
+
+
+class PrincipalPasswordSet(LedgerEvent):
+    """An admin set the principal's web password; only its argon2id hash is kept (PHC string,
+    ``$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>``), never the password. It replaces any earlier one."""
+
+    password_argon2: str
 
 
 class PrincipalRevoked(LedgerEvent):

@@ -2,14 +2,16 @@
 
 A principal (pengguna or layanan) is created by an admin with one or more :class:`Role` and one :class:`Scope`;
 it authenticates with a secret token of which only a SHA-256 hash is kept (in its events, in the store's own
-database). Every grant, token rotation and revocation is an event, so "who could do what on 31 Jan" is an as-of
-question like any other (docs/rules.md#principals).
+database) and, once an admin has set one, with a web password of which only an argon2id hash is kept. Every grant,
+token rotation, password and revocation is an event, so "who could do what on 31 Jan" is an as-of question like
+any other (docs/rules.md#principals).
 
 Invariants:
 - A principal's name is unique (its aggregate id is ``uuid5(NS_PRINCIPAL, name)``) and never reused, even after
   revocation.
 - A revoked principal stays revoked: no rotation, no re-grant under the same name.
 - Exactly one token hash is current; rotating replaces it (the old token stops working at once).
+- At most one password hash is current; setting one replaces it; revocation clears it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import BaseModel
 from ledger.access_events import (
     PersonalDataRevealed,
     PrincipalAdded,
+    PrincipalPasswordSet,
     PrincipalRevoked,
     PrincipalTokenRotated,
 )
@@ -112,6 +115,18 @@ def require_token_sha256(value: str, field: str = "token_sha256") -> str:
     return value
 
 
+PASSWORD_ARGON2_LEN_MAX = 256
+PASSWORD_ARGON2_PATTERN = re.compile(r"\$argon2id\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+")
+"""An argon2id hash in the PHC string format, as ``argon2.PasswordHasher.hash`` writes it."""
+
+
+def require_password_argon2(value: str, field: str = "password_argon2") -> str:
+    if len(value) > PASSWORD_ARGON2_LEN_MAX or not PASSWORD_ARGON2_PATTERN.fullmatch(value):
+        raise InvalidInput(field, "must be the argon2id hash of the password ($argon2id$v=…$m=…,t=…,p=…$salt$hash, "
+                                  f"at most {PASSWORD_ARGON2_LEN_MAX} characters)")
+    return value
+
+
 # --- aggregates ---------------------------------------------------------------------------------------------------
 
 
@@ -122,12 +137,13 @@ class PrincipalState(BaseModel):
     description: str = ""
     token_sha256: str = ""
     token_expires_on: date | None = None
+    password_argon2: str = ""
     added_on: date | None = None
     revoked_on: date | None = None
 
 
 class Principal(Aggregate[PrincipalState]):
-    """One principal's grants and token (see the module docstring for the invariants)."""
+    """One principal's grants, token and password (see the module docstring for the invariants)."""
 
     state_type = PrincipalState
 
@@ -150,6 +166,11 @@ class Principal(Aggregate[PrincipalState]):
         self._require_active("rotate the token of")
         self._trigger(ctx, PrincipalTokenRotated, on, token_sha256=require_token_sha256(token_sha256),
                       token_expires_on=require_token_expiry(token_expires_on, on))
+
+    def set_password(self, ctx: CommandContext, password_argon2: str, on: date) -> None:
+        """Replace the principal's web password by the one of this argon2id hash (made by the face)."""
+        self._require_active("set the password of")
+        self._trigger(ctx, PrincipalPasswordSet, on, password_argon2=require_password_argon2(password_argon2))
 
     def token_expired(self, today: date) -> bool:
         """Whether the current token's last day (``token_expires_on``) is before ``today``."""
@@ -177,9 +198,11 @@ class Principal(Aggregate[PrincipalState]):
             s.token_expires_on = event.token_expires_on
         elif isinstance(event, PrincipalTokenRotated):
             s.token_sha256, s.token_expires_on = event.token_sha256, event.token_expires_on
+        elif isinstance(event, PrincipalPasswordSet):
+            s.password_argon2 = event.password_argon2
         elif isinstance(event, PrincipalRevoked):
             s.revoked_on = event.effective_on
-            s.token_sha256 = ""
+            s.token_sha256 = s.password_argon2 = ""
 
 
 class AccessRecordState(BaseModel):

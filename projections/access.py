@@ -10,14 +10,15 @@ from datetime import datetime
 from typing import Any
 
 from eventstore.store import LedgerStore
-from ledger.access_events import PersonalDataRevealed
+from ledger.access_events import PersonalDataRevealed, PrincipalPasswordSet, PrincipalTokenRotated
 from ledger.principal import AccessRecord, Principal
 
 ACCESS_ROWS_MAX = 1_000_000
 
 
 def principals(store: LedgerStore, as_of: datetime | None = None) -> list[dict[str, Any]]:
-    """Every principal ever added (revoked ones too), by name; never a token or its hash."""
+    """Every principal ever added (revoked ones too), by name; never a token, a password or their hashes: only
+    whether a password is set and when it last was."""
     out = []
     for row in store.snapshots_of_kind("Principal"):
         events = [e for e in store.events_of(row.aggregate_id) if as_of is None or e.recorded_at <= as_of]
@@ -27,7 +28,10 @@ def principals(store: LedgerStore, as_of: datetime | None = None) -> list[dict[s
         out.append({"name": s.name, "roles": [r.value for r in s.roles], "scope": s.scope,
                     "description": s.description, "added_on": s.added_on, "added_by": events[0].actor,
                     "revoked_on": s.revoked_on, "token_expires_on": s.token_expires_on,
-                    "token_rotations": len(events) - 1 - (s.revoked_on is not None)})
+                    "token_rotations": sum(isinstance(e, PrincipalTokenRotated) for e in events),
+                    "password_set": bool(s.password_argon2),
+                    "password_set_on": max((e.effective_on for e in events if isinstance(e, PrincipalPasswordSet)),
+                                           default=None) if s.password_argon2 else None})
     return sorted(out, key=lambda p: p["name"])
 
 

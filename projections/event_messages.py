@@ -30,8 +30,8 @@ PROVENANCE_FIELDS = frozenset({"timestamp", "recorded_at", "effective_on", "acto
 
 SEALED_KEYS = frozenset({"key_id", "nonce_b64", "ciphertext_b64"})
 """The shape of :class:`ledger.identity.SealedPersonalData`; any payload value of this shape is dropped."""
-CREDENTIAL_FIELDS = frozenset({"token_sha256"})
-"""A principal's token hash stays in the store: it is never published."""
+CREDENTIAL_FIELDS = frozenset({"token_sha256", "password_argon2"})
+"""A principal's token hash and password hash stay in the store: they are never published."""
 
 
 class EventMessage(BaseModel):

@@ -17,6 +17,7 @@ from commands.authorise import Actor
 from commands.handlers import execute
 from commands.messages import Command, ImportCohort, ImportStatement
 from eventstore.bootstrap import Ledger
+from tests.api_requests import SERVER_MADE
 
 JOB_WAIT_S = 120.0
 JOB_POLL_S = 0.01
@@ -58,18 +59,23 @@ class HttpExecutor:
         self.files_dir = files_dir
         self.routes = routes_by_kind(http)
         self.requests = 0
+        self.kinds: set[str] = set()
+        """The command kinds sent over HTTP."""
 
-    def __call__(self, actor: Actor, command: Command, token: str | None) -> dict[str, Any]:
+    def __call__(self, actor: Actor, command: Command, token: str | None,
+                 face_input: dict[str, str] | None = None) -> dict[str, Any]:
         if token is None:
             return execute(self.ledger, command, actor)
         kind: str = command.kind  # type: ignore[attr-defined]
         method, template = self.routes[kind]
-        fields = command.model_dump(mode="json", exclude={"kind", "command_id"})
+        fields = command.model_dump(mode="json", exclude={"kind", "command_id", *SERVER_MADE.get(kind, ())})
+        fields.update(face_input or {})  # what the server derives these from (a password: it hashes it)
         path = template
         for name in [p[1:-1] for p in template.split("/") if p.startswith("{")]:
             path = path.replace("{" + name + "}", quote(str(fields.pop(name)), safe=""))
         headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": command.command_id}
         self.requests += 1
+        self.kinds.add(kind)
         if isinstance(command, ImportCohort):
             form = {k: str(v) for k, v in fields.items() if k in ("agreement_id", "region_code", "effective_on")
                     and v is not None}

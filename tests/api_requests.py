@@ -5,7 +5,8 @@ import, statement upload), a CSV file made from the body's ``rows`` / ``lines`` 
 ``Idempotency-Key`` header carrying the command id.
 
 What the HTTP face makes itself is left out: a principal's ``token_sha256`` (the server draws the token) and
-``effective_on`` (a principal changes today), and a
+``password_argon2`` (the server hashes the password: the request carries :data:`PASSWORD`, whose hash the body
+holds), ``effective_on`` (a principal changes today), and a
 statement's ``statement_id`` / ``file_format`` (the server reads them from the file; ``file_name`` is the upload's
 name). A member reveal is the member lookup with ``reveal`` and its ``purpose`` (``effective_on`` is its ``on``).
 """
@@ -22,9 +23,14 @@ from commands.cohort_file import COLUMNS as COHORT_COLUMNS
 
 FACE_FIELDS = ("kind", "command_id")
 SERVER_MADE = {"principal.add": ("token_sha256", "effective_on"),
-               "principal.rotate_token": ("token_sha256", "effective_on")}
-"""Fields of a command the HTTP face makes itself: the client never sends them (a token is drawn by the server, and
-a principal is added or its token rotated today: the route takes no business date)."""
+               "principal.rotate_token": ("token_sha256", "effective_on"),
+               "principal.set_password": ("password_argon2", "effective_on")}
+"""Fields of a command the HTTP face makes itself: the client never sends them (a token is drawn by the server, a
+password hashed by it, and a principal is added or its credentials changed today: the route takes no business
+date)."""
+PASSWORD = "kata sandi matriks 2026"
+"""The web password of every ``principal.set_password`` body (its ``password_argon2`` is this one's hash): the
+route takes the password itself."""
 FROM_THE_FILE = {"member.import": ("rows",), "reconcile.import": ("lines", "statement_id", "file_format",
                                                                   "file_name")}
 """Fields of an upload's command the server reads from the file (or its name) rather than from the form."""
@@ -124,6 +130,11 @@ def request_for(kind: str, body: dict[str, Any], prefix: str = "") -> HttpReques
     headers = {"Idempotency-Key": str(body["command_id"])} if "Idempotency-Key" in declared and "command_id" in body \
         else {}
     url = prefix + path
+    if kind == "principal.set_password":
+        from commands.passwords import verify_password
+
+        assert verify_password(body["password_argon2"], PASSWORD), "the body's hash is PASSWORD's"
+        fields["password"] = PASSWORD
     if kind == "member.reveal":
         lookup = {"nik": fields.pop("nik"), "reveal": True, "purpose": fields.pop("purpose")}
         if fields.get("effective_on") is not None:

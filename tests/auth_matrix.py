@@ -13,8 +13,10 @@ from typing import Any
 from cli.seed_demo import synthetic_nik
 from commands.authorise import COMMAND_ROLES, local_actor, new_token, role_for
 from commands.messages import EnrolMember, PayContribution, RevokePrincipal, SignAgreement, SubmitClaim
+from commands.passwords import hash_password
 from eventstore.bootstrap import Ledger
 from ledger.values import ClaimType, FundSource, PayerType, Role
+from tests.api_requests import PASSWORD
 from tests.conftest import execute, grant
 
 DAY = date(2026, 1, 5)
@@ -102,6 +104,7 @@ def bodies() -> dict[str, dict[str, Any]]:
                           "payment_reference": "RF-M-1"},
         "principal.add": {"name": "new-operator", "roles": ["operator"], "token_sha256": new_token("new-operator")[1]},
         "principal.rotate_token": {"name": "m-auditor", "token_sha256": "0" * 64},
+        "principal.set_password": {"name": "m-auditor", "password_argon2": hash_password(PASSWORD, "m-auditor")},
         "principal.revoke": {"name": "w-operator", "reason": "moved"},
         "member.forget": {"nik": NIKS[2], "reason": "data subject request"},
     }

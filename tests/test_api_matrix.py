@@ -278,7 +278,7 @@ PONTIANAK = {"PKS-M": "PKS-P", "PEMKOT-M": "PEMKOT-P", "61.72": "61.71", "C-M": 
 """The matrix's Singkawang agreement, payer, region, members, claims and references → their Pontianak twins."""
 SKW_PAYER, PNK_PAYER = "PEMKOT-M", "PEMKOT-P"
 SCOPES = ("region:61.71", f"payer:{PNK_PAYER}")
-NATIONAL_KINDS = {"sweep", "principal.add", "principal.rotate_token", "principal.revoke"}
+NATIONAL_KINDS = {"sweep", "principal.add", "principal.rotate_token", "principal.set_password", "principal.revoke"}
 """Kinds about no payer or region: only the ``all`` scope runs them (docs/rules.md#principals)."""
 REGION_ONLY_KINDS = {"region.workforce"}
 """A region's statistic: no payer's, so a payer scope does not reach it."""

@@ -47,12 +47,14 @@ from commands.messages import (
     RevokePrincipal,
     RotatePrincipalToken,
     RunReconciliation,
+    SetPrincipalPassword,
     SettleRefund,
     SignAgreement,
     StatementLine,
     SubmitClaim,
     Sweep,
 )
+from commands.passwords import hash_password
 from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.clock import WIB, SimulatedClock
 from eventstore.mapper import encode_state
@@ -284,6 +286,8 @@ def play_every_event(ledger: Ledger, clock: SimulatedClock) -> None:
     token = grant(ledger, "schema-dpo", Role.DATA_PROTECTION_OFFICER)
     execute(ledger, RevealMember(nik=niks[0], purpose="verifikasi skema pesan"), authenticate(ledger, token))
     execute(ledger, RotatePrincipalToken(name="schema-dpo", token_sha256="b" * 64), local_actor())
+    execute(ledger, SetPrincipalPassword(name="schema-dpo", password_argon2=hash_password("kata sandi skema",
+                                                                                          "schema-dpo")), local_actor())
     execute(ledger, RevokePrincipal(name="schema-dpo", reason="test over"), local_actor())
     execute(ledger, CarryInJht(nik=niks[0], amount_rp=1_000_000, source="earlier membership", effective_on=jan5))
     execute(ledger, RecordWorkforce(region_code="61.72", workforce=100_000, source="BPS", effective_on=jan5))

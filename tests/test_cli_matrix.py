@@ -18,9 +18,12 @@ from eventstore.bootstrap import bootstrap
 from eventstore.clock import WIB, SimulatedClock
 from ledger.statement import Statement
 from tests import auth_matrix
+from tests.api_requests import PASSWORD
 from tests.test_money import statement_file
 
 ON = ["--on", auth_matrix.DAY.isoformat()]
+STDIN = {"principal.set_password": f"{PASSWORD}\n"}
+"""What a kind's command reads from standard input (the password of ``--password-stdin``)."""
 N = auth_matrix.NIKS
 
 
@@ -66,6 +69,7 @@ def cli_args(kind: str, files: Path) -> list[str]:
                           "--reference", "RF-M-1"],
         "principal.add": ["principal", "add", "new-operator", "--role", "operator"],
         "principal.rotate_token": ["principal", "rotate-token", "m-auditor"],
+        "principal.set_password": ["principal", "set-password", "m-auditor", "--password-stdin"],
         "principal.revoke": ["principal", "revoke", "w-operator", "--reason", "moved"],
         "member.forget": ["member", "forget", N[2]],
     }
@@ -94,7 +98,7 @@ def test_every_command_kind_through_the_cli_runs_only_for_the_right_token(tmp_pa
             token = matrix.tokens[(role_for(kind), variant)]
             assert token is not None
             before = ledger.store.max_notification_id()
-            result = runner.invoke(app, ["--token", token, *args, "--json"])
+            result = runner.invoke(app, ["--token", token, *args, "--json"], input=STDIN.get(kind))
             if variant == "right":
                 assert result.exit_code not in (9, 10), (kind, result.output)
                 if result.exit_code:

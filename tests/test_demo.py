@@ -6,20 +6,24 @@ import json
 import os
 import re
 import sqlite3
+import stat
 import subprocess
 import sys
 import zlib
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cli.seed_demo import DEMO_END, SCHEMES, run_demo
+from commands.authorise import authenticate_password
 from commands.messages import ForgetMember
-from eventstore.bootstrap import bootstrap
+from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.clock import WIB
 from ledger.errors import InvalidInput
 from ledger.identity import validate_nik
+from projections.access import principals
 from projections.registry import PROJECTIONS
 from projections.reports import build_report
 from tests.conftest import agreement_view, execute, member_view
@@ -43,6 +47,7 @@ def _readable_niks(blob: bytes) -> list[bytes]:
 def test_small_demo_is_consistent_private_and_survives_forget(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JAMSOS_DEMO_PASSWORD", DEMO_PASSWORD)
     summary = run_demo("jamsos.db", scale=0.02, quiet=True)
     status = subprocess.run([sys.executable, "-m", "cli", "project", "status", "--store", "jamsos.db",
                              "--json"], capture_output=True, text=True, timeout=60, env={**os.environ})
@@ -79,8 +84,10 @@ def test_small_demo_is_consistent_private_and_survives_forget(tmp_path: Path,
     assert b"ContributionPaid" in blob
     assert _readable_niks(blob) == []
     assert b"Peserta " not in blob and b"Ahli waris" not in blob
+    assert DEMO_PASSWORD.encode() not in blob, "a web password reached the store"
     ledger = bootstrap("jamsos.db", create=False)
     try:
+        check_web_users(ledger, tmp_path / "web-users.txt", summary)
         signed = [s.code for s in SCHEMES if s.signed_on <= date(2025, 12, 31)]
         before = {code: agreement_view(ledger, code, date(2025, 12, 31), None) for code in signed}
         execute(ledger, ForgetMember(nik=heir["nik"]))
@@ -91,6 +98,34 @@ def test_small_demo_is_consistent_private_and_survives_forget(tmp_path: Path,
         assert view["claims"][0]["amount_rp"] == 42_000_000
     finally:
         ledger.close()
+
+
+DEMO_PASSWORD = "kata sandi demo 2026"
+
+
+def check_web_users(ledger: Ledger, path: Path, summary: dict[str, Any]) -> None:
+    """The demo's three web users: scoped by the seed schemes (Bengkayang's payer, Singkawang's region), added by the
+    local admin, their passwords set by the demo's admin and written, 0600, to ``web-users.txt`` only."""
+    bky = next(s for s in SCHEMES if s.payer_name == "Pemkab Bengkayang")
+    skw = next(s for s in SCHEMES if s.payer_name == "Pemkot Singkawang")
+    expected = {"keuangan.bengkayang": ("finance", f"payer:{bky.payer_id}"), "auditor.bpk": ("auditor", "all"),
+                "perencana.singkawang": ("budget-owner", f"region:{skw.region}")}
+    assert summary["web_users"] == list(expected)
+    assert Path(summary["web_users_file"]).resolve() == path.resolve()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    assert {name: (role, scope) for name, role, scope, _ in rows} == expected
+    assert {password for *_, password in rows} == {DEMO_PASSWORD}
+    listed = {p["name"]: p for p in principals(ledger.store)}
+    for name, (role, scope) in expected.items():
+        actor = authenticate_password(ledger, name, DEMO_PASSWORD)
+        assert ([r.value for r in actor.roles], str(actor.scope)) == ([role], scope)
+        assert listed[name]["added_by"].startswith("local:") and listed[name]["password_set"]
+    assert listed["demo-admin"]["added_by"].startswith("local:")
+    head = ledger.store.max_notification_id()
+    set_by = [json.loads(state)["actor"] for _, _, _, topic, state in ledger.store.read_log(head - 20, 20)
+              if topic.endswith(":PrincipalPasswordSet")]
+    assert set_by == ["demo-admin"] * len(expected)
 
 
 @pytest.mark.slow

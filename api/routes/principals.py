@@ -1,6 +1,8 @@
-"""Principal routes that make a token: add a principal, rotate its token (role ``admin``). The token is made here
-(:func:`commands.authorise.new_token`), only its SHA-256 reaches the command, and the response shows it once; a
-replay (same ``Idempotency-Key``) shows no token."""
+"""Principal routes that make a credential: add a principal, rotate its token, set its web password (role
+``admin``). The token is made here (:func:`commands.authorise.new_token`), only its SHA-256 reaches the command, and
+the response shows it once; a replay (same ``Idempotency-Key``) shows no token. A password is hashed here
+(:func:`commands.passwords.hash_password`, which applies the policy): only its argon2id hash reaches the command,
+and it is never logged nor answered back."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from api.problems import COMMON_PROBLEMS, problem_responses
 from api.routes.commands import API, roles_of
 from api.routes.reading import STRICT_QUERY
 from commands.authorise import new_token
-from commands.messages import AddPrincipal, RotatePrincipalToken
+from commands.messages import AddPrincipal, RotatePrincipalToken, SetPrincipalPassword
+from commands.passwords import PASSWORD_LEN_MAX, PASSWORD_LEN_MIN, hash_password
 from ledger.values import Role
 
 router = APIRouter(prefix=API, tags=["principal"], dependencies=STRICT_QUERY)
@@ -40,6 +43,16 @@ class TokenRotation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     token_expires_on: date | None = None
+
+
+class NewPassword(BaseModel):
+    """A principal's new web password: hashed with argon2id by the server, never stored, logged or shown back."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    password: str = Field(min_length=PASSWORD_LEN_MIN, max_length=PASSWORD_LEN_MAX, json_schema_extra={
+        "format": "password", "writeOnly": True}, description=f"{PASSWORD_LEN_MIN}-{PASSWORD_LEN_MAX} characters, "
+        "neither the principal's name nor containing it, not one character repeated.")
 
 
 def _with_token(result: dict[str, Any], token: str, response: Response) -> dict[str, Any]:
@@ -75,3 +88,17 @@ def principal_rotate_token(request: Request, ledger: LedgerDep, actor: ActorDep,
     result = run(request, ledger, actor, RotatePrincipalToken, {"name": name, "token_sha256": digest, **expiry},
                  idempotency_key, response)
     return _with_token(result, token, response)
+
+
+@router.post("/principals/{name:path}/password", response_model=dict[str, Any], operation_id="principal_set_password",
+             summary="Set (or replace) a principal's web password; only its argon2id hash is kept",
+             responses=problem_responses(*COMMON_PROBLEMS, 404, 409),
+             openapi_extra={"x-roles": roles_of("principal.set_password"),
+                            "x-command-kind": "principal.set_password"})
+def principal_set_password(request: Request, ledger: LedgerDep, actor: ActorDep, response: Response,
+                           name: Annotated[str, Path(min_length=2, max_length=64)],
+                           body: Annotated[NewPassword, Body()],
+                           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    digest = hash_password(body.password, name)
+    return run(request, ledger, actor, SetPrincipalPassword, {"name": name, "password_argon2": digest},
+               idempotency_key, response)

@@ -81,7 +81,7 @@ def login(request: Request, name: NameField, password: PasswordField, csrf_token
     if locked_s:
         log.warning("sign-in refused: %r is locked for %d s more (client %s)", name[:64], locked_s, _client(request))
         return _login_page(request, t("login.locked", minutes=-(-locked_s // 60)), 429, name=name, next_path=next)
-    from commands.authorise import authenticate_password  # type: ignore[attr-defined]  # lands with the passwords
+    from commands.authorise import authenticate_password
 
     try:
         actor = authenticate_password(request.app.state.ledger, name, password)
