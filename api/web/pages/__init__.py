@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-# isort: off
-# one line per page, in the menu's order: importing a page appends its menu entry
+# The menu's order is the order of these imports (each module appends its entry): overview first, coverage last.
 from api.web.pages import overview
-from api.web.pages import agreements
-from api.web.pages import claims
-# isort: on
 
-ROUTERS: list[APIRouter] = [overview.router, agreements.router, claims.router]
+# isort: split
+from api.web.pages import agreements
+
+# isort: split
+from api.web.pages import claims
+
+# isort: split
+from api.web.pages import coverage
+
+ROUTERS: list[APIRouter] = [overview.router, agreements.router, claims.router, coverage.router]
