@@ -309,11 +309,11 @@ MONEY_REPORTS = ("trial-balance", "reconciliation")
 
 REPORT_DESCRIPTIONS: dict[str, str] = {
     "members": "active members per agreement, region, village and role; enrolments, lapses by reason and "
-               "reinstatements per month",
+               "reinstatements per month; active members at each month's end per agreement",
     "balances": "per agreement and period: members expected, expected, paid, outstanding and refunds due; per payer "
                 "and fund source; per programme fund: contributions in, claims paid out, refunds due",
     "claims": "claims by type and status, agreement, region and month; amounts by benefit component; days from "
-              "submission to payment",
+              "submission to payment; the register of claims (no member named)",
     "coverage": "UCJ per region: active participants (by person) divided by the recorded workforce",
     "audit": "the audit trail: its hash chain verified from the store, events per type",
     "access": "the access log: every read of personal data in clear — when, by whom, which member "
