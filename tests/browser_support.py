@@ -21,6 +21,7 @@ Under CI (``CI`` or ``JAMSOS_REQUIRE_SERVICES=1``) a missing chromium FAILS the 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -214,15 +215,23 @@ def fresh_site(request: pytest.FixtureRequest, tmp_path: Path, demo_folder: Path
     drop_schema(served.store)
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    require_chromium()
-    from playwright.sync_api import sync_playwright
+_BROWSER: list[Browser] = []
+"""The one chromium of the process. Each test module imports the ``browser`` fixture, which makes it a fixture of
+that module (pytest keeps one per module, even session-scoped), and Playwright's sync API runs once per thread: a
+second ``sync_playwright()`` in the same process fails ("Sync API inside the asyncio loop")."""
 
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
+
+@pytest.fixture(scope="session")
+def browser() -> Browser:
+    require_chromium()
+    if not _BROWSER:
+        from playwright.sync_api import sync_playwright
+
+        playwright = sync_playwright().start()
+        _BROWSER.append(playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"]))
+        atexit.register(playwright.stop)
+        atexit.register(_BROWSER[0].close)  # registered last, run first
+    return _BROWSER[0]
 
 
 def signed_in(browser: Browser, site: Site, user: User) -> Page:

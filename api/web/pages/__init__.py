@@ -9,12 +9,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.web.core import NAV
-from api.web.pages import audit, coverage, overview, reconciliation
+from api.web.pages import agreements, audit, claims, coverage, overview, reconciliation
 
 MENU_ORDER = ("/overview", "/agreements", "/reconciliation", "/claims", "/audit", "/coverage")
 """The menu, as a finance officer works: the money, an agreement, the bank, the claims, the audit, the plan."""
 
-ROUTERS: list[APIRouter] = [overview.router, reconciliation.router, audit.router, coverage.router]
+ROUTERS: list[APIRouter] = [overview.router, agreements.router, reconciliation.router, claims.router, audit.router,
+                            coverage.router]
 
 assert {e.path for e in NAV} <= set(MENU_ORDER), "every page has its place in the menu"
 NAV.sort(key=lambda e: MENU_ORDER.index(e.path))
