@@ -7,7 +7,7 @@ TEST_WORKERS ?= 2
 ## one pytest worker per core for the suite; then the broker tests alone, one at a time (they stop and start the
 ## servers and time the relay: sharing the two cores with other tests made them flaky)
 
-.PHONY: demo test lint bench bench-web setup clean-demo asyncapi openapi test-at-hours sqldocs serve contract
+.PHONY: demo test lint bench bench-web setup clean-demo asyncapi openapi test-at-hours sqldocs serve contract screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy ledger commands eventstore projections services api cli bench
-	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not broker"
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not broker"
 	$(BIN)/pytest -q -m broker
 
 lint: $(STAMP)
@@ -63,6 +63,11 @@ contract: $(STAMP)
 ## make serve: the HTTP API on http://127.0.0.1:8000 over the demo store (run `make demo` first)
 serve: $(STAMP)
 	$(BIN)/jamsos serve --store demo/jamsos.db
+
+## make screenshots: the README's pictures of the dashboard (docs/screenshots/*.png) from the full demo (`make demo`
+## first) in Debian's chromium
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.readme_screenshots --demo demo --out docs/screenshots
 
 ## make sqldocs: regenerate the view reference in docs/sql.md from projections/sql_views.py (a test fails when stale)
 sqldocs: $(STAMP)

@@ -21,6 +21,7 @@ from api.routes import ROUTERS, UPLOAD_PATHS
 from api.streams import EventStreams
 from api.web import install as install_web
 from api.web.core import PageErrors, SignInNeeded
+from api.web.statement_upload import UPLOAD_PATH as WEB_STATEMENTS_PATH
 from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.group_commit import GroupCommitter
 from eventstore.settings import Settings, StoreSettings
@@ -80,7 +81,8 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
                                                                           "Idempotency-Key", "Last-Event-ID"],
                            expose_headers=["Idempotency-Replayed", "X-Request-ID", "Retry-After", "Location"])
     app.add_middleware(RequestGuard, body_max_bytes=settings.http_body_max_bytes,
-                       upload_max_bytes=settings.http_upload_max_bytes, upload_paths=UPLOAD_PATHS)
+                       upload_max_bytes=settings.http_upload_max_bytes,
+                       upload_paths=(*UPLOAD_PATHS, WEB_STATEMENTS_PATH))
     return app
 
 

@@ -189,6 +189,7 @@ def verify(store: LedgerStore, head: str | None = None) -> dict[str, Any]:
         "upgrades": v.upgrades,
         "findings": [str(f) for f in findings],
         "first_problem": str(findings[0]) if findings else None,
+        "first_position": findings[0].position if findings else None,
     }
 
 

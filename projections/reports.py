@@ -28,7 +28,9 @@ from ledger.errors import InvalidInput, NotFound
 from ledger.values import PayerType, Period, Programme, period_range
 from projections.audit import AuditTrail
 from projections.chain_audit import verify
+from projections.claim_register import claim_register
 from projections.facts import Facts, register_rows, registers_for
+from projections.member_months import active_by_month
 from projections.registers import PROGRAMME_OF_COMPONENT
 from projections.runner import ProjectionRunner, views_engine
 
@@ -42,7 +44,8 @@ def _section(columns: list[str], rows: list[list[Any]]) -> dict[str, Any]:
 
 def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any]]:
     """Chains per agreement (enrolled under it, taken over by it from another payer, active, lapsed), active
-    members per region, role and village, and enrolments, lapses and reinstated months per month.
+    members per region, role and village, enrolments, lapses and reinstated months per month, and the chains
+    active at each month's end per agreement (:mod:`projections.member_months`).
 
     Invariant: the ``enrolled`` column sums to the ``enrolments`` of ``by_month`` (a chain is enrolled under
     exactly one payer, the one of its first segment)."""
@@ -88,6 +91,7 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
             ["month", "enrolments", "lapses_arrears", "lapses_funding_ended", "reinstated_months"],
             [[k, c["enrolments"], c["lapses_arrears"], c["lapses_funding_ended"], c["reinstated_months"]]
              for k, c in sorted(monthly.items())]),
+        "active_by_month": active_by_month(facts, on),
     }
     return sections, {"active_members": len(active_people), "enrolled_chains": len(facts.spells), "died": died}
 
@@ -212,7 +216,8 @@ def balances_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, A
 
 def claims_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any]]:
     """Claims submitted by ``on``, each with its status on that day: by type and status, agreement, region and
-    month of the event; amounts paid by benefit component; days from submission to payment."""
+    month of the event; amounts paid by benefit component; days from submission to payment; and the register of
+    the claims themselves, without the member (:mod:`projections.claim_register`)."""
     visible = facts.claims
     by_type: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     by_agreement: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -239,6 +244,7 @@ def claims_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any
         "by_region": _section(["region", "claims", "paid_rp"], [[k, *v] for k, v in sorted(by_region.items())]),
         "by_month": _section(["month", "claims", "paid_rp"], [[k, *v] for k, v in sorted(by_month.items())]),
         "by_component": _section(["component", "paid_rp"], [[k, v] for k, v in sorted(components.items())]),
+        "register": claim_register(visible),
     }
     totals = {
         "claims": len(visible),
@@ -303,11 +309,11 @@ MONEY_REPORTS = ("trial-balance", "reconciliation")
 
 REPORT_DESCRIPTIONS: dict[str, str] = {
     "members": "active members per agreement, region, village and role; enrolments, lapses by reason and "
-               "reinstatements per month",
+               "reinstatements per month; active members at each month's end per agreement",
     "balances": "per agreement and period: members expected, expected, paid, outstanding and refunds due; per payer "
                 "and fund source; per programme fund: contributions in, claims paid out, refunds due",
     "claims": "claims by type and status, agreement, region and month; amounts by benefit component; days from "
-              "submission to payment",
+              "submission to payment; the register of claims (no member named)",
     "coverage": "UCJ per region: active participants (by person) divided by the recorded workforce",
     "audit": "the audit trail: its hash chain verified from the store, events per type",
     "access": "the access log: every read of personal data in clear — when, by whom, which member "

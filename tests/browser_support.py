@@ -21,6 +21,7 @@ Under CI (``CI`` or ``JAMSOS_REQUIRE_SERVICES=1``) a missing chromium FAILS the 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from playwright.sync_api import Browser, Page
 
 from cli.seed_demo import run_demo
 from commands.authorise import local_actor, new_token
@@ -43,9 +45,10 @@ from commands.messages import AddPrincipal, SetPrincipalPassword
 from commands.passwords import hash_password
 from eventstore.bootstrap import bootstrap
 from eventstore.clock import SimulatedClock
+from ledger.principal import Principal, principal_id_for
 from ledger.values import Role
 from tests.api_support import free_port
-from tests.conftest import PG_URL, SERVICES_REQUIRED, postgres_available
+from tests.conftest import PG_URL, SERVICES_REQUIRED, require_postgres
 from tests.web_support import AFTER_DEMO, DEMO_SCALE, copy_demo
 
 CHROMIUM = os.environ.get("JAMSOS_CHROMIUM", "/usr/bin/chromium")
@@ -102,14 +105,18 @@ class Site:
 
 
 def add_users(store: str, key_file: Path) -> None:
-    """The :data:`USERS`, with :data:`PASSWORD`, added by the server's local admin (as `jamsos principal add` and
-    `jamsos principal set-password` do)."""
+    """The :data:`USERS` (the demo's own web users, and more), with :data:`PASSWORD`, added by the server's local
+    admin (as `jamsos principal add` and `jamsos principal set-password` do)."""
     with key_file_env(key_file):
         ledger = bootstrap(store, clock=SimulatedClock(AFTER_DEMO), create=False)
     try:
         for user in USERS:
-            execute(ledger, AddPrincipal(name=user.name, roles=[user.role], scope=user.scope,
-                                         token_sha256=new_token(user.name)[1]), local_actor())
+            existing = ledger.store.load(Principal, principal_id_for(user.name))
+            if existing.exists:  # one of the demo's own web users: it gets the tests' password
+                assert existing.state.scope == user.scope and existing.state.roles == [user.role], user
+            else:
+                execute(ledger, AddPrincipal(name=user.name, roles=[user.role], scope=user.scope,
+                                             token_sha256=new_token(user.name)[1]), local_actor())
             execute(ledger, SetPrincipalPassword(name=user.name, password_argon2=hash_password(PASSWORD, user.name)),
                     local_actor())
     finally:
@@ -131,10 +138,11 @@ def serve(store: str, key_file: Path, folder: Path, kind: str) -> Site:
         try:
             with urllib.request.urlopen(base + "/healthz", timeout=2):
                 break
-        except OSError:
+        except OSError as err:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise AssertionError(f"jamsos serve did not start: {(folder / 'serve.log').read_text()[-2000:]}")
+                served_log = (folder / "serve.log").read_text()[-2000:]
+                raise AssertionError(f"jamsos serve did not start: {served_log}") from err
             time.sleep(0.2)
     return Site(base, store, kind, process, env)
 
@@ -144,13 +152,9 @@ def demo_store(kind: str, folder: Path, demo_folder: Path) -> tuple[str, Path]:
     a fresh schema); its URL and key file."""
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "sqlite":
-        store = copy_demo(demo_folder, folder)
-        return str(store), store.with_suffix(".key")
-    url = postgres_available()
-    if url is None:
-        if SERVICES_REQUIRED:
-            pytest.fail(f"PostgreSQL is not reachable at {PG_URL}")
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}")
+        path = copy_demo(demo_folder, folder)
+        return str(path), path.with_suffix(".key")
+    require_postgres()
     schema = f"web_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -211,18 +215,26 @@ def fresh_site(request: pytest.FixtureRequest, tmp_path: Path, demo_folder: Path
     drop_schema(served.store)
 
 
+_BROWSER: list[Browser] = []
+"""The one chromium of the process. Each test module imports the ``browser`` fixture, which makes it a fixture of
+that module (pytest keeps one per module, even session-scoped), and Playwright's sync API runs once per thread: a
+second ``sync_playwright()`` in the same process fails ("Sync API inside the asyncio loop")."""
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser() -> Browser:
     require_chromium()
-    from playwright.sync_api import sync_playwright
+    if not _BROWSER:
+        from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
+        playwright = sync_playwright().start()
+        _BROWSER.append(playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"]))
+        atexit.register(playwright.stop)
+        atexit.register(_BROWSER[0].close)  # registered last, run first
+    return _BROWSER[0]
 
 
-def signed_in(browser: object, site: Site, user: User) -> object:
+def signed_in(browser: Browser, site: Site, user: User) -> Page:
     """A new browser context (its own cookies) signed in as ``user`` through the sign-in form; its page."""
     page = new_page(browser)
     page.goto(site.url("/login"))
@@ -234,9 +246,9 @@ def signed_in(browser: object, site: Site, user: User) -> object:
     return page
 
 
-def new_page(browser: object) -> object:
+def new_page(browser: Browser) -> Page:
     # bypass_csp: only so that the test may inject axe-core; the pages' own policy is checked in tests/test_web_auth.py
-    context = browser.new_context(bypass_csp=True, viewport={"width": 1366, "height": 900},  # type: ignore[attr-defined]
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1366, "height": 900},
                                   locale="id-ID", timezone_id="Asia/Jakarta")
     page = context.new_page()
     page.set_default_timeout(15_000)
@@ -246,25 +258,25 @@ def new_page(browser: object) -> object:
 SERIOUS = ("serious", "critical")
 
 
-def assert_accessible(page: object) -> None:
+def assert_accessible(page: Page) -> None:
     """axe-core (WCAG 2 A/AA rules) in the page: no serious or critical violation."""
-    page.add_script_tag(path=str(AXE))  # type: ignore[attr-defined]
-    result = page.evaluate(  # type: ignore[attr-defined]
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
         "async () => await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', "
         "'wcag21aa', 'best-practice']}})")
     bad = [(v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]][:3])
            for v in result["violations"] if v["impact"] in SERIOUS]
-    assert not bad, f"axe-core on {page.url}: {bad}"  # type: ignore[attr-defined]
+    assert not bad, f"axe-core on {page.url}: {bad}"
 
 
-def assert_charts_drawn(page: object, at_least: int = 1) -> int:
+def assert_charts_drawn(page: Page, at_least: int = 1) -> int:
     """Every chart of the page is drawn (its canvas holds pixels); how many there are."""
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page.wait_for_function(
         "() => [...document.querySelectorAll('canvas[data-chart]')].every(c => c.dataset.drawn === 'true')")
     drawn = page.evaluate("""() => [...document.querySelectorAll('canvas[data-chart]')].map(c => {
         const blank = document.createElement('canvas'); blank.width = c.width; blank.height = c.height;
-        return c.width > 0 && c.height > 0 && c.toDataURL() !== blank.toDataURL(); })""")  # type: ignore[attr-defined]
-    assert len(drawn) >= at_least and all(drawn), f"charts on {page.url}: {drawn}"  # type: ignore[attr-defined]
+        return c.width > 0 && c.height > 0 && c.toDataURL() !== blank.toDataURL(); })""")
+    assert len(drawn) >= at_least and all(drawn), f"charts on {page.url}: {drawn}"
     return len(drawn)
 
 
@@ -276,9 +288,9 @@ class Shots:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
 
-    def take(self, page: object, name: str, full_page: bool = True) -> Path:
+    def take(self, page: Page, name: str, full_page: bool = True) -> Path:
         path = self.folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
+        page.screenshot(path=str(path), full_page=full_page)
         assert path.stat().st_size > 1000
         return path
 

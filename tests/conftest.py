@@ -26,6 +26,10 @@ from ledger.principal import Scope
 from ledger.values import Role
 from projections import ledger_views
 
+pytest_plugins = ["tests.web_support", "tests.browser_support"]
+"""The dashboard's fixtures (a demo store per test session, a served site, one chromium), shared by every module:
+imported into each module instead, a session fixture would be built once per module."""
+
 TEST_AT = os.environ.get("JAMSOS_TEST_AT")
 """``JAMSOS_TEST_AT=16:59`` runs the suite with the ledger's clock frozen at that UTC time of today (every
 ``bootstrap`` without an explicit clock, and every CLI the tests start): ``make test-at-hours`` runs the command
@@ -162,3 +166,11 @@ def member_view(ledger: Ledger, nik: str, on: date | None, as_of: datetime | Non
     """``projections.ledger_views.member_view`` asked once the day ``on`` has begun (the clock moved to it)."""
     _reach(ledger, on)
     return ledger_views.member_view(ledger, nik, on, as_of, reveal)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test in one xdist group (``make test`` runs ``--dist loadgroup``): one worker serves the demo
+    sites and runs chromium, instead of each worker building its own PostgreSQL demo."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.xdist_group("browser"))

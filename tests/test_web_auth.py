@@ -1,4 +1,4 @@
-"""Signing in to the dashboard: passwords, sessions, lockout, CSRF, and what a page may carry (issue 13, §1)."""
+"""Signing in to the dashboard: passwords, sessions, lockout, CSRF, and what a page may carry."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from eventstore.bootstrap import Ledger
 from eventstore.clock import SimulatedClock
 from ledger.values import Role
 from tests.conftest import events_count
-from tests.web_support import add_user, csrf_in, demo_folder, demo_ledger, sign_in, web_client  # noqa: F401
+from tests.web_support import add_user, csrf_in, sign_in, web_client
 
 PASSWORD = "sandi-yang-cukup-panjang"
 LOGIN_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -56,7 +56,7 @@ def test_over_tls_the_cookie_is_secure(demo_ledger: Ledger) -> None:
     assert "Secure" in cookie
 
 
-@pytest.mark.parametrize("name, password", [("keuangan.wrong", "salah-sekali-kata-sandi"),
+@pytest.mark.parametrize(("name", "password"), [("keuangan.wrong", "salah-sekali-kata-sandi"),
                                             ("tidak.ada", PASSWORD), ("keuangan.wrong", "")])
 def test_a_wrong_password_or_unknown_name_is_refused_alike_and_records_nothing(
         demo_ledger: Ledger, name: str, password: str) -> None:

@@ -6,7 +6,7 @@ import re
 
 from eventstore.bootstrap import Ledger
 from ledger.values import Role
-from tests.web_support import add_user, demo_folder, demo_ledger, sign_in, web_client  # noqa: F401
+from tests.web_support import add_user, sign_in, web_client
 
 ROW = re.compile(r'<tr data-agreement="([^"]+)"')
 

@@ -78,7 +78,7 @@ def sign_in(client: TestClient, name: str) -> str:
     app = client.app
     secret, session = app.state.web_sessions.open(name, app.state.ledger.clock.now().astimezone(UTC))  # type: ignore[attr-defined]
     client.cookies.set("jamsos_session", secret)
-    return session.csrf_token
+    return str(session.csrf_token)
 
 
 CSRF_IN_FORM = re.compile(r'name="csrf_token" value="([^"]+)"')

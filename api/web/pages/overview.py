@@ -40,9 +40,9 @@ i18n.register({
         "col.open_exceptions": "Pengecualian terbuka",
         "col.refunds_due_rp": "Pengembalian terutang",
         "total": "Jumlah",
-        "status.OVER_BUDGET": "OVER_BUDGET · melebihi anggaran",
-        "status.WARNING": "WARNING · peringatan (≥ 80 %)",
-        "status.WITHIN": "Dalam anggaran",
+        "status.OVER_BUDGET": "melebihi anggaran",
+        "status.WARNING": "peringatan: ≥ 80 % anggaran",
+        "status.WITHIN": "dalam anggaran",
         "overview.over": "{code}: biaya seluruh periode {expected} melebihi anggaran {budget} (kurang {short}).",
         "overview.warning": "{code}: biaya seluruh periode sudah {share} dari anggaran.",
     },
@@ -63,9 +63,9 @@ i18n.register({
         "col.open_exceptions": "Open exceptions",
         "col.refunds_due_rp": "Refunds due",
         "total": "Total",
-        "status.OVER_BUDGET": "OVER_BUDGET · over budget",
-        "status.WARNING": "WARNING · (≥ 80 %)",
-        "status.WITHIN": "Within budget",
+        "status.OVER_BUDGET": "over budget",
+        "status.WARNING": "warning: ≥ 80 % of the budget",
+        "status.WITHIN": "within budget",
         "overview.over": "{code}: the whole window costs {expected}, over the budget of {budget} (short by {short}).",
         "overview.warning": "{code}: the whole window already costs {share} of the budget.",
     },
@@ -73,8 +73,11 @@ i18n.register({
 
 
 @router.get("/", include_in_schema=False)
-def home() -> RedirectResponse:
-    return RedirectResponse(PATH, status_code=303)
+def home(request: Request, user: User) -> RedirectResponse:
+    """The first page of the menu the principal may open (the overview, for most)."""
+    first = next((e.path for e in NAV if e.allowed(user.actor)), PATH)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(first + query, status_code=303)
 
 
 @router.get(PATH, response_class=HTMLResponse)

@@ -69,7 +69,9 @@
     document.querySelectorAll("form[data-upload-progress]").forEach(uploadWithProgress);
     document.querySelectorAll("input[type=range][data-output]").forEach(function (range) {
       var out = document.getElementById(range.getAttribute("data-output"));
-      var show = function () { if (out) { out.textContent = range.value + (range.getAttribute("data-unit") || ""); } };
+      var show = function () {
+        if (out) { out.textContent = numberFormat.format(Number(range.value)) + (range.getAttribute("data-unit") || ""); }
+      };
       range.addEventListener("input", show); show();
     });
   }
