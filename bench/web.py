@@ -62,8 +62,14 @@ READS = 30
 NOW = datetime(DEMO_END.year, DEMO_END.month, DEMO_END.day, 10, tzinfo=WIB) + timedelta(days=3)
 """The server's frozen clock: 10:00 WIB a few days after the demo's last day."""
 EXTRA_PAGES = ([f"/agreements/{s.code}" for s in SCHEMES]
-               + ["/coverage?region=61.72&target=40&months=12", "/claims?status=APPROVED", "/audit"])
+               + ["/coverage?region=61.72&target=40&months=12", "/claims?status=APPROVED",
+                  "/claims?agreement=BKY-DESA-2025&status=PAID", "/reconciliation?agreement=BKY-DESA-2025", "/audit",
+                  "/audit/trail?agreement=BKY-DESA-2025",
+                  f"/audit/compare?on={DEMO_END}&known_1={DEMO_END - timedelta(days=90)}T12:00:00"
+                  f"&known_2={DEMO_END}T23:00:00&report=balances"])
 """Pages the menu does not link (an agreement's own page) or links without the query measured here."""
+FORMS_OF = ("/audit",)
+"""Pages whose GET forms are submitted too (the other pages' forms are filters, measured by the pages above)."""
 DEFAULT_DEMO = REPO / "demo" / "jamsos.db"
 MARK = {True: "MET", False: "NOT MET"}
 
@@ -113,6 +119,9 @@ class PageParser(HTMLParser):
         self.nav_links: list[str] = []
         self.hidden: dict[str, str] = {}
         self.forms: list[tuple[str, list[tuple[str, str]]]] = []
+        self.incomplete_forms: list[str] = []
+        """GET forms with a required field and no value in it (submitted as they are, they are refused)."""
+        self._incomplete = False
         self._in_nav = 0
         self._form: tuple[str, list[tuple[str, str]]] | None = None
         self._select: str | None = None
@@ -129,13 +138,14 @@ class PageParser(HTMLParser):
         elif tag == "form":
             pickers = "pickers" in a.get("class", "").split()
             if a.get("method", "get").lower() == "get" and not pickers:
-                self._form = (a.get("action", ""), [])
+                self._form, self._incomplete = (a.get("action", ""), []), False
         elif self._form is not None and tag == "input" and a.get("name"):
             kind = a.get("type", "text").lower()
             if kind in ("checkbox", "radio") and "checked" not in a:
                 return
             if kind not in ("submit", "button", "reset"):
                 self._form[1].append((a["name"], a.get("value", "")))
+                self._incomplete |= "required" in a and not a.get("value")
         elif self._form is not None and tag == "select" and a.get("name"):
             self._select, self._select_value = a["name"], None
         elif self._select is not None and tag == "option" and (self._select_value is None or "selected" in a):
@@ -148,7 +158,10 @@ class PageParser(HTMLParser):
             self._form[1].append((self._select, self._select_value or ""))
             self._select = None
         elif tag == "form" and self._form is not None:
-            self.forms.append(self._form)
+            if self._incomplete:
+                self.incomplete_forms.append(self._form[0])
+            else:
+                self.forms.append(self._form)
             self._form = None
 
 
@@ -257,17 +270,20 @@ def floor(base: str, reads: int) -> dict[str, dict[str, dict[str, float]]]:
     return out
 
 
-def form_targets(page: str, html: str) -> list[str]:
-    """A page's GET forms (not the pickers) as the URLs their default values submit."""
+def form_targets(page: str, html: str) -> tuple[list[str], list[str]]:
+    """A page's GET forms (not the pickers) as the URLs their default values submit; apart, the actions of those
+    with a required field left empty (not submitted: they need input the bench does not invent)."""
+    parsed, here = parse(html), urlsplit(page).path
     out = []
-    for action, fields in parse(html).forms:
-        target = urlsplit(action).path or urlsplit(page).path
+    for action, fields in parsed.forms:
+        target = urlsplit(action).path or here
         out.append(f"{target}?{urlencode(fields)}" if fields else target)
-    return out
+    return out, [urlsplit(a).path or here for a in parsed.incomplete_forms]
 
 
 def run(store: Path, reads: int) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="jamsos-bench-web-"))
+    load_before = os.getloadavg()[0]
     try:
         copy = copy_store(store, folder)
         writer = Writer(copy)
@@ -285,6 +301,7 @@ def run(store: Path, reads: int) -> dict[str, Any]:
                         if overview.status_code == 200 else []
                 menu = list(dict.fromkeys(p for links in menus.values() for p in links))
                 seen: set[tuple[str, str]] = set()
+                skipped: set[str] = set()
                 queue: list[tuple[str, list[str]]] = [(p, [n for n in clients if p in menus[n]]) for p in menu]
                 queue += [(p, list(clients)) for p in EXTRA_PAGES if p not in menu]
                 while queue:
@@ -296,8 +313,10 @@ def run(store: Path, reads: int) -> dict[str, Any]:
                         seen.add((path, name))
                         result, html = measure(clients[name], writer, path, name, reads)
                         results.append(result)
-                        if result.status == 200:
-                            queue += [(t, [name]) for t in form_targets(path, html)]
+                        if result.status == 200 and urlsplit(path).path in FORMS_OF:
+                            targets, incomplete = form_targets(path, html)
+                            queue += [(t, [name]) for t in targets]
+                            skipped.update(incomplete)
                         if result.status == 404 or (result.status == 200 and not every):
                             break  # absent for everyone; or measured once (as the first principal allowed)
                 measured_floor = floor(base, reads)
@@ -306,13 +325,14 @@ def run(store: Path, reads: int) -> dict[str, Any]:
                     http.close()
         head = writer.head()
         writer.ledger.close()
-        return summarise(store, reads, results, measured_floor, menus, head)
+        load = (load_before, os.getloadavg()[0])
+        return summarise(store, reads, results, measured_floor, menus, head, skipped) | {"load_1min": load}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def summarise(store: Path, reads: int, results: list[PageResult], measured_floor: dict[str, Any],
-              menus: dict[str, list[str]], head: int) -> dict[str, Any]:
+              menus: dict[str, list[str]], head: int, skipped: set[str]) -> dict[str, Any]:
     measured = [r for r in results if r.status == 200]
     ok_paths = {r.path for r in measured}
     absent = sorted({r.path for r in results if r.status == 404})
@@ -322,31 +342,36 @@ def summarise(store: Path, reads: int, results: list[PageResult], measured_floor
     pages = [asdict(r) | {"first_met": r.first_met, "again_met": r.again_met} for r in measured]
     return {"machine": machine(), "commit": commit(), "store": str(store), "log_head": head, "clock": NOW.isoformat(),
             "reads": reads, "target_ms": TARGET_MS, "menus": menus, "pages": pages, "absent": absent,
-            "forbidden": forbidden, "errors": errors, "floor": measured_floor,
+            "forbidden": forbidden, "errors": errors,
+            "forms_needing_input": sorted(skipped), "floor": measured_floor,
             "all_first_met": all(r.first_met for r in measured), "all_again_met": all(r.again_met for r in measured)}
 
 
 def print_table(out: dict[str, Any]) -> None:
-    print(f"# {out['machine']}, commit {out['commit']}")
+    print(f"# {out['machine']}, commit {out['commit']}; load average (1 min) {out['load_1min'][0]:.1f} at the start, "
+          f"{out['load_1min'][1]:.1f} at the end")
     print(f"# store {out['store']} (log head {out['log_head']:,}), clock {out['clock']}, {out['reads']} reads again "
           f"per page; server time (Server-Timing app;dur), target p95 <= {out['target_ms']:.0f} ms")
-    head = (f"{'page':48} {'as':14} {'first':>7} {'p50':>7} {'p95':>7} {'max':>7} {'wall p95':>8}  "
+    head = (f"{'page':56} {'as':8} {'first':>7} {'p50':>7} {'p95':>7} {'max':>7} {'wall p95':>8}  "
             f"{'first read':10} {'again (p95)':11}")
     print(head)
     print("-" * len(head))
     for p in out["pages"]:
         a = p["again_server"]
-        print(f"{p['path'][:48]:48} {p['user'].removeprefix('bench.'):14} {p['first_server_ms']:7.1f} "
+        path = p["path"] if len(p["path"]) <= 56 else p["path"][:55] + "…"
+        print(f"{path:56} {p['user'].removeprefix('bench.'):8} {p['first_server_ms']:7.1f} "
               f"{a['p50_ms']:7.1f} {a['p95_ms']:7.1f} {a['max_ms']:7.1f} {p['again_wall']['p95_ms']:8.1f}  "
               f"{MARK[p['first_met']]:10} {MARK[p['again_met']]:11}")
     for path, f in out["floor"].items():
         s = f["server"]
-        print(f"{'floor ' + path:48} {'-':14} {'':7} {s['p50_ms']:7.1f} {s['p95_ms']:7.1f} {s['max_ms']:7.1f} "
+        print(f"{'floor ' + path:56} {'-':8} {'':7} {s['p50_ms']:7.1f} {s['p95_ms']:7.1f} {s['max_ms']:7.1f} "
               f"{f['wall']['p95_ms']:8.1f}")
     if out["absent"]:
         print(f"absent (404): {', '.join(out['absent'])}")
     if out["forbidden"]:
         print(f"forbidden (403) to every bench principal: {', '.join(out['forbidden'])}")
+    if out["forms_needing_input"]:
+        print(f"GET forms with a required field empty, not submitted: {', '.join(out['forms_needing_input'])}")
     for e in out["errors"]:
         print(f"error: {e['path']} as {e['user']}: HTTP {e['status']}")
     n = len(out["pages"])
