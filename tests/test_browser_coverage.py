@@ -37,7 +37,7 @@ def test_singkawangs_planner_plans_for_47_5_percent_over_10_months(site: Site, b
     page.locator("#target").evaluate(  # type: ignore[attr-defined]
         "e => { e.value = '47.5'; e.dispatchEvent(new Event('input', {bubbles: true})); }")
     output = page.locator("#target").get_attribute("data-output")  # type: ignore[attr-defined]
-    assert page.locator(f"output#{output}").inner_text() == "47.5 %"  # type: ignore[attr-defined]
+    assert page.locator(f"output#{output}").inner_text() == "47,5 %"  # the page's decimal comma  # type: ignore[attr-defined]
     page.fill("#months", "10")  # type: ignore[attr-defined]
     page.click("#plan-form button[type=submit]")  # type: ignore[attr-defined]
     page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
