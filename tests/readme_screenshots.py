@@ -40,6 +40,7 @@ def shoot(site: Site, out: Path) -> list[Path]:
             if name == "audit" and page.locator("form#verify button").count():
                 page.click("form#verify button")
                 page.wait_for_load_state("networkidle")
+            page.evaluate("window.scrollTo(0, 0)")
             target = out / f"{name}.png"
             page.screenshot(path=str(target))
             saved.append(target)

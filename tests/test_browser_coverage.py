@@ -34,10 +34,16 @@ def test_singkawangs_planner_plans_for_47_5_percent_over_10_months(site: Site, b
     assert_accessible(page)
     rows = page.locator("table#plan-targets tr[data-target]")  # type: ignore[attr-defined]
     assert [rows.nth(i).get_attribute("data-target") for i in range(rows.count())] == ["40", "50"]  # [seed]
+    covered = max(active, 27 * workforce // 100)  # [seed] about 27 % covered across BPJS
+    months = int(rows.nth(0).get_attribute("data-months"))
+    for i, target_pct in enumerate((40, 50)):  # persons and budget needed for 40 % and for 50 %
+        needed = max(0, -(-target_pct * workforce // 100) - covered)
+        assert int(rows.nth(i).get_attribute("data-persons-needed")) == needed
+        assert int(rows.nth(i).get_attribute("data-budget-needed-rp")) == needed * 16_800 * months  # [seed] Rp16.800
     page.locator("#target").evaluate(  # type: ignore[attr-defined]
         "e => { e.value = '47.5'; e.dispatchEvent(new Event('input', {bubbles: true})); }")
     output = page.locator("#target").get_attribute("data-output")  # type: ignore[attr-defined]
-    assert page.locator(f"output#{output}").inner_text() == "47.5 %"  # type: ignore[attr-defined]
+    assert page.locator(f"output#{output}").inner_text() == "47,5 %"  # the page's decimal comma  # type: ignore[attr-defined]
     page.fill("#months", "10")  # type: ignore[attr-defined]
     page.click("#plan-form button[type=submit]")  # type: ignore[attr-defined]
     page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]

@@ -43,7 +43,8 @@ i18n.register({
         "status.OVER_BUDGET": "melebihi anggaran",
         "status.WARNING": "peringatan: ≥ 80 % anggaran",
         "status.WITHIN": "dalam anggaran",
-        "overview.over": "{code}: biaya seluruh periode {expected} melebihi anggaran {budget} (kurang {short}).",
+        "overview.over": "{code}: biaya seluruh periode {expected} melebihi anggaran {budget} (kurang {short}); "
+                         "yang ditagih {billed}, {billed_over} di atas anggaran.",
         "overview.warning": "{code}: biaya seluruh periode sudah {share} dari anggaran.",
     },
     "en": {
@@ -66,7 +67,8 @@ i18n.register({
         "status.OVER_BUDGET": "over budget",
         "status.WARNING": "warning: ≥ 80 % of the budget",
         "status.WITHIN": "within budget",
-        "overview.over": "{code}: the whole window costs {expected}, over the budget of {budget} (short by {short}).",
+        "overview.over": "{code}: the whole window costs {expected}, over the budget of {budget} (short by {short}); "
+                         "billed {billed}, {billed_over} over the budget.",
         "overview.warning": "{code}: the whole window already costs {share} of the budget.",
     },
 })
@@ -97,7 +99,9 @@ def overview(request: Request, user: User) -> HTMLResponse:
         if status == "OVER_BUDGET" and expected_window is not None:
             alerts.append(("error", user.t("overview.over", code=entry.code, expected=i18n.rupiah(expected_window),
                                            budget=i18n.rupiah(totals["budget_rp"]),
-                                           short=i18n.rupiah(expected_window - totals["budget_rp"]))))
+                                           short=i18n.rupiah(expected_window - totals["budget_rp"]),
+                                           billed=i18n.rupiah(totals["billed_rp"]),
+                                           billed_over=i18n.rupiah(totals["billed_rp"] - totals["budget_rp"]))))
         elif status == "WARNING":
             alerts.append(("warn", user.t("overview.warning", code=entry.code,
                                           share=i18n.percent(share, 1, user.lang))))
