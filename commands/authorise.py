@@ -203,10 +203,21 @@ def _require_scope(actor: Actor, what: str, subject: Subject) -> None:
         raise Forbidden("principal", f"{actor.name} (scope {actor.scope}) may not {what}: outside its scope")
 
 
+def may_run(actor: Actor, kind: str) -> bool:
+    """Whether ``actor``'s roles allow command ``kind`` (its scope is checked against each command's subject)."""
+    return actor.has(*COMMAND_ROLES[kind])
+
+
+def require_role_for(actor: Actor, kind: str) -> None:
+    """Refuse (:class:`Forbidden`) unless ``actor``'s roles allow command ``kind``: a face checks this before it
+    reads a large input (an upload) that only such a principal may send; :func:`authorise` checks it again."""
+    _require_role(actor, f"run {kind}", COMMAND_ROLES[kind])
+
+
 def authorise(actor: Actor, command: Command, subject: Subject) -> None:
     """Refuse (:class:`Forbidden`) unless ``actor``'s roles allow this kind and its scope reaches ``subject``."""
     kind: str = command.kind  # type: ignore[attr-defined]
-    _require_role(actor, f"run {kind}", COMMAND_ROLES[kind])
+    require_role_for(actor, kind)
     _require_scope(actor, f"run {kind}", subject)
 
 

@@ -79,7 +79,12 @@ class Scope:
             return True
         if self.kind == "payer":
             return self.value in payer_ids
-        return bool(region_codes) and all(r == self.value or r.startswith(self.value + ".") for r in region_codes)
+        return bool(region_codes) and all(region_within(r, self.value) for r in region_codes)
+
+
+def region_within(code: str, parent: str) -> bool:
+    """Whether region ``code`` is ``parent`` or inside it (``61.72`` is inside ``61``)."""
+    return code == parent or code.startswith(parent + ".")
 
 
 def principal_id_for(name: str) -> uuid.UUID:

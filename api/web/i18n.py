@@ -72,13 +72,18 @@ def number(n: int | None) -> str:
     return "–" if n is None else format_count(int(n))
 
 
+def decimal(value: float | str | Decimal, places: int = 2, lang: str = DEFAULT_LANGUAGE) -> str:
+    """``40,37`` (Indonesian decimal comma) or ``40.37``: ``places`` decimals, rounded half up."""
+    quantum = Decimal(1).scaleb(-places)
+    text = str(Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+    return text.replace(".", ",") if lang == "id" else text
+
+
 def percent(value: float | str | Decimal | None, places: int = 2, lang: str = DEFAULT_LANGUAGE) -> str:
     """``40,37 %`` (Indonesian decimal comma) or ``40.37 %``."""
     if value is None or value == "":
         return "–"
-    quantum = Decimal(1).scaleb(-places)
-    text = str(Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP))
-    return (text.replace(".", ",") if lang == "id" else text) + " %"
+    return decimal(value, places, lang) + " %"
 
 
 def long_date(value: date | str | None, lang: str = DEFAULT_LANGUAGE) -> str:

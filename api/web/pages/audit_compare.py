@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from api.web.i18n import decimal
+
 MISSING = object()
 """A cell one side does not have (its row is not in that document)."""
 
@@ -109,8 +111,7 @@ def formatter(rupiah: Callable[[int | None], str], number: Callable[[int | None]
         if isinstance(value, int):
             return number(value)
         if isinstance(value, float):
-            text = f"{value:.2f}"
-            return text.replace(".", ",") if lang == "id" else text
+            return decimal(value, 2, lang)
         return str(value)
 
     return write

@@ -13,7 +13,7 @@ Invariants:
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -291,7 +291,7 @@ def claims_versus_contributions(claims: dict[str, Any], balances: dict[str, Any]
                      "contributions_rp": contributions,
                      "ratio": Decimal(claims_paid) / Decimal(contributions) if contributions else None})
         ratio = rows[-1]["ratio"]
-        rows[-1]["ratio_value"] = "" if ratio is None else str(ratio.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
+        rows[-1]["ratio_value"] = "" if ratio is None else i18n.decimal(ratio, 3, "en")
     return rows
 
 
@@ -299,17 +299,15 @@ def ratio_text(ratio: Decimal | None, lang: str) -> str:
     """``8,7×`` (one decimal, Indonesian comma) or ``8.7×``; ``–`` without contributions."""
     if ratio is None:
         return "–"
-    text = str(ratio.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
-    return (text.replace(".", ",") if lang == "id" else text) + "×"
+    return i18n.decimal(ratio, 1, lang) + "×"
 
 
 def days_summary(days: list[int], user: WebUser) -> str:
     """How many paid claims, and their average (to one decimal, as the report's total), quickest and longest."""
     if not days:
         return ""
-    average = str(round(sum(days) / len(days), 1))
-    return user.t("claims.days.summary", n=i18n.number(len(days)),
-                  avg=average.replace(".", ",") if user.lang == "id" else average,
+    average = round(sum(days) / len(days), 1)  # as the report's total rounds it
+    return user.t("claims.days.summary", n=i18n.number(len(days)), avg=i18n.decimal(average, 1, user.lang),
                   min=i18n.number(min(days)), max=i18n.number(max(days)))
 
 

@@ -21,6 +21,7 @@ from api.web import i18n
 from api.web.core import NAV, NavEntry, WebUser, render, require_read, web_user
 from api.web.reading import report, visible_agreements
 from ledger.errors import Forbidden, InvalidInput
+from ledger.principal import region_within
 from ledger.ucj_targets import RegionUcj, plan_rate_rp, ucj_targets_on
 from projections.ucj_plan import (
     MONTHS_MAX,
@@ -177,10 +178,6 @@ def pct_text(value: Decimal, lang: str) -> str:
     return i18n.percent(value, max(0, -int(value.normalize().as_tuple().exponent)), lang)
 
 
-def _inside(code: str, parent: str) -> bool:
-    return code == parent or code.startswith(parent + ".")
-
-
 def _documents(request: Request, user: WebUser) -> tuple[list[dict[str, Any]], list[str] | None]:
     """The coverage report(s) the principal may read, and the region codes its scope reaches (None: all)."""
     scope = user.actor.scope
@@ -226,13 +223,13 @@ def coverage(request: Request, user: User, region: Text = None, target: Text = N
     known = ucj_targets_on(day)
     rate_rp = plan_rate_rp(day)
     every = region_coverage(documents)
-    reached = {code: c for code, c in every.items() if parents is None or any(_inside(code, p) for p in parents)}
+    reached = {code: c for code, c in every.items() if parents is None or any(region_within(code, p) for p in parents)}
 
     chosen_region = (region or "").strip() or None
     if chosen_region is not None:
         if chosen_region not in every and chosen_region not in known:
             raise InvalidInput("region", user.t("coverage.bad.region", got=repr(chosen_region)))
-        if parents is not None and not any(_inside(chosen_region, p) for p in parents):
+        if parents is not None and not any(region_within(chosen_region, p) for p in parents):
             raise Forbidden("region", user.t("coverage.forbidden.region", name=user.actor.name,
                                              scope=str(user.actor.scope), got=chosen_region))
         if chosen_region not in reached:

@@ -45,7 +45,7 @@ from api.web.core import (
 from api.web.pages.reconciliation_text import CATALOGUE
 from api.web.reading import report, section_rows, visible_agreements
 from api.web.statement_upload import STATEMENT_BYTES_MAX, SUFFIXES, UPLOAD_PATH
-from commands.authorise import COMMAND_ROLES
+from commands.authorise import may_run, require_role_for
 from commands.handlers import execute
 from commands.messages import ResolveException, RunReconciliation, make
 from ledger.errors import Forbidden, InvalidInput, LedgerError, NotFound
@@ -94,17 +94,6 @@ def _agreement(request: Request, user: WebUser, code: str | None, required: bool
     raise NotFound("agreement", f"unknown agreement {code}")
 
 
-def _may(user: WebUser, kind: str) -> bool:
-    return user.actor.has(*COMMAND_ROLES[kind])
-
-
-def _require(user: WebUser, kind: str) -> None:
-    if not _may(user, kind):
-        roles = ", ".join(sorted(r.value for r in user.actor.roles))
-        raise Forbidden("principal", f"{user.actor.name} ({roles}) may not run {kind}: it needs the role "
-                                     f"{' or '.join(sorted(r.value for r in COMMAND_ROLES[kind]))}")
-
-
 def _spread(total: int, parts: int) -> list[int]:
     """``total`` in ``parts`` whole-rupiah shares that add up to it (the first ones a rupiah more)."""
     if parts <= 0:
@@ -140,8 +129,9 @@ def _page(request: Request, user: WebUser, entry: AgreementEntry | None, visible
     context: dict[str, Any] = {"entry": entry, "agreements": visible, "figures": FIGURES, "actions": ACTIONS,
                                "suffixes": ", ".join(SUFFIXES),
                                "max_size": f"{STATEMENT_BYTES_MAX // 1_048_576} MiB", "results": _results(request),
-                               "may_import": _may(user, "reconcile.import"), "may_run": _may(user, "reconcile.run"),
-                               "may_resolve": _may(user, "reconcile.resolve"),
+                               "may_import": may_run(user.actor, "reconcile.import"),
+                               "may_run": may_run(user.actor, "reconcile.run"),
+                               "may_resolve": may_run(user.actor, "reconcile.resolve"),
                                "paths": {"upload": UPLOAD_PATH, "run": RUN_PATH, "resolve": RESOLVE_PATH,
                                          "xlsx": XLSX_PATH}}
     status = 200
@@ -212,7 +202,7 @@ async def upload_statement(request: Request, user: User) -> Response:
 
     The route declares no form fields, so the body is read only once the session is known to be one that may
     import (a stranger's or an auditor's upload is never received); then the CSRF token first, as every form."""
-    _require(user, "reconcile.import")
+    require_role_for(user.actor, "reconcile.import")
     try:
         form = await request.form(max_files=1, max_fields=FORM_FIELDS_MAX, max_part_size=FORM_FIELD_BYTES_MAX)
     except ClientDisconnect:
