@@ -36,7 +36,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    create_engine,
     delete,
     event,
     func,
@@ -46,8 +45,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import StaticPool
 
+from eventstore.engines import open_engine
 from eventstore.files import private_dir, private_file
 from ledger.errors import ConcurrencyConflict, InvalidInput
 from ledger.identity import SealedPersonalData
@@ -152,12 +151,7 @@ class MemberKeyring:
     def __init__(self, secrets: Secrets, keystore_url: str) -> None:
         self.secrets = secrets
         self._master = AESGCM(secrets.master_key)
-        if keystore_url in ("sqlite://", "sqlite:///:memory:"):
-            self.engine: Engine = create_engine(
-                "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
-            )
-        else:
-            self.engine = create_engine(keystore_url)
+        self.engine: Engine = open_engine(keystore_url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _secure_delete)
             database = self.engine.url.database

@@ -221,6 +221,7 @@ class LedgerStore(abc.ABC):
 
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
+        self._close_hooks: list[Callable[[], None]] = []
         self.app = LedgerApplication(env=settings.library_env())
         self.mapper: PydanticMapper = self.app.mapper  # type: ignore[assignment]
         self.recorder: Any = self.app.recorder
@@ -435,7 +436,14 @@ class LedgerStore(abc.ABC):
     def chain_batch_of(self, digest: bytes) -> int | None:
         """The batch whose hash is ``digest``."""
 
+    def on_close(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` when the store closes (what is opened beside it, such as its views' engine, closes with it:
+        no pooled connection outlives the store)."""
+        self._close_hooks.append(hook)
+
     def close(self) -> None:
+        while self._close_hooks:
+            self._close_hooks.pop()()
         self.app.close()
 
 

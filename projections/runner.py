@@ -36,17 +36,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     event,
     insert,
     select,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.expression import TableClause
 
+from eventstore.engines import open_engine
 from eventstore.files import private_file
 from eventstore.mapper import upcast_data
 from eventstore.store import LedgerStore
@@ -208,18 +207,19 @@ def views_engine(store: LedgerStore) -> Engine:
         if url == "sqlite://":
             engine = memory_views_engine()
         else:
-            engine = create_engine(url)
+            engine = open_engine(url)
             if engine.dialect.name == "sqlite":
                 if engine.url.database and engine.url.database != ":memory:":
                     private_file(Path(engine.url.database))  # docs/rules.md#file-modes
                 _listen_sqlite_views(engine)
         _ENGINES[store] = engine
+        store.on_close(engine.dispose)
     return engine
 
 
 def memory_views_engine() -> Engine:
     """A private in-memory views database (read models rebuilt up to an earlier position for ``--as-of``)."""
-    engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    engine = open_engine("sqlite://")
     _listen_sqlite_views(engine)
     return engine
 

@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -147,22 +148,60 @@ def serve(store: str, key_file: Path, folder: Path, kind: str) -> Site:
     return Site(base, store, kind, process, env)
 
 
+_TEMPLATES: dict[str, tuple[str, Path]] = {}
+"""Per store kind, the process's template: the demo with :data:`USERS` added (built once; every site is a copy)."""
+
+
+def template_store(kind: str, demo_folder: Path) -> tuple[str, Path]:
+    """The template of ``kind`` (see :data:`_TEMPLATES`), built on first use: SQLite, a copy of the session's demo
+    in a folder of its own; PostgreSQL, the demo played into a database of its own (a copy is then
+    ``CREATE DATABASE … TEMPLATE``: a file copy in the server, not a replay of the demo)."""
+    if kind not in _TEMPLATES:
+        folder = Path(tempfile.mkdtemp(prefix=f"jamsos-site-template-{kind}-"))
+        atexit.register(shutil.rmtree, folder, True)
+        if kind == "sqlite":
+            path = copy_demo(demo_folder, folder)
+            store, key_file = str(path), path.with_suffix(".key")
+        else:
+            require_postgres()
+            folder.mkdir(parents=True, exist_ok=True)
+            database = f"jamsos_tpl_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{database}"')
+            atexit.register(drop_database, database)
+            store, key_file = database_url(database), folder / "jamsos.key"
+            with key_file_env(key_file):
+                run_demo(store, scale=DEMO_SCALE, quiet=True)
+        add_users(store, key_file)
+        _TEMPLATES[kind] = (store, key_file)
+    return _TEMPLATES[kind]
+
+
+def database_url(database: str) -> str:
+    """:data:`PG_URL` with its database replaced by ``database`` (and no schema)."""
+    base = PG_URL.split("?", 1)[0]
+    return f"{base.rsplit('/', 1)[0]}/{database}"
+
+
+def drop_database(database: str) -> None:
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
 def demo_store(kind: str, folder: Path, demo_folder: Path) -> tuple[str, Path]:
-    """A demo store of ``kind`` in ``folder`` (SQLite: a copy of the session's demo; PostgreSQL: a demo played into
-    a fresh schema); its URL and key file."""
+    """A copy of the template of ``kind`` (:func:`template_store`) for one site in ``folder``: its URL and key
+    file."""
+    template, template_key = template_store(kind, demo_folder)
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "sqlite":
-        path = copy_demo(demo_folder, folder)
+        path = copy_demo(Path(template).parent, folder)
         return str(path), path.with_suffix(".key")
-    require_postgres()
-    schema = f"web_{uuid.uuid4().hex[:10]}"
+    database = f"jamsos_site_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    store = f"{PG_URL}?schema={schema}"
+        conn.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template.rsplit("/", 1)[1]}"')
     key_file = folder / "jamsos.key"
-    with key_file_env(key_file):
-        run_demo(store, scale=DEMO_SCALE, quiet=True)
-    return store, key_file
+    shutil.copy2(template_key, key_file)
+    return database_url(database), key_file
 
 
 @contextmanager
@@ -179,16 +218,14 @@ def key_file_env(key_file: Path) -> Iterator[None]:
             os.environ["JAMSOS_KEY_FILE"] = before
 
 
-def drop_schema(store: str) -> None:
-    if "schema=" in store:
-        schema = store.rsplit("schema=", 1)[1]
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+def drop_store(store: str) -> None:
+    """Drop a site's PostgreSQL database (a SQLite store goes with its temporary folder)."""
+    if store.startswith("postgresql"):
+        drop_database(store.rsplit("/", 1)[1])
 
 
 def start_site(kind: str, folder: Path, demo_folder: Path) -> Site:
     store, key_file = demo_store(kind, folder, demo_folder)
-    add_users(store, key_file)
     return serve(store, key_file, folder, kind)
 
 
@@ -201,7 +238,7 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     served = start_site(kind, tmp_path_factory.mktemp(f"site-{kind}"), demo_folder)
     yield served
     served.stop()
-    drop_schema(served.store)
+    drop_store(served.store)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -212,13 +249,14 @@ def fresh_site(request: pytest.FixtureRequest, tmp_path: Path, demo_folder: Path
     served = start_site(kind, tmp_path / f"site-{kind}", demo_folder)
     yield served
     served.stop()
-    drop_schema(served.store)
+    drop_store(served.store)
 
 
 _BROWSER: list[Browser] = []
-"""The one chromium of the process. Each test module imports the ``browser`` fixture, which makes it a fixture of
-that module (pytest keeps one per module, even session-scoped), and Playwright's sync API runs once per thread: a
-second ``sync_playwright()`` in the same process fails ("Sync API inside the asyncio loop")."""
+"""The one chromium of the process: Playwright's sync API runs once per thread (a second ``sync_playwright()`` in
+the same process fails, "Sync API inside the asyncio loop"). Test modules must not import this plugin's fixtures
+(``browser``, ``site``, ``fresh_site``, ``shots``): an imported fixture becomes the module's own, and each module
+would then start its own servers."""
 
 
 @pytest.fixture(scope="session")

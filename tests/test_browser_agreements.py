@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_support import (  # noqa: F401
+from tests.browser_support import (
     AUDITOR,
     OPERATOR,
     PLANNER_SKW,
@@ -13,10 +13,7 @@ from tests.browser_support import (  # noqa: F401
     Site,
     assert_accessible,
     assert_charts_drawn,
-    browser,
-    shots,
     signed_in,
-    site,
 )
 
 pytestmark = pytest.mark.browser

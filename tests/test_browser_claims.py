@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.browser_support import (  # noqa: F401
+from tests.browser_support import (
     CLAIMS,
     FINANCE_BKY,
     PLANNER,
@@ -15,10 +15,7 @@ from tests.browser_support import (  # noqa: F401
     Site,
     assert_accessible,
     assert_charts_drawn,
-    browser,
-    shots,
     signed_in,
-    site,
 )
 
 pytestmark = pytest.mark.browser

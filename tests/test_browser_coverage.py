@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_support import (  # noqa: F401
+from tests.browser_support import (
     PLANNER,
     PLANNER_SKW,
     Shots,
     Site,
     assert_accessible,
     assert_charts_drawn,
-    browser,
-    shots,
     signed_in,
-    site,
 )
 
 pytestmark = pytest.mark.browser

@@ -14,17 +14,14 @@ from openpyxl import load_workbook
 
 from eventstore.bootstrap import bootstrap
 from eventstore.clock import SimulatedClock
-from tests.browser_support import (  # noqa: F401
+from tests.browser_support import (
     AUDITOR,
     FINANCE_BKY,
     Shots,
     Site,
     assert_accessible,
     assert_charts_drawn,
-    browser,
-    fresh_site,
     key_file_env,
-    shots,
     signed_in,
 )
 from tests.web_statements import bengkayang_statement, corrupt_xlsx

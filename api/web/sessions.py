@@ -28,15 +28,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    create_engine,
     delete,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.pool import StaticPool
 
+from eventstore.engines import open_engine
 from eventstore.files import private_file
 
 SESSION_LIFETIME_S = 8 * 3600
@@ -87,11 +86,7 @@ class SessionStore:
     """The session and failure tables (a SQLAlchemy URL: ``sqlite://`` in memory, a file, or PostgreSQL)."""
 
     def __init__(self, url: str) -> None:
-        if url in ("sqlite://", "sqlite:///:memory:"):
-            self.engine: Engine = create_engine("sqlite://", poolclass=StaticPool,
-                                                connect_args={"check_same_thread": False})
-        else:
-            self.engine = create_engine(url)
+        self.engine: Engine = open_engine(url)
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             private_file(Path(str(self.engine.url.database)))  # session hashes are for the server's eyes only
         metadata.create_all(self.engine)
