@@ -233,7 +233,11 @@ class Claim(Aggregate[ClaimState]):
                 continue
             period = Period.parse(text)
             if spell is None or period < Period.containing(on, spell.anchor_day) - rules.arrears_months_max:
-                self._reject(ctx, on, "ARREARS_WINDOW_CLOSED", f"the unpaid month {text} can no longer be paid")
+                # a back-dated sweep (its lapse before the claim) rejects it from the day the claim was held, never
+                # before: a decision is not effective before the claim it decides
+                rejected_on = max(on, self.state.last_step_on or on)
+                self._reject(ctx, rejected_on, "ARREARS_WINDOW_CLOSED",
+                             f"the unpaid month {text} can no longer be paid")
                 return True
         return False
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import orjson
 import pytest
 
 from commands.messages import (
@@ -26,6 +27,7 @@ from commands.messages import (
     make,
 )
 from eventstore.bootstrap import Ledger
+from ledger.claim import Claim, claim_id_for
 from ledger.errors import (
     AlreadyDone,
     IdempotencyConflict,
@@ -34,7 +36,7 @@ from ledger.errors import (
     NotFound,
     RuleViolation,
 )
-from ledger.values import BillingCadence, ClaimType, FundSource, PayerType
+from ledger.values import BillingCadence, ClaimStatus, ClaimType, FundSource, PayerType
 from tests.conftest import agreement_view, at, events_count, execute, member_view, nik
 
 AGREEMENT = "SKW-TEST-2025"
@@ -310,6 +312,23 @@ def test_claim_in_unpaid_month_is_held_then_released_by_payment(ledger: Ledger) 
     result = pay(ledger, 1, ["2025-02"], 16_800, "R2", on=date(2025, 2, 15))
     assert result["claims_released"] == ["C-H"]
     assert execute(ledger, ApproveClaim(claim_id="C-H", effective_on=date(2025, 2, 16)))["amount_rp"] == 5_000_000
+
+
+def test_a_back_dated_sweep_rejects_a_held_claim_from_the_day_it_was_held(ledger: Ledger, clock: Any) -> None:
+    sign(ledger, last="2025-12")
+    enrol(ledger, 1)
+    pay(ledger, 1, ["2025-01..2025-03"], 3 * 16_800, "R1")
+    at(clock, date(2025, 7, 10))
+    held = submit(ledger, "C-L", 1, ClaimType.JKK_MEDICAL, date(2025, 7, 8), date(2025, 7, 10),
+                  medical_cost_rp=1_000_000)
+    assert held["status"] == "HELD"
+    # the sweep of 1 July, run late: the member lapsed (April..July unpaid) before the claim was held
+    assert execute(ledger, Sweep(effective_on=date(2025, 7, 1)))["claims_rejected"] == 1
+    claim = ledger.store.load(Claim, claim_id_for("C-L"))
+    assert claim.state.status is ClaimStatus.REJECTED
+    rejected = [orjson.loads(state) for _, aggregate_id, _, topic, state in ledger.store.read_log(0, 10_000)
+                if aggregate_id == str(claim.id) and topic.endswith("ClaimRejected")]
+    assert [r["effective_on"] for r in rejected] == ["2025-07-10"]
 
 
 def test_claim_outside_coverage_is_rejected_with_reason(ledger: Ledger) -> None:
