@@ -7,7 +7,7 @@ TEST_WORKERS ?= 2
 ## one pytest worker per core for the suite; then the broker tests alone, one at a time (they stop and start the
 ## servers and time the relay: sharing the two cores with other tests made them flaky)
 
-.PHONY: demo test lint bench bench-web setup clean-demo asyncapi openapi test-at-hours sqldocs serve contract screenshots
+.PHONY: demo test lint bench bench-web bench-cli setup clean-demo asyncapi openapi test-at-hours sqldocs serve contract screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench: $(STAMP)
 ## fresh demo, ~70 s): first read and reads again, server time, against 300 ms (bench/web.py; on demand, not in CI)
 bench-web: $(STAMP)
 	$(BIN)/python -m bench.web
+
+## make bench-cli: whole `jamsos` commands (--help, reports on a copy of the demo store) beside `python -c pass`,
+## against 150 ms for the help and 400 ms for a report (bench/cli.py; results in bench/results/)
+bench-cli: $(STAMP)
+	$(BIN)/python -m bench.cli
 
 clean-demo:
 	rm -rf demo

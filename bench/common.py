@@ -6,13 +6,24 @@ A benchmark that adds principals, sessions or events to a store it was given wor
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
 import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+"""Every benchmark run's figures, one JSON file per run (:func:`save_result`)."""
+DEFAULT_DEMO = REPO / "demo" / "jamsos.db"
+"""The store of ``make demo``."""
 SESSIONS_SUFFIX = ".sessions.db"
 """The dashboard's sessions beside a SQLite store: not copied (a copy gets its own)."""
 
@@ -45,3 +56,39 @@ def copy_store(store: Path, folder: Path) -> Path:
     if not (folder / store.name).exists():
         raise FileNotFoundError(f"no store at {store}")
     return folder / store.name
+
+
+def load() -> list[float]:
+    """The machine's load averages over 1, 5 and 15 minutes (a busy machine makes a slow run)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def save_result(bench: str, figures: dict[str, Any], folder: Path = RESULTS) -> Path:
+    """Write one run's ``figures`` as ``<folder>/<bench>-<UTC time>-<commit>.json``, with the commit, the machine,
+    its load and the date beside them; the file's path."""
+    now = datetime.now(UTC)
+    record = {"bench": bench, "commit": commit(), "date": now.isoformat(timespec="seconds"), "machine": machine(),
+              "load": load(), **figures}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{bench}-{now:%Y%m%dT%H%M%SZ}-{record['commit']}.json"
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+@contextmanager
+def demo_store(given: str | None) -> Iterator[Path]:
+    """The store to use: ``given``, else ``demo/jamsos.db``, else a fresh ``jamsos demo`` (removed after)."""
+    if given:
+        yield Path(given)
+        return
+    if DEFAULT_DEMO.exists():
+        yield DEFAULT_DEMO
+        return
+    folder = Path(tempfile.mkdtemp(prefix="jamsos-bench-demo-"))
+    try:
+        print(f"building a demo store in {folder} (about 70 s) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "cli", "demo", "--store", str(folder / "jamsos.db"), "--json"],
+                       cwd=folder, check=True, stdout=subprocess.DEVNULL)
+        yield folder / "jamsos.db"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

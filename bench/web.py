@@ -31,12 +31,8 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
@@ -47,7 +43,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from bench.api import REQUEST_TIMEOUT_S, Timing, server
-from bench.common import REPO, commit, copy_store, machine
+from bench.common import commit, copy_store, demo_store, machine
 from cli.seed_demo import DEMO_END, SCHEMES
 from commands.authorise import local_actor, new_token
 from commands.handlers import execute
@@ -70,7 +66,6 @@ EXTRA_PAGES = ([f"/agreements/{s.code}" for s in SCHEMES]
 """Pages the menu does not link (an agreement's own page) or links without the query measured here."""
 FORMS_OF = ("/audit",)
 """Pages whose GET forms are submitted too (the other pages' forms are filters, measured by the pages above)."""
-DEFAULT_DEMO = REPO / "demo" / "jamsos.db"
 MARK = {True: "MET", False: "NOT MET"}
 
 
@@ -379,25 +374,6 @@ def print_table(out: dict[str, Any]) -> None:
     again_met = sum(p["again_met"] for p in out["pages"])
     print(f"first read <= {out['target_ms']:.0f} ms: {first_met} of {n} pages; read again p95 <= "
           f"{out['target_ms']:.0f} ms: {again_met} of {n} pages")
-
-
-@contextmanager
-def demo_store(given: str | None) -> Iterator[Path]:
-    """The store to copy: ``given``, else ``demo/jamsos.db``, else a fresh ``jamsos demo`` (removed after)."""
-    if given:
-        yield Path(given)
-        return
-    if DEFAULT_DEMO.exists():
-        yield DEFAULT_DEMO
-        return
-    folder = Path(tempfile.mkdtemp(prefix="jamsos-bench-web-demo-"))
-    try:
-        print(f"building a demo store in {folder} (about 70 s) ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "cli", "demo", "--store", str(folder / "jamsos.db"), "--json"],
-                       cwd=folder, check=True, stdout=subprocess.DEVNULL)
-        yield folder / "jamsos.db"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:

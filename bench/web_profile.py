@@ -25,8 +25,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from bench.common import REPO, copy_store
-from bench.web import USERS, Writer, demo_store, parse
+from bench.common import REPO, copy_store, demo_store
+from bench.web import USERS, Writer, parse
 from eventstore.settings import Settings
 
 

@@ -23,15 +23,15 @@ from cli.common import (
     read_with,
     run_command,
 )
-from cli.root import app
+from cli.principals import agreement_confirm_budget
+from cli.verbs import summary
 from commands.messages import (
     AmendBudget,
     SignAgreement,
 )
 from ledger.values import BillingCadence, FundSource, PayerType, Programme
 
-agreement_app = typer.Typer(help="Funding agreements (perjanjian pendanaan): sign, show, amend budget.")
-app.add_typer(agreement_app, name="agreement")
+agreement_app = typer.Typer(help=summary("agreement"))
 
 
 @agreement_app.command("sign")
@@ -99,3 +99,5 @@ def agreement_show(
 
 # --- members --------------------------------------------------------------------------------------
 
+
+agreement_app.command("confirm-budget")(agreement_confirm_budget)  # four-eyes: beside the principals

@@ -1,5 +1,6 @@
 """The `jamsos` command line. It only parses input into commands and calls :func:`commands.handlers.execute`
-(writes) or a projection (reads); one module per verb group registers itself on :data:`cli.root.app`.
+(writes) or a projection (reads); the verbs load on demand from
+:data:`cli.verbs.VERBS` (``--help`` imports none of them).
 
 Exit codes: 0 ok; 2 malformed input; 3 a business rule refused it (already paid, outside window...);
 4 unknown agreement/member/claim; 5 command id reused with another payload; 6 concurrent change,
@@ -14,25 +15,6 @@ import sys
 
 import typer
 
-from cli import (  # noqa: F401  (each registers its verbs on the root app)
-    agreements,
-    audit,
-    broker,
-    claims,
-    contributions,
-    demo,
-    members,
-    money,
-    operations,
-    principals,
-    projections,
-    regions,
-    reports,
-    serve,
-)
-from cli.bulk import bulk_app
-from cli.common import print_error
-from cli.keys import keys_app
 from cli.root import app
 
 try:  # typer >= 0.2x vendors click
@@ -40,25 +22,25 @@ try:  # typer >= 0.2x vendors click
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
-broker.register(app)
-principals.register(app, agreements.agreement_app)
-app.add_typer(keys_app, name="keys")
-app.add_typer(bulk_app, name="bulk")
 
 def main() -> None:
     """Run the CLI. Usage errors (missing option, unknown choice) also print one ``error: <field>: <reason>``."""
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="jamsos")
     except click_exceptions.NoArgsIsHelpError as exc:  # bare `jamsos`: the help (typer may have printed it)
         if exc.format_message().strip():
             exc.show()
         sys.exit(exc.exit_code)
     except click_exceptions.ClickException as exc:
+        from cli.common import print_error  # only on a refusal: the help and a verb's own import stay light
+
         param = getattr(exc, "param", None)
         field = param.name if param is not None and param.name else "usage"
         print_error(field, f"{exc.format_message()} (see --help)")
         sys.exit(exc.exit_code)
     except typer.Abort:
+        from cli.common import print_error
+
         print_error("command", "aborted")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -17,16 +17,14 @@ from cli.common import (
     one_line,
     read_with,
 )
-from cli.root import app
+from cli.verbs import summary
 from eventstore.bootstrap import Ledger
 from eventstore.chain import ChainBroken
 from ledger.errors import (
     InvalidInput,
 )
 
-audit_app = typer.Typer(help="Tamper evidence: every event is linked into a hash chain when it is written. "
-                        "verify, seal, prove, check-proof; and the audit trail.")
-app.add_typer(audit_app, name="audit")
+audit_app = typer.Typer(help=summary("audit"))
 
 
 @audit_app.command("verify")

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import JsonOpt, StoreOpt
+from cli.verbs import summary
 from eventstore.bootstrap import Ledger
 
 BrokerOpt = Annotated[
@@ -25,15 +26,9 @@ RelayNameOpt = Annotated[
     str, typer.Option("--name", envvar="JAMSOS_RELAY_NAME", help="Relay name: each name keeps its own position.")
 ]
 
-relay_app = typer.Typer(help="Outbox relay: publish every event, in order, to the broker (at least once).")
-consumer_app = typer.Typer(help="Command consumer: execute command messages from the broker, reply, dead-letter.")
-subscriber_app = typer.Typer(help="Example subscriber: active members per region, kept from the event stream.")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(relay_app, name="relay")
-    app.add_typer(consumer_app, name="consumer")
-    app.add_typer(subscriber_app, name="subscriber")
+relay_app = typer.Typer(help=summary("relay"))
+consumer_app = typer.Typer(help=summary("consumer"))
+subscriber_app = typer.Typer(help=summary("subscriber"))
 
 
 def _logging() -> None:

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from cli.common import JsonOpt, StoreOpt
+from cli.verbs import summary
 
-bulk_app = typer.Typer(help="Bulk commands of more than one batch: what is in progress, and how to resume it.")
+bulk_app = typer.Typer(help=summary("bulk"))
 
 
 @bulk_app.command("status")

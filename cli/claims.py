@@ -17,7 +17,7 @@ from cli.common import (
     parse_rupiah,
     run_command,
 )
-from cli.root import app
+from cli.verbs import summary
 from commands.messages import (
     ApproveClaim,
     PayClaim,
@@ -26,8 +26,7 @@ from commands.messages import (
 )
 from ledger.values import ClaimType, SchoolLevel
 
-claim_app = typer.Typer(help="Benefit claims (klaim): submit, approve, reject, pay.")
-app.add_typer(claim_app, name="claim")
+claim_app = typer.Typer(help=summary("claim"))
 
 
 @claim_app.command("submit")

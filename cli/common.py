@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.render import terminal_safe
+from cli.root import SESSION
 from commands import bulk
 from commands.authorise import Actor, authenticate, authorise_read, local_actor
 from commands.handlers import execute
@@ -160,9 +161,6 @@ def run_command(store: str | None, command: Command, as_json: bool) -> None:
 
 
 # --- who is acting --------------------------------------------------------------------------------
-
-SESSION: dict[str, str | None] = {"token": None}
-
 
 def current_actor(ledger: Ledger) -> Actor:
     """The principal of ``--token`` / ``JAMSOS_TOKEN``, or the local operating-system user."""

@@ -19,7 +19,7 @@ from cli.common import (
     read_with,
     run_command,
 )
-from cli.root import app
+from cli.verbs import summary
 from commands import bulk
 from commands.messages import (
     Command,
@@ -31,8 +31,7 @@ from ledger.errors import (
     InvalidInput,
 )
 
-contribution_app = typer.Typer(help="Contributions (iuran): pay one member or a whole cohort.")
-app.add_typer(contribution_app, name="contribution")
+contribution_app = typer.Typer(help=summary("contribution"))
 
 
 @contribution_app.command("pay")

@@ -14,14 +14,16 @@ from cli.common import (
     fail,
     with_ledger,
 )
-from cli.root import app
 from eventstore.bootstrap import Ledger
 from ledger.errors import (
     LedgerError,
 )
 
+verbs = typer.Typer()
+"""This module's root-level verbs (listed in :data:`cli.verbs.VERBS`)."""
 
-@app.command()
+
+@verbs.command()
 def demo(
     store: Annotated[str, typer.Option("--store", help="A fresh store for the demo: a SQLite file that does not "
                                        "exist yet, or a PostgreSQL URL (postgresql://user@host:port/db[?schema=name]) "

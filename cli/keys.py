@@ -13,14 +13,14 @@ from typing import Any
 import typer
 
 from cli.common import JsonOpt, StoreOpt
+from cli.verbs import summary
 from eventstore.key_rotation import rotate, status
 from eventstore.keys import MemberKeyring, Secrets
 from eventstore.settings import StoreSettings
 from ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError
 from ledger.values import format_count
 
-keys_app = typer.Typer(help="Master key: its epoch, and rotation (every member key re-wrapped, the old master key "
-                            "destroyed, so old copies of the key table open nothing).")
+keys_app = typer.Typer(help=summary("keys"))
 
 
 def _keyring(store: str | None) -> MemberKeyring:
@@ -31,7 +31,7 @@ def _keyring(store: str | None) -> MemberKeyring:
 
 
 def _run(store: str | None, as_json: bool, go: Any) -> None:
-    from cli.common import SESSION
+    from cli.root import SESSION
 
     keyring = None
     try:

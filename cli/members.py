@@ -28,7 +28,7 @@ from cli.common import (
     run_command,
     with_ledger,
 )
-from cli.root import app
+from cli.verbs import summary
 from commands import bulk
 from commands.cohort_file import read_cohort
 from commands.handlers import execute
@@ -46,8 +46,7 @@ from ledger.errors import (
 from ledger.text import spreadsheet_text
 from ledger.values import Programme
 
-member_app = typer.Typer(help="Members (peserta): enrol, import a cohort, show, change payer, forget.")
-app.add_typer(member_app, name="member")
+member_app = typer.Typer(help=summary("member"))
 
 
 @member_app.command("enrol")

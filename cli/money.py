@@ -24,20 +24,21 @@ from cli.common import (
     run_command,
     with_ledger,
 )
-from cli.root import app
+from cli.verbs import summary
 from commands import bulk
 from ledger.errors import (
     InvalidInput,
     LedgerError,
 )
 
-reconcile_app = typer.Typer(help="Payer bank statements (rekening koran): import, match to invoices, resolve.")
-refund_app = typer.Typer(help="Contributions owed back to payers after a death: settle.")
-app.add_typer(reconcile_app, name="reconcile")
-app.add_typer(refund_app, name="refund")
+verbs = typer.Typer()
+"""This module's root-level verbs (listed in :data:`cli.verbs.VERBS`)."""
+
+reconcile_app = typer.Typer(help=summary("reconcile"))
+refund_app = typer.Typer(help=summary("refund"))
 
 
-@app.command()
+@verbs.command()
 def bill(
     agreement_id: Annotated[str, typer.Option("--agreement", help="Agreement to invoice.")],
     period: Annotated[str, typer.Option("--period", help="A month (YYYY-MM) of the block to bill: the "

@@ -20,14 +20,16 @@ from cli.common import (
     run_command,
     with_ledger,
 )
-from cli.root import app
 from commands.messages import (
     Sweep,
 )
 from eventstore.bootstrap import Ledger
 
+verbs = typer.Typer()
+"""This module's root-level verbs (listed in :data:`cli.verbs.VERBS`)."""
 
-@app.command()
+
+@verbs.command()
 def init(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Create the store, its key file (master key + pepper) and the member-key table."""
 
@@ -43,7 +45,7 @@ def init(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     emit(with_ledger(store, go), as_json)
 
 
-@app.command()
+@verbs.command()
 def sweep(
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
 ) -> None:
@@ -53,7 +55,7 @@ def sweep(
 
 # --- agreements -----------------------------------------------------------------------------------
 
-@app.command()
+@verbs.command()
 def check(
     max_age_days: Annotated[int | None, typer.Option("--max-age-days", min=0, help="Open payables and suspense "
                                                      "items older than this are breaches too.")] = None,

@@ -31,6 +31,7 @@ from cli.common import (
     run_command,
     with_ledger,
 )
+from cli.verbs import summary
 from commands.authorise import new_token
 from commands.messages import (
     AddPrincipal,
@@ -44,8 +45,7 @@ from eventstore.bootstrap import Ledger
 from ledger.errors import InvalidInput
 from ledger.values import Role
 
-principal_app = typer.Typer(help="Principals (users and services): add, list, revoke, rotate a token, set a web "
-                            "password. Role admin.")
+principal_app = typer.Typer(help=summary("principal"))
 
 RoleOpt = Annotated[list[Role], typer.Option("--role", metavar="ROLE", help="A role (repeat for several). One of: "
                                              + ", ".join(r.value for r in Role) + ".")]
@@ -144,11 +144,6 @@ def agreement_confirm_budget(
     run_command(store, build(ConfirmBudget, agreement_id=agreement_id,
                                      budget_rp=parse_rupiah(budget, "budget_rp"),
                                      effective_on=parse_date(on), command_id=command_id), as_json)
-
-
-def register(app: typer.Typer, agreement_app: typer.Typer) -> None:
-    app.add_typer(principal_app, name="principal")
-    agreement_app.command("confirm-budget")(agreement_confirm_budget)
 
 
 def _run_with_token(store: str | None, command: Any, token: str, as_json: bool) -> None:

@@ -13,14 +13,13 @@ from cli.common import (
     fail,
     read_with,
 )
-from cli.root import app
+from cli.verbs import summary
 from eventstore.bootstrap import Ledger
 from ledger.errors import (
     RuleViolation,
 )
 
-project_app = typer.Typer(help="Read models (projections): run, status, rebuild.")
-app.add_typer(project_app, name="project")
+project_app = typer.Typer(help=summary("project"))
 
 
 def _runners(ledger: Ledger, names: list[str] | None) -> list[Any]:

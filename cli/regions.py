@@ -15,13 +15,12 @@ from cli.common import (
     parse_date,
     run_command,
 )
-from cli.root import app
+from cli.verbs import summary
 from commands.messages import (
     RecordWorkforce,
 )
 
-region_app = typer.Typer(help="Regions: workforce figures for UCJ coverage.")
-app.add_typer(region_app, name="region")
+region_app = typer.Typer(help=summary("region"))
 
 
 @region_app.command("workforce")

@@ -21,12 +21,14 @@ from cli.common import (
     parse_timestamp,
     read_with,
 )
-from cli.root import app
 from eventstore.bootstrap import Ledger
 from ledger.errors import (
     InvalidInput,
 )
 from projections.reports import REPORT_DESCRIPTIONS
+
+verbs = typer.Typer()
+"""This module's root-level verbs (listed in :data:`cli.verbs.VERBS`)."""
 
 REPORTS_HELP = (
     "A report from the read models: --on for business time, --as-of for what was recorded by then.\n\n"
@@ -34,7 +36,7 @@ REPORTS_HELP = (
 )
 
 
-@app.command(help=REPORTS_HELP)
+@verbs.command(help=REPORTS_HELP)
 def report(
     name: Annotated[str, typer.Argument(metavar="NAME", help=f"One of: {', '.join(REPORT_DESCRIPTIONS)}.")],
     agreement_id: Annotated[str | None, typer.Option("--agreement", help="Only this agreement.")] = None,

@@ -9,9 +9,11 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import StoreOpt, fail
-from cli.root import app
 from eventstore.settings import settings as load_settings
 from ledger.errors import InvalidInput
+
+verbs = typer.Typer()
+"""This module's root-level verbs (listed in :data:`cli.verbs.VERBS`)."""
 
 STREAMS_SHUTDOWN_GRACE_S = 5
 """With several workers: how long a stopping worker waits for open responses (event streams) before cancelling
@@ -20,7 +22,7 @@ STARTUP_FAILURE_EXIT = 3
 """uvicorn's exit status when the server could not start."""
 
 
-@app.command()
+@verbs.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1, loopback only; "
                                              "JAMSOS_HTTP_HOST).")] = None,
@@ -65,7 +67,7 @@ def serve(
 PROBE_TIMEOUT_S = 5.0
 
 
-@app.command()
+@verbs.command()
 def probe(
     url: Annotated[str, typer.Option(help="The readiness URL of a running API.")] = "http://127.0.0.1:8000/readyz",
     timeout_s: Annotated[float, typer.Option("--timeout", min=0.1, max=60, help="Seconds to wait.")] = PROBE_TIMEOUT_S,

@@ -13,6 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from cli.app import app
+from cli.root import subcommands
 from ledger.errors import InvalidInput
 from projections.reports import MONEY_REPORTS, REPORT_DESCRIPTIONS, REPORTS, build_report
 
@@ -24,7 +25,7 @@ def commands() -> Iterator[tuple[list[str], Any]]:
     """Every command and group of `jamsos` (typer's click objects), with the words that reach it."""
     def walk(path: list[str], command: Any) -> Iterator[tuple[list[str], Any]]:
         yield path, command
-        for name, sub in getattr(command, "commands", {}).items():
+        for name, sub in subcommands(command).items():
             yield from walk([*path, name], sub)
 
     yield from walk([], typer.main.get_command(app))

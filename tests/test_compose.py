@@ -17,6 +17,7 @@ import typer
 import yaml
 
 from cli.app import app
+from cli.root import subcommands
 from eventstore.settings import Settings, StoreSettings
 from services.transport import broker_kind
 
@@ -44,7 +45,7 @@ def resolve(args: list[str]) -> tuple[Any, list[str]]:
     command: Any = typer.main.get_command(app)
     rest = list(args)
     while is_group(command) and rest and not rest[0].startswith("-"):
-        sub = command.commands.get(rest[0])
+        sub = subcommands(command).get(rest[0])
         assert sub is not None, f"`jamsos {' '.join(args)}`: no verb {rest[0]!r}"
         command, rest = sub, rest[1:]
     assert not is_group(command), f"`jamsos {' '.join(args)}` names a group, not a command"
