@@ -35,9 +35,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy ledger commands eventstore projections services api cli bench
 
-## make bench: the bulk-write benchmark against raw SQLite / PostgreSQL inserts (on demand, not in CI)
+## make bench: every benchmark once per store (bench/all.py: bulk ingest, rebuild, CLI start-up, reconciliation,
+## HTTP), every ratio against its target in one table, results in bench/results/, then the README's table from them
+## (bench/table.py). About half an hour; BENCH_ARGS=--quick for a look in minutes. On demand, not in CI.
 bench: $(STAMP)
-	$(BIN)/python -m bench.bulk_write --store both
+	$(BIN)/python -m bench.all $(BENCH_ARGS)
+	$(BIN)/python -m bench.table
 
 ## make bench-web: every dashboard page on a copy of the demo store (demo/jamsos.db when `make demo` made it, else a
 ## fresh demo, ~70 s): first read and reads again, server time, against 300 ms (bench/web.py; on demand, not in CI)
