@@ -169,8 +169,11 @@ def member_view(ledger: Ledger, nik: str, on: date | None, as_of: datetime | Non
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every browser test in one xdist group (``make test`` runs ``--dist loadgroup``): one worker serves the demo
-    sites and runs chromium, instead of each worker building its own PostgreSQL demo."""
+    """The browser tests in one xdist group per store kind (``make test`` runs ``--dist loadgroup``): one worker
+    serves the SQLite sites and the other the PostgreSQL ones, each with its own chromium, instead of every worker
+    building every kind of demo site (or one worker running all of them: the suite's longest path)."""
     for item in items:
         if item.get_closest_marker("browser") is not None:
-            item.add_marker(pytest.mark.xdist_group("browser"))
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            kind = params.get("site") or params.get("fresh_site") or "any"
+            item.add_marker(pytest.mark.xdist_group(f"browser-{kind}"))
