@@ -79,7 +79,7 @@ def plain_library(kind: str, folder: Path, pg_url: str, commands: int) -> dict[s
                "POSTGRES_HOST": str(info.get("host", "127.0.0.1")), "POSTGRES_PORT": str(info.get("port", 5432)),
                "POSTGRES_USER": str(info.get("user", "postgres")), "POSTGRES_PASSWORD": str(info.get("password", "")),
                "POSTGRES_SCHEMA": schema}
-    app = Application(env=env)
+    app: Application[Any] = Application(env=env)
     try:
         times = []
         for i in range(commands):
