@@ -281,12 +281,13 @@ class LedgerStore(abc.ABC):
     def write_rows(
         self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: dict[bytes, bytes],
         guard: LogGuard | None = None,
-    ) -> None:
+    ) -> int:
         """Append events and upsert snapshot rows (and any new snapshot states) in one transaction; with
-        ``guard``, only if no event of its types is after its position (else ConcurrencyConflict)."""
+        ``guard``, only if no event of its types is after its position (else ConcurrencyConflict). The position
+        of the first event: the events hold ``first, first + 1, ...`` in order, without a hole."""
         assert events, "nothing to write"
         try:
-            self._write(events, snapshots, list(states.items()), guard)
+            return self._write(events, snapshots, list(states.items()), guard)
         except IntegrityError as e:
             raise ConcurrencyConflict(
                 "aggregate", "another command changed the same record first; retry to re-decide"
@@ -296,7 +297,7 @@ class LedgerStore(abc.ABC):
     def _write(
         self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]],
         guard: LogGuard | None,
-    ) -> None: ...
+    ) -> int: ...
 
     @abc.abstractmethod
     def _create_snapshot_tables(self) -> None: ...
@@ -462,7 +463,7 @@ class MemoryStore(LedgerStore):
     def _write(
         self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]],
         guard: LogGuard | None,
-    ) -> None:
+    ) -> int:
         stored = [StoredEvent(originator_id=i, originator_version=v, topic=t, state=s) for i, v, t, s in events]
         with self._lock:
             if guard is not None:  # under the lock every writer takes: nothing can be appended meanwhile
@@ -487,6 +488,7 @@ class MemoryStore(LedgerStore):
                     row = SnapshotRow(aggregate_id, kind, version, cohort, due_on, has_claims, digest,
                                       self._states[digest])
                     self._snapshots[aggregate_id] = (row, digest)
+        return first
 
     def raw_events(self, after: int, limit: int) -> list[RawEvent]:
         with self._lock:
@@ -615,7 +617,7 @@ class SqlStore(SqlChain, LedgerStore):
     def _write(
         self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]],
         guard: LogGuard | None,
-    ) -> None:
+    ) -> int:
         p = self.placeholder
         db_id = self._db_id
         with self._tx(commit=True) as c:
@@ -636,6 +638,7 @@ class SqlStore(SqlChain, LedgerStore):
                     f"state_hash=excluded.state_hash WHERE excluded.version > {SNAPSHOT_TABLE}.version",
                     [(db_id(i), kind, v, cohort, due, claims, h) for i, kind, v, cohort, due, claims, h in snapshots],
                 )
+        return first
 
     def _check_guard(self, cursor: Any, guard: LogGuard, first: int) -> None:
         """Inside the write's transaction, after its events were inserted (so it holds the events table's
