@@ -4,14 +4,91 @@ per write) and the project's snapshot and chain tables in the same schema."""
 from __future__ import annotations
 
 import itertools
+import struct
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from eventstore.chain import CHAIN_TABLE, ChainError, RawEvent
 from eventstore.settings import StoreSettings
-from eventstore.store import CHAINED_COMMENT, SCHEMA_LOCK_KEY, SNAPSHOT_TABLE, STATE_TABLE, EventRow, SnapshotRow
+from eventstore.store import (
+    CHAINED_COMMENT,
+    SCHEMA_LOCK_KEY,
+    SNAPSHOT_TABLE,
+    STATE_TABLE,
+    EventRow,
+    SnapshotParams,
+    SnapshotRow,
+)
 from eventstore.store_sql import SqlStore
+
+COPY_MIN_ROWS = 64
+"""From this many events (or snapshot rows) in one write, they go through a binary COPY into a staging table;
+below it, one statement with the rows as an array (the library's way) is fewer round trips."""
+STAGE_EVENTS = "jamsos_stage_events"
+STAGE_SNAPSHOTS = "jamsos_stage_snapshots"
+"""Temporary tables (the session's own, dropped at commit or rollback) of the bulk write."""
+
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
+COPY_TRAILER = b"\xff\xff"
+_NULL = b"\xff\xff\xff\xff"
+_EVENT_HEAD = struct.Struct("!hiiI16sIq")  # 5 fields; seq int4; originator_id uuid; originator_version int8
+_SNAPSHOT_HEAD = struct.Struct("!hI16s")  # 7 fields; aggregate_id uuid
+_VERSION = struct.Struct("!Iq")
+_LENGTH = struct.Struct("!i")
+
+
+def _field(value: bytes | None) -> bytes:
+    return _NULL if value is None else _LENGTH.pack(len(value)) + value
+
+
+def binary_events(events: Sequence[EventRow]) -> bytes:
+    """The rows ``(seq, originator_id, originator_version, topic, state)`` of :data:`STAGE_EVENTS` in PostgreSQL's
+    binary COPY format, built in one pass (psycopg's ``write_row`` adapts value by value: several times slower).
+    A topic or state shared by many events (the bulk paths copy one decision's bytes) is framed once."""
+    head = _EVENT_HEAD.pack
+    topics: dict[str, bytes] = {}
+    states: dict[int, bytes] = {}  # by id(): every state object stays alive in ``events`` meanwhile
+    parts = [COPY_HEADER]
+    append = parts.append
+    for seq, (aggregate_id, version, topic, state) in enumerate(events):
+        t = topics.get(topic)
+        if t is None:
+            t = topics[topic] = _field(topic.encode())
+        framed = states.get(id(state))
+        if framed is None:
+            framed = states[id(state)] = _field(bytes(state))
+        append(head(5, 4, seq, 16, aggregate_id.bytes, 8, version))
+        append(t)
+        append(framed)
+    append(COPY_TRAILER)
+    return b"".join(parts)
+
+
+def binary_snapshots(snapshots: Iterable[SnapshotParams]) -> bytes:
+    """Snapshot rows (the columns of ``jamsos_snapshots``, in order) in the binary COPY format; the columns after
+    the version, shared by every member in the same situation, are framed once per situation."""
+    head, version_of = _SNAPSHOT_HEAD.pack, _VERSION.pack
+    kinds: dict[str, bytes] = {}
+    tails: dict[tuple[str | None, str | None, int, bytes], bytes] = {}
+    parts = [COPY_HEADER]
+    append = parts.append
+    for aggregate_id, kind, version, cohort, due_on, has_claims, digest in snapshots:
+        k = kinds.get(kind)
+        if k is None:
+            k = kinds[kind] = _field(kind.encode())
+        key = (cohort, due_on, has_claims, digest)
+        tail = tails.get(key)
+        if tail is None:
+            tail = tails[key] = (_field(None if cohort is None else cohort.encode())
+                                 + _field(None if due_on is None else due_on.encode())
+                                 + _LENGTH.pack(4) + struct.pack("!i", has_claims) + _field(bytes(digest)))
+        append(head(7, 16, aggregate_id.bytes))
+        append(k)
+        append(version_of(8, version))
+        append(tail)
+    append(COPY_TRAILER)
+    return b"".join(parts)
 
 
 class PostgresStore(SqlStore):
@@ -78,6 +155,8 @@ class PostgresStore(SqlStore):
         return f"{column} = ANY(%s)", [list(values)]
 
     def _insert_events(self, cursor: Any, events: Sequence[EventRow]) -> tuple[int, Sequence[EventRow]]:
+        if len(events) >= COPY_MIN_ROWS:
+            return self._copy_events(cursor, events)
         # what the library's ``_insert_stored_events`` does (lock the table, notify, insert via unnest),
         # returning each row's identity with its notification id
         recorder = self.recorder
@@ -85,7 +164,32 @@ class PostgresStore(SqlStore):
         recorder._notify_channel(cursor)
         rows = [recorder.construct_pg_stored_event(i, v, t, s) for i, v, t, s in events]
         cursor.execute(self._insert_returning, (rows,))
-        returned = cursor.fetchall()
+        return self._positions(events, cursor.fetchall())
+
+    def _copy_events(self, cursor: Any, events: Sequence[EventRow]) -> tuple[int, Sequence[EventRow]]:
+        """The bulk insert: the rows go to a staging table with a binary ``COPY`` **before** the lock (the transfer
+        and parsing hold no lock), then one ``INSERT ... SELECT ... ORDER BY seq`` under the library's EXCLUSIVE
+        table lock (and its NOTIFY) gives them their notification ids, in input order, checked as the array
+        insert's are (:meth:`_positions`)."""
+        stage = STAGE_EVENTS
+        cursor.execute(f"CREATE TEMP TABLE {stage} (seq integer NOT NULL, originator_id uuid NOT NULL, "
+                       "originator_version bigint NOT NULL, topic text, state bytea) ON COMMIT DROP")
+        with cursor.copy(f"COPY {stage} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(binary_events(events))
+        recorder = self.recorder
+        recorder._lock_table(cursor)
+        recorder._notify_channel(cursor)
+        from psycopg.rows import tuple_row
+
+        with cursor.connection.cursor(binary=True, row_factory=tuple_row) as ids:  # binary: no uuid text parsing
+            ids.execute(f"INSERT INTO {self._events_t} (originator_id, originator_version, topic, state) "
+                        f"SELECT originator_id, originator_version, topic, state FROM {stage} ORDER BY seq "
+                        "RETURNING notification_id, originator_id, originator_version")
+            return self._positions(events, ids.fetchall())
+
+    def _positions(self, events: Sequence[EventRow], returned: list[Any]) -> tuple[int, Sequence[EventRow]]:
+        """The first position of ``events`` and the events in position order, from the (notification id,
+        originator id, version) the insert returned; ChainError unless they hold one position each, no hole."""
         n = len(events)
         ordered: Sequence[EventRow] = events
         if len(returned) != n:
@@ -99,6 +203,23 @@ class PostgresStore(SqlStore):
             raise ChainError(f"chain: the {n} events written hold positions {first}..{returned[-1][0]}, "
                              "not one each without a hole (the events table lock should make them so)")
         return first, ordered
+
+    def _upsert_snapshots(self, cursor: Any, snapshots: Sequence[SnapshotParams]) -> None:
+        if len(snapshots) < COPY_MIN_ROWS:
+            super()._upsert_snapshots(cursor, snapshots)
+            return
+        latest: dict[uuid.UUID, SnapshotParams] = {}
+        for row in snapshots:  # one row per aggregate (ON CONFLICT may touch a row once per statement): its latest
+            seen = latest.get(row[0])
+            if seen is None or row[2] > seen[2]:
+                latest[row[0]] = row
+        stage = STAGE_SNAPSHOTS
+        cursor.execute(f"CREATE TEMP TABLE {stage} (aggregate_id uuid NOT NULL, kind text NOT NULL, "
+                       "version bigint NOT NULL, cohort text, due_on text, has_claims integer NOT NULL, "
+                       "state_hash bytea NOT NULL) ON COMMIT DROP")
+        with cursor.copy(f"COPY {stage} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(binary_snapshots(latest.values()))
+        cursor.execute(f"INSERT INTO {self._snapshots_t} SELECT * FROM {stage} {self.SNAPSHOT_UPSERT}")
 
     # --- the chain (see eventstore.chain_store) ---------------------------------------------------
 

@@ -89,12 +89,15 @@ class SqlStore(SqlChain, LedgerStore):
             c.execute(f"CREATE INDEX IF NOT EXISTS {SNAPSHOT_TABLE}_kind ON {self._snapshots_t} (kind, cohort)")
             c.execute(f"CREATE INDEX IF NOT EXISTS {SNAPSHOT_TABLE}_due ON {self._snapshots_t} (due_on)")
 
+    SNAPSHOT_UPSERT = ("ON CONFLICT (aggregate_id) DO UPDATE SET kind=excluded.kind, version=excluded.version, "
+                       "cohort=excluded.cohort, due_on=excluded.due_on, has_claims=excluded.has_claims, "
+                       f"state_hash=excluded.state_hash WHERE excluded.version > {SNAPSHOT_TABLE}.version")
+    """How a snapshot row replaces the stored one: only by a higher version (a stale writer never goes back)."""
+
     def _write(
         self, events: Sequence[EventRow], snapshots: Sequence[SnapshotParams], states: list[tuple[bytes, bytes]],
         guard: LogGuard | None,
     ) -> int:
-        p = self.placeholder
-        db_id = self._db_id
         with self._tx(commit=True) as c:
             self._plain_cursor(c)
             first, ordered = self._insert_events(c, events)
@@ -102,18 +105,22 @@ class SqlStore(SqlChain, LedgerStore):
                 self._check_guard(c, guard, first)
             self._link(c, first, ordered)
             if states:
-                c.executemany(
-                    f"INSERT INTO {self._states_t} VALUES ({p},{p}) ON CONFLICT (state_hash) DO NOTHING", states
-                )
+                self._insert_states(c, states)
             if snapshots:
-                c.executemany(
-                    f"INSERT INTO {self._snapshots_t} VALUES ({p},{p},{p},{p},{p},{p},{p}) "
-                    "ON CONFLICT (aggregate_id) DO UPDATE SET kind=excluded.kind, version=excluded.version, "
-                    "cohort=excluded.cohort, due_on=excluded.due_on, has_claims=excluded.has_claims, "
-                    f"state_hash=excluded.state_hash WHERE excluded.version > {SNAPSHOT_TABLE}.version",
-                    [(db_id(i), kind, v, cohort, due, claims, h) for i, kind, v, cohort, due, claims, h in snapshots],
-                )
+                self._upsert_snapshots(c, snapshots)
         return first
+
+    def _insert_states(self, cursor: Any, states: list[tuple[bytes, bytes]]) -> None:
+        p = self.placeholder
+        cursor.executemany(f"INSERT INTO {self._states_t} VALUES ({p},{p}) ON CONFLICT (state_hash) DO NOTHING",
+                           states)
+
+    def _upsert_snapshots(self, cursor: Any, snapshots: Sequence[SnapshotParams]) -> None:
+        p, db_id = self.placeholder, self._db_id
+        cursor.executemany(
+            f"INSERT INTO {self._snapshots_t} VALUES ({p},{p},{p},{p},{p},{p},{p}) {self.SNAPSHOT_UPSERT}",
+            [(db_id(i), kind, v, cohort, due, claims, h) for i, kind, v, cohort, due, claims, h in snapshots],
+        )
 
     def _check_guard(self, cursor: Any, guard: LogGuard, first: int) -> None:
         """Inside the write's transaction, after its events were inserted (so it holds the events table's
