@@ -9,7 +9,10 @@ For each store (SQLite, PostgreSQL) and each payment variant, in a fresh store:
 2. read back every row that run wrote (same originator ids, versions, topics and state bytes) and
    insert them raw into an empty table of the same shape, in one transaction: SQLite ``executemany``
    with the library's connection settings, PostgreSQL binary ``COPY``.
-3. report events/s of the bulk path, rows/s of the raw insert and their ratio (target: >= 0.5 on SQLite).
+3. report events/s of the bulk path, rows/s of the raw insert and their ratio (targets: >= 0.5 on SQLite,
+   >= 0.3 on PostgreSQL, >= 0.25 with every member in its own state), and the same ratio with the quotes
+   counted (``ratio+q``: events / (execute + quote seconds)); the machine's load beside each line. The figures
+   are saved as JSON in ``bench/results/`` (:func:`bench.common.save_result`).
 
 Run on demand (this is not a test)::
 
@@ -42,6 +45,7 @@ from typing import Any, Protocol, TypeVar
 import psycopg
 from psycopg import sql
 
+from bench.common import load, save_result
 from cli.seed_demo import synthetic_nik
 from commands import bulk
 from commands.authorise import local_actor
@@ -71,6 +75,9 @@ MEMBERS_MAX = 89_990
 BUDGET_RP = 10**12
 READ_PAGE_ROWS = 50_000
 RATIO_TARGET = 0.5
+"""The issue's targets: SQLite >= 0.5, PostgreSQL >= 0.3; every member in its own state (SQLite) >= 0.25."""
+RATIO_TARGETS = {"sqlite": 0.5, "postgres": 0.3}
+RATIO_TARGET_DISTINCT = 0.25
 STORES = ("sqlite", "postgres")
 VARIANTS = ("monthly", "annual")
 PG_URL_DEFAULT = (
@@ -151,6 +158,12 @@ class VariantResult:
     raw_s: float
     raw_rows_per_s: float
     ratio: float
+    ratio_with_quote: float
+    """events / (execute + quote seconds) / raw rows/s: the cohort payment as an operator runs it."""
+    target: float
+    target_met: bool
+    load: list[float] = field(default_factory=list)
+    """The machine's 1-, 5- and 15-minute load averages when the variant finished."""
     settings: dict[str, str] = field(default_factory=dict)
     """Effective write settings of the ledger's connection and of the raw one (to prove they match)."""
 
@@ -175,11 +188,15 @@ class RawRun:
 def variant_result(store: str, variant: str, workload: Workload, run: BulkRun, raw: RawRun) -> VariantResult:
     events_per_s = per_s(run.events, run.bulk_s)
     raw_rows_per_s = per_s(len(raw.rows), raw.raw_s)
+    ratio = events_per_s / raw_rows_per_s
+    target = RATIO_TARGET_DISTINCT if workload.distinct_states == 0 else RATIO_TARGETS[store]
     return VariantResult(
         store=store, variant=variant, members=workload.members, distinct_states=workload.distinct_states,
         payments=run.payments, events=run.events, import_s=run.import_s, pay_s=run.pay_s, bulk_s=run.bulk_s,
         events_per_s=events_per_s, quote_s=run.quote_s, raw_rows=len(raw.rows), raw_state_bytes=state_bytes(raw.rows),
-        raw_s=raw.raw_s, raw_rows_per_s=raw_rows_per_s, ratio=events_per_s / raw_rows_per_s, settings=raw.settings,
+        raw_s=raw.raw_s, raw_rows_per_s=raw_rows_per_s, ratio=ratio,
+        ratio_with_quote=per_s(run.events, run.bulk_s + run.quote_s) / raw_rows_per_s, target=target,
+        target_met=ratio >= target, load=load(), settings=raw.settings,
     )
 
 
@@ -532,6 +549,8 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("raw s", "raw_s", "{:>6.2f}"),
     ("raw rows/s", "raw_rows_per_s", "{:>10,.0f}"),
     ("ratio", "ratio", "{:>6.3f}"),
+    ("ratio+q", "ratio_with_quote", "{:>7.3f}"),
+    ("load", "load", "{0[0]:>5.2f}"),
 ]
 
 
@@ -549,11 +568,12 @@ def format_table(workload: Workload, results: Sequence[VariantResult]) -> str:
               for row in cells]
     lines.append("")
     lines.append("seconds = import + payments (execute only); quote s = the payments' quotes, timed apart; "
-                 "ratio = events/s / raw rows/s")
+                 "ratio = events/s / raw rows/s; ratio+q = the same with the quote seconds counted; "
+                 "load = 1-minute load average")
     for r in results:
-        if r.store == "sqlite":
-            verdict = "met" if r.ratio >= RATIO_TARGET else "NOT met"
-            lines.append(f"sqlite/{r.variant}: target ratio >= {RATIO_TARGET} {verdict} ({r.ratio:.3f})")
+        verdict = "met" if r.target_met else "NOT met"
+        lines.append(f"{r.store}/{r.variant}: target ratio >= {r.target} {verdict} ({r.ratio:.3f}; "
+                     f"with the quotes {r.ratio_with_quote:.3f})")
     return "\n".join(lines)
 
 
@@ -689,6 +709,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.workdir is None and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     print_report(args, workload, results, profiles)
+    if not args.profile:  # a profiled run's timings are inflated: not a result
+        saved = save_result("bulk_write", {"environment": environment(args, workload),
+                                           "results": [rounded(asdict(r)) for r in results]})
+        log(f"figures saved to {saved}")
     return 0
 
 
