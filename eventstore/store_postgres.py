@@ -136,6 +136,9 @@ class PostgresStore(SqlStore):
     def _states_t(self) -> str:
         return f"{self._schema}.{STATE_TABLE}"
 
+    def _index_t(self, name: str) -> str:
+        return f"{self._schema}.{name}"
+
     @property
     def _events_t(self) -> str:
         return f"{self._schema}.{self.recorder.events_table_name}"
