@@ -25,6 +25,8 @@ from eventstore.store_sql import SqlStore
 COPY_MIN_ROWS = 64
 """From this many events (or snapshot rows) in one write, they go through a binary COPY into a staging table;
 below it, one statement with the rows as an array (the library's way) is fewer round trips."""
+SNAPSHOT_FILLFACTOR = 50
+"""Percent of each page of ``jamsos_snapshots`` filled by inserts: the rest is for updates on the same page."""
 STAGE_EVENTS = "jamsos_stage_events"
 STAGE_SNAPSHOTS = "jamsos_stage_snapshots"
 """Temporary tables (the session's own, dropped at commit or rollback) of the bulk write."""
@@ -139,6 +141,19 @@ class PostgresStore(SqlStore):
     def _index_t(self, name: str) -> str:
         return f"{self._schema}.{name}"
 
+    def _create_snapshot_tables(self) -> None:
+        super()._create_snapshot_tables()
+        # Half-empty pages: a cohort payment updates every member's snapshot row, and with room on its page and no
+        # indexed column changed (kind, cohort) the update is HOT — no index entry written. Updating 10k rows
+        # measured 37-39 ms at fillfactor 50 against 98-103 ms at 100 (load 6). An older store's existing pages keep
+        # their fill until rewritten (VACUUM FULL); its new pages get the room.
+        with self._tx(commit=True) as c:
+            c.execute("SELECT reloptions FROM pg_class WHERE oid = to_regclass(%s)", [self._snapshots_t])
+            found = c.fetchone()
+            options = (found["reloptions"] if isinstance(found, dict) else found[0]) if found else None
+            if f"fillfactor={SNAPSHOT_FILLFACTOR}" not in (options or []):
+                c.execute(f"ALTER TABLE {self._snapshots_t} SET (fillfactor = {SNAPSHOT_FILLFACTOR})")
+
     @property
     def _events_t(self) -> str:
         return f"{self._schema}.{self.recorder.events_table_name}"
@@ -222,7 +237,13 @@ class PostgresStore(SqlStore):
                        "state_hash bytea NOT NULL) ON COMMIT DROP")
         with cursor.copy(f"COPY {stage} FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(binary_snapshots(latest.values()))
-        cursor.execute(f"INSERT INTO {self._snapshots_t} SELECT * FROM {stage} {self.SNAPSHOT_UPSERT}")
+        # every snapshot writer holds the events table's lock (this transaction too): no row can appear between
+        # the UPDATE of the stored ones and the INSERT of the others (which keeps its ON CONFLICT all the same)
+        cursor.execute(f"UPDATE {self._snapshots_t} t SET kind = s.kind, version = s.version, cohort = s.cohort, "
+                       "due_on = s.due_on, has_claims = s.has_claims, state_hash = s.state_hash "
+                       f"FROM {stage} s WHERE t.aggregate_id = s.aggregate_id AND s.version > t.version")
+        cursor.execute(f"INSERT INTO {self._snapshots_t} SELECT * FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM "
+                       f"{self._snapshots_t} t WHERE t.aggregate_id = s.aggregate_id) {self.SNAPSHOT_UPSERT}")
 
     # --- the chain (see eventstore.chain_store) ---------------------------------------------------
 

@@ -42,6 +42,20 @@ def _rows(n: int) -> tuple[list[EventRow], list[SnapshotParams], dict[bytes, byt
     return events, snapshots, {bytes([d]) * 16: b"state %d" % d for d in range(7)}
 
 
+def _next(n: int) -> tuple[list[EventRow], list[SnapshotParams]]:
+    """Version 3 of every aggregate of :func:`_rows`: an update of each stored snapshot (some change cohort), and
+    a stale row (version 1) for some, which must change nothing."""
+    events: list[EventRow] = []
+    snapshots: list[SnapshotParams] = []
+    for k in range(n):
+        aggregate_id = uuid.uuid5(uuid.NAMESPACE_URL, f"member-{k}")
+        events.append((aggregate_id, 3, "ledger.events:ContributionPaid", b'{"paid":true}'))
+        snapshots.append((aggregate_id, "Member", 3, "AGR" if k % 3 else "OTHER", "2025-04-01", 0, bytes([k % 7]) * 16))
+        if k % 10 == 0:
+            snapshots.append((aggregate_id, "Member", 1, None, None, 1, bytes([k % 7]) * 16))
+    return events, snapshots
+
+
 def _written(store: LedgerStore) -> tuple[Any, ...]:
     ids = sorted({e[0] for e in _rows(N)[0]})
     snaps = store.snapshots(ids)
@@ -61,6 +75,8 @@ def test_copy_path_writes_what_the_array_insert_writes(pg_schema_url: str, tmp_p
     try:
         assert copied.write_rows([events[0]], [], {}) == 1  # a small write first: the bulk one starts at 2
         assert copied.write_rows(events[1:], snapshots, states) == 2
+        later, updates = _next(N)
+        copied.write_rows(later, updates, states)
         by_copy = _written(copied)
         chain = [(r.first_position, r.leaves, r.root) for r in copied.chain_rows(0, 10)]
         assert verify(copied)["ok"]
@@ -72,6 +88,7 @@ def test_copy_path_writes_what_the_array_insert_writes(pg_schema_url: str, tmp_p
     try:
         arrays.write_rows([events[0]], [], {})
         arrays.write_rows(events[1:], snapshots, states)
+        arrays.write_rows(later, updates, states)
         assert _written(arrays) == by_copy
         assert [(r.first_position, r.leaves, r.root) for r in arrays.chain_rows(0, 10)] == chain
     finally:
