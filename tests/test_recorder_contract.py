@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,9 +72,15 @@ class _StoreCase:
 
     def setUp(self) -> None:
         self._opened: list[LedgerStore] = []
+        self._threads = set(threading.enumerate())
         self._url = self.open_url()
 
     def tearDown(self) -> None:
+        # The library's concurrent case only signals its reader threads to stop: closing the store under a read
+        # still in flight would close its connection beneath it (SQLite then crashes the process).
+        for thread in set(threading.enumerate()) - self._threads:
+            if not thread.daemon:
+                thread.join(timeout=60)
         try:
             for store in self._opened if self.via_write_path else []:
                 found = verify(store)  # every event the write path wrote is in the audit chain, unaltered
