@@ -12,7 +12,8 @@ For each store (SQLite, PostgreSQL) and each payment variant, in a fresh store:
 3. report events/s of the bulk path, rows/s of the raw insert and their ratio (targets: >= 0.5 on SQLite,
    >= 0.3 on PostgreSQL, >= 0.25 with every member in its own state), and the same ratio with the quotes
    counted (``ratio+q``: events / (execute + quote seconds)); the machine's load beside each line. The figures
-   are saved as JSON in ``bench/results/`` (:func:`bench.common.save_result`).
+   are saved as JSON in ``bench/results/`` (:func:`bench.common.save_result`; with ``--json`` they go to stdout
+   only, for ``bench.all``, which saves them).
 
 Run on demand (this is not a test)::
 
@@ -709,7 +710,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.workdir is None and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     print_report(args, workload, results, profiles)
-    if not args.profile:  # a profiled run's timings are inflated: not a result
+    # a profiled run's timings are inflated: not a result; with --json the reader of stdout saves them
+    # (bench.all does, as bench/results/bulk_write-*.json: saving here too would store each run twice)
+    if not args.profile and not args.json:
         saved = save_result("bulk_write", {"environment": environment(args, workload),
                                            "results": [rounded(asdict(r)) for r in results]})
         log(f"figures saved to {saved}")
