@@ -196,12 +196,12 @@ def _decide_import(ledger: Ledger, cmd: ImportCohort, ctx: CommandContext, on: d
     newcomers: list[tuple[CohortRow, uuid.UUID, Outcome]] = []  # first enrolments, decided per situation
     resumed = 0
     for line, row, mid in candidates:
-        member = existing.get(mid) or Member(mid)
-        spell = member.open_spell
+        found = existing.get(mid)  # None: a newcomer, whose Member would be a fresh one (no events, no spell)
+        spell = found.open_spell if found is not None else None
         if spell is not None and spell.command_id == ctx.command_id:
             resumed += 1
             continue
-        if replicate and not member.exists:
+        if replicate and (found is None or not found.exists):  # decided per situation: no Member built for it
             key = (row.village_code, row.role, row.declared_income_rp)
             if key not in templates:
                 templates[key] = _enrolment_template(ledger, ctx, on, agreement, window, windows, region, row)
@@ -211,6 +211,7 @@ def _decide_import(ledger: Ledger, cmd: ImportCohort, ctx: CommandContext, on: d
             else:
                 newcomers.append((row, mid, template))
             continue
+        member = found if found is not None else Member(mid)
         try:
             plan = _plan(member, on, agreement, window, windows, region, row)
         except LedgerError as err:

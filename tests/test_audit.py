@@ -358,7 +358,7 @@ def test_a_write_and_its_link_commit_together_on_every_store(ledger: Ledger, mon
     def boom(*_: Any) -> bytes:
         raise ChainError("linking failed")
 
-    monkeypatch.setattr("eventstore.store.write_leaves", boom)
+    monkeypatch.setattr("eventstore.store_memory.write_leaves", boom)
     monkeypatch.setattr("eventstore.chain_store.write_leaves", boom)
     with pytest.raises(ChainError):
         sign(ledger, code="NEVER")

@@ -8,10 +8,13 @@ be byte-identical (but for the library's wall-clock ``timestamp`` and the random
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +26,7 @@ from eventstore.mapper import decode_state, encode_state
 from ledger.claim import Claim
 from ledger.member import Member
 from ledger.values import ClaimType
-from tests.conftest import execute, nik
+from tests.conftest import PG_URL, execute, nik, require_postgres
 from tests.test_behaviour import AGREEMENT, sign
 
 _WALL_CLOCK = re.compile(rb'"timestamp":"[^"]+"')
@@ -41,12 +44,13 @@ member_plan = st.tuples(
 )
 
 
-def _play(tmp: Path, plans: list[tuple[str, int | None, str]], replicate: bool, monkey: Any) -> list[Any]:
+def _play(tmp: Path, plans: list[tuple[str, int | None, str]], replicate: bool, monkey: Any,
+          url: str | None = None) -> list[Any]:
     monkey.setattr(bulk, "REPLICATE_BY_STATE", replicate)
     monkey.setenv("JAMSOS_KEY_FILE", str(tmp / "shared.key"))
     db = tmp / f"ledger-{replicate}.db"
     clock = SimulatedClock(datetime(2025, 1, 2, 8, tzinfo=WIB))
-    ledger: Ledger = bootstrap(f"sqlite:///{db}", clock=clock)
+    ledger: Ledger = bootstrap(url or f"sqlite:///{db}", clock=clock)
     try:
         sign(ledger, last="2025-12")
         rows = [(k + 2, CohortRow(nik=nik(k), name=f"W{k}", role=role, declared_income_rp=income))
@@ -120,4 +124,29 @@ def test_replicated_bulk_writes_equal_member_by_member(plans: list[Any], tmp_pat
     with monkeypatch.context() as m2:
         one_by_one = _play(tmp, plans, False, m2)
     assert len(replicated[0]) == len(one_by_one[0])
+    assert replicated == one_by_one
+
+
+PG_PLANS = [(("PETANI", "NELAYAN")[k % 2], (None, 1_000_000, 2_500_000)[k % 3],
+             ("none", "none", "paid_jan", "death_claim", "held_claim")[k % 5]) for k in range(80)]
+"""80 members: the import and the cohort payments write more than 64 events at once, PostgreSQL's COPY path."""
+
+
+@pytest.mark.postgres
+def test_replicated_bulk_writes_equal_member_by_member_on_postgres(tmp_path: Path, monkeypatch: Any) -> None:
+    require_postgres()
+    urls = []
+    for _ in range(2):
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        urls.append((schema, f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"))
+    try:
+        with monkeypatch.context() as m1:
+            replicated = _play(tmp_path, PG_PLANS, True, m1, urls[0][1])
+        with monkeypatch.context() as m2:
+            one_by_one = _play(tmp_path, PG_PLANS, False, m2, urls[1][1])
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            for schema, _ in urls:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    assert len(replicated[0]) == len(one_by_one[0]) > 80
     assert replicated == one_by_one
