@@ -20,8 +20,10 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
+from sqlalchemy import Select, case, func, literal, not_, or_, select, true, union_all
+
 from ledger.values import Period
-from projections.facts import Facts
+from projections.facts import Facts, count_by
 
 SELF = "SELF"
 COLUMNS = ["month", "agreement", "active"]
@@ -39,39 +41,55 @@ def month_days(first_month: str, on: date) -> list[tuple[str, str]]:
     return out
 
 
-def _code_on(segments: list[dict[str, Any]], anchor_day: int, day: str) -> str:
-    """The agreement (or SELF) paying for the period ``day`` falls in, as decided by ``day``."""
-    period = str(Period.containing(date.fromisoformat(day), anchor_day))
-    chosen = segments[0]
-    for seg in segments:
-        if seg["from_period"] <= period and seg["changed_on"] <= day:
-            chosen = seg
-    return chosen["agreement_code"] or SELF
+def active_by_month(facts: Facts, on: date, first_month: str | None) -> dict[str, Any]:
+    """The section of the module's docstring: ``month``, ``agreement``, ``active`` (chains), from ``first_month``
+    (of the first enrolment by ``on``; None: there is none).
 
-
-def active_by_month(facts: Facts, on: date) -> dict[str, Any]:
-    """The section of the module's docstring: ``month``, ``agreement``, ``active`` (chains)."""
-    spells = facts.spells
-    if not spells:
+    Chains with one payer are grouped in the database by the days that decide their months (enrolment, lapse,
+    death) and spread over the months here; a chain with a payer change is counted per month in the database,
+    under the payer of the period each counted day falls in, as decided by that day."""
+    if first_month is None:  # no chain enrolled by ``on``
         return {"columns": COLUMNS, "rows": []}
-    months = month_days(min(s["enrolled_on"] for s in spells)[:7], on)
-    days = [d for _, d in months]
-    counts: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
-    for spell in spells:
-        start = bisect_left(days, spell["enrolled_on"])  # first day counted on or after enrolment
-        end = len(days)  # one past the last day counted while active
-        if spell["lapsed_on"] is not None:
-            end = min(end, bisect_left(days, spell["lapsed_on"]))  # active while day < lapsed_on
-        died = facts.members[spell["member_id"]]["died_on"]
-        if died is not None:
-            end = min(end, bisect_right(days, died))  # active while day <= died_on
-        segments = facts.segments[(spell["member_id"], spell["spell_no"])]
-        if not segments:
-            continue
-        single = len(segments) == 1
-        for i in range(start, end):
-            code = (segments[0]["agreement_code"] or SELF) if single else _code_on(segments, spell["anchor_day"],
-                                                                                 days[i])
-            counts[code][i] += 1
+    months = month_days(first_month, on)
+    with facts.engine.connect() as conn:
+        ch = facts.chains()
+        days = [d for _, d in months]
+        counts: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
+        one = (select(facts.first_code(ch).label("code"), ch.c.enrolled_on, ch.c.lapsed_on, ch.c.died_on)
+               .where(not_(ch.c.changed)).subquery("one_payer"))
+        for code, enrolled_on, lapsed_on, died, n in count_by(conn, one):
+            start = bisect_left(days, enrolled_on)  # first day counted on or after enrolment
+            end = len(days)  # one past the last day counted while active
+            if lapsed_on is not None:
+                end = min(end, bisect_left(days, lapsed_on))  # active while day < lapsed_on
+            if died is not None:
+                end = min(end, bisect_right(days, died))  # active while day <= died_on
+            for i in range(start, end):
+                counts[code][i] += int(n)
+        for i, code, n in conn.execute(_changed_payers(facts, months)):
+            counts[code][i] += int(n)
     rows = [[month, code, counts[code][i]] for i, (month, _) in enumerate(months) for code in sorted(counts)]
     return {"columns": COLUMNS, "rows": rows}
+
+
+def _changed_payers(facts: Facts, months: list[tuple[str, str]]) -> Select[Any]:
+    """``(month index, agreement, chains)`` of the chains with more than one payer: each counted day joined to
+    the chains active on it, under the payer of the period the day falls in (``Period.containing(day,
+    anchor_day)``), as decided by the day."""
+    ch = facts.chains()
+    changed = select(ch).where(ch.c.changed).cte("changed_chains").prefix_with("MATERIALIZED")  # few: first
+    counted = union_all(*(select(literal(i).label("i"), literal(day).label("day"),
+                                 literal(int(day[8:])).label("dd"), literal(_is_month_end(day)).label("last"),
+                                 literal(month).label("this"), literal(str(Period.parse(month) - 1)).label("prev"))
+                          for i, (month, day) in enumerate(months))).subquery("counted")
+    period = case((or_(counted.c.last == 1, changed.c.anchor_day <= counted.c.dd), counted.c.this),
+                  else_=counted.c.prev)
+    inner = (select(counted.c.i, facts.segment_at(changed, lambda fp: fp <= period, day=counted.c.day).label("code"))
+             .select_from(changed.join(counted, true()))
+             .where(facts.active(changed, counted.c.day)).subquery("changed"))
+    return select(*inner.c, func.count()).group_by(*inner.c)
+
+
+def _is_month_end(day: str) -> int:
+    d = date.fromisoformat(day)
+    return int(d.day == calendar.monthrange(d.year, d.month)[1])
