@@ -36,13 +36,18 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
     by_region: Counter[str] = Counter()
     by_role: Counter[str] = Counter()
     by_village: Counter[str] = Counter()
+    one_payer: list[tuple[str, str, str | None, str | None, int]] = []
+    first_enrolled: str | None = None
     with facts.engine.connect() as conn:
-        for code, month, lapse_code, reason, lapse_month, n in _enrolments_and_lapses(conn, facts):
+        for code, enrolled_on, lapse_code, reason, lapsed_on, died_on, changed, n in _chain_days(conn, facts):
             per_agreement[code]["enrolled"] += n
-            monthly[month]["enrolments"] += n
-            if reason is not None:
+            monthly[enrolled_on[:7]]["enrolments"] += n
+            first_enrolled = min(first_enrolled or enrolled_on, enrolled_on)
+            if lapsed_on is not None:
                 per_agreement[lapse_code][f"lapsed_{reason.lower()}"] += n
-                monthly[lapse_month][f"lapses_{reason.lower()}"] += n
+                monthly[lapsed_on[:7]][f"lapses_{reason.lower()}"] += n
+            if not changed:
+                one_payer.append((code, enrolled_on, lapsed_on, died_on, n))
         for code, n in _take_overs(conn, facts):
             per_agreement[code]["taken_over"] += n
         ch = facts.chains()
@@ -75,8 +80,7 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
             ["month", "enrolments", "lapses_arrears", "lapses_funding_ended", "reinstated_months"],
             [[k, c["enrolments"], c["lapses_arrears"], c["lapses_funding_ended"], c["reinstated_months"]]
              for k, c in sorted(monthly.items())]),
-        "active_by_month": active_by_month(facts, on, min((m for m, c in monthly.items() if c["enrolments"]),
-                                                          default=None)),
+        "active_by_month": active_by_month(facts, on, first_enrolled, one_payer),
     }
     enrolled = sum(c["enrolments"] for c in monthly.values())
     return sections, {"active_members": int(active_people), "enrolled_chains": enrolled, "died": int(died)}
@@ -87,17 +91,18 @@ def _grouped(conn: Connection, source: Any, keys: Any) -> list[tuple[Any, ...]]:
     return count_by(conn, select(*(k.label(f"k{i}") for i, k in enumerate(keys(source)))).subquery("keyed"))
 
 
-def _enrolments_and_lapses(conn: Connection, facts: Facts) -> list[tuple[Any, ...]]:
-    """``(agreement, month, lapse agreement, reason, lapse month, chains)`` of the chains enrolled by ``on``: the
-    agreement (or SELF) it was enrolled under and the month; for a lapse effective by ``on``, the agreement paying
-    the chain's last covered period (the one before the period of the lapse), as decided by ``on``, and the month
-    (all None without a lapse)."""
+def _chain_days(conn: Connection, facts: Facts) -> list[tuple[Any, ...]]:
+    """``(agreement, enrolled_on, lapse agreement, reason, lapsed_on, died_on, changed, chains)``: the chains
+    enrolled by ``on`` grouped by the days that decide the members report's months — the agreement (or SELF)
+    each was enrolled under; for a lapse effective by ``on`` the agreement paying the chain's last covered period
+    (the one before the period of the lapse) as decided by ``on`` (None without a lapse); whether its payer
+    changed by ``on``. Rows are bounded by the calendar (days of enrolment, lapse and death), not the store."""
     ch = facts.chains()
     last = last_covered_index(ch.c.lapsed_on, ch.c.anchor_day)
     lapse_code = case((ch.c.lapsed_on.is_not(None), facts.segment_at(ch, lambda fp: period_index(fp) <= last)))
-    inner = select(facts.first_code(ch).label("code"), func.substr(ch.c.enrolled_on, 1, 7).label("month"),
-                   lapse_code.label("lapse_code"), ch.c.lapse_reason,
-                   func.substr(ch.c.lapsed_on, 1, 7).label("lapse_month")).subquery("enrolments")
+    inner = select(facts.first_code(ch).label("code"), ch.c.enrolled_on, lapse_code.label("lapse_code"),
+                   ch.c.lapse_reason, ch.c.lapsed_on, ch.c.died_on,
+                   case((ch.c.changed, 1), else_=0).label("changed")).subquery("chain_days")
     return count_by(conn, inner)
 
 
@@ -106,7 +111,7 @@ def _take_overs(conn: Connection, facts: Facts) -> list[tuple[Any, ...]]:
     ch, seg = facts.chains(), facts.segments()
     inner = (select(self_or(seg.c.agreement_code).label("code"))
              .select_from(seg.join(ch, and_(ch.c.member_id == seg.c.member_id, ch.c.spell_no == seg.c.spell_no)))
-             .where(ch.c.changed, seg.c.from_period > ch.c.first_from).subquery("take_overs"))
+             .where(seg.c.from_period > ch.c.first_from).subquery("take_overs"))
     return count_by(conn, inner)
 
 

@@ -100,7 +100,8 @@ class Facts:
     def chains(self) -> Subquery:
         """Every chain enrolled by ``on`` (in scope), its lapse and its member's death as known on ``on`` (NULL if
         after), ``first_from`` and ``first_code`` (its first segment's period and agreement, SELF for none) and
-        ``changed`` (a payer change decided by ``on``).
+        ``changed`` (a payer change decided by ``on``). A chain's member and first segment are always there (the
+        enrolment writes both); they are outer-joined only so that a query not reading them skips them.
 
         A chain's first segment is its enrolment's (from its first period, decided on its enrolment day): a payer
         change starts after the current payer's first period (docs/rules.md#business-time, dependent facts)."""
@@ -114,9 +115,10 @@ class Facts:
                         lapsed.label("lapsed_on"), case((lapsed.is_not(None), s.c.lapse_reason)).label("lapse_reason"),
                         by_day(m.c.died_on, self.day).label("died_on"), s.c.first_period.label("first_from"),
                         self_or(first.c.agreement_code).label("first_code"), changed.label("changed"))
-                 .select_from(s.join(m, m.c.member_id == s.c.member_id)
-                              .join(first, and_(first.c.member_id == s.c.member_id, first.c.spell_no == s.c.spell_no,
-                                                first.c.from_period == s.c.first_period)))
+                 .select_from(s.outerjoin(m, m.c.member_id == s.c.member_id)  # both always there: outer
+                              .outerjoin(first, and_(first.c.member_id == s.c.member_id,
+                                                     first.c.spell_no == s.c.spell_no,
+                                                     first.c.from_period == s.c.first_period)))
                  .where(s.c.enrolled_on <= self.day))
         if self.scope is not None:
             query = query.where(exists().where(seg.c.member_id == s.c.member_id, seg.c.spell_no == s.c.spell_no,

@@ -20,10 +20,10 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, case, func, literal, not_, or_, select, true, union_all
+from sqlalchemy import Select, case, func, literal, or_, select, true, union_all
 
 from ledger.values import Period
-from projections.facts import Facts, count_by
+from projections.facts import Facts
 
 SELF = "SELF"
 COLUMNS = ["month", "agreement", "active"]
@@ -41,23 +41,22 @@ def month_days(first_month: str, on: date) -> list[tuple[str, str]]:
     return out
 
 
-def active_by_month(facts: Facts, on: date, first_month: str | None) -> dict[str, Any]:
-    """The section of the module's docstring: ``month``, ``agreement``, ``active`` (chains), from ``first_month``
-    (of the first enrolment by ``on``; None: there is none).
+def active_by_month(facts: Facts, on: date, first_enrolled: str | None,
+                    one_payer: list[tuple[str, str, str | None, str | None, int]]) -> dict[str, Any]:
+    """The section of the module's docstring: ``month``, ``agreement``, ``active`` (chains).
 
-    Chains with one payer are grouped in the database by the days that decide their months (enrolment, lapse,
-    death) and spread over the months here; a chain with a payer change is counted per month in the database,
-    under the payer of the period each counted day falls in, as decided by that day."""
-    if first_month is None:  # no chain enrolled by ``on``
+    ``one_payer``: the chains enrolled by ``on`` whose payer did not change by then, grouped (in the database)
+    by the days that decide their months — ``(agreement, enrolled_on, lapsed_on, died_on, chains)``, lapse and
+    death as known on ``on`` — spread over the months here; a chain with a payer change is counted per month in
+    the database, under the payer of the period each counted day falls in, as decided by that day. The months
+    run from the month of ``first_enrolled``, the first enrolment by ``on`` (None: no chain, no rows)."""
+    if first_enrolled is None:
         return {"columns": COLUMNS, "rows": []}
-    months = month_days(first_month, on)
+    months = month_days(first_enrolled[:7], on)
     with facts.engine.connect() as conn:
-        ch = facts.chains()
         days = [d for _, d in months]
         counts: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
-        one = (select(facts.first_code(ch).label("code"), ch.c.enrolled_on, ch.c.lapsed_on, ch.c.died_on)
-               .where(not_(ch.c.changed)).subquery("one_payer"))
-        for code, enrolled_on, lapsed_on, died, n in count_by(conn, one):
+        for code, enrolled_on, lapsed_on, died, n in one_payer:
             start = bisect_left(days, enrolled_on)  # first day counted on or after enrolment
             end = len(days)  # one past the last day counted while active
             if lapsed_on is not None:
