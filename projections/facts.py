@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import Integer, and_, case, cast, exists, func, literal, or_, select
+from sqlalchemy import Integer, and_, case, cast, exists, func, literal, or_, select, union_all
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement, Select, Subquery
 from sqlalchemy.sql.selectable import CTE
@@ -196,6 +196,24 @@ def period_containing(day: date, anchor_day: ColumnElement[Any]) -> ColumnElemen
     if day.day == calendar.monthrange(day.year, day.month)[1]:  # every anchor day has come by the month's end
         return literal(str(this))
     return case((anchor_day <= day.day, str(this)), else_=str(this - 1))
+
+
+def counted_days(days: list[str]) -> Subquery:
+    """The days ``days`` as a table: ``i`` (their index), ``day``, and what :func:`period_containing_counted` needs
+    (``dd`` the day of the month, ``last`` 1 on a month's last day, ``this`` its month, ``prev`` the one before)."""
+    rows = []
+    for i, text in enumerate(days):
+        d = date.fromisoformat(text)
+        this = Period(d.year, d.month)
+        rows.append(select(literal(i).label("i"), literal(text).label("day"), literal(d.day).label("dd"),
+                           literal(int(d.day == calendar.monthrange(d.year, d.month)[1])).label("last"),
+                           literal(str(this)).label("this"), literal(str(this - 1)).label("prev")))
+    return union_all(*rows).subquery("counted")
+
+
+def period_containing_counted(counted: Subquery, anchor_day: ColumnElement[Any]) -> ColumnElement[Any]:
+    """:func:`period_containing` for each day of :func:`counted_days` (the same rule, the day a column)."""
+    return case((or_(counted.c.last == 1, anchor_day <= counted.c.dd), counted.c.this), else_=counted.c.prev)
 
 
 def period_index(text: ColumnElement[Any]) -> ColumnElement[Any]:

@@ -20,10 +20,9 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, case, func, literal, or_, select, true, union_all
+from sqlalchemy import Select, func, select, true
 
-from ledger.values import Period
-from projections.facts import Facts
+from projections.facts import Facts, counted_days, period_containing_counted
 
 SELF = "SELF"
 COLUMNS = ["month", "agreement", "active"]
@@ -77,18 +76,10 @@ def _changed_payers(facts: Facts, months: list[tuple[str, str]]) -> Select[Any]:
     anchor_day)``), as decided by the day."""
     ch = facts.chains()
     changed = select(ch).where(ch.c.changed).cte("changed_chains").prefix_with("MATERIALIZED")  # few: first
-    counted = union_all(*(select(literal(i).label("i"), literal(day).label("day"),
-                                 literal(int(day[8:])).label("dd"), literal(_is_month_end(day)).label("last"),
-                                 literal(month).label("this"), literal(str(Period.parse(month) - 1)).label("prev"))
-                          for i, (month, day) in enumerate(months))).subquery("counted")
-    period = case((or_(counted.c.last == 1, changed.c.anchor_day <= counted.c.dd), counted.c.this),
-                  else_=counted.c.prev)
+    counted = counted_days([day for _, day in months])
+    period = period_containing_counted(counted, changed.c.anchor_day)
     inner = (select(counted.c.i, facts.segment_at(changed, lambda fp: fp <= period, day=counted.c.day).label("code"))
              .select_from(changed.join(counted, true()))
              .where(facts.active(changed, counted.c.day)).subquery("changed"))
     return select(*inner.c, func.count()).group_by(*inner.c)
 
-
-def _is_month_end(day: str) -> int:
-    d = date.fromisoformat(day)
-    return int(d.day == calendar.monthrange(d.year, d.month)[1])
