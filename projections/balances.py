@@ -13,6 +13,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import date
+from functools import lru_cache
 from itertools import groupby
 from typing import Any
 
@@ -39,9 +40,17 @@ def _section(columns: list[str], rows: list[list[Any]]) -> dict[str, Any]:
 
 
 def _tariff(spell: dict[str, Any], period: Period, payer_type: str) -> int:
-    programmes = [Programme(p) for p in (spell["programmes"] or "JKK,JKM").split(",")]
-    rates = monthly_rate_rp(period, programmes, spell["declared_income_rp"] or 1_000_000, PayerType(payer_type),
-                            spell["role"], spell["anchor_day"])
+    return _rate(spell["programmes"], spell["declared_income_rp"], payer_type, spell["role"], spell["anchor_day"],
+                 period)
+
+
+@lru_cache(maxsize=65_536)
+def _rate(programmes: str | None, declared_income_rp: int | None, payer_type: str, role: str, anchor_day: int,
+          period: Period) -> int:
+    """One member-month's tariff (``ledger.billing.monthly_rate_rp``, a pure function of these): the same few
+    inputs recur for most members, so it is computed once per distinct inputs."""
+    rates = monthly_rate_rp(period, [Programme(p) for p in (programmes or "JKK,JKM").split(",")],
+                            declared_income_rp or 1_000_000, PayerType(payer_type), role, anchor_day)
     return sum(rates.values())
 
 
