@@ -66,6 +66,10 @@ def run(store: Path, runs: int) -> dict[str, Any]:
                 REPORT_TARGET_MS),
         measure("jamsos report balances --json", [*JAMSOS, "report", "balances", "--json"], runs, cwd, env,
                 REPORT_TARGET_MS),
+        measure("jamsos report claims --json", [*JAMSOS, "report", "claims", "--json"], runs, cwd, env,
+                REPORT_TARGET_MS),
+        measure("jamsos report coverage --json", [*JAMSOS, "report", "coverage", "--json"], runs, cwd, env,
+                REPORT_TARGET_MS),
         measure("jamsos agreement show --json", [*JAMSOS, "agreement", "show", "SKW-RENTAN-2025", "--json"], runs,
                 cwd, env, REPORT_TARGET_MS),
     ]

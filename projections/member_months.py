@@ -20,8 +20,9 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from ledger.values import Period
-from projections.facts import Facts
+from sqlalchemy import Select, func, select, true
+
+from projections.facts import Facts, counted_days, period_containing_counted
 
 SELF = "SELF"
 COLUMNS = ["month", "agreement", "active"]
@@ -39,39 +40,46 @@ def month_days(first_month: str, on: date) -> list[tuple[str, str]]:
     return out
 
 
-def _code_on(segments: list[dict[str, Any]], anchor_day: int, day: str) -> str:
-    """The agreement (or SELF) paying for the period ``day`` falls in, as decided by ``day``."""
-    period = str(Period.containing(date.fromisoformat(day), anchor_day))
-    chosen = segments[0]
-    for seg in segments:
-        if seg["from_period"] <= period and seg["changed_on"] <= day:
-            chosen = seg
-    return chosen["agreement_code"] or SELF
+def active_by_month(facts: Facts, on: date, first_enrolled: str | None,
+                    one_payer: list[tuple[str, str, str | None, str | None, int]]) -> dict[str, Any]:
+    """The section of the module's docstring: ``month``, ``agreement``, ``active`` (chains).
 
-
-def active_by_month(facts: Facts, on: date) -> dict[str, Any]:
-    """The section of the module's docstring: ``month``, ``agreement``, ``active`` (chains)."""
-    spells = facts.spells
-    if not spells:
+    ``one_payer``: the chains enrolled by ``on`` whose payer did not change by then, grouped (in the database)
+    by the days that decide their months — ``(agreement, enrolled_on, lapsed_on, died_on, chains)``, lapse and
+    death as known on ``on`` — spread over the months here; a chain with a payer change is counted per month in
+    the database, under the payer of the period each counted day falls in, as decided by that day. The months
+    run from the month of ``first_enrolled``, the first enrolment by ``on`` (None: no chain, no rows)."""
+    if first_enrolled is None:
         return {"columns": COLUMNS, "rows": []}
-    months = month_days(min(s["enrolled_on"] for s in spells)[:7], on)
-    days = [d for _, d in months]
-    counts: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
-    for spell in spells:
-        start = bisect_left(days, spell["enrolled_on"])  # first day counted on or after enrolment
-        end = len(days)  # one past the last day counted while active
-        if spell["lapsed_on"] is not None:
-            end = min(end, bisect_left(days, spell["lapsed_on"]))  # active while day < lapsed_on
-        died = facts.members[spell["member_id"]]["died_on"]
-        if died is not None:
-            end = min(end, bisect_right(days, died))  # active while day <= died_on
-        segments = facts.segments[(spell["member_id"], spell["spell_no"])]
-        if not segments:
-            continue
-        single = len(segments) == 1
-        for i in range(start, end):
-            code = (segments[0]["agreement_code"] or SELF) if single else _code_on(segments, spell["anchor_day"],
-                                                                                 days[i])
-            counts[code][i] += 1
+    months = month_days(first_enrolled[:7], on)
+    with facts.engine.connect() as conn:
+        days = [d for _, d in months]
+        counts: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
+        for code, enrolled_on, lapsed_on, died, n in one_payer:
+            start = bisect_left(days, enrolled_on)  # first day counted on or after enrolment
+            end = len(days)  # one past the last day counted while active
+            if lapsed_on is not None:
+                end = min(end, bisect_left(days, lapsed_on))  # active while day < lapsed_on
+            if died is not None:
+                end = min(end, bisect_right(days, died))  # active while day <= died_on
+            for i in range(start, end):
+                counts[code][i] += int(n)
+        for i, code, n in conn.execute(_changed_payers(facts, months)):
+            counts[code][i] += int(n)
     rows = [[month, code, counts[code][i]] for i, (month, _) in enumerate(months) for code in sorted(counts)]
     return {"columns": COLUMNS, "rows": rows}
+
+
+def _changed_payers(facts: Facts, months: list[tuple[str, str]]) -> Select[Any]:
+    """``(month index, agreement, chains)`` of the chains with more than one payer: each counted day joined to
+    the chains active on it, under the payer of the period the day falls in (``Period.containing(day,
+    anchor_day)``), as decided by the day."""
+    ch = facts.chains()
+    changed = select(ch).where(ch.c.changed).cte("changed_chains").prefix_with("MATERIALIZED")  # few: first
+    counted = counted_days([day for _, day in months])
+    period = period_containing_counted(counted, changed.c.anchor_day)
+    inner = (select(counted.c.i, facts.segment_at(changed, lambda fp: fp <= period, day=counted.c.day).label("code"))
+             .select_from(changed.join(counted, true()))
+             .where(facts.active(changed, counted.c.day)).subquery("changed"))
+    return select(*inner.c, func.count()).group_by(*inner.c)
+

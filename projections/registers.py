@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -46,9 +47,10 @@ structure to write instead of a rowid table plus its key index."""
 
 class Registers(Projection):
     name = "registers"
-    version = 8  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
+    version = 9  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
     # 6: paid keyed by (period, member); 7: business dates of payer changes, refunds, claim steps, budgets;
-    # 8: a workforce figure recorded again for the same day replaces the first
+    # 8: a workforce figure recorded again for the same day replaces the first; 9: paid indexed by (late, paid_on)
+    # for the reports' reinstated months (projections.chain_reports)
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -107,7 +109,8 @@ class Registers(Projection):
               Column("jkk_rp", BigInteger), Column("jkm_rp", BigInteger), Column("jht_rp", BigInteger),
               Column("paid_on", String(10)), Column("payment_reference", String(64)), Column("late", Integer),
               Column("refund_due", Integer, default=0), Column("refund_due_on", String(10)),
-              PrimaryKeyConstraint("period", "member_id"), **CLUSTERED)
+              PrimaryKeyConstraint("period", "member_id"), Index(f"ix_paid{suffix}_late_paid_on", "late", "paid_on"),
+              **CLUSTERED)
         Table(f"claims{suffix}", metadata,
               Column("claim_id", String(64), primary_key=True), Column("member_id", String(36)),
               Column("claim_type", String(32)), Column("agreement_code", String(64)), Column("event_date", String(10)),

@@ -1,0 +1,209 @@
+"""The ``balances`` report: per agreement (and SELF) × period, members expected, expected, paid, outstanding and
+refunds due; per payer and fund source; per programme fund.
+
+The paid side is aggregated in the database (:class:`projections.facts.Facts`' payments, grouped). The expected
+side is the one rule of ``ledger.billing.expected_spell`` over every chain, so it runs here, on the chains
+streamed from the database one member at a time (ordered by member): memory holds one member's chains and the
+report's cells, never the store's rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import date
+from functools import lru_cache
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+
+from ledger.billing import expected_spell, monthly_rate_rp
+from ledger.coverage import Segment, Spell
+from ledger.values import PayerType, Period, Programme, period_range
+from projections.facts import Facts, self_or
+from projections.registers import PROGRAMME_OF_COMPONENT
+
+SELF = "SELF"
+"""Self-paying members: one row for all of them (their payer ids are per member)."""
+CLAIM_PROGRAMME = {"JKM_DEATH": "JKM", "SCHOLARSHIP": "JKM"}
+STREAM_ROWS = 2000
+"""Rows fetched at a time when streaming chains (a server-side cursor on PostgreSQL)."""
+_SPELL = ("member_id", "spell_no", "enrolled_on", "first_period", "anchor_day", "role", "declared_income_rp",
+          "programmes", "lapsed_on", "lapse_reason", "died_on")
+_SEGMENT = ("from_period", "agreement_code", "payer_id", "payer_type", "fund_source")
+
+
+def _section(columns: list[str], rows: list[list[Any]]) -> dict[str, Any]:
+    return {"columns": columns, "rows": rows}
+
+
+def _tariff(spell: dict[str, Any], period: Period, payer_type: str) -> int:
+    return _rate(spell["programmes"], spell["declared_income_rp"], payer_type, spell["role"], spell["anchor_day"],
+                 period)
+
+
+@lru_cache(maxsize=65_536)
+def _rate(programmes: str | None, declared_income_rp: int | None, payer_type: str, role: str, anchor_day: int,
+          period: Period) -> int:
+    """One member-month's tariff (``ledger.billing.monthly_rate_rp``, a pure function of these): the same few
+    inputs recur for most members, so it is computed once per distinct inputs."""
+    rates = monthly_rate_rp(period, [Programme(p) for p in (programmes or "JKK,JKM").split(",")],
+                            declared_income_rp or 1_000_000, PayerType(payer_type), role, anchor_day)
+    return sum(rates.values())
+
+
+def _chain(spell: dict[str, Any]) -> Spell:
+    segments = [Segment.model_construct(from_period=s["from_period"], agreement_code=s["agreement_code"],
+                                        payer_id=s["payer_id"], payer_type=PayerType(s["payer_type"]),
+                                        fund_source=s["fund_source"])
+                for s in spell["segments"]]
+    return Spell.model_construct(
+        enrolled_on=date.fromisoformat(spell["enrolled_on"]), anchor_day=spell["anchor_day"],
+        first_period=spell["first_period"], segments=segments,
+        lapsed_on=date.fromisoformat(spell["lapsed_on"]) if spell["lapsed_on"] else None,
+        lapse_reason=spell["lapse_reason"])
+
+
+def members_chains(facts: Facts) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """``(member_id, chains)`` of every member with a chain enrolled by ``on`` (in scope), one member at a time;
+    each chain a dict with its ``segments`` decided by ``on`` (by ``from_period``)."""
+    ch, seg = facts.chains(), facts.segments()
+    query = (select(*(ch.c[k] for k in _SPELL), *(seg.c[k] for k in _SEGMENT))
+             .select_from(ch.join(seg, and_(seg.c.member_id == ch.c.member_id, seg.c.spell_no == ch.c.spell_no)))
+             .order_by(ch.c.member_id, ch.c.spell_no, seg.c.from_period))
+    n = len(_SPELL)
+    with facts.engine.connect() as conn:
+        result = conn.execution_options(yield_per=STREAM_ROWS).execute(query)
+        for member_id, rows in groupby(result, key=lambda r: r[0]):
+            chains = []
+            for _, chain_rows in groupby(rows, key=lambda r: r[1]):
+                segs = list(chain_rows)
+                chain = dict(zip(_SPELL, segs[0][:n], strict=True))
+                chain["segments"] = [dict(zip(_SEGMENT, s[n:], strict=True)) for s in segs]
+                chains.append(chain)
+            yield member_id, chains
+
+
+def expected_cells(facts: Facts, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, set[str]]]:
+    """Members expected per (agreement or SELF, period) and their cost, for every period begun by ``on``:
+    the one rule of ``ledger.billing.expected_spell``, over the chains as they stood on ``on``; with a scope,
+    also the periods each member is expected for (``by_member``)."""
+    expected: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    member_expected: dict[str, set[str]] = defaultdict(set)
+    for member_id, rows in members_chains(facts):
+        chains = [_chain(row) for row in rows]
+        row_of = {id(chain): row for chain, row in zip(chains, rows, strict=True)}
+        died_text = rows[0]["died_on"]
+        died = date.fromisoformat(died_text) if died_text else None
+        for chain in chains:
+            codes = {seg.agreement_code for seg in chain.segments}
+            for code in codes:
+                if code is not None and code not in facts.agreements:
+                    continue
+                first, last = Period.parse(chain.first_period), Period.containing(on, chain.anchor_day)
+                if code is not None:
+                    window = facts.agreements[code]
+                    first = max(first, Period.parse(window["first_period"]))
+                    last = min(last, Period.parse(window["last_period"]))
+                for period in period_range(first, last):
+                    found = expected_spell(chains, died, code, period)
+                    if found is not chain:
+                        continue
+                    row = row_of[id(found)]
+                    cell = expected[(code or SELF, str(period))]
+                    if facts.scope is not None:
+                        member_expected[member_id].add(str(period))
+                    cell[0] += 1
+                    cell[1] += _tariff(row, period, found.segment_for(period).payer_type)
+    return expected, member_expected
+
+
+def _paid_sums(facts: Facts) -> tuple[dict[tuple[str, str], list[int]], dict[tuple[str, str], list[int]],
+                                      Counter[str], Counter[str]]:
+    """The payments by ``on``, summed in the database: per (agreement or SELF, period) [paid, refunds due,
+    members]; per (payer, fund source) — (SELF, SELF) for self-payers — [paid, refunds due]; per programme paid
+    in and refunds due."""
+    p = facts.paid().subquery("p")
+    refund = case((p.c.refund_due == 1, p.c.amount_rp), else_=0)
+    agreed = func.nullif(p.c.agreement_code, "").is_not(None)
+    keyed = select(self_or(p.c.agreement_code).label("code"), p.c.period,
+                   case((agreed, p.c.payer_id), else_=SELF).label("payer"),
+                   case((agreed, p.c.fund_source), else_=SELF).label("fund"), p.c.amount_rp,
+                   refund.label("refund_rp"), p.c.jkk_rp, p.c.jkm_rp, p.c.jht_rp,
+                   case((p.c.refund_due == 1, p.c.jkk_rp), else_=0).label("jkk_refund"),
+                   case((p.c.refund_due == 1, p.c.jkm_rp), else_=0).label("jkm_refund"),
+                   case((p.c.refund_due == 1, p.c.jht_rp), else_=0).label("jht_refund")).subquery("keyed")
+    k = keyed.c
+    paid: dict[tuple[str, str], list[int]] = {}
+    by_payer: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    programme_in: Counter[str] = Counter()
+    programme_refund: Counter[str] = Counter()
+    sums = [func.sum(c) for c in (k.amount_rp, k.refund_rp, k.jkk_rp, k.jkm_rp, k.jht_rp, k.jkk_refund,
+                                  k.jkm_refund, k.jht_refund)]
+    with facts.engine.connect() as conn:
+        for code, period, payer, fund, n, *s in conn.execute(
+                select(k.code, k.period, k.payer, k.fund, func.count(), *sums)
+                .group_by(k.code, k.period, k.payer, k.fund)):
+            amount, refund_rp, jkk, jkm, jht, jkk_r, jkm_r, jht_r = (int(v or 0) for v in s)
+            cell = paid.setdefault((code, period), [0, 0, 0])
+            cell[0] += amount
+            cell[1] += refund_rp
+            cell[2] += int(n)
+            by_payer[(payer, fund)][0] += amount
+            by_payer[(payer, fund)][1] += refund_rp
+            programme_in.update({"JKK": jkk, "JKM": jkm, "JHT": jht})
+            programme_refund.update({"JKK": jkk_r, "JKM": jkm_r, "JHT": jht_r})
+    return paid, by_payer, programme_in, programme_refund
+
+
+def balances_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per agreement (and SELF) × period: members expected, expected, paid, outstanding, refunds due; per payer
+    and fund source; per programme fund: contributions in, claims paid out, refunds due."""
+    expected, member_expected = expected_cells(facts, on)
+    paid, by_payer, programme_in, programme_refund = _paid_sums(facts)
+    programme_out: Counter[str] = Counter()
+    for c in facts.claims:
+        if c["status"] == "PAID":
+            for component, amount in json.loads(c["components"]).items():
+                programme = PROGRAMME_OF_COMPONENT.get(component, CLAIM_PROGRAMME.get(c["claim_type"], "JKK"))
+                programme_out[programme] += amount
+    rows = []
+    totals = Counter({"expected_rp": 0, "paid_rp": 0, "refunds_due_rp": 0})
+    for cell_key in sorted(set(expected) | set(paid)):
+        members, expected_rp = expected.get(cell_key, [0, 0])
+        paid_rp, refund_rp, paid_members = paid.get(cell_key, [0, 0, 0])
+        rows.append([*cell_key, members, expected_rp, paid_members, paid_rp, expected_rp - paid_rp, refund_rp])
+        totals["expected_rp"] += expected_rp
+        totals["paid_rp"] += paid_rp
+        totals["refunds_due_rp"] += refund_rp
+    sections = {
+        "by_agreement_period": _section(
+            ["agreement", "period", "members_expected", "expected_rp", "members_paid", "paid_rp", "outstanding_rp",
+             "refunds_due_rp"], rows),
+        "by_payer": _section(["payer", "fund_source", "paid_rp", "refunds_due_rp"],
+                             [[k[0], k[1], v[0], v[1]] for k, v in sorted(by_payer.items())]),
+        "by_programme": _section(
+            ["programme", "contributions_in_rp", "claims_paid_out_rp", "refunds_due_rp"],
+            [[prog, programme_in[prog], programme_out[prog], programme_refund[prog]]
+             for prog in ("JKK", "JKM", "JHT")]),
+    }
+    if facts.scope is not None:  # one agreement: per member too (the whole ledger would be millions of rows)
+        sections["by_member"] = _by_member(facts, member_expected)
+    return sections, {**totals, "outstanding_rp": totals["expected_rp"] - totals["paid_rp"]}
+
+
+def _by_member(facts: Facts, member_expected: dict[str, set[str]]) -> dict[str, Any]:
+    """One agreement's members: the last period paid, months paid, months expected but unpaid."""
+    p = facts.paid().subquery("p")
+    paid_periods: dict[str, set[str]] = defaultdict(set)
+    with facts.engine.connect() as conn:
+        for member_id, period in conn.execute(select(p.c.member_id, p.c.period)):
+            paid_periods[member_id].add(period)
+    rows_m = []
+    for member_id in sorted(set(member_expected) | set(paid_periods)):
+        have = paid_periods.get(member_id, set())
+        rows_m.append([member_id, max(have) if have else None, len(have),
+                       len(member_expected.get(member_id, set()) - have)])
+    return _section(["member_id", "paid_through", "months_paid", "months_in_arrears"], rows_m)
