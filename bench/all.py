@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.common import REPO, commit, load, machine, save_result
+from bench.reconcile import TARGET_LINES
 
 RUN_TIMEOUT_S = 3 * 3600
 
@@ -72,8 +73,6 @@ def _cli(out: dict[str, Any]) -> list[Line]:
 
 
 def _reconcile(out: dict[str, Any]) -> list[Line]:
-    from bench.reconcile import TARGET_LINES
-
     scale = TARGET_LINES / out["lines"]
     label = f"reconcile {out['lines']:,} lines (read + match)" + ("" if scale == 1 else f", scaled to {TARGET_LINES:,}")
     return [Line("reconcile", label, out["read_plus_match_s"] * scale, "s", out["raw_csv_s"] * scale,

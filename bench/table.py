@@ -71,11 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when the README's table is not current")
     args = parser.parse_args(argv)
     readme = README.read_text(encoding="utf-8")
-    updated = with_table(readme, render(newest_lines()))
+    lines = newest_lines()
+    updated = with_table(readme, render(lines))
     if args.check:
         return 0 if updated == readme else 1
     README.write_text(updated, encoding="utf-8")
-    print(f"README.md: {len(newest_lines())} paths", file=sys.stderr)
+    print(f"README.md: {len(lines)} paths", file=sys.stderr)
     return 0
 
 

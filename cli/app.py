@@ -15,6 +15,7 @@ import sys
 
 import typer
 
+from cli.errors import print_error
 from cli.root import app
 
 try:  # typer >= 0.2x vendors click
@@ -32,15 +33,11 @@ def main() -> None:
             exc.show()
         sys.exit(exc.exit_code)
     except click_exceptions.ClickException as exc:
-        from cli.common import print_error  # only on a refusal: the help and a verb's own import stay light
-
         param = getattr(exc, "param", None)
         field = param.name if param is not None and param.name else "usage"
         print_error(field, f"{exc.format_message()} (see --help)")
         sys.exit(exc.exit_code)
     except typer.Abort:
-        from cli.common import print_error
-
         print_error("command", "aborted")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -14,9 +14,9 @@ from cli.common import (
     StoreOpt,
     emit,
     fail,
-    one_line,
     read_with,
 )
+from cli.errors import one_line
 from cli.verbs import summary
 from eventstore.bootstrap import Ledger
 from eventstore.chain import ChainBroken

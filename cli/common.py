@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from cli.errors import one_line, print_error
 from cli.render import terminal_safe
 from cli.root import SESSION
 from commands import bulk
@@ -31,7 +32,7 @@ from ledger.errors import (
     InvalidInput,
     LedgerError,
 )
-from ledger.text import json_escaped, printable
+from ledger.text import json_escaped
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -55,15 +56,6 @@ def choices(what: str, enum: type[StrEnum]) -> str:
     """Help text naming an enum option's choices. The option's metavar is a short name instead of the choice list:
     rich folds a metavar without spaces anywhere (``JK`` / ``K_DISABILITY``), while help text wraps between words."""
     return f"{what} One of: {', '.join(member.value for member in enum)}."
-
-
-def one_line(text: object) -> str:
-    return printable(" ".join(str(text).split()))
-
-
-def print_error(field: str, reason: str) -> None:
-    """``error: <field>: <reason>`` as exactly one line (rich would wrap it at the terminal width)."""
-    sys.stderr.write(f"error: {one_line(field)}: {one_line(reason)}\n")
 
 
 def fail(err: LedgerError) -> None:

@@ -21,13 +21,13 @@ from cli.common import (
     current_actor,
     emit,
     fail,
-    one_line,
     parse_date,
     parse_rupiah,
     parse_timestamp,
     run_command,
     with_ledger,
 )
+from cli.errors import one_line
 from cli.verbs import summary
 from commands import bulk
 from commands.cohort_file import read_cohort

@@ -28,9 +28,11 @@ from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 from ledger.errors import InvalidInput
+from ledger.escapes import FORBIDDEN as _FORBIDDEN
+from ledger.escapes import describe as _describe
+from ledger.escapes import printable as printable  # re-exported: the one way to show stored text
 from ledger.identity import NIK_LENGTH, validate_nik
 
-_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _LEFT_BY_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 """The forbidden characters JSON writes raw (it escapes C0 in strings; raw C0 in a document is its whitespace)."""
 NIK_MASK = "[NIK disamarkan]"
@@ -40,17 +42,6 @@ _DIGIT_GROUPS = re.compile(r"\d+(?:[ .\-]\d+)*")
 """Digit groups joined by single spaces, dots or dashes: the ways a NIK is written (``3171 0112 0190 0001``,
 ``317101.120190.0001``, ``31-71-01-120190-0001``)."""
 _THOUSANDS = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
-
-
-def _describe(ch: str) -> str:
-    code = ord(ch)
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-def printable(text: str) -> str:
-    """``text`` with every forbidden character (see the module) written as a visible escape: ``\\x1b``, ``\\x9d``,
-    ``\\u202e``. Everything else (accents, Indonesian and Chinese names) is kept as it is."""
-    return _FORBIDDEN.sub(lambda m: _describe(m.group()), text)
 
 
 def forbidden_characters(text: str) -> list[str]:

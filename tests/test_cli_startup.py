@@ -21,11 +21,16 @@ from cli.verbs import VERBS
 HEAVY = ("sqlalchemy", "pydantic", "eventsourcing", "ledger", "commands", "eventstore", "projections", "api",
          "services", "fastapi", "openpyxl")
 """What a verb may need but the root help never does."""
+LIGHT = ("ledger.escapes",)
+"""What the root may import of those packages: the escapes of its one-line errors (no pydantic)."""
 
 
 def loaded_after(code: str) -> set[str]:
-    """The top-level packages in ``sys.modules`` after running ``code`` in a fresh interpreter."""
-    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    """The top-level packages in ``sys.modules`` after running ``code`` in a fresh interpreter, a package counted
+    only for a module of it other than :data:`LIGHT` (and the package itself)."""
+    light = {*LIGHT, *(name.split(".")[0] for name in LIGHT)}
+    probe = (f"{code}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules "
+             f"if m not in {sorted(light)!r}}})))")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert proc.returncode in (0, 2), proc.stderr  # 2: the bare help's exit
     return set(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -96,3 +101,10 @@ def test_the_root_help_lists_every_summary() -> None:
     text = "".join(proc.stdout.split())  # the summaries wrap at the help's width, after a space or a hyphen
     for name, verb in VERBS.items():
         assert "".join(f"{name} {verb.summary}".split()) in text, name
+
+
+def test_an_unknown_verb_is_one_error_line_and_loads_no_verb() -> None:
+    proc = subprocess.run([sys.executable, "-m", "cli", "enroll"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc
+    assert proc.stderr.strip().splitlines() == ["error: usage: No such command 'enroll'. (see --help)"], proc.stderr
+    assert not loaded_after(help_then(["enroll"])) & {"eventstore", "projections", "sqlalchemy"}
