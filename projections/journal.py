@@ -28,13 +28,54 @@ REGISTER_EVENTS = frozenset({
 """Events that also change the reconciliation registers (the rest only post to the journal, if at all)."""
 CLUSTERED: dict[str, Any] = {"sqlite_with_rowid": False}
 SHAPES_PER_QUERY_MAX = 500
+FOLD_STEP_MAX = 16
+"""The widest gap between two entries of one folded row (the events a cohort writes for each member)."""
+
+
+ENTRY_COLUMNS = ("position", "seq", "shape", "effective_on", "decided_on", "recorded_at", "last_position", "step")
+
+
+def _continues(run: list[Any], entry: list[Any]) -> bool:
+    """``entry`` (a first entry of its event) continues the equal first entries of ``run``: the same shape, days
+    and recording time, the next position at the run's step (a cohort whose every payment also reinstates the
+    member posts at every other position); a run of one takes the step of its second entry."""
+    if run[1] != 0 or entry[1] != 0 or run[2:6] != entry[2:6]:
+        return False
+    step = entry[0] - run[6]
+    return 0 < step <= FOLD_STEP_MAX and (run[6] == run[0] or step == run[7])
+
+
+def _add_entry(rows: list[list[Any]], position: int, seq: int, shape: str, effective_on: str, decided_on: str,
+               recorded_at: str) -> None:
+    """Append an entry to ``rows``, folded into the last row when it continues that row's run."""
+    entry = [position, seq, shape, effective_on, decided_on, recorded_at, position, 1]
+    if rows and _continues(rows[-1], entry):
+        _extend(rows[-1], entry)
+    else:
+        rows.append(entry)
+
+
+def _extend(run: list[Any], entry: list[Any]) -> None:
+    run[7] = entry[0] - run[6] if run[6] == run[0] else run[7]
+    run[6] = entry[6]
+
+
+def entry_count(entries: Any) -> Any:
+    """The entries one ``journal_entries`` row stands for (an SQL expression over its table or alias)."""
+    return (entries.c.last_position - entries.c.position) // entries.c.step + 1
+
+
+def entry_positions(position: int, last_position: int, step: int) -> range:
+    """The positions of the entries one ``journal_entries`` row stands for."""
+    return range(position, last_position + 1, step)
 
 
 class Journal(Projection):
     name = "journal"
-    version = 7  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape;
+    version = 8  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape;
     # 4: entries dated by the fact they record (a transfer's booking day), with the day it was decided beside;
-    # 5: statement lines keep their value date beside the booking date; 6: exceptions remember being parked
+    # 5: statement lines keep their value date beside the booking date; 6: exceptions remember being parked;
+    # 8: equal entries of consecutive positions folded into one row (position .. last_position)
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -42,15 +83,19 @@ class Journal(Projection):
         self._statement_payers: dict[str, tuple[str, str]] = {}
 
     def define(self, metadata: MetaData, suffix: str) -> None:
-        # one row per money event (per booking day of its transfers), its legs by shape: a cohort payment posts
-        # thousands of identical entries. effective_on: the business day of the fact (see ledger.journal);
-        # decided_on: the business day of the event that recorded it (the matching run, the resolution)
+        # one row per run of equal entries (a money event's, per booking day of its transfers) at positions
+        # position, position + step, .. last_position (entry_positions), its legs by shape: a cohort payment
+        # posts thousands of identical entries, one row here. effective_on: the business day of the fact (see
+        # ledger.journal); decided_on: the business day of the event that recorded it (the matching run, the
+        # resolution)
         Table(f"journal_entries{suffix}", metadata,
               Column("position", BigInteger, primary_key=True, autoincrement=False),
               Column("seq", Integer, primary_key=True, autoincrement=False),
               Column("shape", String(32), nullable=False),
               Column("effective_on", String(10), nullable=False), Column("decided_on", String(10), nullable=False),
-              Column("recorded_at", String(40), nullable=False), **CLUSTERED)
+              Column("recorded_at", String(40), nullable=False),
+              Column("last_position", BigInteger, nullable=False), Column("step", Integer, nullable=False),
+              **CLUSTERED)
         Table(f"journal_shapes{suffix}", metadata,
               Column("shape", String(32), primary_key=True),
               Column("leg", Integer, primary_key=True, autoincrement=False),
@@ -115,8 +160,8 @@ class Journal(Projection):
     # --- applying -------------------------------------------------------------------------------
 
     def apply(self, conn: Connection, batch: Sequence[Envelope]) -> None:
-        rows: list[tuple[Any, ...]] = []
-        add = rows.append
+        rows: list[list[Any]] = []
+        add = partial(_add_entry, rows)
         shapes: dict[str, Entry] = {}
         # the shapes of this batch's contributions, by every field ``entry_for`` (a pure function) reads
         shape_of: dict[tuple[Any, ...], str | None] = {}
@@ -137,17 +182,32 @@ class Journal(Projection):
                 else:
                     shape = shape_of[key] = _shaped(shapes, entry_for(kind, d, no_claim))
                 if shape is not None:
-                    add((e.position, 0, shape, d["effective_on"], d["effective_on"], d["recorded_at"]))
+                    add(e.position, 0, shape, d["effective_on"], d["effective_on"], d["recorded_at"])
                 continue
             claim_type = partial(self._claim_type, conn, e.originator_id)
             for seq, (fact_on, part) in enumerate(dated_parts(kind, d, booked)):
                 shape = _shaped(shapes, entry_for(kind, part, claim_type))
                 if shape is not None:
-                    add((e.position, seq, shape, fact_on, d["effective_on"], d["recorded_at"]))
+                    add(e.position, seq, shape, fact_on, d["effective_on"], d["recorded_at"])
         self._add_shapes(conn, shapes)
         self._references(conn, references)
-        insert_rows(conn, self.table("journal_entries"),
-                    ("position", "seq", "shape", "effective_on", "decided_on", "recorded_at"), rows)
+        self._extend_last_entry(conn, rows)
+        insert_rows(conn, self.table("journal_entries"), ENTRY_COLUMNS, [tuple(r) for r in rows])
+
+    def _extend_last_entry(self, conn: Connection, rows: list[list[Any]]) -> None:
+        """A batch's first run continuing the run the table ends with (a cohort payment split over batches) is
+        folded into that row (asked of the table: a rolled back batch leaves no state behind)."""
+        if not rows or rows[0][1] != 0:
+            return
+        t = self.table("journal_entries")
+        last = conn.execute(select(*(t.c[c] for c in ENTRY_COLUMNS)).order_by(t.c.position.desc(), t.c.seq.desc())
+                            .limit(1)).first()
+        if last is None or not _continues(list(last), rows[0]):
+            return
+        run = list(last)
+        _extend(run, rows[0])
+        conn.execute(update(t).where(t.c.position == run[0], t.c.seq == 0).values(last_position=run[6], step=run[7]))
+        del rows[0]
 
     def _booked_lines(self, conn: Connection, e: Envelope) -> dict[int, str]:
         """Line number → booking day of the statement lines an event decides on (one query per 500 lines)."""

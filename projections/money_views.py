@@ -22,7 +22,7 @@ from ledger.journal import account_type
 from ledger.reconciliation import OpenInvoice, StatementLine
 from ledger.values import PayerType, Period, Programme, format_rp
 from projections.audit import position_recorded_by
-from projections.journal import Journal
+from projections.journal import Journal, entry_count, entry_positions
 from projections.registers import Registers
 from projections.runner import Projection, ProjectionGroup, ProjectionRunner, memory_views_engine, views_engine
 
@@ -372,7 +372,8 @@ def _spread_received(views: MoneyViews, code: str, invoices: dict[str, dict[str,
 def trial_balance(views: MoneyViews, on: date | None) -> tuple[dict[str, Section], dict[str, Any]]:
     """Debits and credits per account (entries effective by ``on``)."""
     entries, legs = views.journal.table("journal_entries"), views.journal.table("journal_shapes")
-    query = (select(legs.c.account, func.sum(legs.c.debit_rp), func.sum(legs.c.credit_rp))
+    n = entry_count(entries)
+    query = (select(legs.c.account, func.sum(legs.c.debit_rp * n), func.sum(legs.c.credit_rp * n))
              .select_from(entries.join(legs, legs.c.shape == entries.c.shape)).group_by(legs.c.account))
     if on is not None:
         query = query.where(entries.c.effective_on <= on.isoformat())
@@ -424,19 +425,21 @@ def checks(views: MoneyViews, on: date, max_age_days: int | None) -> dict[str, A
     entries_t, legs_t = views.journal.table("journal_entries"), views.journal.table("journal_shapes")
     breaches: list[str] = []
     with views.engine.connect() as conn:
+        n = entry_count(entries_t)
         debit, credit = conn.execute(
-            select(func.coalesce(func.sum(legs_t.c.debit_rp), 0), func.coalesce(func.sum(legs_t.c.credit_rp), 0))
+            select(func.coalesce(func.sum(legs_t.c.debit_rp * n), 0),
+                   func.coalesce(func.sum(legs_t.c.credit_rp * n), 0))
             .select_from(entries_t.join(legs_t, legs_t.c.shape == entries_t.c.shape))).one()
         # an entry's legs are its shape's: an unbalanced shape, or none, names every entry that has it
         off_rp = func.sum(legs_t.c.debit_rp) - func.sum(legs_t.c.credit_rp)
         bad = {shape: (n, off) for shape, n, off in conn.execute(
             select(legs_t.c.shape, func.count(), off_rp).group_by(legs_t.c.shape)
             .having((func.count() < 2) | (off_rp != 0)))}
-        unbalanced = [(position, *bad.get(shape, (0, 0))) for position, shape in conn.execute(
-            select(entries_t.c.position, entries_t.c.shape)
+        unbalanced = sorted((position, *bad.get(shape, (0, 0))) for first, last, step, shape in conn.execute(
+            select(entries_t.c.position, entries_t.c.last_position, entries_t.c.step, entries_t.c.shape)
             .where(entries_t.c.shape.in_(list(bad)) | entries_t.c.shape.not_in(select(legs_t.c.shape)))
-            .order_by(entries_t.c.position))]
-        entries = conn.execute(select(func.count()).select_from(entries_t)).scalar_one()
+            .order_by(entries_t.c.position)) for position in entry_positions(first, last, step))
+        entries = int(conn.execute(select(func.coalesce(func.sum(n), 0))).scalar_one())
     if debit != credit:
         breaches.append(f"trial balance: debits {format_rp(debit)} != credits {format_rp(credit)}")
     breaches += [f"entry at position {p}: {n} leg(s), off by {format_rp(d)}" for p, n, d in unbalanced]

@@ -148,6 +148,15 @@ POSITION = "Position of the event in the log (global, increasing, with gaps); jo
 STATEMENT_ID = "Bank statement id: the SHA-256 of the imported file."
 LINE_NO = "Line number within its bank statement."
 
+JOURNAL_ENTRIES_EXPANDED = (
+    "WITH RECURSIVE entry (position, seq, shape, effective_on, decided_on, recorded_at, last_position, step) AS ("
+    "SELECT position, seq, shape, effective_on, decided_on, recorded_at, last_position, step "
+    "FROM {journal.journal_entries} UNION ALL "
+    "SELECT position + step, seq, shape, effective_on, decided_on, recorded_at, last_position, step FROM entry "
+    "WHERE position < last_position) SELECT * FROM entry")
+"""Every entry of the journal, one row each: a row of ``journal_entries`` stands for the equal entries of its
+positions ``position, position + step, .. last_position`` (a cohort payment's, folded by the projection)."""
+
 VIEWS: tuple[View, ...] = (
     View("agreements", "Funding agreements (perjanjian kerja sama): who pays for which cohort, from when to when, "
          "at what rate and within what budget. One row per agreement.", "{registers.agreements} AS a", (
@@ -273,7 +282,7 @@ VIEWS: tuple[View, ...] = (
     )),
     View("journal", "The double-entry journal: one row per leg of each money event's entry. Every entry "
          "(position) balances: sum(debit_rp) = sum(credit_rp).",
-         "{journal.journal_entries} AS e JOIN {journal.journal_shapes} AS s ON s.shape = e.shape "
+         f"({JOURNAL_ENTRIES_EXPANDED}) AS e JOIN {{journal.journal_shapes}} AS s ON s.shape = e.shape "
          "LEFT JOIN {journal.journal_shapes} AS f ON f.shape = e.shape AND f.leg = 1", (
         C("position", "e.position", "bigint", POSITION),
         C("entry_no", "e.seq", "integer", "Entry within the event, from 0 (a matching run posts one entry per "
