@@ -42,7 +42,7 @@ def _continues(run: list[Any], entry: list[Any]) -> bool:
     if run[1] != 0 or entry[1] != 0 or run[2:6] != entry[2:6]:
         return False
     step = entry[0] - run[6]
-    return 0 < step <= FOLD_STEP_MAX and (run[6] == run[0] or step == run[7])
+    return bool(0 < step <= FOLD_STEP_MAX and (run[6] == run[0] or step == run[7]))
 
 
 def _add_entry(rows: list[list[Any]], position: int, seq: int, shape: str, effective_on: str, decided_on: str,
