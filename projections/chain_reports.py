@@ -63,7 +63,8 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
         ch = facts.chains()
         active_people = conn.execute(select(func.count(func.distinct(ch.c.member_id))).where(facts.active(ch))
                                      ).scalar_one()
-        paid = facts.paid().where(facts.table("paid").c.late == 1).subquery("late")
+        everything = facts.paid()
+        paid = everything.where(everything.selected_columns.late == 1).subquery("late")
         for month, n in _grouped(conn, paid, lambda p: [func.substr(p.c.paid_on, 1, 7)]):
             monthly[month]["reinstated_months"] += n
         m = facts.table("members")

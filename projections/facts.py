@@ -43,8 +43,8 @@ def registers_for(store: LedgerStore, as_of: datetime | None) -> tuple[Registers
 
 
 def register_rows(engine: Engine, registers: Registers, table: str) -> list[dict[str, Any]]:
-    """Every row of a small register table (agreements, budgets, workforce) as dicts."""
-    t = registers.table(table)
+    """Every row of a small register table (agreements, budgets, workforce), or of ``paid``, as dicts."""
+    t = registers.paid_rows() if table == "paid" else registers.table(table)
     with engine.connect() as conn:
         result = conn.execute(select(t))
         keys = list(result.keys())  # once: a row's own mapping builds its key view anew for every row
@@ -90,7 +90,8 @@ class Facts:
         self.claims = self._claims()
 
     def table(self, name: str) -> Any:
-        return self.registers.table(name)
+        """A register table; ``paid`` is every member-period paid, one row each (``Registers.paid_rows``)."""
+        return self.registers.paid_rows() if name == "paid" else self.registers.table(name)
 
     def segments(self) -> Subquery:
         """Every payer segment decided by ``on`` (a chain's first is its enrolment's)."""

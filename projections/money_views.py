@@ -298,7 +298,7 @@ def reconciliation_report(views: MoneyViews, code: str, on: date, period: str | 
         for r in views.rows(views.journal, "invoice_periods", ip_t.c.agreement_code == code)
         if r["invoice_ref"] in invoices}
     received = _spread_received(views, code, invoices)
-    paid_t = views.registers.table("paid")
+    paid_t = views.registers.paid_rows()
     with views.engine.connect() as conn:
         paid = {str(p): int(v) for p, v in conn.execute(
             select(paid_t.c.period, func.sum(paid_t.c.amount_rp))

@@ -15,10 +15,8 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
-    Index,
     Integer,
     MetaData,
-    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -32,9 +30,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.selectable import Subquery
 
 from ledger.agreement import agreement_id_for
 from ledger.claim import claim_id_for
+from projections.paid_runs import PAID_TABLES, PaidWriter, define_paid_tables, paid_rows
 from projections.runner import Envelope, Projection, insert_rows
 
 PROGRAMME_OF_COMPONENT = {"jht_balance": "JHT"}
@@ -47,16 +47,17 @@ structure to write instead of a rowid table plus its key index."""
 
 class Registers(Projection):
     name = "registers"
-    version = 9  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
+    version = 10  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
     # 6: paid keyed by (period, member); 7: business dates of payer changes, refunds, claim steps, budgets;
     # 8: a workforce figure recorded again for the same day replaces the first; 9: paid indexed by (late, paid_on)
-    # for the reports' reinstated months (projections.chain_reports)
+    # for the reports' reinstated months (projections.chain_reports); 10: paid kept as runs (projections.paid_runs)
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
         self._claim_ids: dict[str, str] = {}  # claim stream id → claim id (ids are uuid5 of the claim id)
-        t = {n: self.table(n) for n in ("agreements", "members", "spells", "segments", "paid", "claims", "workforce",
-                                        "budgets")}
+        self._paid_rows: Subquery | None = None
+        t = {n: self.table(n) for n in ("agreements", "members", "spells", "segments", "claims", "workforce",
+                                        "budgets", *PAID_TABLES)}
         self.t = t
         self.sql: dict[str, Executable] = {  # built once: compiling a statement per event would dominate
             "agreement": insert(t["agreements"]),
@@ -67,9 +68,6 @@ class Registers(Projection):
             "lapse": update(t["spells"]).where(t["spells"].c.member_id == bindparam("m"),
                                                t["spells"].c.lapsed_on.is_(None)),
             "segment": insert(t["segments"]),
-            "paid": insert(t["paid"]),
-            "refund": update(t["paid"]).where(t["paid"].c.member_id == bindparam("m"),
-                                              t["paid"].c.period == bindparam("pp")),
             "budget": insert(t["budgets"]),
             "claim": insert(t["claims"]),
             "claim_update": update(t["claims"]).where(t["claims"].c.claim_id == bindparam("cid")),
@@ -100,17 +98,7 @@ class Registers(Projection):
               Column("payer_id", String(64)), Column("payer_type", String(16)), Column("fund_source", String(16)),
               Column("changed_on", String(10), nullable=False), **CLUSTERED)
         # the business day a chain was enrolled under the segment's payer, or the payer change was decided
-        # keyed by period first: a month's payments land side by side at the end of the tree (a rebuild or
-        # catch-up writes each batch's pages once), not spread over every member's pages
-        Table(f"paid{suffix}", metadata,
-              Column("member_id", String(36), nullable=False), Column("period", String(7), nullable=False),
-              Column("agreement_code", String(64), index=True), Column("payer_id", String(64)),
-              Column("payer_type", String(16)), Column("fund_source", String(16)), Column("amount_rp", BigInteger),
-              Column("jkk_rp", BigInteger), Column("jkm_rp", BigInteger), Column("jht_rp", BigInteger),
-              Column("paid_on", String(10)), Column("payment_reference", String(64)), Column("late", Integer),
-              Column("refund_due", Integer, default=0), Column("refund_due_on", String(10)),
-              PrimaryKeyConstraint("period", "member_id"), Index(f"ix_paid{suffix}_late_paid_on", "late", "paid_on"),
-              **CLUSTERED)
+        define_paid_tables(metadata, suffix)  # every member-period paid, as runs
         Table(f"claims{suffix}", metadata,
               Column("claim_id", String(64), primary_key=True), Column("member_id", String(36)),
               Column("claim_type", String(32)), Column("agreement_code", String(64)), Column("event_date", String(10)),
@@ -132,6 +120,7 @@ class Registers(Projection):
 
     def apply(self, conn: Connection, batch: Sequence[Envelope]) -> None:
         queue = _Queue(conn, self.sql)
+        paid = PaidWriter(conn, self.t, batch)
         t = self.t
         spell_counts = self._spell_counts(conn, {e.originator_id for e in batch if e.event_type == "MemberEnrolled"})
         for e in batch:
@@ -180,14 +169,8 @@ class Registers(Projection):
                     "member_id": m, "spell_no": spell_no, "from_period": d["from_period"],
                     "agreement_code": d["agreement_code"], "payer_id": d["payer_id"], "payer_type": d["payer_type"],
                     "fund_source": d["fund_source"], "changed_on": d["effective_on"]})
-            elif kind == "ContributionPaid":  # the bulk of any log: rows as tuples, in PAID_COLUMNS order
-                per = d["per_period_rp"]
-                paid_on = d["effective_on"]
-                for period in d["periods"]:
-                    queue.add_values(PAID_KEY, (
-                        m, period, d["agreement_code"], d["payer_id"], d["payer_type"], d["fund_source"],
-                        sum(per.values()), per.get("JKK", 0), per.get("JKM", 0), per.get("JHT", 0), paid_on,
-                        d["payment_reference"], int(period < paid_on[:7]), 0, None))
+            elif kind == "ContributionPaid":  # the bulk of any log
+                paid.paid(e)
             elif kind == "CoverageLapsed":
                 queue.add("lapse", {"m": m, "lapsed_on": d["effective_on"], "lapse_reason": d["reason"]})
             elif kind == "MemberDied":
@@ -195,8 +178,7 @@ class Registers(Projection):
             elif kind == "PersonalDataErased":
                 queue.add("member_update", {"m": m, "erased": 1})
             elif kind == "ContributionRefundDue":
-                for period in d["periods"]:
-                    queue.add("refund", {"m": m, "pp": period, "refund_due": 1, "refund_due_on": d["effective_on"]})
+                paid.refund(e)
             elif kind == "ClaimSubmitted":
                 queue.add("claim", {
                     "claim_id": d["claim_ref"], "member_id": d["member_id"], "claim_type": d["claim_type"],
@@ -214,6 +196,14 @@ class Registers(Projection):
             elif kind in _CLAIM_UPDATES:
                 queue.add("claim_update", {"cid": self._claim(conn, queue, m), **_CLAIM_UPDATES[kind](d)})
         queue.flush()
+        paid.flush()
+
+    def paid_rows(self) -> Subquery:
+        """Every member-period paid, one row each (``projections.paid_runs.PAID_COLUMNS``): one subquery per
+        generation, so predicates on its columns refer to the same FROM."""
+        if self._paid_rows is None:
+            self._paid_rows = paid_rows(self.t)
+        return self._paid_rows
 
     def _spell_counts(self, conn: Connection, member_ids: set[str]) -> dict[str, int]:
         """How many chains each member already has (one query per 500 members)."""
@@ -256,13 +246,9 @@ _CLAIM_UPDATES: dict[str, Any] = {
 }
 
 
-PAID_COLUMNS = ("member_id", "period", "agreement_code", "payer_id", "payer_type", "fund_source", "amount_rp",
-                "jkk_rp", "jkm_rp", "jht_rp", "paid_on", "payment_reference", "late", "refund_due", "refund_due_on")
-PAID_KEY = ("paid", *PAID_COLUMNS)
-
 STATEMENT_TABLE = {
     "agreement": "agreements", "agreement_update": "agreements", "member": "members", "member_update": "members",
-    "spell": "spells", "lapse": "spells", "segment": "segments", "paid": "paid", "refund": "paid",
+    "spell": "spells", "lapse": "spells", "segment": "segments",
     "claim": "claims", "claim_update": "claims", "workforce": "workforce", "budget": "budgets",
 }
 
@@ -284,16 +270,6 @@ class _Queue:
     def add(self, name: str, params: dict[str, Any]) -> None:
         # one statement with one set of parameter names (dicts keep insertion order)
         self._append((name, *params), params)
-
-    def add_values(self, key: tuple[str, ...], values: tuple[Any, ...]) -> None:
-        """An insert given as a tuple in the order of ``key[1:]`` (the hot path: no dict per row)."""
-        assert len(values) == len(key) - 1
-        rows = self.pending.get(key)
-        if rows is not None and self.key_of[STATEMENT_TABLE[key[0]]] == key:  # the same statement as the last row
-            rows.append(values)
-            return
-        assert isinstance(self.statements[key[0]], Insert)
-        self._append(key, values)
 
     def _append(self, key: tuple[str, ...], row: Any) -> None:
         table = STATEMENT_TABLE[key[0]]

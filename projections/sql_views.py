@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from projections.paid_runs import PAID_ROWS_SQL
+
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 DIALECTS = (SQLITE, POSTGRESQL)
@@ -234,7 +236,7 @@ VIEWS: tuple[View, ...] = (
           "change (PayerChanged). On a date before it the previous payer is the one in force."),
     )),
     View("paid_periods", "One row per member and coverage month paid (ContributionPaid), with who paid, the "
-         "split per programme and the payment reference.", "{registers.paid} AS p", (
+         "split per programme and the payment reference.", f"({PAID_ROWS_SQL}) AS p", (
         C("member_id", "p.member_id", "text", MEMBER_ID),
         C("period", "p.period", "text", PERIOD),
         C("period_month", month_start("p.period"), "date", PERIOD_MONTH),

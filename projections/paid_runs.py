@@ -1,0 +1,251 @@
+"""Every member-period paid, kept as runs: the registers' ``paid`` facts without a row per member and month.
+
+A payment (``ContributionPaid``) belongs to a *series* — its agreement and payer (a self-payer's series is
+their own) — and to one *payment* of that series: its day, its reference and its periods, numbered in the
+order the series' payments first appear in the log (``ordinal``). A cohort paid month after month is the same
+members in payment after payment of one series, so a member's payments are kept as *runs*: "this member, at
+these amounts per month, in every payment of the series from ordinal ``first`` to ``last``". Twelve monthly
+cohort payments of 10,000 members are 12 payment rows and 10,000 run rows, not 120,000 rows.
+
+Tables (per generation): ``paid_payments`` (one row per payment of a series), ``paid_payment_periods`` (its
+months, each with whether it was paid late), ``paid_runs`` and ``paid_refunds`` (member-periods whose refund
+fell due). :data:`PAID_ROWS_SQL` joins them back into one row per member and period, exactly the columns the
+registers' single ``paid`` table had (``PAID_COLUMNS``); the reports (``projections.facts``) and the
+``paid_periods`` SQL view read that.
+
+Invariants:
+- the member-periods of :data:`PAID_ROWS_SQL` are exactly those of the log's ``ContributionPaid`` events, each
+  once, with that event's payer, amounts, day and reference;
+- a run covers only payments its member was paid in: it is extended only by the member's payment in the next
+  ordinal of its series at the same amounts; anything else starts a new run (an arrear paid on its own, a
+  resumed cohort payment, a change of amounts), which costs a row, never a wrong fact;
+- the state a batch needs (the latest run of each of its members, the payments already numbered) is read from
+  the tables at the batch's start: a rolled back batch leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.selectable import Subquery
+
+from projections.runner import Envelope, insert_rows
+
+QUERY_KEYS_MAX = 500
+"""Keys per ``IN (...)`` (under SQLite's limit on bound parameters)."""
+
+PAID_COLUMNS = ("member_id", "period", "agreement_code", "payer_id", "payer_type", "fund_source", "amount_rp",
+                "jkk_rp", "jkm_rp", "jht_rp", "paid_on", "payment_reference", "late", "refund_due", "refund_due_on")
+"""The columns of one member-period paid (:data:`PAID_ROWS_SQL`)."""
+
+PAID_ROWS_SQL = (
+    "SELECT r.member_id AS member_id, pp.period AS period, p.agreement_code AS agreement_code, "
+    "p.payer_id AS payer_id, p.payer_type AS payer_type, p.fund_source AS fund_source, r.amount_rp AS amount_rp, "
+    "r.jkk_rp AS jkk_rp, r.jkm_rp AS jkm_rp, r.jht_rp AS jht_rp, p.paid_on AS paid_on, "
+    "p.payment_reference AS payment_reference, pp.late AS late, "
+    "CASE WHEN f.member_id IS NULL THEN 0 ELSE 1 END AS refund_due, f.refund_due_on AS refund_due_on "
+    "FROM {registers.paid_runs} AS r "
+    "JOIN {registers.paid_payments} AS p ON p.series = r.series "
+    "AND p.ordinal BETWEEN r.first_ordinal AND r.last_ordinal "
+    "JOIN {registers.paid_payment_periods} AS pp ON pp.payment_no = p.payment_no "
+    "LEFT JOIN {registers.paid_refunds} AS f ON f.member_id = r.member_id AND f.period = pp.period")
+"""One row per member and period paid (``PAID_COLUMNS``), from the runs; tables named ``{registers.TABLE}``."""
+
+PAID_TABLES = ("paid_payments", "paid_payment_periods", "paid_runs", "paid_refunds")
+
+_PLACEHOLDER = re.compile(r"\{registers\.(\w+)\}")
+_TYPES: dict[str, Any] = {"amount_rp": BigInteger, "jkk_rp": BigInteger, "jkm_rp": BigInteger, "jht_rp": BigInteger,
+                          "late": Integer, "refund_due": Integer}
+
+
+def define_paid_tables(metadata: MetaData, suffix: str) -> None:
+    """The four tables of the paid runs, for one generation of the registers."""
+    Table(f"paid_payments{suffix}", metadata,
+          Column("payment_no", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+          Column("series", String(400), nullable=False), Column("ordinal", Integer, nullable=False),
+          Column("agreement_code", String(64)), Column("payer_id", String(64)), Column("payer_type", String(16)),
+          Column("fund_source", String(16)), Column("paid_on", String(10), nullable=False),
+          Column("payment_reference", String(64)), Column("periods", Text, nullable=False),
+          Index(f"ux_paid_payments{suffix}_series", "series", "ordinal", unique=True),
+          Index(f"ix_paid_payments{suffix}_reference", "payment_reference"))
+    Table(f"paid_payment_periods{suffix}", metadata,
+          Column("payment_no", BigInteger, nullable=False), Column("period", String(7), nullable=False),
+          Column("late", Integer, nullable=False), PrimaryKeyConstraint("payment_no", "period"),
+          sqlite_with_rowid=False)
+    Table(f"paid_runs{suffix}", metadata,
+          Column("run_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+          Column("member_id", String(36), nullable=False), Column("series", String(400), nullable=False),
+          Column("first_ordinal", Integer, nullable=False), Column("last_ordinal", Integer, nullable=False),
+          Column("amount_rp", BigInteger, nullable=False), Column("jkk_rp", BigInteger, nullable=False),
+          Column("jkm_rp", BigInteger, nullable=False), Column("jht_rp", BigInteger, nullable=False),
+          Index(f"ix_paid_runs{suffix}_member", "member_id"))
+    Table(f"paid_refunds{suffix}", metadata,
+          Column("member_id", String(36), nullable=False), Column("period", String(7), nullable=False),
+          Column("refund_due_on", String(10), nullable=False), PrimaryKeyConstraint("member_id", "period"),
+          sqlite_with_rowid=False)
+
+
+def paid_rows(tables: dict[str, Table]) -> Subquery:
+    """:data:`PAID_ROWS_SQL` over ``tables`` (name → this generation's table) as a subquery named ``paid``."""
+    sql = _PLACEHOLDER.sub(lambda m: tables[m.group(1)].name, PAID_ROWS_SQL)
+    columns = [Column(name, _TYPES.get(name, String)) for name in PAID_COLUMNS]
+    return text(sql).columns(*columns).subquery("paid")
+
+
+class _Run:
+    """One member's run in a series (mutable while its batch is applied)."""
+
+    __slots__ = ("first", "last", "member_id", "run_id", "series", "shape", "stored")
+
+    def __init__(self, run_id: int, member_id: str, series: str, first: int, last: int,
+                 shape: tuple[int, int, int, int], stored: bool) -> None:
+        self.run_id, self.member_id, self.series = run_id, member_id, series
+        self.first, self.last, self.shape, self.stored = first, last, shape, stored
+
+
+class PaidWriter:
+    """The paid runs' rows for one batch: :meth:`paid` and :meth:`refund` in event order, then :meth:`flush`."""
+
+    def __init__(self, conn: Connection, tables: dict[str, Table], batch: Sequence[Envelope]) -> None:
+        self.conn, self.t = conn, tables
+        paid = [e for e in batch if e.event_type == "ContributionPaid"]
+        self.payments: dict[tuple[str, str, str, str], tuple[int, int]] = {}
+        """(series, paid on, reference, periods) → (payment no, ordinal), known or numbered in this batch."""
+        self.next_ordinal: dict[str, int] = {}
+        self.latest: dict[tuple[str, str], _Run] = {}
+        """(member, series) → the member's run in that series with the highest last ordinal."""
+        self.new_payments: list[tuple[Any, ...]] = []
+        self.new_periods: list[tuple[Any, ...]] = []
+        self.new_runs: list[_Run] = []
+        self.extended: dict[int, _Run] = {}
+        self.refunds: dict[tuple[str, str], str] = {}
+        self._next_payment_no = self._next_run_id = 1
+        if paid:
+            self._load(paid)
+
+    # --- state at the batch's start ---------------------------------------------------------------
+
+    def _load(self, paid: Sequence[Envelope]) -> None:
+        t, conn = self.t, self.conn
+        payments, runs = t["paid_payments"], t["paid_runs"]
+        self._next_payment_no = int(conn.execute(select(func.coalesce(func.max(payments.c.payment_no), 0)))
+                                    .scalar_one()) + 1
+        self._next_run_id = int(conn.execute(select(func.coalesce(func.max(runs.c.run_id), 0))).scalar_one()) + 1
+        references = sorted({e.data["payment_reference"] for e in paid})
+        for chunk in _chunks(references):
+            for no, series, ordinal, paid_on, reference, periods in conn.execute(
+                    select(payments.c.payment_no, payments.c.series, payments.c.ordinal, payments.c.paid_on,
+                           payments.c.payment_reference, payments.c.periods)
+                    .where(payments.c.payment_reference.in_(chunk))):
+                self.payments[(series, paid_on, reference, periods)] = (int(no), int(ordinal))
+        series_all = sorted({_series(e.data) for e in paid})
+        for chunk in _chunks(series_all):
+            for series, ordinal in conn.execute(select(payments.c.series, func.max(payments.c.ordinal))
+                                                .where(payments.c.series.in_(chunk)).group_by(payments.c.series)):
+                self.next_ordinal[series] = int(ordinal) + 1
+        members = sorted({e.originator_id for e in paid})
+        for chunk in _chunks(members):
+            for run_id, member_id, series, first, last, amount, jkk, jkm, jht in conn.execute(
+                    select(runs.c.run_id, runs.c.member_id, runs.c.series, runs.c.first_ordinal, runs.c.last_ordinal,
+                           runs.c.amount_rp, runs.c.jkk_rp, runs.c.jkm_rp, runs.c.jht_rp)
+                    .where(runs.c.member_id.in_(chunk))):
+                known = self.latest.get((member_id, series))
+                if known is None or last > known.last:
+                    self.latest[(member_id, series)] = _Run(int(run_id), member_id, series, int(first), int(last),
+                                                            (int(amount), int(jkk), int(jkm), int(jht)), True)
+
+    # --- events -----------------------------------------------------------------------------------
+
+    def paid(self, e: Envelope) -> None:
+        """A ``ContributionPaid``: its payment numbered if new, the member's run extended or a new one begun."""
+        d = e.data
+        series = _series(d)
+        paid_on, periods = d["effective_on"], ",".join(d["periods"])
+        key = (series, paid_on, d["payment_reference"], periods)
+        payment = self.payments.get(key)
+        if payment is None:
+            payment = self.payments[key] = self._number(series, d, key)
+        ordinal = payment[1]
+        per = d["per_period_rp"]
+        shape = (sum(per.values()), per.get("JKK", 0), per.get("JKM", 0), per.get("JHT", 0))
+        member = e.originator_id
+        run = self.latest.get((member, series))
+        if run is not None and run.last == ordinal - 1 and run.shape == shape:
+            run.last = ordinal
+            if run.stored:
+                self.extended[run.run_id] = run
+            return
+        fresh = _Run(self._next_run_id, member, series, ordinal, ordinal, shape, False)
+        self._next_run_id += 1
+        self.new_runs.append(fresh)
+        if run is None or ordinal > run.last:
+            self.latest[(member, series)] = fresh
+
+    def _number(self, series: str, d: dict[str, Any], key: tuple[str, str, str, str]) -> tuple[int, int]:
+        no, ordinal = self._next_payment_no, self.next_ordinal.get(series, 1)
+        self._next_payment_no += 1
+        self.next_ordinal[series] = ordinal + 1
+        paid_on = d["effective_on"]
+        self.new_payments.append((no, series, ordinal, d["agreement_code"], d["payer_id"], d["payer_type"],
+                                  d["fund_source"], paid_on, d["payment_reference"], key[3]))
+        self.new_periods += [(no, period, int(period < paid_on[:7])) for period in d["periods"]]
+        return no, ordinal
+
+    def refund(self, e: Envelope) -> None:
+        """A ``ContributionRefundDue``: its months refundable from its day (a later one for a month replaces)."""
+        for period in e.data["periods"]:
+            self.refunds[(e.originator_id, period)] = e.data["effective_on"]
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        t, conn = self.t, self.conn
+        insert_rows(conn, t["paid_payments"], ("payment_no", "series", "ordinal", "agreement_code", "payer_id",
+                                               "payer_type", "fund_source", "paid_on", "payment_reference",
+                                               "periods"), self.new_payments)
+        insert_rows(conn, t["paid_payment_periods"], ("payment_no", "period", "late"), self.new_periods)
+        insert_rows(conn, t["paid_runs"], ("run_id", "member_id", "series", "first_ordinal", "last_ordinal",
+                                           "amount_rp", "jkk_rp", "jkm_rp", "jht_rp"),
+                    [(r.run_id, r.member_id, r.series, r.first, r.last, *r.shape) for r in self.new_runs])
+        if self.extended:
+            runs = t["paid_runs"]
+            conn.execute(update(runs).where(runs.c.run_id == bindparam("rid")).values(last_ordinal=bindparam("last")),
+                         [{"rid": r.run_id, "last": r.last} for r in self.extended.values()])
+        if self.refunds:
+            refunds = t["paid_refunds"]
+            keys = list(self.refunds)
+            for chunk in _chunks(keys):
+                conn.execute(delete(refunds).where(tuple_(refunds.c.member_id, refunds.c.period).in_(chunk)))
+            insert_rows(conn, refunds, ("member_id", "period", "refund_due_on"),
+                        [(m, p, on) for (m, p), on in self.refunds.items()])
+
+
+def _series(d: dict[str, Any]) -> str:
+    """The series of a payment: its agreement and payer (JSON, so a missing agreement differs from an empty one)."""
+    return orjson.dumps([d["agreement_code"], d["payer_id"], d["payer_type"], d["fund_source"]]).decode()
+
+
+def _chunks(keys: Sequence[Any]) -> list[Sequence[Any]]:
+    return [keys[i:i + QUERY_KEYS_MAX] for i in range(0, len(keys), QUERY_KEYS_MAX)]
