@@ -238,9 +238,11 @@ def test_registers_keep_one_row_per_member_period(ledger: Ledger) -> None:
     runner.catch_up()
     from sqlalchemy import func, select
 
-    paid = runner.active.table("paid")
-    with runner.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(paid)).scalar_one() == 3
+    registers = runner.active
+    assert isinstance(registers, Registers)
+    with runner.engine.connect() as conn:  # one member-period per month paid, from one run of one payment
+        assert conn.execute(select(func.count()).select_from(registers.paid_rows())).scalar_one() == 3
+        assert conn.execute(select(func.count()).select_from(registers.table("paid_runs"))).scalar_one() == 1
 
 
 def test_balances_per_member_for_one_agreement(ledger: Ledger, clock: SimulatedClock) -> None:
