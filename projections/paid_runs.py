@@ -19,8 +19,8 @@ Invariants:
 - a run covers only payments its member was paid in: it is extended only by the member's payment in the next
   ordinal of its series at the same amounts; anything else starts a new run (an arrear paid on its own, a
   resumed cohort payment, a change of amounts), which costs a row, never a wrong fact;
-- the state a batch needs (the latest run of each of its members, the payments already numbered) is read from
-  the tables at the batch's start: a rolled back batch leaves nothing behind.
+- the state a batch needs (the payments already numbered; the runs ending at the payment before each of its
+  payments) is read from the tables as the batch is applied: a rolled back batch leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def define_paid_tables(metadata: MetaData, suffix: str) -> None:
           Column("first_ordinal", Integer, nullable=False), Column("last_ordinal", Integer, nullable=False),
           Column("amount_rp", BigInteger, nullable=False), Column("jkk_rp", BigInteger, nullable=False),
           Column("jkm_rp", BigInteger, nullable=False), Column("jht_rp", BigInteger, nullable=False),
-          Index(f"ix_paid_runs{suffix}_member", "member_id"))
+          Index(f"ix_paid_runs{suffix}_ending", "series", "last_ordinal"))
     Table(f"paid_refunds{suffix}", metadata,
           Column("member_id", String(36), nullable=False), Column("period", String(7), nullable=False),
           Column("refund_due_on", String(10), nullable=False), PrimaryKeyConstraint("member_id", "period"),
@@ -130,18 +130,22 @@ class PaidWriter:
 
     def __init__(self, conn: Connection, tables: dict[str, Table], batch: Sequence[Envelope]) -> None:
         self.conn, self.t = conn, tables
-        paid = [e for e in batch if e.event_type == "ContributionPaid"]
         self.payments: dict[tuple[str, str, str, str], tuple[int, int]] = {}
         """(series, paid on, reference, periods) → (payment no, ordinal), known or numbered in this batch."""
         self.next_ordinal: dict[str, int] = {}
-        self.latest: dict[tuple[str, str], _Run] = {}
-        """(member, series) → the member's run in that series with the highest last ordinal."""
+        """Series → the ordinal its next new payment takes."""
+        self.ending: dict[tuple[str, int, str], _Run] = {}
+        """(series, last ordinal, member) → the run: those a payment of this batch may extend."""
+        self.loaded: set[tuple[str, int]] = set()
+        """(series, ordinal) whose runs ending there are in :attr:`ending` (read, or all made in this batch)."""
+        self.series_of: dict[tuple[Any, ...], str] = {}
         self.new_payments: list[tuple[Any, ...]] = []
         self.new_periods: list[tuple[Any, ...]] = []
         self.new_runs: list[_Run] = []
         self.extended: dict[int, _Run] = {}
         self.refunds: dict[tuple[str, str], str] = {}
         self._next_payment_no = self._next_run_id = 1
+        paid = [e for e in batch if e.event_type == "ContributionPaid"]
         if paid:
             self._load(paid)
 
@@ -160,53 +164,65 @@ class PaidWriter:
                            payments.c.payment_reference, payments.c.periods)
                     .where(payments.c.payment_reference.in_(chunk))):
                 self.payments[(series, paid_on, reference, periods)] = (int(no), int(ordinal))
-        series_all = sorted({_series(e.data) for e in paid})
-        for chunk in _chunks(series_all):
-            for series, ordinal in conn.execute(select(payments.c.series, func.max(payments.c.ordinal))
-                                                .where(payments.c.series.in_(chunk)).group_by(payments.c.series)):
-                self.next_ordinal[series] = int(ordinal) + 1
-        members = sorted({e.originator_id for e in paid})
-        for chunk in _chunks(members):
-            for run_id, member_id, series, first, last, amount, jkk, jkm, jht in conn.execute(
-                    select(runs.c.run_id, runs.c.member_id, runs.c.series, runs.c.first_ordinal, runs.c.last_ordinal,
-                           runs.c.amount_rp, runs.c.jkk_rp, runs.c.jkm_rp, runs.c.jht_rp)
-                    .where(runs.c.member_id.in_(chunk))):
-                known = self.latest.get((member_id, series))
-                if known is None or last > known.last:
-                    self.latest[(member_id, series)] = _Run(int(run_id), member_id, series, int(first), int(last),
-                                                            (int(amount), int(jkk), int(jkm), int(jht)), True)
+
+    def _runs_ending(self, series: str, ordinal: int) -> None:
+        """The stored runs of ``series`` ending at ``ordinal`` into :attr:`ending` (once per batch)."""
+        self.loaded.add((series, ordinal))
+        runs = self.t["paid_runs"]
+        for run_id, member_id, first, amount, jkk, jkm, jht in self.conn.execute(
+                select(runs.c.run_id, runs.c.member_id, runs.c.first_ordinal, runs.c.amount_rp, runs.c.jkk_rp,
+                       runs.c.jkm_rp, runs.c.jht_rp)
+                .where(runs.c.series == series, runs.c.last_ordinal == ordinal)).tuples():
+            self.ending[(series, ordinal, member_id)] = _Run(int(run_id), member_id, series, int(first), ordinal,
+                                                             (int(amount), int(jkk), int(jkm), int(jht)), True)
+
+    def _series(self, d: dict[str, Any]) -> str:
+        """The series of a payment: its agreement and payer (JSON: a missing agreement differs from an empty one)."""
+        key = (d["agreement_code"], d["payer_id"], d["payer_type"], d["fund_source"])
+        series = self.series_of.get(key)
+        if series is None:
+            series = self.series_of[key] = orjson.dumps(key).decode()
+        return series
 
     # --- events -----------------------------------------------------------------------------------
 
     def paid(self, e: Envelope) -> None:
         """A ``ContributionPaid``: its payment numbered if new, the member's run extended or a new one begun."""
         d = e.data
-        series = _series(d)
-        paid_on, periods = d["effective_on"], ",".join(d["periods"])
-        key = (series, paid_on, d["payment_reference"], periods)
+        series = self._series(d)
+        key = (series, d["effective_on"], d["payment_reference"], ",".join(d["periods"]))
         payment = self.payments.get(key)
         if payment is None:
             payment = self.payments[key] = self._number(series, d, key)
         ordinal = payment[1]
+        if ordinal > 1 and (series, ordinal - 1) not in self.loaded:
+            self._runs_ending(series, ordinal - 1)
         per = d["per_period_rp"]
         shape = (sum(per.values()), per.get("JKK", 0), per.get("JKM", 0), per.get("JHT", 0))
         member = e.originator_id
-        run = self.latest.get((member, series))
-        if run is not None and run.last == ordinal - 1 and run.shape == shape:
+        run = self.ending.pop((series, ordinal - 1, member), None)
+        if run is not None and run.shape == shape:
             run.last = ordinal
             if run.stored:
                 self.extended[run.run_id] = run
-            return
-        fresh = _Run(self._next_run_id, member, series, ordinal, ordinal, shape, False)
-        self._next_run_id += 1
-        self.new_runs.append(fresh)
-        if run is None or ordinal > run.last:
-            self.latest[(member, series)] = fresh
+        else:
+            if run is not None:  # at other amounts: it ends there
+                self.ending[(series, ordinal - 1, member)] = run
+            run = _Run(self._next_run_id, member, series, ordinal, ordinal, shape, False)
+            self._next_run_id += 1
+            self.new_runs.append(run)
+        self.ending[(series, ordinal, member)] = run
 
     def _number(self, series: str, d: dict[str, Any], key: tuple[str, str, str, str]) -> tuple[int, int]:
-        no, ordinal = self._next_payment_no, self.next_ordinal.get(series, 1)
+        ordinal = self.next_ordinal.get(series)
+        if ordinal is None:  # the series' first new payment in this batch: after its last stored one
+            payments = self.t["paid_payments"]
+            ordinal = int(self.conn.execute(select(func.coalesce(func.max(payments.c.ordinal), 0))
+                                            .where(payments.c.series == series)).scalar_one()) + 1
+        no = self._next_payment_no
         self._next_payment_no += 1
         self.next_ordinal[series] = ordinal + 1
+        self.loaded.add((series, ordinal))  # no stored run can end at a payment first numbered in this batch
         paid_on = d["effective_on"]
         self.new_payments.append((no, series, ordinal, d["agreement_code"], d["payer_id"], d["payer_type"],
                                   d["fund_source"], paid_on, d["payment_reference"], key[3]))
@@ -240,11 +256,6 @@ class PaidWriter:
                 conn.execute(delete(refunds).where(tuple_(refunds.c.member_id, refunds.c.period).in_(chunk)))
             insert_rows(conn, refunds, ("member_id", "period", "refund_due_on"),
                         [(m, p, on) for (m, p), on in self.refunds.items()])
-
-
-def _series(d: dict[str, Any]) -> str:
-    """The series of a payment: its agreement and payer (JSON, so a missing agreement differs from an empty one)."""
-    return orjson.dumps([d["agreement_code"], d["payer_id"], d["payer_type"], d["fund_source"]]).decode()
 
 
 def _chunks(keys: Sequence[Any]) -> list[Sequence[Any]]:
