@@ -55,6 +55,25 @@ def _add_entry(rows: list[list[Any]], position: int, seq: int, shape: str, effec
         rows.append(entry)
 
 
+def _extends_last(rows: list[list[Any]], position: int, shape: str, day: str, recorded_at: str) -> bool:
+    """The hot path of :func:`_add_entry` for an entry dated the day it was decided (a contribution): fold it into
+    the last row if it continues that row's run."""
+    if not rows:
+        return False
+    run = rows[-1]
+    if run[2] != shape or run[1] != 0 or run[3] != day or run[4] != day or run[5] != recorded_at:
+        return False
+    step = position - run[6]
+    if run[6] == run[0]:
+        if not 0 < step <= FOLD_STEP_MAX:
+            return False
+        run[7] = step
+    elif step != run[7]:
+        return False
+    run[6] = position
+    return True
+
+
 def _extend(run: list[Any], entry: list[Any]) -> None:
     run[7] = entry[0] - run[6] if run[6] == run[0] else run[7]
     run[6] = entry[6]
@@ -169,21 +188,27 @@ class Journal(Projection):
         for e in batch:
             d = e.data
             kind = e.event_type
-            if kind in REFERENCE_EVENTS:
-                _reference_change(references, kind, d, e.originator_version)
-            booked = self._booked_lines(conn, e) if kind in TRANSFER_EVENTS else None
-            if kind in REGISTER_EVENTS:  # in event order: an entry may need what an earlier event recorded
-                self._registers(conn, e, booked)
-            if kind == "ContributionPaid":  # a cohort payment: one entry shape for thousands of members
-                key = (d["agreement_code"], d["payment_reference"], d["amount_rp"], len(d["periods"]),
+            if kind == "ContributionPaid":  # the bulk of a log: a cohort payment posts one shape per member
+                reference = d["payment_reference"]
+                change = references.get(reference)
+                if change is None:
+                    change = references[reference] = {}
+                change["credited_rp"] = change.get("credited_rp", 0) + d["amount_rp"]
+                key = (d["agreement_code"], reference, d["amount_rp"], len(d["periods"]),
                        tuple(d["per_period_rp"].items()))
                 if key in shape_of:
                     shape = shape_of[key]
                 else:
                     shape = shape_of[key] = _shaped(shapes, entry_for(kind, d, no_claim))
-                if shape is not None:
+                if shape is not None and not _extends_last(rows, e.position, shape, d["effective_on"],
+                                                           d["recorded_at"]):
                     add(e.position, 0, shape, d["effective_on"], d["effective_on"], d["recorded_at"])
                 continue
+            if kind in REFERENCE_EVENTS:
+                _reference_change(references, kind, d, e.originator_version)
+            booked = self._booked_lines(conn, e) if kind in TRANSFER_EVENTS else None
+            if kind in REGISTER_EVENTS:  # in event order: an entry may need what an earlier event recorded
+                self._registers(conn, e, booked)
             claim_type = partial(self._claim_type, conn, e.originator_id)
             for seq, (fact_on, part) in enumerate(dated_parts(kind, d, booked)):
                 shape = _shaped(shapes, entry_for(kind, part, claim_type))
