@@ -42,7 +42,7 @@ from eventstore.clock import WIB, SimulatedClock
 from ledger.errors import InvalidInput
 from ledger.principal import Scope
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType, Period, Role, format_count, period_range
-from projections.ledger_views import agreement_view, member_view, members_by_agreement
+from projections.ledger_views import agreement_views, member_view
 
 DEMO_START = date(2025, 1, 2)
 DEMO_END = date(2026, 11, 20)
@@ -477,16 +477,18 @@ def _reconcile(d: DemoRun) -> None:
 
 def _summary(d: DemoRun) -> dict[str, Any]:
     ledger = d.ledger
-    cohorts = members_by_agreement(ledger, None)
+    skw = ("SKW-RENTAN-2025", "SKW-SAWIT-2025")
+    days = (date(2026, 1, 31), date(2026, 5, 31))
+    asked = [(s.code, DEMO_END) for s in SCHEMES] + [(c, day) for day in days for c in skw]
+    views = dict(zip(asked, agreement_views(ledger, asked, None), strict=True))  # one pass over the members
     agreements = {}
     for s in SCHEMES:
-        view = agreement_view(ledger, s.code, DEMO_END, None, cohorts)
+        view = views[(s.code, DEMO_END)]
         agreements[s.code] = {k: view[k] for k in ("members_enrolled", "contributions_paid_rp", "refunds_due_rp",
                                                    "budget_rp", "window")}
-    skw = ("SKW-RENTAN-2025", "SKW-SAWIT-2025")
 
     def active(on: date) -> int:
-        return sum(agreement_view(ledger, c, on, None, cohorts)["members_active_on"] for c in skw)
+        return sum(views[(c, on)]["members_active_on"] for c in skw)
 
     heir = next(p for p in d.people["BKY-DESA-2025"] if p.village == KARYA_BHAKTI_VILLAGE)
     heir_view = member_view(ledger, heir.nik, date(2025, 5, 31), None)

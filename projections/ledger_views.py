@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -15,7 +17,7 @@ import orjson
 
 from eventstore.bootstrap import Ledger
 from eventstore.mapper import decode_state
-from ledger.agreement import Agreement, agreement_id_for, budget_in_force
+from ledger.agreement import Agreement, AgreementState, agreement_id_for, budget_in_force
 from ledger.claim import Claim, claim_id_for
 from ledger.coverage import is_covered, spell_on
 from ledger.errors import InvalidInput, NotFound
@@ -106,44 +108,65 @@ def reveal_personal(ledger: Ledger, member: Member) -> dict[str, Any] | str:
     return revealed
 
 
-def agreement_view(
-    ledger: Ledger,
-    code: str,
-    on: date | None,
-    as_of: datetime | None,
-    cohorts: dict[str, list[Member]] | None = None,
-) -> dict[str, Any]:
-    """Figures of one agreement; pass ``cohorts`` (from :func:`members_by_agreement`) to reuse one read."""
-    _check_as_of(ledger, as_of)
-    # replayed from its events (a short stream), so its state holds every budget the snapshot of an older
-    # store would lack
-    agreement_id = agreement_id_for(code)
-    agreement = Agreement.replay(agreement_id, [e for e in ledger.store.events_of(agreement_id)
-                                                if as_of is None or e.recorded_at <= as_of])
-    if not agreement.exists:
-        raise NotFound("agreement_id", f"unknown agreement {code}")
-    day = view_day(ledger, on, agreement.state.region_code)
-    if cohorts is None:
-        cohorts = members_by_agreement(ledger, as_of)
-    s = agreement.state
-    if s.signed_on is not None and s.signed_on > day:
-        raise NotFound("agreement_id", f"agreement {code} was signed on {s.signed_on.isoformat()}, after "
-                                       f"{day.isoformat()}")
-    # as the business stood on ``day``: chains enrolled under it by then, payments made by then, refunds due
-    # once the death they follow is effective
-    members = [m for m in cohorts.get(code, []) if _enrolled_under(m, code, day)]
-    active = covered = 0
-    paid_rp = refund_due_rp = 0
-    for m in members:
-        cov = coverage_on(m, day)
-        active += bool(cov["member_on_that_day"] and cov["payer_id"] == s.payer_id)
-        covered += bool(cov["covered"] and cov["payer_id"] == s.payer_id)
-        died = m.state.died_on
-        for p in m.state.paid.values():
+def agreement_view(ledger: Ledger, code: str, on: date | None, as_of: datetime | None) -> dict[str, Any]:
+    """Figures of one agreement on ``on`` as recorded by ``as_of`` (``jamsos agreement show``)."""
+    return agreement_views(ledger, [(code, on)], as_of)[0]
+
+
+@dataclass
+class _Tally:
+    """One agreement's member figures on one day, summed member by member."""
+
+    enrolled: int = 0
+    active: int = 0
+    covered: int = 0
+    paid_rp: int = 0
+    refund_due_rp: int = 0
+
+    def add(self, member: Member, code: str, payer_id: str, day: date) -> None:
+        self.enrolled += 1
+        cov = coverage_on(member, day)
+        self.active += bool(cov["member_on_that_day"] and cov["payer_id"] == payer_id)
+        self.covered += bool(cov["covered"] and cov["payer_id"] == payer_id)
+        died = member.state.died_on
+        for p in member.state.paid.values():
             if p.agreement_code == code and p.paid_on <= day:
-                paid_rp += p.amount_rp
-                refund_due_rp += p.amount_rp if p.refund_due and died is not None and died <= day else 0
-    return {
+                self.paid_rp += p.amount_rp
+                self.refund_due_rp += p.amount_rp if p.refund_due and died is not None and died <= day else 0
+
+
+def agreement_views(ledger: Ledger, asked: Sequence[tuple[str, date | None]],
+                    as_of: datetime | None) -> list[dict[str, Any]]:
+    """The figures of each (agreement, day) asked, from one pass over the members that holds one at a time
+    (memory bounded by a member, not by the store)."""
+    _check_as_of(ledger, as_of)
+    wanted: list[tuple[str, AgreementState, date]] = []
+    for code, on in asked:
+        # replayed from its events (a short stream), so its state holds every budget the snapshot of an older
+        # store would lack
+        agreement_id = agreement_id_for(code)
+        agreement = Agreement.replay(agreement_id, [e for e in ledger.store.events_of(agreement_id)
+                                                    if as_of is None or e.recorded_at <= as_of])
+        if not agreement.exists:
+            raise NotFound("agreement_id", f"unknown agreement {code}")
+        s = agreement.state
+        day = view_day(ledger, on, s.region_code)
+        if s.signed_on is not None and s.signed_on > day:
+            raise NotFound("agreement_id", f"agreement {code} was signed on {s.signed_on.isoformat()}, after "
+                                           f"{day.isoformat()}")
+        wanted.append((code, s, day))
+    tallies = [_Tally() for _ in wanted]
+    codes_asked = {code for code, _, _ in wanted}
+    for member in _all_members(ledger, as_of):
+        codes = {seg.agreement_code for sp in member.state.spells for seg in sp.segments if seg.agreement_code}
+        if not codes & codes_asked:
+            continue
+        # as the business stood on ``day``: chains enrolled under it by then, payments made by then, refunds
+        # due once the death they follow is effective
+        for (code, s, day), tally in zip(wanted, tallies, strict=True):
+            if code in codes and _enrolled_under(member, code, day):
+                tally.add(member, code, s.payer_id, day)
+    return [{
         "agreement_id": s.code,
         "name": s.name,
         "payer": {
@@ -157,30 +180,20 @@ def agreement_view(
         "billing_cadence": s.billing_cadence.value,
         "budget_rp": budget_in_force(s.budgets, day.isoformat()),
         "closed": s.closed,
-        "members_enrolled": len(members),
+        "members_enrolled": tally.enrolled,
         "on": day.isoformat(),
-        "members_active_on": active,
-        "members_covered_on": covered,
-        "contributions_paid_rp": paid_rp,
-        "refunds_due_rp": refund_due_rp,
+        "members_active_on": tally.active,
+        "members_covered_on": tally.covered,
+        "contributions_paid_rp": tally.paid_rp,
+        "refunds_due_rp": tally.refund_due_rp,
         "as_of": as_of.isoformat() if as_of else None,
-    }
+    } for (_, s, day), tally in zip(wanted, tallies, strict=True)]
 
 
 def _enrolled_under(member: Member, code: str, day: date) -> bool:
     """Whether a chain of ``member`` enrolled by ``day`` was funded by ``code`` at some point decided by then."""
     return any(spell.enrolled_on <= day and any(seg.agreement_code == code for seg in spell.segments)
                for spell in member.state.spells)
-
-
-def members_by_agreement(ledger: Ledger, as_of: datetime | None) -> dict[str, list[Member]]:
-    """Every member (as recorded by ``as_of``) under each agreement it was ever funded by."""
-    out: dict[str, list[Member]] = defaultdict(list)
-    for member in _all_members(ledger, as_of):
-        codes = {seg.agreement_code for sp in member.state.spells for seg in sp.segments if seg.agreement_code}
-        for code in codes:
-            out[code].append(member)
-    return out
 
 
 def _all_members(ledger: Ledger, as_of: datetime | None) -> Any:
