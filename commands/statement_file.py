@@ -60,6 +60,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import chain, count, islice
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -70,6 +72,8 @@ from ledger.text import from_bank
 from ledger.values import RUPIAH_MAX, format_count, format_rp
 
 LINE_LIMIT = 2_000_000
+_CACHE_MAX = 1 << 16
+"""At most so many distinct amount and value-date texts are remembered per file (parsed once each)."""
 AMOUNT_DIGITS_MAX = 16
 
 _CSV_SUFFIXES = (".csv",)
@@ -369,8 +373,8 @@ def too_many_lines(limit: int) -> InvalidInput:
     return InvalidInput("file", f"more than {format_count(limit)} statement lines (line_limit); split the statement")
 
 
-def _csv_rows(path: Path, data: bytes, meta: dict[str, str], line_limit: int) -> Iterator[tuple[int, list[str]]]:
-    """(file line number, cells) of each non-blank data row; fills ``meta`` first."""
+def _csv_text(path: Path, data: bytes, meta: dict[str, str]) -> tuple[str, int, str]:
+    """(the text from the header row on, the number of file lines before it, the delimiter); fills ``meta``."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -378,7 +382,7 @@ def _csv_rows(path: Path, data: bytes, meta: dict[str, str], line_limit: int) ->
         raise InvalidInput(
             "file", f"{path.name} is not UTF-8 text (line {line}, byte {exc.start}); save it as CSV UTF-8"
         ) from None
-    if not text.strip():
+    if not text or text.isspace():  # as `not text.strip()`, without copying the text
         raise InvalidInput("file", f"{path.name} is empty")
     pos = 0
     line_no = 0
@@ -393,13 +397,38 @@ def _csv_rows(path: Path, data: bytes, meta: dict[str, str], line_limit: int) ->
         if stripped:
             _parse_meta(stripped, line_no, meta)
         pos = end
-    rest = text[pos:]
-    if not rest.strip():
+    rest = text[pos:] if pos else text
+    if not rest or rest.isspace():
         raise InvalidInput("file", f"{path.name} has no header row (sp2d_number, date, amount, ...)")
-    first = rest.split("\n", 1)[0]
+    eol = rest.find("\n")
+    first = rest if eol < 0 else rest[:eol]
     delimiter = ";" if ";" in first and "," not in first else ","
+    return rest, line_no, delimiter
+
+
+def _plain_lines(rest: str) -> list[str] | None:
+    """The file lines of ``rest`` when ``csv.reader`` would cut each of them at the delimiter and nowhere else,
+    so that ``line.split(delimiter)`` gives the same cells: no quote character anywhere, a carriage return only
+    in CRLF line ends, no line longer than the csv module's field limit. None otherwise (read with csv.reader)."""
+    if '"' in rest:
+        return None
+    if "\r" in rest:
+        if rest.count("\r") != rest.count("\r\n"):
+            return None
+        rest = rest.replace("\r\n", "\n")
+    lines = rest.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if max(map(len, lines)) > csv.field_size_limit():
+        return None
+    return lines
+
+
+def _csv_rows(
+    path: Path, rest: str, offset: int, delimiter: str, line_limit: int
+) -> Iterator[tuple[int, list[str]]]:
+    """(file line number, cells) of the header, then of each non-blank data row, through ``csv.reader``."""
     reader = csv.reader(io.StringIO(rest, newline=""), delimiter=delimiter, strict=True)
-    offset = line_no
     try:
         header = next(reader)
         header_line = offset + reader.line_num
@@ -416,6 +445,20 @@ def _csv_rows(path: Path, data: bytes, meta: dict[str, str], line_limit: int) ->
     except csv.Error as exc:
         where = offset + reader.line_num
         raise InvalidInput("file", f"{path.name} is not a readable CSV file (line {where}: {exc})") from None
+
+
+def _csv_table(path: Path, data: bytes, meta: dict[str, str], line_limit: int) -> Iterator[tuple[int, list[str]]]:
+    """(file line number, cells) of the header, then of the data rows; fills ``meta`` first. A file of plain
+    lines (:func:`_plain_lines`) is cut with ``str.split`` (about three times faster than ``csv.reader``, and
+    its rows come without a generator step each) and may yield blank rows, which the caller skips; any other
+    through :func:`_csv_rows`, which skips them itself."""
+    rest, offset, delimiter = _csv_text(path, data, meta)
+    lines = _plain_lines(rest)
+    if lines is None or len(lines) - 1 > line_limit:  # over the limit: csv.reader counts the non-blank rows
+        return _csv_rows(path, rest, offset, delimiter, line_limit)
+    header = (offset + 1, lines[0].split(delimiter))
+    rows = zip(count(offset + 2), map(methodcaller("split", delimiter), islice(lines, 1, None)))
+    return chain((header,), rows)
 
 
 def _xlsx_rows(path: Path, data: bytes, meta: dict[str, str], line_limit: int) -> Iterator[tuple[int, list[Any]]]:
@@ -464,7 +507,7 @@ def _read_table(
 ) -> ParsedStatement:
     meta: dict[str, str] = {}
     rows: Iterator[tuple[int, list[Any]]] = (
-        _csv_rows(path, data, meta, line_limit) if fmt == "csv" else _xlsx_rows(path, data, meta, line_limit)
+        _csv_table(path, data, meta, line_limit) if fmt == "csv" else _xlsx_rows(path, data, meta, line_limit)
     )
     header_line, header = next(rows)
     where = _header_map(header, header_line)
@@ -496,26 +539,46 @@ def _read_table(
         return _cell_date(raw, f"line {line_no}: value_date")
 
     if fmt == "csv":  # the hot loop: every cell is a str
+        amounts: dict[str, int] = {}
+        valued_on: dict[str, date] = {}
         for line_no, cells in rows:
             if len(cells) != width:
+                if not "".join(cells).strip():
+                    continue  # a blank row (plain lines come with them, csv.reader rows without)
                 raise InvalidInput(f"line {line_no}", f"has {len(cells)} cells, the header has {width}")
             reference = cells[i_ref].strip()
             if not reference:
+                if not "".join(cells).strip():
+                    continue
                 raise InvalidInput(f"line {line_no}: sp2d_number", "is required (the SP2D number of the transfer)")
             raw_date = cells[i_date]
             booked = dates.get(raw_date)
             if booked is None:
                 booked = dates[raw_date] = booked_on(raw_date, line_no)
             raw_amount = cells[i_amount]
-            if raw_amount.isdigit() and raw_amount.isascii() and raw_amount[0] != "0" and (
-                len(raw_amount) <= AMOUNT_DIGITS_MAX
-            ):
-                amount = int(raw_amount)
-            else:
-                amount = parse_amount_rp(raw_amount, field=f"line {line_no}: amount")
+            amount = amounts.get(raw_amount)
+            if amount is None:  # a text not seen before (a statement repeats its amounts: the rate × members)
+                if raw_amount.isdigit() and raw_amount.isascii() and raw_amount[0] != "0" and (
+                    len(raw_amount) <= AMOUNT_DIGITS_MAX
+                ):
+                    amount = int(raw_amount)
+                else:
+                    amount = parse_amount_rp(raw_amount, field=f"line {line_no}: amount")
+                if len(amounts) < _CACHE_MAX:
+                    amounts[raw_amount] = amount
             account = cells[i_account].strip() if i_account is not None else ""
             description = cells[i_desc].strip() if i_desc is not None else ""
-            valued = booked if i_value is None else value_on(cells[i_value], line_no, booked)
+            if i_value is None:
+                valued = booked
+            else:
+                raw_value = cells[i_value]
+                valued_or_none = valued_on.get(raw_value)
+                if valued_or_none is None:
+                    valued = value_on(raw_value, line_no, booked)
+                    if raw_value.strip() and len(valued_on) < _CACHE_MAX:  # blank: this line's booking date
+                        valued_on[raw_value] = valued
+                else:
+                    valued = valued_or_none
             append(StatementLine(digest, line_no, reference, booked, amount, account or default_account, description,
                                  valued))
     else:
@@ -553,7 +616,7 @@ def read_statements(
     if not path.is_file():
         raise InvalidInput("file", f"{path} is not a file")
     data = path.read_bytes()
-    if not data.strip():
+    if not data or data.isspace():  # as `not data.strip()`, without copying the bytes
         raise InvalidInput("file", f"{path.name} is empty")
     digest = hashlib.sha256(data).hexdigest()
     suffix = path.suffix.lower()

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from bench.reconcile import generate
+from commands import statement_file
 from commands.statement_file import read_statement
+from ledger.errors import InvalidInput
 from ledger.reconciliation import ReconciliationResult, StatementLine, reconcile
 
 SEED = 20260101
@@ -72,3 +74,58 @@ def test_read_and_match_as_before(tmp_path: Path, n_lines: int, n_payers: int) -
     results = [(payer, reconcile(group, invoices[payer], payer_id=payer))
                for payer, group in by_payer(stmt.lines).items()]
     assert outcomes_digest(results) == outcome_digest
+
+
+# -- the CSV reader: plain lines cut with str.split read as csv.reader reads them ---------------------------------
+
+_META = "# period: 2026-01-01..2026-01-31\n# account: 1234567890\n"
+_HEAD = "sp2d_number,date,amount,account,description"
+_ROWS = "00123/SP2D/LS/2026,2026-01-05,16800,111,INV-A-01\n00124/SP2D/LS/2026,07/01/2026,Rp 33.600,, INV-A-02 \n"
+CSV_CASES = {
+    "plain": _META + _HEAD + "\n" + _ROWS,
+    "crlf": (_META + _HEAD + "\n" + _ROWS).replace("\n", "\r\n"),
+    "no final newline": _META + _HEAD + "\n" + _ROWS.rstrip("\n"),
+    "semicolons": _META + (_HEAD + "\n" + _ROWS).replace(",", ";").replace("Rp 33.600", "33.600,00"),
+    "blank rows": _META + _HEAD + "\n\n" + _ROWS.replace("\n", "\n   \n,,,,\n", 1) + "\n \t\n",
+    "value dates": _META + _HEAD + ",value_date\n" + _ROWS.replace("\n", ",2026-01-04\n", 1).replace(
+        " \n", " ,  \n"),
+    "account from the header": "# period: 2026-01-01..2026-01-31\n# account: 999\n" + _HEAD + "\n" + _ROWS,
+    "bom and blank lines before the header": "\ufeff\n" + _META + "   \n" + _HEAD + "\n" + _ROWS,
+    "a lone carriage return": _META + _HEAD + "\n" + _ROWS.replace("\n", "\r", 1),
+    "quoted": _META + _HEAD + "\n" + _ROWS + '"00125/SP2D/LS/2026",2026-01-09,"16.800",111,"a, b"\n',
+    "too few cells": _META + _HEAD + "\n" + _ROWS + "00126/SP2D/LS/2026,2026-01-09,16800\n",
+    "no reference": _META + _HEAD + "\n" + _ROWS + "  ,2026-01-09,16800,111,x\n",
+    "bad amount": _META + _HEAD + "\n" + _ROWS + "00126/SP2D/LS/2026,2026-01-09,16.800.5,111,x\n",
+    "bad value date": _META + _HEAD + ",value_date\n" + _ROWS.replace("\n", ",2026-02-30\n"),
+    "outside the period": _META + _HEAD + "\n" + _ROWS.replace("2026-01-05", "2026-02-05"),
+    "header only": _META + _HEAD + "\n",
+    "no header": _META + "\n  \n",
+}
+
+
+def _read(path: Path, **kw: object) -> object:
+    try:
+        stmt = read_statement(path, **kw)  # type: ignore[arg-type]
+    except InvalidInput as err:
+        return ("refused", err.field, err.reason)
+    return (stmt.sha256, stmt.account, stmt.period_start, stmt.period_end, stmt.opening_rp, stmt.closing_rp,
+            [fields(x) for x in stmt.lines])
+
+
+@pytest.mark.parametrize("case", sorted(CSV_CASES))
+def test_split_lines_read_as_csv_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    path = tmp_path / "stmt.csv"
+    path.write_bytes(CSV_CASES[case].encode())
+    fast = _read(path)
+    monkeypatch.setattr(statement_file, "_plain_lines", lambda rest: None)  # every file through csv.reader
+    assert _read(path) == fast
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_line_limit_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    path = tmp_path / "stmt.csv"
+    path.write_bytes(CSV_CASES["blank rows"].encode())
+    fast = _read(path, line_limit=limit)
+    monkeypatch.setattr(statement_file, "_plain_lines", lambda rest: None)
+    assert _read(path, line_limit=limit) == fast
+    assert (fast[0] == "refused") == (limit < 2)
