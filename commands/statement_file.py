@@ -51,6 +51,7 @@ statement of a file refuses the whole file.
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
 import re
@@ -541,6 +542,7 @@ def _read_table(
     if fmt == "csv":  # the hot loop: every cell is a str
         amounts: dict[str, int] = {}
         valued_on: dict[str, date] = {}
+        new_line = tuple.__new__
         for line_no, cells in rows:
             if len(cells) != width:
                 if not "".join(cells).strip():
@@ -579,8 +581,10 @@ def _read_table(
                         valued_on[raw_value] = valued
                 else:
                     valued = valued_or_none
-            append(StatementLine(digest, line_no, reference, booked, amount, account or default_account, description,
-                                 valued))
+            # the invariants StatementLine checks hold by the checks above (line_no >= 1, reference stripped and
+            # not empty, amount a positive int): made as the tuple it is, ~0.2 µs a line less
+            append(new_line(StatementLine, (digest, line_no, reference, booked, amount, account or default_account,
+                                            description, valued)))
     else:
         for line_no, cells in rows:
             if len(cells) < width:
@@ -610,7 +614,21 @@ def read_statements(
     path: Path, *, period_start: date | None = None, period_end: date | None = None, line_limit: int = LINE_LIMIT
 ) -> StatementFile:
     """Read and validate a whole statement file — every statement in it — or raise :class:`InvalidInput`;
-    see the module docstring for formats and rules. ``line_limit`` counts the lines of the whole file."""
+    see the module docstring for formats and rules. ``line_limit`` counts the lines of the whole file.
+
+    The cyclic garbage collector is paused meanwhile: the lines are millions of small acyclic objects (tuples,
+    tracked), and its passes over them cost more than reading them (a million CSV lines: ~1.5 s of 3)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_statements(path, period_start, period_end, line_limit)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_statements(path: Path, period_start: date | None, period_end: date | None, line_limit: int
+                     ) -> StatementFile:
     if not path.exists():
         raise InvalidInput("file", f"{path} does not exist")
     if not path.is_file():
