@@ -36,8 +36,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from commands.matching import PayerLines, reconcile_payers
 from commands.statement_file import read_statement
-from ledger.reconciliation import OpenInvoice, ReconciliationResult, StatementLine, reconcile
+from ledger.reconciliation import OpenInvoice, ReconciliationResult, StatementLine
 from projections.runner import gc_paused
 
 TARGET_S = 5.0
@@ -125,15 +126,36 @@ def timed(fn: Any) -> tuple[Any, float, float]:
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def match_all(lines: tuple[StatementLine, ...], invoices: dict[str, list[OpenInvoice]]
-              ) -> list[ReconciliationResult]:
+def jobs_by_payer(lines: tuple[StatementLine, ...], invoices: dict[str, list[OpenInvoice]]) -> list[PayerLines]:
+    """The lines grouped by account (= payer), with that payer's open invoices, in first-seen order."""
     by_account: dict[str, list[StatementLine]] = defaultdict(list)
     for ln in lines:
         by_account[ln.account].append(ln)
-    return [
-        reconcile(group, invoices[f"PAYER-{int(account[1:]):06d}"], payer_id=f"PAYER-{int(account[1:]):06d}")
-        for account, group in by_account.items()
-    ]
+    payers = ((f"PAYER-{int(account[1:]):06d}", group) for account, group in by_account.items())
+    return [PayerLines(payer, group, invoices[payer]) for payer, group in payers]
+
+
+def match_all(lines: tuple[StatementLine, ...], invoices: dict[str, list[OpenInvoice]],
+              parallel: bool | None = None) -> list[ReconciliationResult]:
+    """What ``jamsos reconcile run`` does with the lines and invoices it read: ``reconcile_payers``."""
+    return reconcile_payers(jobs_by_payer(lines, invoices), parallel=parallel)
+
+
+def crossover(seed: int) -> int:
+    """Matching alone, in process vs forced onto two processes, best of 3 wall-clock runs at each size."""
+    with tempfile.TemporaryDirectory() as tmp:
+        load = os.getloadavg()[0]
+        print(f"{'lines':>9} {'in process s':>13} {'two processes s':>16} {'ratio':>6}   (load {load:.2f})")
+        for n in (5_000, 10_000, 20_000, 40_000, 100_000, 200_000):
+            path = Path(tmp) / f"statement-{n}.csv"
+            invoices = generate(path, n, max(1, n // 50), seed)
+            jobs = jobs_by_payer(read_statement(path).lines, invoices)
+            best = {}
+            for parallel in (False, True):
+                runs = [timed(lambda j=jobs, p=parallel: reconcile_payers(j, parallel=p))[1] for _ in range(3)]
+                best[parallel] = min(runs)
+            print(f"{n:9,} {best[False]:13.3f} {best[True]:16.3f} {best[True] / best[False]:6.2f}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="keep the CSV here (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     parser.add_argument("--profile", action="store_true", help="cProfile the match step afterwards (top 20)")
+    parser.add_argument("--crossover", action="store_true",
+                        help="only time matching in process and on two processes at a few sizes (where "
+                             "commands.matching.PARALLEL_FROM comes from)")
     args = parser.parse_args(argv)
+    if args.crossover:
+        return crossover(args.seed)
     n_payers = args.payers or max(1, args.lines // 50)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)

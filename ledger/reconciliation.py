@@ -318,22 +318,24 @@ def reconcile(
 
     if len(set(map(_LINE_KEY, ordered))) != len(ordered):
         _refuse_repeated_lines(ordered)
+    seen_add = seen_transfers.add
     for line in ordered:
         amount = line.amount_rp
-        transfer = (line.reference.upper(), amount, line.booked_on)
-        if transfer in seen_transfers:
+        reference = line.reference
+        before = len(seen_transfers)
+        seen_add((reference.upper(), amount, line.booked_on))
+        if len(seen_transfers) == before:  # the transfer was there already
             exceptions.append(Unreconciled(
                 line, ExceptionKind.DUPLICATE,
-                f"SP2D {line.reference}, {format_rp(amount)} on {line.booked_on.isoformat()} is already recorded", ()))
+                f"SP2D {reference}, {format_rp(amount)} on {line.booked_on.isoformat()} is already recorded", ()))
             continue
-        seen_transfers.add(transfer)
 
         # (1) reference + amount
-        hits = list(filter(by_ref_has, find_tokens(f"{line.reference} {line.description}".upper())))
+        hits = list(filter(by_ref_has, find_tokens(f"{reference} {line.description}".upper())))
         if hits:
-            named = [by_ref[hits[0]]] if len(hits) == 1 else sorted({by_ref[t] for t in hits})
+            i = by_ref[hits[0]]
+            named = [i] if len(hits) == 1 else sorted({by_ref[t] for t in hits})
             if len(named) == 1:
-                i = named[0]
                 if is_open[i] and outstanding[i] == amount:
                     # close(i), inlined on the hot path (is_open[i] checked just above)
                     is_open[i] = False

@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from bench.reconcile import generate
-from commands import statement_file
+from commands import matching, statement_file
+from commands.matching import PayerLines, reconcile_payers
 from commands.statement_file import read_statement
 from ledger.errors import InvalidInput
 from ledger.reconciliation import ReconciliationResult, StatementLine, reconcile
@@ -103,7 +105,7 @@ CSV_CASES = {
 }
 
 
-def _read(path: Path, **kw: object) -> object:
+def _read(path: Path, **kw: object) -> tuple[object, ...]:
     try:
         stmt = read_statement(path, **kw)  # type: ignore[arg-type]
     except InvalidInput as err:
@@ -129,3 +131,62 @@ def test_line_limit_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, l
     monkeypatch.setattr(statement_file, "_plain_lines", lambda rest: None)
     assert _read(path, line_limit=limit) == fast
     assert (fast[0] == "refused") == (limit < 2)
+
+
+# -- matching many payers: on two processes exactly as in process -----------------------------------------------
+
+
+def _jobs(tmp_path: Path, n_lines: int, n_payers: int) -> list[PayerLines]:
+    path = tmp_path / "statement.csv"
+    invoices = generate(path, n_lines, n_payers, SEED)
+    return [PayerLines(payer, group, invoices[payer]) for payer, group in by_payer(read_statement(path).lines).items()]
+
+
+@pytest.mark.parametrize(("n_lines", "n_payers"), sorted(GOLDEN))
+def test_two_processes_match_as_before(tmp_path: Path, n_lines: int, n_payers: int) -> None:
+    jobs = _jobs(tmp_path, n_lines, n_payers)
+    expected = GOLDEN[(n_lines, n_payers)][2]
+    for parallel in (True, False, None):  # forced on, off, and by size (in process: small)
+        results = reconcile_payers(jobs, parallel=parallel)
+        assert outcomes_digest(zip([j.payer_id for j in jobs], results, strict=True)) == expected, parallel
+
+
+def test_two_processes_with_known_transfers_and_a_date(tmp_path: Path) -> None:
+    """known_transfers and ``on`` reach the child's payers as the in-process ones."""
+    jobs = _jobs(tmp_path, 3000, 30)
+    jobs = [j._replace(known_transfers={(x.reference, x.amount_rp, x.booked_on) for x in j.lines[::7]})
+            for j in jobs]
+    on = date(2026, 12, 31)
+    alone = [reconcile(j.lines, j.invoices, payer_id=j.payer_id, known_transfers=j.known_transfers, on=on)
+             for j in jobs]
+    assert reconcile_payers(jobs, on=on, parallel=True) == alone
+    assert sum(len(r.exceptions) for r in alone[len(alone) // 2:]) > 0  # the child's half has exceptions too
+
+
+def test_two_processes_raise_the_first_error_in_order(tmp_path: Path) -> None:
+    """A payer of the child's half whose input is refused raises in the parent, the same error as the loop's; of
+    two refused payers, the first in order."""
+    jobs = _jobs(tmp_path, 2000, 20)
+    last, late = jobs[-1], jobs[-3]
+    jobs[-1] = last._replace(lines=[*last.lines, last.lines[0]])  # a line given twice
+    with pytest.raises(InvalidInput) as alone:
+        [reconcile(j.lines, j.invoices, payer_id=j.payer_id) for j in jobs]
+    with pytest.raises(InvalidInput) as both:
+        reconcile_payers(jobs, parallel=True)
+    assert (both.value.field, both.value.reason) == (alone.value.field, alone.value.reason)
+    jobs[-3] = late._replace(invoices=[*late.invoices, late.invoices[0]])  # an invoice given twice, earlier
+    with pytest.raises(InvalidInput, match="given twice") as first:
+        reconcile_payers(jobs, parallel=True)
+    assert "invoice_id" in first.value.reason
+
+
+def test_small_runs_stay_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def no_fork(*args: object, **kwargs: object) -> None:
+        raise AssertionError("forked for a small run")
+
+    monkeypatch.setattr(matching, "_two_processes", no_fork)
+    jobs = _jobs(tmp_path, 2000, 20)
+    assert len(reconcile_payers(jobs)) == len(jobs)
+    monkeypatch.setattr(matching, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(matching, "spare_cores", lambda: 0.0)  # a busy machine: in process too
+    assert len(reconcile_payers(jobs)) == len(jobs)
