@@ -69,6 +69,9 @@ _KIND_CODE = {kind: code for code, kind in enumerate(_KINDS)}
 _Sent = tuple[list[tuple[int, int, tuple[int, ...], tuple[int, ...]]],
               list[tuple[int, int, str, tuple[int, ...]]]] | None
 
+last_processes = 1
+"""How many processes the last :func:`reconcile_payers` call of this process used (for ``bench.reconcile``)."""
+
 _jobs: Sequence[PayerLines] = ()
 """The payers of the run being matched: set before the fork, read by the child from the shared memory."""
 _on: date | None = None
@@ -80,12 +83,15 @@ def reconcile_payers(
     """``[reconcile(j.lines, j.invoices, payer_id=j.payer_id, known_transfers=j.known_transfers, on=on)
     for j in jobs]``, on two processes when large (see the module docstring). ``parallel``: True or False to
     force it (tests, measurements), None to decide by size."""
+    global last_processes
     total = sum(len(j.lines) for j in jobs)
     if parallel is None:
         parallel = total >= PARALLEL_FROM and _parallel_ok()
     if not parallel or len(jobs) < 2:
+        last_processes = 1
         with gc_paused():  # millions of small acyclic objects: no full collections meanwhile
             return [_one(job, on) for job in jobs]
+    last_processes = 2
     cut = _cut(jobs)
     with gc_paused():
         return _two_processes(jobs, cut, on)
