@@ -196,8 +196,9 @@ def _rebuild(job: PayerLines, got: _Sent, on: date | None) -> ReconciliationResu
         return _one(job, on)  # raises the payer's error, as the in-process loop does
     lines, invoices = job.lines, job.invoices
     matches, exceptions = got
+    new = tuple.__new__  # Match's generated __new__ is a Python call: made as the tuple it is
     return ReconciliationResult(
-        tuple([Match(lines[i], _RULES[rule], tuple([invoices[k].invoice_id for k in ks]), alloc)
+        tuple([new(Match, (lines[i], _RULES[rule], tuple([invoices[k].invoice_id for k in ks]), alloc))
                for i, rule, ks, alloc in matches]),
         tuple([Unreconciled(lines[i], _KINDS[kind], reason, tuple([invoices[k].invoice_id for k in ks]))
                for i, kind, reason, ks in exceptions]),
