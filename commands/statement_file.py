@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import chain, count, islice
-from operator import methodcaller
+from operator import attrgetter, methodcaller
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -74,6 +74,7 @@ from ledger.text import from_bank
 from ledger.values import RUPIAH_MAX, format_count, format_rp
 
 LINE_LIMIT = 2_000_000
+_AMOUNT = attrgetter("amount_rp")
 _CACHE_MAX = 1 << 16
 """At most so many distinct amount and value-date texts are remembered per file (parsed once each)."""
 AMOUNT_DIGITS_MAX = 16
@@ -605,7 +606,8 @@ def _read_table(
             valued = booked if i_value is None else value_on(cells[i_value], line_no, booked)
             append(StatementLine(digest, line_no, reference, booked, amount, account or default_account, description,
                                  valued))
-    check_balance(path.name, opening, closing, sum(ln.amount_rp for ln in lines))
+    if opening is not None and closing is not None:  # else there is nothing to check the sum against
+        check_balance(path.name, opening, closing, sum(map(_AMOUNT, lines)))
     return ParsedStatement(digest, fmt, meta_account, start, end, opening, closing, tuple(lines))
 
 
