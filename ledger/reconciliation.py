@@ -176,6 +176,8 @@ def matching_rules_in_force(day: date) -> MatchingRules:
 
 
 _TOKEN = re.compile(r"[0-9A-Za-z](?:[0-9A-Za-z\-/._]*[0-9A-Za-z])?")
+_TOKEN_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-/._")
+"""What a token is made of: a run of these, without the punctuation at its ends."""
 
 
 def reference_tokens(*texts: str) -> list[str]:
@@ -323,7 +325,9 @@ def reconcile(
     add_match = matches.append
     by_ref_has = by_ref.__contains__
     # every reference of the payer's invoices starts with their longest common prefix: a line's text without it
-    # names none of them, and is not tokenised (a sixth of the lines, in practice: those naming no invoice)
+    # names none of them, and is not tokenised (a sixth of the lines, in practice: those naming no invoice); with
+    # it, only from the run of token characters it is first found in (a token is a run, stripped: the runs before
+    # hold no reference)
     common = _common_prefix(by_ref) if by_ref else "\n"  # no invoice: no text (no newline in it) can name one
     by_reference = MatchRule.REFERENCE_AMOUNT
 
@@ -343,7 +347,13 @@ def reconcile(
 
         # (1) reference + amount
         text = f"{reference} {line.description}".upper()
-        hits = list(filter(by_ref_has, find_tokens(text))) if common in text else []
+        start = text.find(common)
+        if start < 0:
+            hits: list[str] = []
+        else:  # tokens from the run of token characters the prefix is first found in: the ones before name none
+            while start and text[start - 1] in _TOKEN_CHARS:
+                start -= 1
+            hits = list(filter(by_ref_has, find_tokens(text, start)))
         if hits:
             i = by_ref[hits[0]]
             named = [i] if len(hits) == 1 else sorted({by_ref[t] for t in hits})

@@ -22,7 +22,8 @@ from commands import matching, statement_file
 from commands.matching import PayerLines, reconcile_payers
 from commands.statement_file import read_statement
 from ledger.errors import InvalidInput
-from ledger.reconciliation import ReconciliationResult, StatementLine, reconcile
+from ledger.events import ExceptionKind
+from ledger.reconciliation import OpenInvoice, ReconciliationResult, StatementLine, reconcile, reference_tokens
 
 SEED = 20260101
 FIELDS = ("statement_id", "line_no", "reference", "booked_on", "amount_rp", "account", "description", "value_on")
@@ -190,3 +191,25 @@ def test_small_runs_stay_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setattr(matching, "PARALLEL_FROM", 1)
     monkeypatch.setattr(matching, "spare_cores", lambda: 0.0)  # a busy machine: in process too
     assert len(reconcile_payers(jobs)) == len(jobs)
+
+
+# -- which invoices a line names: as tokenising the whole text (reference_tokens) says ----------------------------
+
+TRICKY_TEXTS = [
+    "bayar INV-A-01", "xINV-A-01", "-INV-A-01", "INV-A-01.", "a/INV-A-01", "INV-A-01/INV-A-02", "INV-A-011",
+    "\ufb01INV-A-01", "inv-a-01,inv-a-02", "INV-A-02 INV-A-01", "..INV-A-01..", "INV-A-0", "INV-A-01INV-A-02",
+    "SP2D INV-A-0 INV-A-02", "x INV-A-0x INV-A-01", "stra\xdfe INV-A-01", "INV-B-01", "", "INV-A-01\u00a0INV-A-02",
+]
+
+
+@pytest.mark.parametrize("refs", [("INV-A-01", "INV-A-02"), ("INV-A-01",), ("INV-A-01", "XX-9"), ()])
+def test_named_invoices_as_whole_text_tokens(refs: tuple[str, ...]) -> None:
+    day = date(2026, 3, 1)
+    invoices = [OpenInvoice(f"id-{ref}", ref, "P", day, 16_800) for ref in refs]
+    for n, text in enumerate(TRICKY_TEXTS, start=1):
+        for reference, description in ((f"SP2D-{n}", text), (text.strip() or f"SP2D-{n}", "")):
+            line = StatementLine("s", n, reference, day, 1, "", description, day)
+            (x,) = reconcile([line], invoices, payer_id="P").exceptions
+            named = [t for t in reference_tokens(reference, description) if t in {r.upper() for r in refs}]
+            assert x.candidate_invoice_ids == tuple(f"id-{r}" for r in refs if r.upper() in named), (text, x)
+            assert (x.kind is ExceptionKind.AMOUNT_MISMATCH) == bool(named), (text, x)
