@@ -29,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 from typing import NamedTuple
 
+from commands.gc_pause import paused_gc
 from ledger.errors import LedgerError
 from ledger.events import ExceptionKind, MatchRule
 from ledger.reconciliation import (
@@ -39,7 +40,6 @@ from ledger.reconciliation import (
     Unreconciled,
     reconcile,
 )
-from projections.runner import gc_paused
 
 PARALLEL_FROM = 100_000
 """Lines (all payers together) from which matching may use a second process (``bench.reconcile --crossover``
@@ -89,11 +89,11 @@ def reconcile_payers(
         parallel = total >= PARALLEL_FROM and _parallel_ok()
     if not parallel or len(jobs) < 2:
         last_processes = 1
-        with gc_paused():  # millions of small acyclic objects: no full collections meanwhile
+        with paused_gc():  # millions of small acyclic objects: no full collections meanwhile
             return [_one(job, on) for job in jobs]
     last_processes = 2
     cut = _cut(jobs)
-    with gc_paused():
+    with paused_gc():
         return _two_processes(jobs, cut, on)
 
 

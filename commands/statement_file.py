@@ -51,7 +51,6 @@ statement of a file refuses the whole file.
 from __future__ import annotations
 
 import csv
-import gc
 import hashlib
 import io
 import re
@@ -68,6 +67,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
+from commands.gc_pause import paused_gc
 from ledger.errors import InvalidInput
 from ledger.reconciliation import StatementLine
 from ledger.text import from_bank
@@ -648,15 +648,10 @@ def read_statements(
     """Read and validate a whole statement file — every statement in it — or raise :class:`InvalidInput`;
     see the module docstring for formats and rules. ``line_limit`` counts the lines of the whole file.
 
-    The cyclic garbage collector is paused meanwhile: the lines are millions of small acyclic objects (tuples,
-    tracked), and its passes over them cost more than reading them (a million CSV lines: ~1.5 s of 3)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    The cyclic garbage collector is paused meanwhile (:mod:`commands.gc_pause`): the lines are millions of small
+    acyclic objects (tuples, tracked), and its passes over them cost more than reading them."""
+    with paused_gc():
         return _read_statements(path, period_start, period_end, line_limit)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _read_statements(path: Path, period_start: date | None, period_end: date | None, line_limit: int

@@ -213,3 +213,25 @@ def test_named_invoices_as_whole_text_tokens(refs: tuple[str, ...]) -> None:
             named = [t for t in reference_tokens(reference, description) if t in {r.upper() for r in refs}]
             assert x.candidate_invoice_ids == tuple(f"id-{r}" for r in refs if r.upper() in named), (text, x)
             assert (x.kind is ExceptionKind.AMOUNT_MISMATCH) == bool(named), (text, x)
+
+
+def test_paused_gc_ages_what_it_made() -> None:
+    import gc
+
+    from commands.gc_pause import paused_gc
+
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+        kept = [[i] for i in range(5000)]
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert gc.get_count()[0] < 100  # nothing left for the next young collection to scan
+    assert all(gc.is_tracked(x) for x in kept[:3])
+    gc.freeze()  # a process that keeps objects frozen: left as it is
+    try:
+        frozen = gc.get_freeze_count()
+        with paused_gc():
+            kept.append([1])
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
