@@ -9,7 +9,7 @@
 3. times ``commands.statement_file.read_statement`` on the file;
 4. times matching: the lines grouped by account (= payer), then ``commands.matching.reconcile_payers``, as
    ``jamsos reconcile run`` does: ``ledger.reconciliation.reconcile`` once per payer with that payer's open
-   invoices, on two processes when the run is large and a core is idle (the output says how many it used);
+   invoices, in process unless two are asked for (the output says how many it used; see commands.matching);
 5. reports seconds (wall clock; CPU beside, the forked matcher's included) and lines/s of each,
    ``ratio = read_statement lines/s ÷ raw csv lines/s``, the outcome counts, and read + match against
    TARGET_S = 5 s for 1,000,000 lines.

@@ -3,7 +3,8 @@ two cores when there are many lines (``jamsos reconcile run``, and ``bench.recon
 
 Each payer's matching depends only on that payer's lines, invoices and known transfers, so the payers can be
 matched in any process: the results are the same, in the same order, as one in-process loop over the payers.
-With at least :data:`PARALLEL_FROM` lines in all (and a fork-able process with no other thread running, see
+On two processes (``parallel=True``, or by size when :data:`TWO_PROCESSES_BY_SIZE` is on: at least
+:data:`PARALLEL_FROM` lines in all, a fork-able process with no other thread running and a core idle, see
 :func:`_parallel_ok`), the payers are cut, in their order, into two runs of about equal work; a forked child
 matches the second while this process matches the first (the child reads its payers from the memory it shares
 with this process at the fork: nothing is sent to it), and sends its results back compactly (line and invoice
@@ -41,10 +42,16 @@ from ledger.reconciliation import (
     reconcile,
 )
 
+TWO_PROCESSES_BY_SIZE = False
+"""Off: on the 2-core development machine (a KVM guest) two processes are not faster than one. Matching a million
+lines (bench.reconcile): 3.3 s in process; on two processes 3.1-4.8 s wall for 5.4-5.6 s of CPU (each process
+runs ~1.6 times slower beside the other: the two vCPUs do not behave as two cores, and the pages both touch are
+copied), and far slower beside another engineer's tests. Turn it on where the cores are real, after
+``python -m bench.reconcile --crossover`` shows a ratio below 1."""
 PARALLEL_FROM = 100_000
-"""Lines (all payers together) from which matching may use a second process (``bench.reconcile --crossover``
-times both ways): below it the fork (~20 ms), the idle-CPU sample (50 ms) and sending the results back cost
-about what the second core saves (~0.35 s of matching at 100,000 lines)."""
+"""With :data:`TWO_PROCESSES_BY_SIZE`, the lines (all payers together) from which matching uses a second process:
+below it the fork (~20 ms), the idle-CPU sample (50 ms) and sending the results back cost more than a second core
+could save (~0.3 s of matching at 100,000 lines; ``bench.reconcile --crossover`` times both ways)."""
 CHILD_SHARE = 0.47
 """The child's part of the work: a little less than half, as this process also rebuilds the child's results."""
 
@@ -81,12 +88,12 @@ def reconcile_payers(
     jobs: Sequence[PayerLines], *, on: date | None = None, parallel: bool | None = None
 ) -> list[ReconciliationResult]:
     """``[reconcile(j.lines, j.invoices, payer_id=j.payer_id, known_transfers=j.known_transfers, on=on)
-    for j in jobs]``, on two processes when large (see the module docstring). ``parallel``: True or False to
-    force it (tests, measurements), None to decide by size."""
+    for j in jobs]``, on two processes when asked or, with :data:`TWO_PROCESSES_BY_SIZE`, when large (see the
+    module docstring). ``parallel``: True or False to force it (tests, measurements), None to decide."""
     global last_processes
     total = sum(len(j.lines) for j in jobs)
     if parallel is None:
-        parallel = total >= PARALLEL_FROM and _parallel_ok()
+        parallel = TWO_PROCESSES_BY_SIZE and total >= PARALLEL_FROM and _parallel_ok()
     if not parallel or len(jobs) < 2:
         last_processes = 1
         with paused_gc():  # millions of small acyclic objects: no full collections meanwhile

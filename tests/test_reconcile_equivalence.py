@@ -189,8 +189,20 @@ def test_small_runs_stay_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     jobs = _jobs(tmp_path, 2000, 20)
     assert len(reconcile_payers(jobs)) == len(jobs)
     monkeypatch.setattr(matching, "PARALLEL_FROM", 1)
+    assert len(reconcile_payers(jobs)) == len(jobs)  # by size: off by default
+    monkeypatch.setattr(matching, "TWO_PROCESSES_BY_SIZE", True)
     monkeypatch.setattr(matching, "spare_cores", lambda: 0.0)  # a busy machine: in process too
     assert len(reconcile_payers(jobs)) == len(jobs)
+
+
+def test_two_processes_by_size_when_on_and_idle(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    jobs = _jobs(tmp_path, 2000, 20)
+    alone = reconcile_payers(jobs, parallel=False)
+    monkeypatch.setattr(matching, "TWO_PROCESSES_BY_SIZE", True)
+    monkeypatch.setattr(matching, "PARALLEL_FROM", 1000)
+    monkeypatch.setattr(matching, "spare_cores", lambda: 2.0)
+    assert reconcile_payers(jobs) == alone
+    assert matching.last_processes == (2 if matching._parallel_ok() else 1)
 
 
 # -- which invoices a line names: as tokenising the whole text (reference_tokens) says ----------------------------
