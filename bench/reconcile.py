@@ -7,14 +7,17 @@
    payments, noise amounts, a transfer repeated). About 10 % of amounts are written ``Rp 1.234.567``.
 2. times the raw baseline: ``csv.reader`` over the same file, every row into a list (no validation);
 3. times ``commands.statement_file.read_statement`` on the file;
-4. times matching: the lines grouped by account (= payer), then ``ledger.reconciliation.reconcile`` once
-   per payer with that payer's open invoices;
-5. reports seconds and lines/s of each, ``ratio = read_statement lines/s ÷ raw csv lines/s``, the outcome
-   counts, and read + match against the 10 s target for 1,000,000 lines.
+4. times matching: the lines grouped by account (= payer), then ``commands.matching.reconcile_payers``, as
+   ``jamsos reconcile run`` does: ``ledger.reconciliation.reconcile`` once per payer with that payer's open
+   invoices, in process unless two are asked for (the output says how many it used; see commands.matching);
+5. reports seconds (wall clock; CPU beside, the forked matcher's included) and lines/s of each,
+   ``ratio = read_statement lines/s ÷ raw csv lines/s``, the outcome counts, and read + match against
+   TARGET_S = 5 s for 1,000,000 lines.
 
 Run on demand (not a test)::
 
     python -m bench.reconcile --lines 1000000 [--payers N] [--json] [--profile]
+    python -m bench.reconcile --crossover   # matching alone, in process vs two processes, at a few sizes
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 import platform
 import pstats
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -36,8 +40,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from commands import matching
+from commands.matching import PayerLines, reconcile_payers
 from commands.statement_file import read_statement
-from ledger.reconciliation import OpenInvoice, ReconciliationResult, StatementLine, reconcile
+from ledger.reconciliation import OpenInvoice, ReconciliationResult, StatementLine
 from projections.runner import gc_paused
 
 TARGET_S = 5.0
@@ -118,22 +124,50 @@ def raw_csv(path: Path) -> tuple[float, int]:
 
 
 def timed(fn: Any) -> tuple[Any, float, float]:
-    """(result, wall seconds, CPU seconds of this process): the CPU figure is less skewed by other work."""
+    """(result, wall seconds, CPU seconds of this process and of the children it waited for: a forked matcher):
+    the CPU figure is less skewed by other work."""
     gc.collect()
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu = time.perf_counter(), _cpu()
     result = fn()
-    return result, time.perf_counter() - wall, time.process_time() - cpu
+    gc.collect(0)  # what the step leaves for the next young collection is its cost too
+    return result, time.perf_counter() - wall, _cpu() - cpu
 
 
-def match_all(lines: tuple[StatementLine, ...], invoices: dict[str, list[OpenInvoice]]
-              ) -> list[ReconciliationResult]:
+def _cpu() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def jobs_by_payer(lines: tuple[StatementLine, ...], invoices: dict[str, list[OpenInvoice]]) -> list[PayerLines]:
+    """The lines grouped by account (= payer), with that payer's open invoices, in first-seen order."""
     by_account: dict[str, list[StatementLine]] = defaultdict(list)
     for ln in lines:
         by_account[ln.account].append(ln)
-    return [
-        reconcile(group, invoices[f"PAYER-{int(account[1:]):06d}"], payer_id=f"PAYER-{int(account[1:]):06d}")
-        for account, group in by_account.items()
-    ]
+    payers = ((f"PAYER-{int(account[1:]):06d}", group) for account, group in by_account.items())
+    return [PayerLines(payer, group, invoices[payer]) for payer, group in payers]
+
+
+def match_all(lines: tuple[StatementLine, ...], invoices: dict[str, list[OpenInvoice]],
+              parallel: bool | None = None) -> list[ReconciliationResult]:
+    """What ``jamsos reconcile run`` does with the lines and invoices it read: ``reconcile_payers``."""
+    return reconcile_payers(jobs_by_payer(lines, invoices), parallel=parallel)
+
+
+def crossover(seed: int) -> int:
+    """Matching alone, in process vs forced onto two processes, best of 3 wall-clock runs at each size."""
+    with tempfile.TemporaryDirectory() as tmp:
+        load = os.getloadavg()[0]
+        print(f"{'lines':>9} {'in process s':>13} {'two processes s':>16} {'ratio':>6}   (load {load:.2f})")
+        for n in (5_000, 10_000, 20_000, 40_000, 100_000, 200_000):
+            path = Path(tmp) / f"statement-{n}.csv"
+            invoices = generate(path, n, max(1, n // 50), seed)
+            jobs = jobs_by_payer(read_statement(path).lines, invoices)
+            best = {}
+            for parallel in (False, True):
+                runs = [timed(lambda j=jobs, p=parallel: reconcile_payers(j, parallel=p))[1] for _ in range(3)]
+                best[parallel] = min(runs)
+            print(f"{n:9,} {best[False]:13.3f} {best[True]:16.3f} {best[True] / best[False]:6.2f}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the CSV here (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
-    parser.add_argument("--profile", action="store_true", help="cProfile the match step afterwards (top 20)")
+    parser.add_argument("--profile", action="store_true", help="cProfile reading and matching afterwards (top 20 each)")
+    parser.add_argument("--crossover", action="store_true",
+                        help="only time matching in process and on two processes at a few sizes (where "
+                             "commands.matching.PARALLEL_FROM comes from)")
     args = parser.parse_args(argv)
+    if args.crossover:
+        return crossover(args.seed)
     n_payers = args.payers or max(1, args.lines // 50)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
@@ -161,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         (raw_s, raw_rows), _, raw_cpu = timed(lambda: raw_csv(path))
         stmt, read_s, read_cpu = timed(lambda: read_statement(path))
         assert len(stmt.lines) == raw_rows, (len(stmt.lines), raw_rows)
-        with gc_paused():  # as `jamsos reconcile run` does around the cascade
+        with gc_paused():  # grouping by payer as before (reconcile_payers pauses the GC itself, as production does)
             results, match_s, match_cpu = timed(lambda: match_all(stmt.lines, invoices))
+        processes = matching.last_processes
 
         outcomes: Counter[str] = Counter()
         for res in results:
@@ -175,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             "raw_csv_s": round(raw_s, 3), "raw_csv_cpu_s": round(raw_cpu, 3), "raw_csv_lines_per_s": round(n / raw_s),
             "read_s": round(read_s, 3), "read_cpu_s": round(read_cpu, 3), "read_lines_per_s": round(n / read_s),
             "ratio_read_vs_raw": round(raw_s / read_s, 3),
-            "match_s": round(match_s, 3), "match_cpu_s": round(match_cpu, 3), "match_lines_per_s": round(n / match_s),
+            "match_s": round(match_s, 3), "match_cpu_s": round(match_cpu, 3), "match_processes": processes,
+            "match_lines_per_s": round(n / match_s),
             "read_plus_match_s": round(read_s + match_s, 3),
             "target_s_for_1m": TARGET_S,
             "outcomes": dict(sorted(outcomes.items())),
@@ -190,18 +231,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"read_statement       {read_s:7.2f} s  {n / read_s:12,.0f} lines/s   (CPU {read_cpu:.2f} s)   "
                   f"ratio to raw {raw_s / read_s:.2f}")
             print(f"reconcile            {match_s:7.2f} s  {n / match_s:12,.0f} lines/s   (CPU {match_cpu:.2f} s)   "
-                  f"{len(results):,} calls")
+                  f"{len(results):,} calls, {processes} process{'es' if processes > 1 else ''}")
             scaled = (read_s + match_s) * TARGET_LINES / n
             print(f"read + match         {read_s + match_s:7.2f} s  (target {TARGET_S:.0f} s for "
                   f"{TARGET_LINES:,} lines; scaled to that: {scaled:.2f} s)")
             print("outcomes             " + ", ".join(f"{k} {v:,}" for k, v in sorted(outcomes.items())))
             print(f"load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-        if args.profile:
-            prof = cProfile.Profile()
-            prof.enable()
-            match_all(stmt.lines, invoices)
-            prof.disable()
-            pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(20)
+        if args.profile:  # each step again under cProfile; matching in process (a child is not profiled)
+            for step, fn in (("read_statement", lambda: read_statement(path)),
+                             ("matching, in process", lambda: match_all(stmt.lines, invoices, parallel=False))):
+                log(f"== profile of {step}")
+                prof = cProfile.Profile()
+                prof.enable()
+                fn()
+                prof.disable()
+                pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(20)
     return 0
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from commands.common import load_agreement, reserve_reference
+from commands.matching import PayerLines, reconcile_payers
 from commands.messages import BillAgreement, ImportStatement, ResolveException, RunReconciliation, SettleRefund
 from eventstore.bootstrap import Ledger
 from eventstore.store import LogGuard, Matters, topic_of
@@ -65,7 +66,6 @@ from ledger.events import (
     StatementLinesRecorded,
 )
 from ledger.member import Member
-from ledger.reconciliation import reconcile
 from ledger.statement import ReconciliationBook, Statement, book_id_for, statement_id_for
 from ledger.values import Period, format_rp
 from projections.money_views import (
@@ -81,7 +81,6 @@ from projections.money_views import (
     statement_streams,
     window,
 )
-from projections.runner import gc_paused
 
 Result = dict[str, Any]
 Handled = tuple[list[Aggregate[Any]], Result]
@@ -193,14 +192,17 @@ def run_reconciliation(ledger: Ledger, cmd: RunReconciliation, ctx: CommandConte
         _payer_known(ledger, cmd.payer_id)
     touched: list[Aggregate[Any]] = []
     summary: dict[str, Any] = {"payers": {}, "matched": 0, "exceptions": 0, "matched_rp": 0}
+    jobs: list[PayerLines] = []
+    outstanding: list[dict[str, Any]] = []
     for payer_id in payers:
-        lines = new_lines(views, payer_id)
-        if not lines:
+        fresh = new_lines(views, payer_id)
+        if not fresh:
             continue
-        invoices = invoice_outstanding(views, payer_id)
-        open_now, known = open_invoices(views, payer_id), known_transfers(views, payer_id)
-        with gc_paused():  # a million lines allocate millions of small acyclic objects: no full collections
-            result = reconcile(lines, open_now, payer_id=payer_id, known_transfers=known, on=on)
+        outstanding.append(invoice_outstanding(views, payer_id))
+        jobs.append(PayerLines(payer_id, fresh, open_invoices(views, payer_id), known_transfers(views, payer_id)))
+    # reconcile once per payer, in process or, for many lines, on two cores (no GC passes meanwhile)
+    for job, invoices, result in zip(jobs, outstanding, reconcile_payers(jobs, on=on), strict=True):
+        payer_id, lines = job.payer_id, job.lines
         matches: dict[str, list[LineMatch]] = defaultdict(list)
         exceptions: dict[str, list[LineException]] = defaultdict(list)
         for m in result.matches:
