@@ -23,7 +23,7 @@ from cli.common import (
 from ledger.errors import (
     InvalidInput,
 )
-from projections.register_reports import REPORT_DESCRIPTIONS
+from projections.report_names import REPORT_DESCRIPTIONS
 
 if TYPE_CHECKING:
     from eventstore.bootstrap import Ledger
@@ -63,7 +63,6 @@ def report(
 ) -> None:
     """A report from the read models (its help, with every report described, is ``REPORTS_HELP``)."""
     from cli.light_read import light_report
-    from projections.export import section_csv, section_names
 
     check_export_paths(csv_dir, xlsx_file)
     if section is not None and as_json:
@@ -71,11 +70,16 @@ def report(
     result = light_report(store, name, on, as_of, agreement_id, period)
     if result is None:
         result = full_report(store, name, on, as_of, agreement_id, period)
-    if section is not None and section not in section_names(result):
-        fail(InvalidInput("section", f"the {name} report has no section {section!r}; "
-                                     f"known: {', '.join(section_names(result))}"))
+    if section is not None:
+        from projections.export import section_names
+
+        if section not in section_names(result):
+            fail(InvalidInput("section", f"the {name} report has no section {section!r}; "
+                                         f"known: {', '.join(section_names(result))}"))
     write_exports(result, csv_dir, xlsx_file)
     if section is not None:
+        from projections.export import section_csv
+
         sys.stdout.write(section_csv(result, section))
         return
     emit(result, as_json, render_report)
@@ -119,6 +123,8 @@ def check_export_paths(csv_dir: Path | None, xlsx_file: Path | None) -> None:
 
 
 def write_exports(result: dict[str, Any], csv_dir: Path | None, xlsx_file: Path | None) -> None:
+    if csv_dir is None and xlsx_file is None:
+        return
     from projections.export import write_csv, write_xlsx
 
     for field, target, write in (("csv", csv_dir, write_csv), ("xlsx", xlsx_file, write_xlsx)):

@@ -3,8 +3,7 @@ what :func:`projections.reports.build_report` makes of them once it has caught t
 report path (``cli/light_read.py``) makes of the serving tables when they are at the log's head already.
 
 Light: no projection runner, no event store, no write model (a test checks the import); the balances report's own
-module (which needs the tariffs) is imported only when it is asked for. :data:`REPORT_DESCRIPTIONS` lists every
-report :func:`projections.reports.build_report` makes (``jamsos report --help`` reads it without loading them).
+module (which needs the tariffs) is imported only when it is asked for.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from ledger.errors import InvalidInput, NotFound
 from projections.chain_reports import coverage_report, members_report
 from projections.claim_register import claim_register
 from projections.facts import Facts, TableSource, register_rows
+from projections.report_names import REPORT_DESCRIPTIONS as REPORT_DESCRIPTIONS  # re-exported
 
 Report = dict[str, Any]
 
@@ -90,25 +90,6 @@ REPORTS: dict[str, Callable[[Facts, date], tuple[dict[str, Any], dict[str, Any]]
 }
 
 MONEY_REPORTS = ("trial-balance", "reconciliation")
-
-REPORT_DESCRIPTIONS: dict[str, str] = {
-    "members": "active members per agreement, region, village and role; enrolments, lapses by reason and "
-               "reinstatements per month; active members at each month's end per agreement",
-    "balances": "per agreement and period: members expected, expected, paid, outstanding and refunds due; per payer "
-                "and fund source; per programme fund: contributions in, claims paid out, refunds due",
-    "claims": "claims by type and status, agreement, region and month; amounts by benefit component; days from "
-              "submission to payment; the register of claims (no member named)",
-    "coverage": "UCJ per region: active participants (by person) divided by the recorded workforce",
-    "audit": "the audit trail: its hash chain verified from the store, events per type",
-    "access": "the access log: every read of personal data in clear — when, by whom, which member "
-              "(pseudonymous id), for what purpose (UU 27/2022)",
-    "trial-balance": "journal totals per account with its sign convention (entries effective by --on)",
-    "reconciliation": "one agreement (--agreement, optionally --period): budget, expected, billed, paid and "
-                      "received per month, open exceptions with their age, refunds due",
-}
-"""Every report :func:`projections.reports.build_report` makes, with what it shows (``jamsos report --help`` lists
-them)."""
-
 
 def report_day(now: datetime, on: date | None, region_code: str | None) -> BusinessDay:
     """The business day a report is about: ``--on`` (refused only when the day has not begun anywhere in the
