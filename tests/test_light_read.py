@@ -131,6 +131,20 @@ def test_a_revoked_rotated_expired_or_forged_token_is_refused_alike(frozen: Cli,
     assert light.code == 0 and taken == ["report"], light
 
 
+def test_the_light_path_writes_nothing(frozen: Cli) -> None:
+    import hashlib
+
+    files = ("ledger.db", "ledger.views.db", "ledger.keys.db", "ledger.key")
+
+    def digests() -> dict[str, str]:
+        return {name: hashlib.sha256((frozen.root / name).read_bytes()).hexdigest() for name in files}
+
+    before = digests()
+    for name in ("members", "claims", "coverage", "balances"):
+        assert frozen(*["report", name, "--json"]).code == 0
+    assert digests() == before
+
+
 def test_registers_behind_the_log_take_the_full_path(frozen: Cli, both: Paths) -> None:
     frozen.grant("aud", "auditor")  # an event the registers have not seen
     light, _, taken = both(frozen, "report", "coverage", "--json")
