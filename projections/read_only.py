@@ -31,15 +31,18 @@ from urllib.parse import quote
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.selectable import Subquery
 from sqlalchemy.types import TypeEngine
+
+from projections.paid_runs import PAID_TABLES, paid_rows
 
 DEFAULT_STORE = "jamsos.db"
 """``eventstore.settings.DEFAULT_STORE`` (a test checks they agree): the store when none is named."""
 REGISTERS = "registers"
-REGISTERS_VERSION = 9
+REGISTERS_VERSION = 10
 """``projections.registers.Registers.version`` (tests/test_light_read.py checks they agree): serving tables of
 another version are rebuilt by the full path before they are read."""
-REGISTER_TABLES = ("agreements", "members", "spells", "segments", "paid", "claims", "workforce", "budgets")
+REGISTER_TABLES = ("agreements", "members", "spells", "segments", "claims", "workforce", "budgets", *PAID_TABLES)
 """The tables of one ``registers`` generation (``<name>_g<generation>``)."""
 POSITIONS_TABLE = "jamsos_projection_positions"
 STORE_TABLES = ("stored_events", "jamsos_snapshots", "jamsos_snapshot_states", "jamsos_chain")
@@ -144,6 +147,7 @@ class ServingRegisters:
 
     def __init__(self, engine: Engine, generation: int) -> None:
         self.generation = generation
+        self._paid_rows: Subquery | None = None
         metadata = MetaData()
         self.tables: dict[str, Table] = {}
         with engine.connect() as conn:
@@ -156,6 +160,12 @@ class ServingRegisters:
 
     def table(self, name: str) -> Table:
         return self.tables[name]
+
+    def paid_rows(self) -> Subquery:
+        """Every member-period paid, one row each, joined from the paid runs (as ``Registers.paid_rows``)."""
+        if self._paid_rows is None:
+            self._paid_rows = paid_rows(self.tables)
+        return self._paid_rows
 
 
 class ServingStore:
