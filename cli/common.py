@@ -12,29 +12,46 @@ import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
 from cli.errors import one_line, print_error
-from cli.render import terminal_safe
 from cli.root import SESSION
-from commands import bulk
-from commands.authorise import Actor, authenticate, authorise_read, local_actor
-from commands.handlers import execute
-from commands.messages import Command, field_error
-from eventstore.bootstrap import Ledger, bootstrap
 from ledger.business_time import parse_day, parse_instant
 from ledger.errors import (
     InvalidInput,
     LedgerError,
 )
-from ledger.text import json_escaped
+from ledger.escapes import json_escaped
 
-console = Console(width=None if sys.stdout.isatty() else 160)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from commands.authorise import Actor
+    from commands.messages import Command
+    from eventstore.bootstrap import Ledger
+
+# Light at import (docs: cli/light_read.py): the write side (commands, the event store, pydantic) and rich are
+# imported by the functions that use them, so a report read on the light path loads none of them.
+
+_CONSOLE: list[Console] = []
+
+
+def get_console() -> Console:
+    """The terminal console every verb prints tables on (made on first use: rich costs ~20 ms to import)."""
+    if not _CONSOLE:
+        from rich.console import Console
+
+        _CONSOLE.append(Console(width=None if sys.stdout.isatty() else 160))
+    return _CONSOLE[0]
+
+
+def __getattr__(name: str) -> Any:
+    """``console`` (``from cli.common import console``) is made when first asked for."""
+    if name == "console":
+        return get_console()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 StoreOpt = Annotated[
     str | None,
@@ -61,7 +78,8 @@ def choices(what: str, enum: type[StrEnum]) -> str:
 def fail(err: LedgerError) -> None:
     code = err.exit_code  # by its kind: ledger.errors, eventstore.chain.ChainBroken
     print_error(err.field, err.reason)
-    if isinstance(err, bulk.ImportRejected):
+    bulk = sys.modules.get("commands.bulk")  # an ImportRejected comes from there: loaded if it was raised
+    if bulk is not None and isinstance(err, bulk.ImportRejected):
         for row in err.errors:
             sys.stderr.write(f"  {one_line(row)}\n")
     for detail in getattr(err, "details", ()):  # e.g. each statement of a file already imported
@@ -105,6 +123,10 @@ def parse_rupiah(text: str, field: str) -> int:
 
 
 def build(cls: type[Command], **fields: Any) -> Command:
+    from pydantic import ValidationError
+
+    from commands.messages import field_error
+
     fields = {k: v for k, v in fields.items() if v is not None}
     if fields.get("command_id") is None:
         fields.pop("command_id", None)
@@ -122,18 +144,24 @@ def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None
     if as_json:
         sys.stdout.write(json_escaped(json.dumps(result, indent=2, ensure_ascii=False, default=str)) + "\n")
         return
+    from cli.render import terminal_safe
+
     result = terminal_safe(result)
     if render is not None:
         render(result)
     else:
+        from rich.table import Table
+
         table = Table(show_header=False, box=None)
         for key, value in result.items():
             table.add_row(f"[bold]{key}[/bold]", json.dumps(value, ensure_ascii=False, default=str)
                           if isinstance(value, dict | list) else str(value))
-        console.print(table)
+        get_console().print(table)
 
 
 def with_ledger(store: str | None, fn: Callable[[Ledger], Any], *, create: bool = True) -> Any:
+    from eventstore.bootstrap import bootstrap
+
     ledger = None
     try:
         ledger = bootstrap(store, create=create)
@@ -147,6 +175,9 @@ def with_ledger(store: str | None, fn: Callable[[Ledger], Any], *, create: bool 
 
 
 def run_command(store: str | None, command: Command, as_json: bool) -> None:
+    from commands import bulk
+    from commands.handlers import execute
+
     bulk.SHOW_PROGRESS = not as_json and sys.stderr.isatty()
     result = with_ledger(store, lambda ledger: execute(ledger, command, current_actor(ledger)))
     emit(result, as_json)
@@ -156,6 +187,8 @@ def run_command(store: str | None, command: Command, as_json: bool) -> None:
 
 def current_actor(ledger: Ledger) -> Actor:
     """The principal of ``--token`` / ``JAMSOS_TOKEN``, or the local operating-system user."""
+    from commands.authorise import authenticate, local_actor
+
     token = SESSION["token"]
     return authenticate(ledger, token) if token else local_actor()
 
@@ -163,6 +196,7 @@ def current_actor(ledger: Ledger) -> Actor:
 def read_with(store: str | None, read: str, fn: Callable[[Ledger], Any], *, agreement_id: str | None = None,
               nik: str | None = None) -> Any:
     """Run the read ``fn`` once the acting principal is allowed ``read`` (of that agreement or member)."""
+    from commands.authorise import authorise_read
 
     def go(ledger: Ledger) -> Any:
         authorise_read(ledger, current_actor(ledger), read, agreement_id=agreement_id, nik=nik)

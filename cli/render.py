@@ -9,13 +9,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ledger.text import printable
+from ledger.escapes import printable
 from ledger.values import format_count, format_rp
 
 
 def terminal_safe(value: Any) -> Any:
     """``value`` (a view, a result) with every string made safe to print through rich: control and bidirectional
-    characters written as escapes (``\\x1b``, ``ledger.text.printable``) and rich's markup escaped (a name
+    characters written as escapes (``\\x1b``, ``ledger.escapes.printable``) and rich's markup escaped (a name
     ``[link=...]`` is text, not a hyperlink escape sequence). Keys too; numbers and the rest unchanged
     (docs/rules.md#text-output)."""
     if isinstance(value, str):

@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli import render
 from cli.common import (
     AsOfOpt,
     JsonOpt,
     OnOpt,
     StoreOpt,
-    console,
     emit,
     fail,
+    get_console,
     parse_date,
     parse_timestamp,
     read_with,
 )
-from eventstore.bootstrap import Ledger
 from ledger.errors import (
     InvalidInput,
 )
-from projections.reports import REPORT_DESCRIPTIONS
+from projections.report_names import REPORT_DESCRIPTIONS
+
+if TYPE_CHECKING:
+    from eventstore.bootstrap import Ledger
+
+# A registers report is read on the light path (cli/light_read.py) when it can be: this module imports nothing of the
+# write side; the full path (read_with, projections.reports) is imported only when it is taken.
 
 verbs = typer.Typer()
 """This module's root-level verbs (listed in :data:`cli.verbs.VERBS`)."""
@@ -58,27 +62,47 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """A report from the read models (its help, with every report described, is ``REPORTS_HELP``)."""
-    from projections.export import section_csv, section_names
-    from projections.reports import build_report
+    from cli.light_read import light_report
 
     check_export_paths(csv_dir, xlsx_file)
     if section is not None and as_json:
         fail(InvalidInput("section", "prints CSV: it cannot be combined with --json"))
+    result = light_report(store, name, on, as_of, agreement_id, period)
+    if result is None:
+        result = full_report(store, name, on, as_of, agreement_id, period)
+    if section is not None:
+        from projections.export import section_names
+
+        if section not in section_names(result):
+            fail(InvalidInput("section", f"the {name} report has no section {section!r}; "
+                                         f"known: {', '.join(section_names(result))}"))
+    write_exports(result, csv_dir, xlsx_file)
+    if section is not None:
+        from projections.export import section_csv
+
+        sys.stdout.write(section_csv(result, section))
+        return
+    emit(result, as_json, render_report)
+
+
+def full_report(store: str | None, name: str, on: str | None, as_of: str | None, agreement_id: str | None,
+                period: str | None) -> Any:
+    """The report through the full path: the store opened by ``eventstore.bootstrap``, the principal loaded, the
+    read models caught up (or rebuilt as of ``as_of``) by ``projections.reports.build_report``."""
+    from projections.reports import build_report
 
     def go(ledger: Ledger) -> Any:
         return build_report(ledger.store, name, parse_date(on), parse_timestamp(as_of), ledger.clock.now(),
                             agreement_id, period)
 
-    result = read_with(store, f"report.{name}" if name in REPORT_DESCRIPTIONS else "report.members", go,
-                       agreement_id=agreement_id)
-    if section is not None and section not in section_names(result):
-        fail(InvalidInput("section", f"the {name} report has no section {section!r}; "
-                                     f"known: {', '.join(section_names(result))}"))
-    write_exports(result, csv_dir, xlsx_file)
-    if section is not None:
-        sys.stdout.write(section_csv(result, section))
-        return
-    emit(result, as_json, lambda v: render.render_report(console, v))
+    return read_with(store, f"report.{name}" if name in REPORT_DESCRIPTIONS else "report.members", go,
+                     agreement_id=agreement_id)
+
+
+def render_report(view: Any) -> None:
+    from cli import render
+
+    render.render_report(get_console(), view)
 
 
 def check_export_paths(csv_dir: Path | None, xlsx_file: Path | None) -> None:
@@ -99,6 +123,8 @@ def check_export_paths(csv_dir: Path | None, xlsx_file: Path | None) -> None:
 
 
 def write_exports(result: dict[str, Any], csv_dir: Path | None, xlsx_file: Path | None) -> None:
+    if csv_dir is None and xlsx_file is None:
+        return
     from projections.export import write_csv, write_xlsx
 
     for field, target, write in (("csv", csv_dir, write_csv), ("xlsx", xlsx_file, write_xlsx)):

@@ -18,37 +18,25 @@ Invariants:
 from __future__ import annotations
 
 import base64
-import getpass
-import hashlib
-import hmac
 import secrets
-from dataclasses import dataclass
 
 from commands.messages import COMMAND_TYPES, Command
 from commands.passwords import PASSWORD_LEN_MAX, verify_password
+from commands.read_access import FILTERED_READS as FILTERED_READS  # re-exported, as the names below
+from commands.read_access import NATIONAL_READS as NATIONAL_READS
+from commands.read_access import READ_ROLES as READ_ROLES
+from commands.read_access import TOKEN_LEN_MAX as TOKEN_LEN_MAX
+from commands.read_access import TOKEN_PREFIX as TOKEN_PREFIX
+from commands.read_access import TOKEN_SECRET_BYTES as TOKEN_SECRET_BYTES
+from commands.read_access import Actor as Actor
+from commands.read_access import Grant, check_read, require_role, require_scope, token_actor, token_name
+from commands.read_access import local_actor as local_actor
+from commands.read_access import token_sha256 as token_sha256
 from commands.subject import Subject, agreement_subject, member_subject
 from eventstore.bootstrap import Ledger
-from ledger.business_time import WIB
-from ledger.errors import Forbidden, InvalidInput, Unauthenticated
-from ledger.principal import LOCAL_PREFIX, NAME_PATTERN, Principal, Scope, principal_id_for
+from ledger.errors import Unauthenticated
+from ledger.principal import NAME_PATTERN, Principal, Scope, principal_id_for
 from ledger.values import Role
-
-TOKEN_PREFIX = "jst1"
-TOKEN_SECRET_BYTES = 32
-TOKEN_LEN_MAX = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """An authenticated principal: its name (recorded as every event's ``actor``), roles and scope."""
-
-    name: str
-    roles: frozenset[Role]
-    scope: Scope
-
-    def has(self, *roles: Role) -> bool:
-        return Role.ADMIN in self.roles or any(r in self.roles for r in roles)
-
 
 _R = Role
 _OPERATOR = frozenset({_R.OPERATOR})
@@ -82,45 +70,12 @@ COMMAND_ROLES: dict[str, frozenset[Role]] = {
 }
 """Command kind → the roles that may run it (``admin`` may run every one)."""
 
-_READERS = frozenset({_R.AUDITOR, _R.FINANCE, _R.BUDGET_OWNER})
-READ_ROLES: dict[str, frozenset[Role]] = {
-    "report.members": _READERS | {_R.OPERATOR},
-    "report.balances": _READERS,
-    "report.claims": _READERS | {_R.CLAIMS_OFFICER},
-    "report.coverage": _READERS | {_R.OPERATOR},
-    "report.reconciliation": _READERS,
-    "report.trial-balance": _READERS,
-    "report.audit": frozenset({_R.AUDITOR}),
-    "report.access": frozenset({_R.AUDITOR, _R.DATA_PROTECTION_OFFICER}),
-    "agreement.show": _READERS | {_R.OPERATOR},
-    "member.show": frozenset({_R.OPERATOR, _R.CLAIMS_OFFICER, _R.AUDITOR, _R.DATA_PROTECTION_OFFICER}),
-    "contribution.quote": _OPERATOR | {_R.FINANCE},
-    "check": _READERS,
-    "audit": frozenset({_R.AUDITOR}),
-    "project": frozenset({_R.AUDITOR, _R.OPERATOR}),
-    "principal.list": frozenset({_R.AUDITOR}),
-    "events": _READERS | {_R.OPERATOR},
-}
-"""Read → the roles that may make it (``admin`` may make every one). Reads never show personal data, except
-``member.reveal``, which is a command (it is recorded in the access log)."""
-NATIONAL_READS = frozenset({"report.trial-balance", "report.audit", "report.access", "check", "audit", "project",
-                            "principal.list"})
-"""Reads of the whole ledger: only the ``all`` scope may make them."""
-FILTERED_READS = frozenset({"events"})
-"""Reads that filter themselves by the reader's scope, row by row (the event feed: only events of aggregates
-inside the scope, :mod:`projections.event_scope`): a scoped reader need not name an agreement."""
-
 assert set(COMMAND_ROLES) == set(COMMAND_TYPES), "every command kind has its roles, and only those"
 
 
 def role_for(kind: str) -> Role:
     """The role a command kind is run under by a principal acting in one role (the demo, the tests)."""
     return min(COMMAND_ROLES[kind])
-
-
-def local_actor() -> Actor:
-    """The operating-system user running the CLI on the server: ``local:<user>``, role admin, scope all."""
-    return Actor(f"{LOCAL_PREFIX}{getpass.getuser()}", frozenset({Role.ADMIN}), Scope("all"))
 
 
 def new_token(name: str) -> tuple[str, str]:
@@ -130,37 +85,15 @@ def new_token(name: str) -> tuple[str, str]:
     return token, token_sha256(token)
 
 
-def token_sha256(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _name_in(token: str) -> str:
-    parts = token.split(".")
-    if len(token) > TOKEN_LEN_MAX or len(parts) != 3 or parts[0] != TOKEN_PREFIX:
-        raise Unauthenticated("token", "malformed token")
-    try:
-        return base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise Unauthenticated("token", "malformed token") from None
-
-
 def authenticate(ledger: Ledger, token: str | None) -> Actor:
     """The active principal whose current token this is; :class:`Unauthenticated` (with the precise reason, for
     logs and dead letters — faces facing strangers answer only ``unauthenticated``) otherwise."""
-    if not token:
-        raise Unauthenticated("token", "no token given")
-    name = _name_in(token.strip())
+    name = token_name(token)
     principal = ledger.store.load(Principal, principal_id_for(name))
-    if not principal.exists:
-        raise Unauthenticated("token", "unknown token")
-    if principal.state.revoked_on is not None:
-        raise Unauthenticated("token", f"principal {name} was revoked on {principal.state.revoked_on}")
-    if not hmac.compare_digest(principal.state.token_sha256, token_sha256(token.strip())):
-        raise Unauthenticated("token", "unknown token (rotated or wrong)")
-    today = ledger.clock.now().astimezone(WIB).date()  # national: the day has begun in WIB
-    if principal.token_expired(today):
-        raise Unauthenticated("token", f"the token of {name} expired after {principal.state.token_expires_on}")
-    return Actor(name, frozenset(principal.state.roles), Scope.parse(principal.state.scope))
+    state = principal.state
+    grant = Grant(tuple(state.roles), state.scope, state.token_sha256, state.token_expires_on,
+                  state.revoked_on) if principal.exists else None
+    return token_actor(name, token or "", grant, ledger.clock.now)
 
 
 DUMMY_PASSWORD_ARGON2 = ("$argon2id$v=19$m=65536,t=3,p=4$2H8l5CCMH4obhA7Vuk6B0Q"
@@ -190,19 +123,6 @@ def authenticate_password(ledger: Ledger, name: str, password: str) -> Actor:
     return Actor(name, frozenset(principal.state.roles), Scope.parse(principal.state.scope))
 
 
-def _require_role(actor: Actor, what: str, allowed: frozenset[Role]) -> None:
-    if not actor.has(*allowed):
-        roles = ", ".join(sorted(r.value for r in actor.roles))
-        needs = " or ".join(sorted(r.value for r in allowed))
-        raise Forbidden("principal", f"{actor.name} ({roles}) may not {what}: it needs the role {needs} "
-                                     "(docs/rules.md#principals)")
-
-
-def _require_scope(actor: Actor, what: str, subject: Subject) -> None:
-    if not actor.scope.covers(subject.payer_ids, subject.region_codes):
-        raise Forbidden("principal", f"{actor.name} (scope {actor.scope}) may not {what}: outside its scope")
-
-
 def may_run(actor: Actor, kind: str) -> bool:
     """Whether ``actor``'s roles allow command ``kind`` (its scope is checked against each command's subject)."""
     return actor.has(*COMMAND_ROLES[kind])
@@ -211,14 +131,14 @@ def may_run(actor: Actor, kind: str) -> bool:
 def require_role_for(actor: Actor, kind: str) -> None:
     """Refuse (:class:`Forbidden`) unless ``actor``'s roles allow command ``kind``: a face checks this before it
     reads a large input (an upload) that only such a principal may send; :func:`authorise` checks it again."""
-    _require_role(actor, f"run {kind}", COMMAND_ROLES[kind])
+    require_role(actor, f"run {kind}", COMMAND_ROLES[kind])
 
 
 def authorise(actor: Actor, command: Command, subject: Subject) -> None:
     """Refuse (:class:`Forbidden`) unless ``actor``'s roles allow this kind and its scope reaches ``subject``."""
     kind: str = command.kind  # type: ignore[attr-defined]
     require_role_for(actor, kind)
-    _require_scope(actor, f"run {kind}", subject)
+    require_scope(actor, f"run {kind}", subject)
 
 
 def authorise_read(ledger: Ledger, actor: Actor, read: str, *, agreement_id: str | None = None,
@@ -226,18 +146,7 @@ def authorise_read(ledger: Ledger, actor: Actor, read: str, *, agreement_id: str
     """Refuse a read the actor's roles do not allow, or whose agreement (or member) is outside its scope. A scoped
     actor must name an agreement (or member) of its scope — the read is then restricted to it, inside the query;
     whole-ledger reads (:data:`NATIONAL_READS`) need the ``all`` scope; :data:`FILTERED_READS` filter themselves."""
-    if read not in READ_ROLES:
-        raise InvalidInput("read", f"unknown read {read!r}")
-    _require_role(actor, f"read {read}", READ_ROLES[read])
-    if actor.scope.is_all:
-        return
-    if read in FILTERED_READS:
-        return
-    if read in NATIONAL_READS:
-        raise Forbidden("principal", f"{actor.name} (scope {actor.scope}) may not read {read}: it covers the whole "
-                                     "ledger (scope all only)")
-    if agreement_id is None and nik is None:
-        raise Forbidden("agreement_id", f"{actor.name} (scope {actor.scope}) must name an agreement of its scope "
-                                        "(--agreement)")
-    subject = agreement_subject(ledger, agreement_id) if agreement_id else member_subject(ledger, nik or "")
-    _require_scope(actor, f"read {read}", subject)
+    def subject() -> Subject:
+        return agreement_subject(ledger, agreement_id) if agreement_id else member_subject(ledger, nik or "")
+
+    check_read(actor, read, subject, agreement_id=agreement_id, nik=nik)

@@ -10,7 +10,6 @@ Invariants:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import date
 
 from pydantic import BaseModel
@@ -40,16 +39,10 @@ from ledger.values import (
     require_not_before,
     require_rupiah,
 )
+from ledger.values import budget_in_force as budget_in_force  # re-exported (light: projections.facts)
 
 NS_AGREEMENT = uuid.UUID("0b0e3f7e-58a4-4a5c-93c1-2f1e8e7d6a10")
 WINDOW_MONTHS_MAX = 60
-
-
-def budget_in_force(budgets: Iterable[tuple[str, int, int]], day: str) -> int | None:
-    """The budget ceiling (pagu) in force on ``day`` (ISO): of the budgets given as (ISO day in force from, order,
-    rupiah), the last by day and order in force by then; None before the first (docs/rules.md#budget-thresholds)."""
-    known = [b for b in budgets if b[0] <= day]
-    return max(known)[2] if known else None
 
 
 def agreement_id_for(code: str) -> uuid.UUID:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import date
 
 from pydantic import BaseModel
@@ -33,62 +32,17 @@ from ledger.access_events import (
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.errors import AlreadyDone, InvalidInput, RuleViolation
 from ledger.events import LedgerEvent
+from ledger.scope import LOCAL_PREFIX as LOCAL_PREFIX  # re-exported, as the names below: ledger.scope is light
+from ledger.scope import NAME_PATTERN as NAME_PATTERN
+from ledger.scope import NS_PRINCIPAL as NS_PRINCIPAL
+from ledger.scope import Scope as Scope
+from ledger.scope import principal_id_for as principal_id_for
+from ledger.scope import region_within as region_within
+from ledger.scope import token_expired
 from ledger.values import Role
 
-NS_PRINCIPAL = uuid.UUID("3f1d2c4b-6a5e-4f70-9b8c-7d6e5f4a3b2c")
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
-LOCAL_PREFIX = "local:"
-"""The operating-system user on the server acts as ``local:<user>`` (never a stored principal)."""
 TOKEN_SHA256_HEX_LEN = 64
 ROLES_MAX = 7
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """Which agreements a principal reaches: ``all``, ``payer:<payer id>`` or ``region:<code>``.
-
-    A region scope covers the region and every region inside it (``region:61`` covers 61.72 Singkawang).
-    """
-
-    kind: str
-    value: str = ""
-
-    @classmethod
-    def parse(cls, text: str, field: str = "scope") -> Scope:
-        text = text.strip()
-        if text == "all":
-            return cls("all")
-        kind, _, value = text.partition(":")
-        if kind == "payer" and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9\-_./:]{0,63}", value):
-            return cls("payer", value)
-        if kind == "region" and re.fullmatch(r"\d{2}(\.\d{2})?", value):
-            return cls("region", value)
-        raise InvalidInput(field, f"must be all, payer:<payer id> or region:<NN or NN.NN>, got {text!r}")
-
-    def __str__(self) -> str:
-        return "all" if self.kind == "all" else f"{self.kind}:{self.value}"
-
-    @property
-    def is_all(self) -> bool:
-        return self.kind == "all"
-
-    def covers(self, payer_ids: frozenset[str], region_codes: frozenset[str]) -> bool:
-        """Whether something concerning these payers and regions is inside the scope. Nothing known about it
-        (no payer, no region: an unknown member, say) is inside only the ``all`` scope."""
-        if self.kind == "all":
-            return True
-        if self.kind == "payer":
-            return self.value in payer_ids
-        return bool(region_codes) and all(region_within(r, self.value) for r in region_codes)
-
-
-def region_within(code: str, parent: str) -> bool:
-    """Whether region ``code`` is ``parent`` or inside it (``61.72`` is inside ``61``)."""
-    return code == parent or code.startswith(parent + ".")
-
-
-def principal_id_for(name: str) -> uuid.UUID:
-    return uuid.uuid5(NS_PRINCIPAL, name)
 
 
 def require_principal_name(name: str, field: str = "name") -> str:
@@ -179,7 +133,7 @@ class Principal(Aggregate[PrincipalState]):
 
     def token_expired(self, today: date) -> bool:
         """Whether the current token's last day (``token_expires_on``) is before ``today``."""
-        return self.state.token_expires_on is not None and today > self.state.token_expires_on
+        return token_expired(self.state.token_expires_on, today)
 
     def revoke(self, ctx: CommandContext, reason: str, on: date) -> None:
         self._require_active("revoke")

@@ -30,10 +30,11 @@ from pydantic_core import PydanticCustomError
 from ledger.errors import InvalidInput
 from ledger.escapes import FORBIDDEN as _FORBIDDEN
 from ledger.escapes import describe as _describe
+from ledger.escapes import json_escaped as json_escaped  # re-exported, as the two below (light: ledger.escapes)
 from ledger.escapes import printable as printable  # re-exported: the one way to show stored text
+from ledger.escapes import spreadsheet_text as spreadsheet_text
 from ledger.identity import NIK_LENGTH, validate_nik
 
-_LEFT_BY_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 """The forbidden characters JSON writes raw (it escapes C0 in strings; raw C0 in a document is its whitespace)."""
 NIK_MASK = "[NIK disamarkan]"
 """What replaces a NIK-shaped run in bank text (``disamarkan``: masked)."""
@@ -143,24 +144,4 @@ def from_bank(text: str, *, mask_nik: bool = False) -> str:
     if mask_nik:
         for run in sorted(set(nik_runs(out)), key=len, reverse=True):
             out = out.replace(run, NIK_MASK)
-    return out
-
-
-def json_escaped(document: str) -> str:
-    """A JSON document (``json.dumps(..., ensure_ascii=False)``) with every forbidden character left raw (DEL, C1,
-    bidirectional controls, separators, lone surrogates) written as a JSON ``\\uXXXX`` escape: the same data for
-    a program reading it, nothing a terminal acts on. (They can only occur inside strings.)"""
-    return _LEFT_BY_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
-
-
-_FORMULA_START = ("=", "+", "-", "@")
-_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*")
-
-
-def spreadsheet_text(text: str) -> str:
-    """A text cell for CSV or XLSX: :func:`printable`, and a leading apostrophe when a spreadsheet would read it
-    as a formula (OWASP CSV injection); a number written as text (``-16800``, ``+62``) is left as it is."""
-    out = printable(text)
-    if out.startswith(_FORMULA_START) and not _NUMBER.fullmatch(out):
-        return "'" + out
     return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -315,3 +315,10 @@ class Role(StrEnum):
     AUDITOR = "auditor"
     DATA_PROTECTION_OFFICER = "data-protection-officer"
     ADMIN = "admin"
+
+
+def budget_in_force(budgets: Iterable[tuple[str, int, int]], day: str) -> int | None:
+    """The budget ceiling (pagu) in force on ``day`` (ISO): of the budgets given as (ISO day in force from, order,
+    rupiah), the last by day and order in force by then; None before the first (docs/rules.md#budget-thresholds)."""
+    known = [b for b in budgets if b[0] <= day]
+    return max(known)[2] if known else None

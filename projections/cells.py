@@ -18,7 +18,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
-from ledger.text import printable
+from ledger.escapes import printable
 from ledger.values import format_count
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from eventstore.files import private_dir, private_file
-from ledger.text import spreadsheet_text
+from ledger.escapes import spreadsheet_text
 from projections.workbook import write_xlsx
 
 __all__ = ["csv_files", "csv_text", "section_csv", "section_names", "write_csv", "write_xlsx"]

@@ -13,23 +13,38 @@ import calendar
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from sqlalchemy import Integer, and_, case, cast, exists, func, literal, or_, select, union_all
+from sqlalchemy import Integer, Table, and_, case, cast, exists, func, literal, or_, select, union_all
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement, Select, Subquery
 from sqlalchemy.sql.selectable import CTE
 
-from eventstore.store import LedgerStore
-from ledger.agreement import budget_in_force
-from ledger.values import Period
-from projections.audit import position_recorded_by
-from projections.registers import Registers
-from projections.runner import ProjectionRunner, memory_views_engine, views_engine
+from ledger.values import Period, budget_in_force
+
+if TYPE_CHECKING:
+    from eventstore.store import LedgerStore
+    from projections.registers import Registers
+
+
+class TableSource(Protocol):
+    """Where the register tables are: ``projections.registers.Registers`` (a generation of the projection), or
+    ``projections.read_only.ServingRegisters`` (the serving tables, as the database describes them)."""
+
+    def table(self, name: str) -> Table: ...
+
+    def paid_rows(self) -> Subquery:
+        """Every member-period paid, one row each (``projections.paid_runs.paid_rows``)."""
+        ...
 
 
 def registers_for(store: LedgerStore, as_of: datetime | None) -> tuple[Registers, Engine, int]:
-    """The registers to report from: caught up now, or rebuilt in memory up to the ``as_of`` position."""
+    """The registers to report from: caught up now, or rebuilt in memory up to the ``as_of`` position. (The
+    runner is imported here: :class:`Facts` itself reads any :class:`TableSource` without it.)"""
+    from projections.audit import position_recorded_by
+    from projections.registers import Registers
+    from projections.runner import ProjectionRunner, memory_views_engine, views_engine
+
     engine = views_engine(store)
     if as_of is None:
         runner = ProjectionRunner(store, engine, Registers)
@@ -42,7 +57,7 @@ def registers_for(store: LedgerStore, as_of: datetime | None) -> tuple[Registers
     return runner.active, memory, position  # type: ignore[return-value]
 
 
-def register_rows(engine: Engine, registers: Registers, table: str) -> list[dict[str, Any]]:
+def register_rows(engine: Engine, registers: TableSource, table: str) -> list[dict[str, Any]]:
     """Every row of a small register table (agreements, budgets, workforce), or of ``paid``, as dicts."""
     t = registers.paid_rows() if table == "paid" else registers.table(table)
     with engine.connect() as conn:
@@ -74,7 +89,7 @@ class Facts:
     report fetches are its own (aggregates, or rows it lists), so its memory does not grow with the store.
     """
 
-    def __init__(self, engine: Engine, registers: Registers, on: date, scope: str | None = None) -> None:
+    def __init__(self, engine: Engine, registers: TableSource, on: date, scope: str | None = None) -> None:
         self.engine, self.registers, self.on = engine, registers, on
         day = self.day = on.isoformat()
         self.scope = scope

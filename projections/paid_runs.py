@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import (
@@ -51,7 +51,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.selectable import Subquery
 
-from projections.runner import Envelope, insert_rows
+if TYPE_CHECKING:  # the writer's: paid_rows (what the read-only report path needs) imports no runner
+    from projections.runner import Envelope
 
 QUERY_KEYS_MAX = 500
 """Keys per ``IN (...)`` (under SQLite's limit on bound parameters)."""
@@ -237,6 +238,8 @@ class PaidWriter:
     # --- writing ----------------------------------------------------------------------------------
 
     def flush(self) -> None:
+        from projections.runner import insert_rows
+
         t, conn = self.t, self.conn
         insert_rows(conn, t["paid_payments"], ("payment_no", "series", "ordinal", "agreement_code", "payer_id",
                                                "payer_type", "fund_source", "paid_on", "payment_reference",

@@ -12,80 +12,28 @@ the CLI renders it as tables, JSON, CSV or an XLSX workbook (one sheet per secti
 
 from __future__ import annotations
 
-import json
-from collections import Counter, defaultdict
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
 from eventstore.store import LedgerStore
-from ledger.business_time import BusinessDay, business_day, known_region
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import InvalidInput
 from ledger.values import Period
 from projections.audit import AuditTrail
-from projections.balances import balances_report
 from projections.chain_audit import verify
-from projections.chain_reports import coverage_report, members_report
-from projections.claim_register import claim_register
-from projections.facts import Facts, register_rows, registers_for
+from projections.facts import registers_for
+from projections.register_reports import MONEY_REPORTS as MONEY_REPORTS  # re-exported, as the names below
+from projections.register_reports import REPORT_DESCRIPTIONS as REPORT_DESCRIPTIONS
+from projections.register_reports import REPORTS as REPORTS
+from projections.register_reports import Report as Report
+from projections.register_reports import check_as_of as _check_as_of
+from projections.register_reports import claims_report as claims_report
+from projections.register_reports import registers_report
+from projections.register_reports import report_day as report_day
+from projections.register_reports import report_document as _report
+from projections.register_reports import report_section as _section
 from projections.runner import ProjectionRunner, views_engine
-
-Report = dict[str, Any]
-
-
-def _section(columns: list[str], rows: list[list[Any]]) -> dict[str, Any]:
-    return {"columns": columns, "rows": rows}
-
-
-def claims_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Claims submitted by ``on``, each with its status on that day: by type and status, agreement, region and
-    month of the event; amounts paid by benefit component; days from submission to payment; and the register of
-    the claims themselves, without the member (:mod:`projections.claim_register`)."""
-    visible = facts.claims
-    by_type: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    by_agreement: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    by_region: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    by_month: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    components: Counter[str] = Counter()
-    days_to_pay = []
-    for c in visible:
-        paid = c["status"] == "PAID"
-        amount = c["amount_rp"] if paid else 0
-        for table, key in ((by_type, (c["claim_type"], c["status"])), (by_agreement, c["agreement_code"] or "SELF"),
-                           (by_region, c["member_region"]),
-                           (by_month, c["event_date"][:7])):
-            table[key][0] += 1  # type: ignore[index]
-            table[key][1] += amount  # type: ignore[index]
-        if paid:
-            components.update(json.loads(c["components"]))
-            days_to_pay.append((date.fromisoformat(c["paid_on"]) - date.fromisoformat(c["submitted_on"])).days)
-    sections = {
-        "by_type_status": _section(["claim_type", "status", "claims", "paid_rp"],
-                                   [[k[0], k[1], v[0], v[1]] for k, v in sorted(by_type.items())]),
-        "by_agreement": _section(["agreement", "claims", "paid_rp"],
-                                 [[k, *v] for k, v in sorted(by_agreement.items())]),
-        "by_region": _section(["region", "claims", "paid_rp"], [[k, *v] for k, v in sorted(by_region.items())]),
-        "by_month": _section(["month", "claims", "paid_rp"], [[k, *v] for k, v in sorted(by_month.items())]),
-        "by_component": _section(["component", "paid_rp"], [[k, v] for k, v in sorted(components.items())]),
-        "register": claim_register(visible),
-    }
-    totals = {
-        "claims": len(visible),
-        "paid_claims": len(days_to_pay),
-        "paid_rp": sum(v[1] for v in by_type.values()),
-        "days_submission_to_payment_avg": round(sum(days_to_pay) / len(days_to_pay), 1) if days_to_pay else None,
-    }
-    return sections, totals
-
-
-REPORTS: dict[str, Callable[[Facts, date], tuple[dict[str, Any], dict[str, Any]]]] = {
-    "members": members_report,
-    "balances": balances_report,
-    "claims": claims_report,
-    "coverage": coverage_report,
-}
 
 
 def audit_report(store: LedgerStore, as_of: datetime | None) -> tuple[dict[str, Any], dict[str, Any], int]:
@@ -109,26 +57,6 @@ def audit_report(store: LedgerStore, as_of: datetime | None) -> tuple[dict[str, 
     return sections, totals, int(result["head_position"])
 
 
-MONEY_REPORTS = ("trial-balance", "reconciliation")
-
-REPORT_DESCRIPTIONS: dict[str, str] = {
-    "members": "active members per agreement, region, village and role; enrolments, lapses by reason and "
-               "reinstatements per month; active members at each month's end per agreement",
-    "balances": "per agreement and period: members expected, expected, paid, outstanding and refunds due; per payer "
-                "and fund source; per programme fund: contributions in, claims paid out, refunds due",
-    "claims": "claims by type and status, agreement, region and month; amounts by benefit component; days from "
-              "submission to payment; the register of claims (no member named)",
-    "coverage": "UCJ per region: active participants (by person) divided by the recorded workforce",
-    "audit": "the audit trail: its hash chain verified from the store, events per type",
-    "access": "the access log: every read of personal data in clear — when, by whom, which member "
-              "(pseudonymous id), for what purpose (UU 27/2022)",
-    "trial-balance": "journal totals per account with its sign convention (entries effective by --on)",
-    "reconciliation": "one agreement (--agreement, optionally --period): budget, expected, billed, paid and "
-                      "received per month, open exceptions with their age, refunds due",
-}
-"""Every report :func:`build_report` makes, with what it shows (``jamsos report --help`` lists them)."""
-
-
 def access_report(store: LedgerStore, as_of: datetime | None) -> tuple[dict[str, Any], dict[str, Any], int]:
     """Every read of personal data in clear (:func:`projections.access.access_log`)."""
     from projections.access import access_log
@@ -139,24 +67,6 @@ def access_report(store: LedgerStore, as_of: datetime | None) -> tuple[dict[str,
     totals = {"reads": len(rows), "principals": len({r["principal"] for r in rows}),
               "members": len({r["member_id"] for r in rows})}
     return {"access": section}, totals, store.max_notification_id()
-
-
-def report_day(now: datetime, on: date | None, region_code: str | None) -> BusinessDay:
-    """The business day a report is about: ``--on`` (refused only when the day has not begun anywhere in the
-    report's scope) or today in the zone of its region (the national zone when it spans regions)."""
-    return business_day(now, on, [known_region(region_code, now)], field="on", question=True)
-
-
-def _check_as_of(as_of: datetime | None, now: datetime) -> None:
-    if as_of is not None and as_of > now:
-        raise InvalidInput("as_of", f"{as_of.isoformat()} is in the future")
-
-
-def _report(name: str, day: BusinessDay, as_of: datetime | None, now: datetime, agreement: str | None,
-            position: int, sections: dict[str, Any], totals: dict[str, Any], **extra: Any) -> Report:
-    return {"report": name, "on": day.on.isoformat(), "zone": day.zone,
-            "as_of": as_of.isoformat() if as_of else None, "generated_at": now.isoformat(),
-            "agreement": agreement, **extra, "position": position, "sections": sections, "totals": totals}
 
 
 def build_report(store: LedgerStore, name: str, on: date | None, as_of: datetime | None, now: datetime,
@@ -178,23 +88,7 @@ def build_report(store: LedgerStore, name: str, on: date | None, as_of: datetime
     if name not in REPORTS:
         known = ", ".join(sorted([*REPORTS, *MONEY_REPORTS, "audit", "access"]))
         raise InvalidInput("report", f"unknown report {name!r}; known: {known}")
-    if period is not None:
-        raise InvalidInput("period", "only the reconciliation report takes --period")
-    _check_as_of(as_of, now)
-    if agreement is None:
-        day = report_day(now, on, None)
-    registers, engine, position = registers_for(store, as_of)
-    if agreement is not None:
-        signed = {a["code"]: a for a in register_rows(engine, registers, "agreements")}.get(agreement)
-        if signed is None:
-            raise NotFound("agreement_id", f"unknown agreement {agreement}")
-        day = report_day(now, on, signed["region_code"])
-        if signed["signed_on"] > day.on.isoformat():
-            raise NotFound("agreement_id", f"agreement {agreement} was signed on {signed['signed_on']}, after "
-                                           f"{day.on.isoformat()}")
-    facts = Facts(engine, registers, day.on, agreement)
-    sections, totals = REPORTS[name](facts, day.on)
-    return _report(name, day, as_of, now, agreement, position, sections, totals)
+    return registers_report(name, on, as_of, now, agreement, period, lambda: registers_for(store, as_of))
 
 
 def money_report(store: LedgerStore, name: str, on: date | None, as_of: datetime | None, now: datetime,

@@ -108,3 +108,10 @@ def test_an_unknown_verb_is_one_error_line_and_loads_no_verb() -> None:
     assert proc.returncode == 2, proc
     assert proc.stderr.strip().splitlines() == ["error: usage: No such command 'enroll'. (see --help)"], proc.stderr
     assert not loaded_after(help_then(["enroll"])) & {"eventstore", "projections", "sqlalchemy"}
+
+
+def test_the_report_help_imports_no_report() -> None:
+    """``jamsos report --help`` lists the reports from projections.report_names: no SQLAlchemy, no write side (a
+    report itself, on the light path, is probed in tests/test_light_read.py)."""
+    loaded = loaded_after(help_then(["report", "--help"]))
+    assert not loaded & {"sqlalchemy", "pydantic", "eventsourcing", "eventstore", "commands"}, sorted(loaded)
