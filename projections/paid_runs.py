@@ -173,7 +173,7 @@ class PaidWriter:
         for run_id, member_id, first, amount, jkk, jkm, jht in self.conn.execute(
                 select(runs.c.run_id, runs.c.member_id, runs.c.first_ordinal, runs.c.amount_rp, runs.c.jkk_rp,
                        runs.c.jkm_rp, runs.c.jht_rp)
-                .where(runs.c.series == series, runs.c.last_ordinal == ordinal)).tuples():
+                .where(runs.c.series == series, runs.c.last_ordinal == ordinal)):
             self.ending[(series, ordinal, member_id)] = _Run(int(run_id), member_id, series, int(first), ordinal,
                                                              (int(amount), int(jkk), int(jkm), int(jht)), True)
 
