@@ -104,7 +104,7 @@ def test_a_statement_imported_during_a_run_is_reconciled(ledger: Ledger, tmp_pat
                                        period="2025-01-01..2025-01-31"))
     late = statement_file(tmp_path / "b.csv", [("SP2D-B", "2025-01-21", str(2 * rate), f"Iuran {invoice}")],
                           period="2025-01-01..2025-01-31")
-    calls = inject_once(monkeypatch, "reconcile", lambda: import_file(ledger, late))
+    calls = inject_once(monkeypatch, "reconcile_payers", lambda: import_file(ledger, late))
     saves = record_saves(monkeypatch, ledger)
     result = execute(ledger, RunReconciliation(payer_id=PAYER, effective_on=date(2025, 1, 31)))
     assert saves == ["ok", "log", "ok"] and len(calls) == 2
@@ -164,7 +164,7 @@ def test_a_statement_of_another_payer_does_not_make_a_run_retry(ledger: Ledger, 
                                        period="2025-01-01..2025-01-31"))
     elsewhere = statement_file(tmp_path / "b.csv", [("SP2D-B", "2025-01-21", "777", "salah transfer")],
                                period="2025-01-01..2025-01-31")
-    calls = inject_once(monkeypatch, "reconcile", lambda: import_file(ledger, elsewhere, "PEMKOT-PTK"))
+    calls = inject_once(monkeypatch, "reconcile_payers", lambda: import_file(ledger, elsewhere, "PEMKOT-PTK"))
     saves = record_saves(monkeypatch, ledger)
     result = execute(ledger, RunReconciliation(payer_id=PAYER, effective_on=date(2025, 1, 31)))
     assert saves == ["ok", "ok"] and len(calls) == 1 and result["payers"][PAYER]["lines"] == 1
