@@ -33,14 +33,13 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
-    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
     Text,
-    bindparam,
+    UniqueConstraint,
     delete,
     func,
     select,
@@ -89,8 +88,10 @@ def define_paid_tables(metadata: MetaData, suffix: str) -> None:
           Column("agreement_code", String(64)), Column("payer_id", String(64)), Column("payer_type", String(16)),
           Column("fund_source", String(16)), Column("paid_on", String(10), nullable=False),
           Column("payment_reference", String(64)), Column("periods", Text, nullable=False),
-          Index(f"ux_paid_payments{suffix}_series", "series", "ordinal", unique=True),
-          Index(f"ix_paid_payments{suffix}_reference", "payment_reference"))
+          # constraints, so made with the table (a rebuild makes indexes only after its load): every batch looks
+          # payments up by reference and a series' last ordinal
+          UniqueConstraint("series", "ordinal", name=f"ux_paid_payments{suffix}_series"),
+          UniqueConstraint("payment_reference", "payment_no", name=f"ux_paid_payments{suffix}_reference"))
     Table(f"paid_payment_periods{suffix}", metadata,
           Column("payment_no", BigInteger, nullable=False), Column("period", String(7), nullable=False),
           Column("late", Integer, nullable=False), PrimaryKeyConstraint("payment_no", "period"),
@@ -101,7 +102,9 @@ def define_paid_tables(metadata: MetaData, suffix: str) -> None:
           Column("first_ordinal", Integer, nullable=False), Column("last_ordinal", Integer, nullable=False),
           Column("amount_rp", BigInteger, nullable=False), Column("jkk_rp", BigInteger, nullable=False),
           Column("jkm_rp", BigInteger, nullable=False), Column("jht_rp", BigInteger, nullable=False),
-          Index(f"ix_paid_runs{suffix}_ending", "series", "last_ordinal"))
+          # made with the table (not after a rebuild's load like an index): every batch asks for the runs ending
+          # at a payment, and moves them on by series and ordinal
+          UniqueConstraint("series", "last_ordinal", "run_id", name=f"ux_paid_runs{suffix}_ending"))
     Table(f"paid_refunds{suffix}", metadata,
           Column("member_id", String(36), nullable=False), Column("period", String(7), nullable=False),
           Column("refund_due_on", String(10), nullable=False), PrimaryKeyConstraint("member_id", "period"),
@@ -143,7 +146,8 @@ class PaidWriter:
         self.new_payments: list[tuple[Any, ...]] = []
         self.new_periods: list[tuple[Any, ...]] = []
         self.new_runs: list[_Run] = []
-        self.extended: dict[int, _Run] = {}
+        self.stored: dict[tuple[str, int], list[_Run]] = {}
+        """(series, ordinal) → every stored run that ended there when the batch began (read by _runs_ending)."""
         self.refunds: dict[tuple[str, str], str] = {}
         self._next_payment_no = self._next_run_id = 1
         paid = [e for e in batch if e.event_type == "ContributionPaid"]
@@ -169,13 +173,16 @@ class PaidWriter:
     def _runs_ending(self, series: str, ordinal: int) -> None:
         """The stored runs of ``series`` ending at ``ordinal`` into :attr:`ending` (once per batch)."""
         self.loaded.add((series, ordinal))
+        stored = self.stored[(series, ordinal)] = []
         runs = self.t["paid_runs"]
         for run_id, member_id, first, amount, jkk, jkm, jht in self.conn.execute(
                 select(runs.c.run_id, runs.c.member_id, runs.c.first_ordinal, runs.c.amount_rp, runs.c.jkk_rp,
                        runs.c.jkm_rp, runs.c.jht_rp)
                 .where(runs.c.series == series, runs.c.last_ordinal == ordinal)):
-            self.ending[(series, ordinal, member_id)] = _Run(int(run_id), member_id, series, int(first), ordinal,
-                                                             (int(amount), int(jkk), int(jkm), int(jht)), True)
+            run = _Run(int(run_id), member_id, series, int(first), ordinal, (int(amount), int(jkk), int(jkm), int(jht)),
+                       True)
+            self.ending[(series, ordinal, member_id)] = run
+            stored.append(run)
 
     def _series(self, d: dict[str, Any]) -> str:
         """The series of a payment: its agreement and payer (JSON: a missing agreement differs from an empty one)."""
@@ -204,8 +211,6 @@ class PaidWriter:
         run = self.ending.pop((series, ordinal - 1, member), None)
         if run is not None and run.shape == shape:
             run.last = ordinal
-            if run.stored:
-                self.extended[run.run_id] = run
         else:
             if run is not None:  # at other amounts: it ends there
                 self.ending[(series, ordinal - 1, member)] = run
@@ -237,6 +242,23 @@ class PaidWriter:
 
     # --- writing ----------------------------------------------------------------------------------
 
+    def _move_stored_runs(self) -> None:
+        """The stored runs this batch extended, moved on a statement per (series, old and new last ordinal): a
+        cohort paid again moves all of its runs in one ``UPDATE``, naming only the runs it leaves where they are
+        (a member not paid this time) — not a statement per member."""
+        runs = self.t["paid_runs"]
+        # the latest ordinal first: a run moved on to an ordinal is never matched again by the move of that one
+        for (series, ordinal), stored in sorted(self.stored.items(), key=lambda kv: -kv[0][1]):
+            ending_there = (runs.c.series == series) & (runs.c.last_ordinal == ordinal)
+            for last, ids, others in _moves(stored, ordinal):
+                if len(others) <= QUERY_KEYS_MAX:  # the common case: all (or all but a few) moved on
+                    where = ending_there & runs.c.run_id.not_in(others) if others else ending_there
+                    self.conn.execute(update(runs).where(where).values(last_ordinal=last))
+                    continue
+                for chunk in _chunks(ids):
+                    self.conn.execute(update(runs).where(ending_there & runs.c.run_id.in_(chunk))
+                                      .values(last_ordinal=last))
+
     def flush(self) -> None:
         from projections.runner import insert_rows
 
@@ -245,13 +267,10 @@ class PaidWriter:
                                                "payer_type", "fund_source", "paid_on", "payment_reference",
                                                "periods"), self.new_payments)
         insert_rows(conn, t["paid_payment_periods"], ("payment_no", "period", "late"), self.new_periods)
+        self._move_stored_runs()  # before the new runs: a move names the stored runs by where they ended
         insert_rows(conn, t["paid_runs"], ("run_id", "member_id", "series", "first_ordinal", "last_ordinal",
                                            "amount_rp", "jkk_rp", "jkm_rp", "jht_rp"),
                     [(r.run_id, r.member_id, r.series, r.first, r.last, *r.shape) for r in self.new_runs])
-        if self.extended:
-            runs = t["paid_runs"]
-            conn.execute(update(runs).where(runs.c.run_id == bindparam("rid")).values(last_ordinal=bindparam("last")),
-                         [{"rid": r.run_id, "last": r.last} for r in self.extended.values()])
         if self.refunds:
             refunds = t["paid_refunds"]
             keys = list(self.refunds)
@@ -259,6 +278,16 @@ class PaidWriter:
                 conn.execute(delete(refunds).where(tuple_(refunds.c.member_id, refunds.c.period).in_(chunk)))
             insert_rows(conn, refunds, ("member_id", "period", "refund_due_on"),
                         [(m, p, on) for (m, p), on in self.refunds.items()])
+
+
+def _moves(stored: Sequence[_Run], ordinal: int) -> list[tuple[int, list[int], list[int]]]:
+    """How to move on the stored runs that ended at ``ordinal``: per new last ordinal, the ids of the runs moved
+    there and of those that are not (every other run that ended at ``ordinal``)."""
+    by_last: dict[int, list[int]] = {}
+    for run in stored:
+        if run.last != ordinal:
+            by_last.setdefault(run.last, []).append(run.run_id)
+    return [(last, ids, [r.run_id for r in stored if r.last != last]) for last, ids in sorted(by_last.items())]
 
 
 def _chunks(keys: Sequence[Any]) -> list[Sequence[Any]]:

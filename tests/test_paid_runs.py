@@ -106,6 +106,26 @@ def test_runs_joined_back_are_the_logs_payments(ledger: Ledger, batch_size: int 
         assert runs == 2 * MEMBERS + 1  # each cohort member: before the arrears and after; the late member one
 
 
+@pytest.mark.parametrize("batch_size", [None, 3, 7])
+def test_a_member_left_out_of_a_payment_keeps_his_run_where_it_ended(ledger: Ledger, batch_size: int | None) -> None:
+    """A cohort member who dies is not paid again: the cohort's runs move on past him, his stays (in whichever
+    batches the payments fall)."""
+    sign(ledger, last="2025-12")
+    rows = [(k + 2, CohortRow(nik=nik(200 + k), name=f"W{k}", role="NELAYAN")) for k in range(MEMBERS)]
+    execute(ledger, ImportCohort(agreement_id=AGREEMENT, rows=rows, effective_on=date(2025, 1, 6)))
+    for i, month in enumerate(MONTHS[:2]):
+        _pay_cohort(ledger, month, date(2025, 1 + i, 7))
+    submit(ledger, "C-200", 200, ClaimType.JKM_DEATH, date(2025, 2, 14), date(2025, 2, 20))
+    execute(ledger, ApproveClaim(claim_id="C-200", effective_on=date(2025, 2, 28)))
+    for i, month in enumerate(MONTHS[2:]):
+        _pay_cohort(ledger, month, date(2025, 3 + i, 7))
+    wanted = paid_from_the_log(ledger.store)
+    assert len(wanted) == MEMBERS * len(MONTHS) - (len(MONTHS) - 2)
+    rows_paid, runs = paid_from_the_registers(ledger.store, batch_size)
+    assert rows_paid == wanted
+    assert runs == MEMBERS
+
+
 def test_a_refund_marks_only_the_months_after_the_death(ledger: Ledger) -> None:
     sign(ledger, last="2025-12")
     enrol(ledger, 1)
