@@ -5,13 +5,16 @@ their own) — and to one *payment* of that series: its day, its reference and i
 order the series' payments first appear in the log (``ordinal``). A cohort paid month after month is the same
 members in payment after payment of one series, so a member's payments are kept as *runs*: "this member, at
 these amounts per month, in every payment of the series from ordinal ``first`` to ``last``". Twelve monthly
-cohort payments of 10,000 members are 12 payment rows and 10,000 run rows, not 120,000 rows.
+cohort payments of 10,000 members are 12 payment rows and 10,000 run rows, not 120,000 rows. Members whose
+runs are alike (the same series, first and last ordinal, amounts) share one ``paid_runs`` row and are listed
+under it in ``paid_run_members``: a cohort paid once more moves one row on (its ``last_ordinal``), not a row per
+member; only members who part from their run's company (one not paid this time) move to another run.
 
 Tables (per generation): ``paid_payments`` (one row per payment of a series), ``paid_payment_periods`` (its
-months, each with whether it was paid late), ``paid_runs`` and ``paid_refunds`` (member-periods whose refund
-fell due). :data:`PAID_ROWS_SQL` joins them back into one row per member and period, exactly the columns the
-registers' single ``paid`` table had (``PAID_COLUMNS``); the reports (``projections.facts``) and the
-``paid_periods`` SQL view read that.
+months, each with whether it was paid late), ``paid_runs`` and ``paid_run_members``, and ``paid_refunds``
+(member-periods whose refund fell due). :data:`PAID_ROWS_SQL` joins them back into one row per member and
+period, exactly the columns the registers' single ``paid`` table had (``PAID_COLUMNS``); the reports
+(``projections.facts``) and the ``paid_periods`` SQL view read that.
 
 Invariants:
 - the member-periods of :data:`PAID_ROWS_SQL` are exactly those of the log's ``ContributionPaid`` events, each
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -61,19 +65,20 @@ PAID_COLUMNS = ("member_id", "period", "agreement_code", "payer_id", "payer_type
 """The columns of one member-period paid (:data:`PAID_ROWS_SQL`)."""
 
 PAID_ROWS_SQL = (
-    "SELECT r.member_id AS member_id, pp.period AS period, p.agreement_code AS agreement_code, "
+    "SELECT rm.member_id AS member_id, pp.period AS period, p.agreement_code AS agreement_code, "
     "p.payer_id AS payer_id, p.payer_type AS payer_type, p.fund_source AS fund_source, r.amount_rp AS amount_rp, "
     "r.jkk_rp AS jkk_rp, r.jkm_rp AS jkm_rp, r.jht_rp AS jht_rp, p.paid_on AS paid_on, "
     "p.payment_reference AS payment_reference, pp.late AS late, "
     "CASE WHEN f.member_id IS NULL THEN 0 ELSE 1 END AS refund_due, f.refund_due_on AS refund_due_on "
-    "FROM {registers.paid_runs} AS r "
+    "FROM {registers.paid_run_members} AS rm "
+    "JOIN {registers.paid_runs} AS r ON r.run_id = rm.run_id "
     "JOIN {registers.paid_payments} AS p ON p.series = r.series "
     "AND p.ordinal BETWEEN r.first_ordinal AND r.last_ordinal "
     "JOIN {registers.paid_payment_periods} AS pp ON pp.payment_no = p.payment_no "
-    "LEFT JOIN {registers.paid_refunds} AS f ON f.member_id = r.member_id AND f.period = pp.period")
+    "LEFT JOIN {registers.paid_refunds} AS f ON f.member_id = rm.member_id AND f.period = pp.period")
 """One row per member and period paid (``PAID_COLUMNS``), from the runs; tables named ``{registers.TABLE}``."""
 
-PAID_TABLES = ("paid_payments", "paid_payment_periods", "paid_runs", "paid_refunds")
+PAID_TABLES = ("paid_payments", "paid_payment_periods", "paid_runs", "paid_run_members", "paid_refunds")
 
 _PLACEHOLDER = re.compile(r"\{registers\.(\w+)\}")
 _TYPES: dict[str, Any] = {"amount_rp": BigInteger, "jkk_rp": BigInteger, "jkm_rp": BigInteger, "jht_rp": BigInteger,
@@ -98,13 +103,16 @@ def define_paid_tables(metadata: MetaData, suffix: str) -> None:
           sqlite_with_rowid=False)
     Table(f"paid_runs{suffix}", metadata,
           Column("run_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
-          Column("member_id", String(36), nullable=False), Column("series", String(400), nullable=False),
+          Column("series", String(400), nullable=False),
           Column("first_ordinal", Integer, nullable=False), Column("last_ordinal", Integer, nullable=False),
           Column("amount_rp", BigInteger, nullable=False), Column("jkk_rp", BigInteger, nullable=False),
           Column("jkm_rp", BigInteger, nullable=False), Column("jht_rp", BigInteger, nullable=False),
           # made with the table (not after a rebuild's load like an index): every batch asks for the runs ending
           # at a payment, and moves them on by series and ordinal
           UniqueConstraint("series", "last_ordinal", "run_id", name=f"ux_paid_runs{suffix}_ending"))
+    Table(f"paid_run_members{suffix}", metadata,
+          Column("run_id", BigInteger, nullable=False), Column("member_id", String(36), nullable=False),
+          PrimaryKeyConstraint("run_id", "member_id"), sqlite_with_rowid=False)
     Table(f"paid_refunds{suffix}", metadata,
           Column("member_id", String(36), nullable=False), Column("period", String(7), nullable=False),
           Column("refund_due_on", String(10), nullable=False), PrimaryKeyConstraint("member_id", "period"),
@@ -119,14 +127,26 @@ def paid_rows(tables: dict[str, Table]) -> Subquery:
 
 
 class _Run:
-    """One member's run in a series (mutable while its batch is applied)."""
+    """One member's run in a series while its batch is applied: where it stands, and the stored run (``group``)
+    it was read from, if any."""
 
-    __slots__ = ("first", "last", "member_id", "run_id", "series", "shape", "stored")
+    __slots__ = ("first", "group", "last", "member_id", "series", "shape")
 
-    def __init__(self, run_id: int, member_id: str, series: str, first: int, last: int,
-                 shape: tuple[int, int, int, int], stored: bool) -> None:
-        self.run_id, self.member_id, self.series = run_id, member_id, series
-        self.first, self.last, self.shape, self.stored = first, last, shape, stored
+    def __init__(self, member_id: str, series: str, first: int, last: int, shape: tuple[int, int, int, int],
+                 group: int | None) -> None:
+        self.member_id, self.series, self.first, self.last, self.shape = member_id, series, first, last, shape
+        self.group = group
+
+
+@dataclass
+class _Stored:
+    """A stored run read by a batch: its row, and its members' runs as the batch leaves them."""
+
+    series: str
+    first: int
+    last: int
+    shape: tuple[int, int, int, int]
+    members: list[_Run]
 
 
 class PaidWriter:
@@ -146,8 +166,8 @@ class PaidWriter:
         self.new_payments: list[tuple[Any, ...]] = []
         self.new_periods: list[tuple[Any, ...]] = []
         self.new_runs: list[_Run] = []
-        self.stored: dict[tuple[str, int], list[_Run]] = {}
-        """(series, ordinal) → every stored run that ended there when the batch began (read by _runs_ending)."""
+        self.stored: dict[int, _Stored] = {}
+        """Run id → each stored run read by this batch (every run ending where a payment of the batch follows)."""
         self.refunds: dict[tuple[str, str], str] = {}
         self._next_payment_no = self._next_run_id = 1
         paid = [e for e in batch if e.event_type == "ContributionPaid"]
@@ -171,18 +191,22 @@ class PaidWriter:
                 self.payments[(series, paid_on, reference, periods)] = (int(no), int(ordinal))
 
     def _runs_ending(self, series: str, ordinal: int) -> None:
-        """The stored runs of ``series`` ending at ``ordinal`` into :attr:`ending` (once per batch)."""
+        """The stored runs of ``series`` ending at ``ordinal``, member by member, into :attr:`ending` (once per
+        batch)."""
         self.loaded.add((series, ordinal))
-        stored = self.stored[(series, ordinal)] = []
-        runs = self.t["paid_runs"]
-        for run_id, member_id, first, amount, jkk, jkm, jht in self.conn.execute(
-                select(runs.c.run_id, runs.c.member_id, runs.c.first_ordinal, runs.c.amount_rp, runs.c.jkk_rp,
-                       runs.c.jkm_rp, runs.c.jht_rp)
-                .where(runs.c.series == series, runs.c.last_ordinal == ordinal)):
-            run = _Run(int(run_id), member_id, series, int(first), ordinal, (int(amount), int(jkk), int(jkm), int(jht)),
-                       True)
-            self.ending[(series, ordinal, member_id)] = run
-            stored.append(run)
+        runs, members = self.t["paid_runs"], self.t["paid_run_members"]
+        found = {int(run_id): _Stored(series, int(first), ordinal, (int(amount), int(jkk), int(jkm), int(jht)), [])
+                 for run_id, first, amount, jkk, jkm, jht in self.conn.execute(
+                     select(runs.c.run_id, runs.c.first_ordinal, runs.c.amount_rp, runs.c.jkk_rp, runs.c.jkm_rp,
+                            runs.c.jht_rp).where(runs.c.series == series, runs.c.last_ordinal == ordinal))}
+        for chunk in _chunks(sorted(found)):
+            for run_id, member_id in self.conn.execute(select(members.c.run_id, members.c.member_id)
+                                                       .where(members.c.run_id.in_(chunk))):
+                stored = found[int(run_id)]
+                run = _Run(member_id, series, stored.first, ordinal, stored.shape, int(run_id))
+                stored.members.append(run)
+                self.ending[(series, ordinal, member_id)] = run
+        self.stored.update(found)
 
     def _series(self, d: dict[str, Any]) -> str:
         """The series of a payment: its agreement and payer (JSON: a missing agreement differs from an empty one)."""
@@ -214,8 +238,7 @@ class PaidWriter:
         else:
             if run is not None:  # at other amounts: it ends there
                 self.ending[(series, ordinal - 1, member)] = run
-            run = _Run(self._next_run_id, member, series, ordinal, ordinal, shape, False)
-            self._next_run_id += 1
+            run = _Run(member, series, ordinal, ordinal, shape, None)
             self.new_runs.append(run)
         self.ending[(series, ordinal, member)] = run
 
@@ -242,22 +265,39 @@ class PaidWriter:
 
     # --- writing ----------------------------------------------------------------------------------
 
-    def _move_stored_runs(self) -> None:
-        """The stored runs this batch extended, moved on a statement per (series, old and new last ordinal): a
-        cohort paid again moves all of its runs in one ``UPDATE``, naming only the runs it leaves where they are
-        (a member not paid this time) — not a statement per member."""
-        runs = self.t["paid_runs"]
-        # the latest ordinal first: a run moved on to an ordinal is never matched again by the move of that one
-        for (series, ordinal), stored in sorted(self.stored.items(), key=lambda kv: -kv[0][1]):
-            ending_there = (runs.c.series == series) & (runs.c.last_ordinal == ordinal)
-            for last, ids, others in _moves(stored, ordinal):
-                if len(others) <= QUERY_KEYS_MAX:  # the common case: all (or all but a few) moved on
-                    where = ending_there & runs.c.run_id.not_in(others) if others else ending_there
-                    self.conn.execute(update(runs).where(where).values(last_ordinal=last))
-                    continue
-                for chunk in _chunks(ids):
-                    self.conn.execute(update(runs).where(ending_there & runs.c.run_id.in_(chunk))
-                                      .values(last_ordinal=last))
+    def _write_runs(self) -> None:
+        """Each stored run read moved on to where most of its members now end (one row), the others moved to runs
+        of their own; the batch's new runs written with alike members together."""
+        from projections.runner import insert_rows
+
+        runs, members = self.t["paid_runs"], self.t["paid_run_members"]
+        fresh: dict[tuple[str, int, int, tuple[int, int, int, int]], list[str]] = {}
+        leaving: list[tuple[int, list[str]]] = []
+        for run_id, stored in self.stored.items():
+            by_last: dict[int, list[str]] = {}
+            for run in stored.members:
+                by_last.setdefault(run.last, []).append(run.member_id)
+            if not by_last:
+                continue
+            keep = max(by_last, key=lambda last: (len(by_last[last]), last))
+            if keep != stored.last:
+                self.conn.execute(update(runs).where(runs.c.run_id == run_id).values(last_ordinal=keep))
+            for last, ids in by_last.items():
+                if last != keep:
+                    fresh.setdefault((stored.series, stored.first, last, stored.shape), []).extend(ids)
+                    leaving.append((run_id, ids))
+        for run in self.new_runs:
+            fresh.setdefault((run.series, run.first, run.last, run.shape), []).append(run.member_id)
+        for run_id, ids in leaving:
+            for chunk in _chunks(ids):
+                self.conn.execute(delete(members).where(members.c.run_id == run_id, members.c.member_id.in_(chunk)))
+        new_ids = {key: self._next_run_id + i for i, key in enumerate(fresh)}
+        self._next_run_id += len(fresh)
+        insert_rows(self.conn, runs, ("run_id", "series", "first_ordinal", "last_ordinal", "amount_rp", "jkk_rp",
+                                      "jkm_rp", "jht_rp"),
+                    [(new_ids[key], key[0], key[1], key[2], *key[3]) for key in fresh])
+        insert_rows(self.conn, members, ("run_id", "member_id"),
+                    [(new_ids[key], m) for key, ids in fresh.items() for m in ids])
 
     def flush(self) -> None:
         from projections.runner import insert_rows
@@ -267,10 +307,7 @@ class PaidWriter:
                                                "payer_type", "fund_source", "paid_on", "payment_reference",
                                                "periods"), self.new_payments)
         insert_rows(conn, t["paid_payment_periods"], ("payment_no", "period", "late"), self.new_periods)
-        self._move_stored_runs()  # before the new runs: a move names the stored runs by where they ended
-        insert_rows(conn, t["paid_runs"], ("run_id", "member_id", "series", "first_ordinal", "last_ordinal",
-                                           "amount_rp", "jkk_rp", "jkm_rp", "jht_rp"),
-                    [(r.run_id, r.member_id, r.series, r.first, r.last, *r.shape) for r in self.new_runs])
+        self._write_runs()
         if self.refunds:
             refunds = t["paid_refunds"]
             keys = list(self.refunds)
@@ -278,16 +315,6 @@ class PaidWriter:
                 conn.execute(delete(refunds).where(tuple_(refunds.c.member_id, refunds.c.period).in_(chunk)))
             insert_rows(conn, refunds, ("member_id", "period", "refund_due_on"),
                         [(m, p, on) for (m, p), on in self.refunds.items()])
-
-
-def _moves(stored: Sequence[_Run], ordinal: int) -> list[tuple[int, list[int], list[int]]]:
-    """How to move on the stored runs that ended at ``ordinal``: per new last ordinal, the ids of the runs moved
-    there and of those that are not (every other run that ended at ``ordinal``)."""
-    by_last: dict[int, list[int]] = {}
-    for run in stored:
-        if run.last != ordinal:
-            by_last.setdefault(run.last, []).append(run.run_id)
-    return [(last, ids, [r.run_id for r in stored if r.last != last]) for last, ids in sorted(by_last.items())]
 
 
 def _chunks(keys: Sequence[Any]) -> list[Sequence[Any]]:

@@ -47,11 +47,12 @@ structure to write instead of a rowid table plus its key index."""
 
 class Registers(Projection):
     name = "registers"
-    version = 11  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
+    version = 12  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
     # 6: paid keyed by (period, member); 7: business dates of payer changes, refunds, claim steps, budgets;
     # 8: a workforce figure recorded again for the same day replaces the first; 9: paid indexed by (late, paid_on)
     # for the reports' reinstated months (projections.chain_reports); 10: paid kept as runs (projections.paid_runs);
-    # 11: the runs' and payments' lookups are constraints, made with the tables (a rebuild uses them while loading)
+    # 11: the runs' and payments' lookups are constraints, made with the tables (a rebuild uses them while loading);
+    # 12: alike members share a run (paid_run_members)
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)

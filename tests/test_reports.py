@@ -243,6 +243,7 @@ def test_registers_keep_one_row_per_member_period(ledger: Ledger) -> None:
     with runner.engine.connect() as conn:  # one member-period per month paid, from one run of one payment
         assert conn.execute(select(func.count()).select_from(registers.paid_rows())).scalar_one() == 3
         assert conn.execute(select(func.count()).select_from(registers.table("paid_runs"))).scalar_one() == 1
+        assert conn.execute(select(func.count()).select_from(registers.table("paid_run_members"))).scalar_one() == 1
 
 
 def test_balances_per_member_for_one_agreement(ledger: Ledger, clock: SimulatedClock) -> None:
