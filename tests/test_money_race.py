@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -56,6 +57,27 @@ def inject_once(monkeypatch: pytest.MonkeyPatch, name: str, competing: Callable[
 
     monkeypatch.setattr(money, name, wrapper)
     return calls
+
+
+def wait_for_enrolments_after_the_first_read(monkeypatch: pytest.MonkeyPatch, ledger: Ledger,
+                                             timeout_s: float = 30.0) -> None:
+    """The bill's first read of the views waits until the enrollers have written ``ENROLLERS_RACE_EVENTS`` more
+    events, so its first save always races them (on a loaded machine the threads may otherwise start only after
+    it)."""
+    real = money.expected_by_period
+    first = [True]
+
+    def waiting(*args: Any, **kwargs: Any) -> Any:
+        value = real(*args, **kwargs)
+        if first[0]:
+            first[0] = False
+            head = ledger.store.max_notification_id()
+            deadline_s = time.monotonic() + timeout_s
+            while ledger.store.max_notification_id() < head + ENROLLERS_RACE_EVENTS and time.monotonic() < deadline_s:
+                time.sleep(0.005)
+        return value
+
+    monkeypatch.setattr(money, "expected_by_period", waiting)
 
 
 def record_saves(monkeypatch: pytest.MonkeyPatch, ledger: Ledger) -> list[str]:
@@ -173,6 +195,8 @@ def test_a_statement_of_another_payer_does_not_make_a_run_retry(ledger: Ledger, 
 
 # --- real threads on PostgreSQL ---------------------------------------------------------------------
 
+ENROLLERS_RACE_EVENTS = 8
+"""Events the enrollers write while the bill's first decision waits (a few enrolments into each agreement)."""
 ENROLLERS = 4
 """Half enrol into the billed agreement (without pause until the bill has lost a race to one of them, then one
 each after the bill), half into another agreement without pause until the bill is through (events of the same
@@ -204,6 +228,7 @@ def test_a_bill_among_concurrent_enrolments_counts_those_before_its_position(
     setup.close()
     biller = bootstrap(pg_url, clock=_clock())
     saves = record_saves(monkeypatch, biller)
+    wait_for_enrolments_after_the_first_read(monkeypatch, biller)
     started = threading.Barrier(ENROLLERS + 1)
     billed = threading.Event()
     errors: list[BaseException] = []

@@ -14,10 +14,13 @@ import contextlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -48,7 +51,7 @@ from eventstore.store import LedgerStore, open_store
 from ledger.errors import LedgerError, NotFound
 from ledger.values import BillingCadence, ClaimType, FundSource, PayerType
 from projections.reports import build_report
-from tests.conftest import nik, run
+from tests.conftest import PG_URL, nik, require_postgres, run
 
 EXAMPLES = int(os.environ.get("JAMSOS_PROPERTY_EXAMPLES", "12"))
 YEAR_START = date(2025, 1, 1)
@@ -104,6 +107,26 @@ def _run(ledger: Ledger, command: Any, lag_days: int) -> Any:
     with contextlib.suppress(LedgerError):
         return run(ledger, command)
     return None
+
+
+@contextlib.contextmanager
+def random_log_ledger(kind: str, folder: Path, monkeypatch: Any, prefix: str) -> Iterator[Ledger]:
+    """A fresh ledger for one random log: in memory, or in a PostgreSQL schema of its own (``prefix`` + random)
+    dropped afterwards; its key file in ``folder``; its clock at the start of the logs' year."""
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(folder / "k.key"))
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    url = "memory://"
+    if kind == "postgres":
+        require_postgres()
+        url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
+    ledger = bootstrap(url, clock=SimulatedClock(datetime(2025, 1, 1, 8, tzinfo=WIB)))
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+        if kind == "postgres":
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def play(ledger: Ledger, ops: list[tuple[Any, ...]], lags: list[int]) -> None:

@@ -5,12 +5,9 @@ PostgreSQL. The oracle here reads the events themselves, not the registers."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,16 +15,15 @@ from sqlalchemy import func, select
 
 from commands import bulk
 from commands.messages import ApproveClaim, CohortRow, ImportCohort, PayCohort
-from eventstore.bootstrap import Ledger, bootstrap
-from eventstore.clock import WIB, SimulatedClock
+from eventstore.bootstrap import Ledger
 from eventstore.store import LedgerStore
 from ledger.values import ClaimType
 from projections.facts import register_rows
 from projections.registers import Registers
 from projections.runner import ProjectionRunner, read_envelopes, views_engine
-from tests.conftest import PG_URL, at, execute, nik, require_postgres
+from tests.conftest import at, execute, nik
 from tests.test_behaviour import AGREEMENT, enrol, pay, sign, submit
-from tests.test_on_property import EXAMPLES, operations, play
+from tests.test_on_property import EXAMPLES, operations, play, random_log_ledger
 
 MEMBERS = 6
 MONTHS = ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05")
@@ -153,21 +149,8 @@ def test_a_refund_marks_only_the_months_after_the_death(ledger: Ledger) -> None:
 def test_runs_equal_the_payments_of_random_logs(kind: str, ops: list[tuple[Any, ...]], lags: list[int],
                                                 batch_size: int, tmp_path_factory: Any,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    tmp: Path = tmp_path_factory.mktemp("runs")
-    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp / "k.key"))
-    url = "memory://"
-    schema = f"p_{uuid.uuid4().hex[:10]}"
-    if kind == "postgres":
-        require_postgres()
-        url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
-    ledger = bootstrap(url, clock=SimulatedClock(datetime(2025, 1, 1, 8, tzinfo=WIB)))
-    try:
+    with random_log_ledger(kind, tmp_path_factory.mktemp("runs"), monkeypatch, "p") as ledger:
         play(ledger, ops, lags)
         wanted = paid_from_the_log(ledger.store)
         assert paid_from_the_registers(ledger.store)[0] == wanted  # caught up as the log grew: one batch
         assert paid_from_the_registers(ledger.store, batch_size)[0] == wanted  # rebuilt in small batches
-    finally:
-        ledger.close()
-        if kind == "postgres":
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

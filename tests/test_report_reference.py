@@ -6,24 +6,17 @@ several days, with and without ``--agreement``, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventstore.bootstrap import bootstrap
-from eventstore.clock import WIB, SimulatedClock
 from ledger.errors import NotFound
 from projections.facts import registers_for
 from projections.reports import REPORTS, build_report
-from tests.conftest import PG_URL, require_postgres
 from tests.report_reference import reference_report
-from tests.test_on_property import CODES, EXAMPLES, NOW, day, days, operations, play
+from tests.test_on_property import CODES, EXAMPLES, NOW, day, days, operations, play, random_log_ledger
 
 
 def _same(store: Any, offsets: list[int]) -> None:
@@ -50,19 +43,6 @@ def _same(store: Any, offsets: list[int]) -> None:
 def test_sql_reports_equal_the_python_reports_they_replaced(kind: str, ops: list[tuple[Any, ...]], lags: list[int],
                                                             asked: list[int], tmp_path_factory: Any,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    tmp: Path = tmp_path_factory.mktemp("ref")
-    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp / "k.key"))
-    schema = f"r_{uuid.uuid4().hex[:10]}"
-    url = "memory://"
-    if kind == "postgres":
-        require_postgres()
-        url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
-    ledger = bootstrap(url, clock=SimulatedClock(datetime(2025, 1, 1, 8, tzinfo=WIB)))
-    try:
+    with random_log_ledger(kind, tmp_path_factory.mktemp("ref"), monkeypatch, "r") as ledger:
         play(ledger, ops, lags)
         _same(ledger.store, [*asked, 364])
-    finally:
-        ledger.close()
-        if kind == "postgres":
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
