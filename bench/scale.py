@@ -210,8 +210,16 @@ def state_bytes_per_event(target: SQLiteTarget | PostgresTarget) -> float:
             return float(conn.execute("SELECT avg(length(state)) FROM stored_events").fetchone()[0])
         finally:
             conn.close()
+    from eventstore.store import open_store
+
+    store = open_store(store_url(target))
+    try:
+        table = store.recorder.events_table_name  # the project's PostgreSQL store names its own (jamsos_events)
+    finally:
+        store.close()
     with psycopg.connect(target.pg_url) as pg:
-        query = sql.SQL("SELECT avg(octet_length(state)) FROM {}.stored_events").format(sql.Identifier(target.schema))
+        query = sql.SQL("SELECT avg(octet_length(state)) FROM {}.{}").format(sql.Identifier(target.schema),
+                                                                            sql.Identifier(table))
         row = pg.execute(query).fetchone()
         return float(row[0]) if row else float("nan")
 
