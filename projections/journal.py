@@ -35,48 +35,28 @@ FOLD_STEP_MAX = 16
 ENTRY_COLUMNS = ("position", "seq", "shape", "effective_on", "decided_on", "recorded_at", "last_position", "step")
 
 
-def _continues(run: list[Any], entry: list[Any]) -> bool:
-    """``entry`` (a first entry of its event) continues the equal first entries of ``run``: the same shape, days
-    and recording time, the next position at the run's step (a cohort whose every payment also reinstates the
-    member posts at every other position); a run of one takes the step of its second entry."""
+def _fold(run: list[Any], entry: list[Any]) -> bool:
+    """Fold ``entry`` (a row in ``ENTRY_COLUMNS`` order: one entry, or a run of them) into ``run`` if it continues
+    it: both first entries of their events with the same shape, days and recording time, and ``entry``'s
+    positions the next ones at the run's step (a cohort whose every payment also reinstates the member posts at
+    every other position); a run of one takes the step that joins them. Returns whether it folded."""
     if run[1] != 0 or entry[1] != 0 or run[2:6] != entry[2:6]:
         return False
     step = entry[0] - run[6]
-    return bool(0 < step <= FOLD_STEP_MAX and (run[6] == run[0] or step == run[7]))
+    if not 0 < step <= FOLD_STEP_MAX:
+        return False
+    if (run[6] != run[0] and step != run[7]) or (entry[6] != entry[0] and step != entry[7]):
+        return False  # another spacing: the positions between would not all be entries
+    run[6], run[7] = entry[6], step
+    return True
 
 
 def _add_entry(rows: list[list[Any]], position: int, seq: int, shape: str, effective_on: str, decided_on: str,
                recorded_at: str) -> None:
     """Append an entry to ``rows``, folded into the last row when it continues that row's run."""
     entry = [position, seq, shape, effective_on, decided_on, recorded_at, position, 1]
-    if rows and _continues(rows[-1], entry):
-        _extend(rows[-1], entry)
-    else:
+    if not (rows and _fold(rows[-1], entry)):
         rows.append(entry)
-
-
-def _extends_last(rows: list[list[Any]], position: int, shape: str, day: str, recorded_at: str) -> bool:
-    """The hot path of :func:`_add_entry` for an entry dated the day it was decided (a contribution): fold it into
-    the last row if it continues that row's run."""
-    if not rows:
-        return False
-    run = rows[-1]
-    if run[2] != shape or run[1] != 0 or run[3] != day or run[4] != day or run[5] != recorded_at:
-        return False
-    step = position - run[6]
-    if run[6] == run[0]:
-        if not 0 < step <= FOLD_STEP_MAX:
-            return False
-        run[7] = step
-    elif step != run[7]:
-        return False
-    run[6] = position
-    return True
-
-
-def _extend(run: list[Any], entry: list[Any]) -> None:
-    run[7] = entry[0] - run[6] if run[6] == run[0] else run[7]
-    run[6] = entry[6]
 
 
 def entry_count(entries: Any) -> Any:
@@ -200,8 +180,7 @@ class Journal(Projection):
                     shape = shape_of[key]
                 else:
                     shape = shape_of[key] = _shaped(shapes, entry_for(kind, d, no_claim))
-                if shape is not None and not _extends_last(rows, e.position, shape, d["effective_on"],
-                                                           d["recorded_at"]):
+                if shape is not None:
                     add(e.position, 0, shape, d["effective_on"], d["effective_on"], d["recorded_at"])
                 continue
             if kind in REFERENCE_EVENTS:
@@ -227,10 +206,9 @@ class Journal(Projection):
         t = self.table("journal_entries")
         last = conn.execute(select(*(t.c[c] for c in ENTRY_COLUMNS)).order_by(t.c.position.desc(), t.c.seq.desc())
                             .limit(1)).first()
-        if last is None or not _continues(list(last), rows[0]):
+        run = list(last) if last is not None else None
+        if run is None or not _fold(run, rows[0]):
             return
-        run = list(last)
-        _extend(run, rows[0])
         conn.execute(update(t).where(t.c.position == run[0], t.c.seq == 0).values(last_position=run[6], step=run[7]))
         del rows[0]
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from commands.messages import CohortRow, ImportCohort, PayCohort
 from eventstore.bootstrap import Ledger
-from projections.journal import Journal, entry_positions
+from projections.journal import Journal, _fold, entry_positions
 from projections.money_views import MoneyViews, checks, trial_balance
 from projections.runner import ProjectionRunner, views_engine
 from tests.conftest import execute, nik
@@ -95,3 +95,16 @@ def test_a_broken_shape_names_every_position_of_a_folded_row(memory_ledger: Ledg
     breaches = checks(views, ON, None)["breaches"]
     named = [b.split(": ")[0] for b in breaches if b.startswith("entry at position")]
     assert named == [f"entry at position {p}" for p in entry_positions(first, last, step)]  # each member's, by position
+
+
+def test_a_run_continues_only_at_its_own_spacing() -> None:
+    """A batch's first run joins the table's last row only if every position between is an entry: the same step
+    on both sides (a cohort whose members start reinstating at a batch's edge posts at another spacing)."""
+    def row(first: int, last: int, step: int) -> list[Any]:
+        return [first, 0, "S", "2025-02-07", "2025-02-07", "T", last, step]
+
+    assert _fold(run := row(10, 12, 1), row(13, 15, 1)) and run == row(10, 15, 1)
+    assert _fold(run := row(10, 10, 1), row(12, 16, 2)) and run == row(10, 16, 2)
+    assert not _fold(row(10, 12, 1), row(13, 17, 2))  # 14 and 16 are no entries of this run
+    assert not _fold(row(10, 14, 2), row(15, 15, 1))
+    assert not _fold(row(10, 12, 1), [13, 1, "S", "2025-02-07", "2025-02-07", "T", 13, 1])  # a second entry
