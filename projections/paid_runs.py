@@ -127,15 +127,13 @@ def paid_rows(tables: dict[str, Table]) -> Subquery:
 
 
 class _Run:
-    """One member's run in a series while its batch is applied: where it stands, and the stored run (``group``)
-    it was read from, if any."""
+    """One member's run in a series while its batch is applied: where it stands (a stored one is listed by its
+    :class:`_Stored`)."""
 
-    __slots__ = ("first", "group", "last", "member_id", "series", "shape")
+    __slots__ = ("first", "last", "member_id", "series", "shape")
 
-    def __init__(self, member_id: str, series: str, first: int, last: int, shape: tuple[int, int, int, int],
-                 group: int | None) -> None:
+    def __init__(self, member_id: str, series: str, first: int, last: int, shape: tuple[int, int, int, int]) -> None:
         self.member_id, self.series, self.first, self.last, self.shape = member_id, series, first, last, shape
-        self.group = group
 
 
 @dataclass
@@ -203,7 +201,7 @@ class PaidWriter:
             for run_id, member_id in self.conn.execute(select(members.c.run_id, members.c.member_id)
                                                        .where(members.c.run_id.in_(chunk))):
                 stored = found[int(run_id)]
-                run = _Run(member_id, series, stored.first, ordinal, stored.shape, int(run_id))
+                run = _Run(member_id, series, stored.first, ordinal, stored.shape)
                 stored.members.append(run)
                 self.ending[(series, ordinal, member_id)] = run
         self.stored.update(found)
@@ -238,7 +236,7 @@ class PaidWriter:
         else:
             if run is not None:  # at other amounts: it ends there
                 self.ending[(series, ordinal - 1, member)] = run
-            run = _Run(member, series, ordinal, ordinal, shape, None)
+            run = _Run(member, series, ordinal, ordinal, shape)
             self.new_runs.append(run)
         self.ending[(series, ordinal, member)] = run
 
