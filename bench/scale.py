@@ -231,8 +231,8 @@ def store_bytes(target: SQLiteTarget | PostgresTarget) -> int:
     return int(settings.get("schema_bytes", 0))
 
 
-def run_store(kind: str, members: int, distinct: bool, cohort_rows: int, pg_url: str, workdir: Path
-              ) -> dict[str, Any]:
+def run_store(kind: str, members: int, distinct: bool, cohort_rows: int, pg_url: str, workdir: Path,
+              keep: bool = False) -> dict[str, Any]:
     target = SQLiteTarget(workdir) if kind == "sqlite" else PostgresTarget(workdir, pg_url)
     clock = SimulatedClock(datetime(SIGNED_ON.year, SIGNED_ON.month, SIGNED_ON.day, 8, tzinfo=WIB))
     ledger = target.open_ledger(clock)
@@ -268,7 +268,8 @@ def run_store(kind: str, members: int, distinct: bool, cohort_rows: int, pg_url:
             "rebuild": rebuild, "reports": reports, "report_target_s": REPORT_TARGET_S,
         }
     finally:
-        target.cleanup()
+        if not keep:
+            target.cleanup()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -280,15 +281,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pg-url", default=PG_URL_DEFAULT)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="build the stores in DIR (made if missing) and keep them there afterwards, to look at")
     args = parser.parse_args(argv)
     if args.members < len(REGIONS):
         parser.error(f"--members: at least {len(REGIONS)} (one per regency)")
     kinds = selected(args.store, STORES)
     if "postgres" in kinds:
         require_postgres(args.pg_url)
-    with tempfile.TemporaryDirectory(prefix="jamsos-bench-scale-") as work:
-        results = [run_store(kind, args.members, args.distinct, args.cohort_rows, args.pg_url, Path(work))
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        results = [run_store(kind, args.members, args.distinct, args.cohort_rows, args.pg_url, args.keep, keep=True)
                    for kind in kinds]
+    else:
+        with tempfile.TemporaryDirectory(prefix="jamsos-bench-scale-") as work:
+            results = [run_store(kind, args.members, args.distinct, args.cohort_rows, args.pg_url, Path(work))
+                       for kind in kinds]
     out = {"commit": commit(), "machine": machine(), "load_after": load(), "results": results}
     if not args.no_save:
         print(f"saved {save_result('scale', out)}", file=sys.stderr)

@@ -1,10 +1,11 @@
 """The ``balances`` report: per agreement (and SELF) × period, members expected, expected, paid, outstanding and
 refunds due; per payer and fund source; per programme fund.
 
-The paid side is aggregated in the database (:class:`projections.facts.Facts`' payments, grouped). The expected
-side is the one rule of ``ledger.billing.expected_spell`` over every chain, so it runs here, on the chains
-streamed from the database one member at a time (ordered by member): memory holds one member's chains and the
-report's cells, never the store's rows.
+The paid side is aggregated in the database per paid run (``members`` times the run's amounts), never per
+member-month (:meth:`projections.facts.Facts.paid_groups`, refunds from :meth:`~projections.facts.Facts.paid_refunded`).
+The expected side is the one rule of ``ledger.billing.expected_spell`` over every chain, so it runs here, on the
+chains streamed from the database one member at a time (ordered by member), once per distinct chain shape:
+memory holds at most :data:`SIGNATURES_MAX` shapes and the report's cells, never the store's rows.
 """
 
 from __future__ import annotations
@@ -66,95 +67,137 @@ def _chain(spell: dict[str, Any]) -> Spell:
         lapse_reason=spell["lapse_reason"])
 
 
-def members_chains(facts: Facts) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """``(member_id, chains)`` of every member with a chain enrolled by ``on`` (in scope), one member at a time;
-    each chain a dict with its ``segments`` decided by ``on`` (by ``from_period``)."""
+ChainRows = tuple[tuple[Any, ...], ...]
+"""One member's chains as the database gives them, without the member id: a row per (chain, segment), ordered."""
+SIGNATURES_MAX = 50_000
+"""Distinct chain shapes held at a time (members are counted per shape, the rule runs once per shape)."""
+
+
+def members_chain_rows(facts: Facts) -> Iterator[tuple[str, ChainRows]]:
+    """``(member_id, rows)`` of every member with a chain enrolled by ``on`` (in scope), one member at a time;
+    each row a chain's columns (:data:`_SPELL` without the member id) and one of its segments decided by ``on``
+    (:data:`_SEGMENT`), ordered by chain and ``from_period``."""
     ch, seg = facts.chains(), facts.segments()
     query = (select(*(ch.c[k] for k in _SPELL), *(seg.c[k] for k in _SEGMENT))
              .select_from(ch.join(seg, and_(seg.c.member_id == ch.c.member_id, seg.c.spell_no == ch.c.spell_no)))
              .order_by(ch.c.member_id, ch.c.spell_no, seg.c.from_period))
-    n = len(_SPELL)
     with facts.engine.connect() as conn:
         result = conn.execution_options(yield_per=STREAM_ROWS).execute(query)
         for member_id, rows in groupby(result, key=lambda r: r[0]):
-            chains = []
-            for _, chain_rows in groupby(rows, key=lambda r: r[1]):
-                segs = list(chain_rows)
-                chain = dict(zip(_SPELL, segs[0][:n], strict=True))
-                chain["segments"] = [dict(zip(_SEGMENT, s[n:], strict=True)) for s in segs]
-                chains.append(chain)
-            yield member_id, chains
+            yield member_id, tuple(tuple(r)[1:] for r in rows)
+
+
+def _chains_of(rows: ChainRows) -> list[dict[str, Any]]:
+    """A member's chains as dicts, each with its ``segments``."""
+    n = len(_SPELL) - 1
+    chains = []
+    for _, chain_rows in groupby(rows, key=lambda r: r[0]):
+        segs = list(chain_rows)
+        chain = dict(zip(_SPELL[1:], segs[0][:n], strict=True))
+        chain["segments"] = [dict(zip(_SEGMENT, s[n:], strict=True)) for s in segs]
+        chains.append(chain)
+    return chains
+
+
+def member_expected_months(facts: Facts, on: date, rows: ChainRows) -> list[tuple[str, str, int]]:
+    """``(agreement or SELF, period, tariff)`` of every month a member with these chains is expected to be paid
+    for by ``on``: the one rule of ``ledger.billing.expected_spell``. A pure function of the chains (never of
+    the member id), so members with equal chains share one answer."""
+    found_months: list[tuple[str, str, int]] = []
+    rows_of_chain = _chains_of(rows)
+    chains = [_chain(row) for row in rows_of_chain]
+    row_of = {id(chain): row for chain, row in zip(chains, rows_of_chain, strict=True)}
+    died_text = rows_of_chain[0]["died_on"]
+    died = date.fromisoformat(died_text) if died_text else None
+    for chain in chains:
+        codes = {seg.agreement_code for seg in chain.segments}
+        for code in codes:
+            if code is not None and code not in facts.agreements:
+                continue
+            first, last = Period.parse(chain.first_period), Period.containing(on, chain.anchor_day)
+            if code is not None:
+                window = facts.agreements[code]
+                first = max(first, Period.parse(window["first_period"]))
+                last = min(last, Period.parse(window["last_period"]))
+            for period in period_range(first, last):
+                found = expected_spell(chains, died, code, period)
+                if found is not chain:
+                    continue
+                tariff = _tariff(row_of[id(found)], period, found.segment_for(period).payer_type)
+                found_months.append((code or SELF, str(period), tariff))
+    return found_months
 
 
 def expected_cells(facts: Facts, on: date) -> tuple[dict[tuple[str, str], list[int]], dict[str, set[str]]]:
-    """Members expected per (agreement or SELF, period) and their cost, for every period begun by ``on``:
-    the one rule of ``ledger.billing.expected_spell``, over the chains as they stood on ``on``; with a scope,
-    also the periods each member is expected for (``by_member``)."""
+    """Members expected per (agreement or SELF, period) and their cost, for every period begun by ``on``
+    (:func:`member_expected_months`, over the chains as they stood on ``on``); with a scope, also the periods
+    each member is expected for (``by_member``). Members are counted per distinct chain shape, at most
+    :data:`SIGNATURES_MAX` shapes held at a time, so the rule runs once per shape, not per member."""
     expected: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     member_expected: dict[str, set[str]] = defaultdict(set)
-    for member_id, rows in members_chains(facts):
-        chains = [_chain(row) for row in rows]
-        row_of = {id(chain): row for chain, row in zip(chains, rows, strict=True)}
-        died_text = rows[0]["died_on"]
-        died = date.fromisoformat(died_text) if died_text else None
-        for chain in chains:
-            codes = {seg.agreement_code for seg in chain.segments}
-            for code in codes:
-                if code is not None and code not in facts.agreements:
-                    continue
-                first, last = Period.parse(chain.first_period), Period.containing(on, chain.anchor_day)
-                if code is not None:
-                    window = facts.agreements[code]
-                    first = max(first, Period.parse(window["first_period"]))
-                    last = min(last, Period.parse(window["last_period"]))
-                for period in period_range(first, last):
-                    found = expected_spell(chains, died, code, period)
-                    if found is not chain:
-                        continue
-                    row = row_of[id(found)]
-                    cell = expected[(code or SELF, str(period))]
-                    if facts.scope is not None:
-                        member_expected[member_id].add(str(period))
-                    cell[0] += 1
-                    cell[1] += _tariff(row, period, found.segment_for(period).payer_type)
+    members_of: Counter[ChainRows] = Counter()
+    months_of: dict[ChainRows, list[tuple[str, str, int]]] = {}
+
+    def add_shapes() -> None:
+        for rows, count in members_of.items():
+            months = months_of.get(rows)
+            for code, period, tariff in member_expected_months(facts, on, rows) if months is None else months:
+                cell = expected[(code, period)]
+                cell[0] += count
+                cell[1] += count * tariff
+        members_of.clear()
+        months_of.clear()
+
+    for member_id, rows in members_chain_rows(facts):
+        if facts.scope is not None:  # one agreement: every member's own months too
+            months = months_of.get(rows)
+            if months is None:
+                months = months_of[rows] = member_expected_months(facts, on, rows)
+            if months:
+                member_expected[member_id].update(period for _, period, _ in months)
+        members_of[rows] += 1
+        if len(members_of) >= SIGNATURES_MAX:
+            add_shapes()
+    add_shapes()
     return expected, member_expected
+
+
+def _keys(p: Any) -> list[Any]:
+    """A paid row's cell: agreement (or SELF), period, payer and fund source ((SELF, SELF) for self-payers)."""
+    agreed = func.nullif(p.c.agreement_code, "").is_not(None)
+    return [self_or(p.c.agreement_code).label("code"), p.c.period,
+            case((agreed, p.c.payer_id), else_=SELF).label("payer"),
+            case((agreed, p.c.fund_source), else_=SELF).label("fund")]
 
 
 def _paid_sums(facts: Facts) -> tuple[dict[tuple[str, str], list[int]], dict[tuple[str, str], list[int]],
                                       Counter[str], Counter[str]]:
-    """The payments by ``on``, summed in the database: per (agreement or SELF, period) [paid, refunds due,
-    members]; per (payer, fund source) — (SELF, SELF) for self-payers — [paid, refunds due]; per programme paid
-    in and refunds due."""
-    p = facts.paid().subquery("p")
-    refund = case((p.c.refund_due == 1, p.c.amount_rp), else_=0)
-    agreed = func.nullif(p.c.agreement_code, "").is_not(None)
-    keyed = select(self_or(p.c.agreement_code).label("code"), p.c.period,
-                   case((agreed, p.c.payer_id), else_=SELF).label("payer"),
-                   case((agreed, p.c.fund_source), else_=SELF).label("fund"), p.c.amount_rp,
-                   refund.label("refund_rp"), p.c.jkk_rp, p.c.jkm_rp, p.c.jht_rp,
-                   case((p.c.refund_due == 1, p.c.jkk_rp), else_=0).label("jkk_refund"),
-                   case((p.c.refund_due == 1, p.c.jkm_rp), else_=0).label("jkm_refund"),
-                   case((p.c.refund_due == 1, p.c.jht_rp), else_=0).label("jht_refund")).subquery("keyed")
-    k = keyed.c
+    """The payments by ``on``, summed in the database per run (``members`` times each run's amounts), refunds
+    from the refunded member-periods: per (agreement or SELF, period) [paid, refunds due, members]; per (payer,
+    fund source) — (SELF, SELF) for self-payers — [paid, refunds due]; per programme paid in and refunds due."""
+    g = facts.paid_groups().subquery("g")
+    f = facts.paid_refunded().subquery("f")
+    g_keys, f_keys = _keys(g), _keys(f)
+    amounts = ("amount_rp", "jkk_rp", "jkm_rp", "jht_rp")
     paid: dict[tuple[str, str], list[int]] = {}
     by_payer: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     programme_in: Counter[str] = Counter()
     programme_refund: Counter[str] = Counter()
-    sums = [func.sum(c) for c in (k.amount_rp, k.refund_rp, k.jkk_rp, k.jkm_rp, k.jht_rp, k.jkk_refund,
-                                  k.jkm_refund, k.jht_refund)]
     with facts.engine.connect() as conn:
-        for code, period, payer, fund, n, *s in conn.execute(
-                select(k.code, k.period, k.payer, k.fund, func.count(), *sums)
-                .group_by(k.code, k.period, k.payer, k.fund)):
-            amount, refund_rp, jkk, jkm, jht, jkk_r, jkm_r, jht_r = (int(v or 0) for v in s)
+        grouped = select(*g_keys, func.sum(g.c.members), *(func.sum(g.c.members * g.c[a]) for a in amounts))
+        for row in conn.execute(grouped.group_by(*g_keys)).all():
+            code, period, payer, fund, members, amount, jkk, jkm, jht = tuple(row)
             cell = paid.setdefault((code, period), [0, 0, 0])
-            cell[0] += amount
-            cell[1] += refund_rp
-            cell[2] += int(n)
-            by_payer[(payer, fund)][0] += amount
-            by_payer[(payer, fund)][1] += refund_rp
-            programme_in.update({"JKK": jkk, "JKM": jkm, "JHT": jht})
-            programme_refund.update({"JKK": jkk_r, "JKM": jkm_r, "JHT": jht_r})
+            cell[0] += int(amount)
+            cell[2] += int(members)
+            by_payer[(payer, fund)][0] += int(amount)
+            programme_in.update({"JKK": int(jkk), "JKM": int(jkm), "JHT": int(jht)})
+        refunded = select(*f_keys, *(func.sum(f.c[a]) for a in amounts)).group_by(*f_keys)
+        for row in conn.execute(refunded).all():
+            code, period, payer, fund, amount, jkk, jkm, jht = tuple(row)
+            paid.setdefault((code, period), [0, 0, 0])[1] += int(amount)
+            by_payer[(payer, fund)][1] += int(amount)
+            programme_refund.update({"JKK": int(jkk), "JKM": int(jkm), "JHT": int(jht)})
     return paid, by_payer, programme_in, programme_refund
 
 

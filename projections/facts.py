@@ -33,8 +33,9 @@ class TableSource(Protocol):
 
     def table(self, name: str) -> Table: ...
 
-    def paid_rows(self) -> Subquery:
-        """Every member-period paid, one row each (``projections.paid_runs.paid_rows``)."""
+    def paid_rows(self, shape: str = "rows") -> Subquery:
+        """Every member-period paid, one row each, or grouped by run, or only those refunded
+        (``projections.paid_runs.PAID_SHAPES``)."""
         ...
 
 
@@ -174,6 +175,19 @@ class Facts:
         refund = case((and_(p.c.refund_due != 0, p.c.refund_due_on <= self.day), 1), else_=0).label("refund_due")
         query = select(*(c for c in p.c if c.name != "refund_due"), refund).where(p.c.paid_on <= self.day)
         return query.where(p.c.agreement_code == self.scope) if self.scope is not None else query
+
+    def paid_groups(self) -> Select[Any]:
+        """The member-periods of :meth:`paid` grouped by run, payment and period, ``members`` in each: their sums
+        without a row per member (``projections.paid_runs.PAID_GROUPS_SQL``); refunds are :meth:`paid_refunded`."""
+        g = self.registers.paid_rows("groups")
+        query = select(g).where(g.c.paid_on <= self.day)
+        return query.where(g.c.agreement_code == self.scope) if self.scope is not None else query
+
+    def paid_refunded(self) -> Select[Any]:
+        """The member-periods of :meth:`paid` whose refund was due by ``on`` (``refund_due`` 1 there)."""
+        r = self.registers.paid_rows("refunded")
+        query = select(r).where(r.c.paid_on <= self.day, r.c.refund_due_on <= self.day)
+        return query.where(r.c.agreement_code == self.scope) if self.scope is not None else query
 
     def _claims(self) -> list[dict[str, Any]]:
         """The claims submitted by ``on`` (in scope), each as it stood then, with its member's region (``?`` if

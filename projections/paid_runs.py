@@ -64,25 +64,56 @@ PAID_COLUMNS = ("member_id", "period", "agreement_code", "payer_id", "payer_type
                 "jkk_rp", "jkm_rp", "jht_rp", "paid_on", "payment_reference", "late", "refund_due", "refund_due_on")
 """The columns of one member-period paid (:data:`PAID_ROWS_SQL`)."""
 
-PAID_ROWS_SQL = (
-    "SELECT rm.member_id AS member_id, pp.period AS period, p.agreement_code AS agreement_code, "
+_RUN_PAYMENTS = (
+    "JOIN {registers.paid_payments} AS p ON p.series = r.series "
+    "AND p.ordinal BETWEEN r.first_ordinal AND r.last_ordinal "
+    "JOIN {registers.paid_payment_periods} AS pp ON pp.payment_no = p.payment_no")
+_PAYMENT_COLUMNS = (
+    "pp.period AS period, p.agreement_code AS agreement_code, "
     "p.payer_id AS payer_id, p.payer_type AS payer_type, p.fund_source AS fund_source, r.amount_rp AS amount_rp, "
     "r.jkk_rp AS jkk_rp, r.jkm_rp AS jkm_rp, r.jht_rp AS jht_rp, p.paid_on AS paid_on, "
-    "p.payment_reference AS payment_reference, pp.late AS late, "
+    "p.payment_reference AS payment_reference, pp.late AS late")
+
+PAID_ROWS_SQL = (
+    f"SELECT rm.member_id AS member_id, {_PAYMENT_COLUMNS}, "
     "CASE WHEN f.member_id IS NULL THEN 0 ELSE 1 END AS refund_due, f.refund_due_on AS refund_due_on "
     "FROM {registers.paid_run_members} AS rm "
     "JOIN {registers.paid_runs} AS r ON r.run_id = rm.run_id "
-    "JOIN {registers.paid_payments} AS p ON p.series = r.series "
-    "AND p.ordinal BETWEEN r.first_ordinal AND r.last_ordinal "
-    "JOIN {registers.paid_payment_periods} AS pp ON pp.payment_no = p.payment_no "
+    f"{_RUN_PAYMENTS} "
     "LEFT JOIN {registers.paid_refunds} AS f ON f.member_id = rm.member_id AND f.period = pp.period")
 """One row per member and period paid (``PAID_COLUMNS``), from the runs; tables named ``{registers.TABLE}``."""
+
+PAID_GROUP_COLUMNS = (*PAID_COLUMNS[1:-2], "members")
+"""The columns of one period of one payment as one run received it, and how many members the run has."""
+
+PAID_GROUPS_SQL = (
+    f"SELECT {_PAYMENT_COLUMNS}, n.members AS members "
+    "FROM (SELECT run_id, count(*) AS members FROM {registers.paid_run_members} GROUP BY run_id) AS n "
+    "JOIN {registers.paid_runs} AS r ON r.run_id = n.run_id "
+    f"{_RUN_PAYMENTS}")
+"""The member-periods of :data:`PAID_ROWS_SQL` grouped by run, payment and period (``PAID_GROUP_COLUMNS``):
+its sums are those sums times ``members``, without a row per member (refunds aside: :data:`PAID_REFUNDED_SQL`)."""
+
+PAID_REFUNDED_SQL = (
+    f"SELECT f.member_id AS member_id, {_PAYMENT_COLUMNS}, 1 AS refund_due, f.refund_due_on AS refund_due_on "
+    "FROM {registers.paid_refunds} AS f "
+    "JOIN {registers.paid_run_members} AS rm ON rm.member_id = f.member_id "
+    "JOIN {registers.paid_runs} AS r ON r.run_id = rm.run_id "
+    f"{_RUN_PAYMENTS} AND pp.period = f.period "
+    # (the IN lets SQLite's planner start from the few refunds rather than scan every run member)
+    "WHERE rm.member_id IN (SELECT member_id FROM {registers.paid_refunds})")
+"""The rows of :data:`PAID_ROWS_SQL` whose refund fell due (``PAID_COLUMNS``), found from the refunds."""
+
+PAID_SHAPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "rows": (PAID_ROWS_SQL, PAID_COLUMNS), "groups": (PAID_GROUPS_SQL, PAID_GROUP_COLUMNS),
+    "refunded": (PAID_REFUNDED_SQL, PAID_COLUMNS)}
+"""The paid member-periods as one row each, grouped by run, or only those refunded: ``paid_rows(tables, shape)``."""
 
 PAID_TABLES = ("paid_payments", "paid_payment_periods", "paid_runs", "paid_run_members", "paid_refunds")
 
 _PLACEHOLDER = re.compile(r"\{registers\.(\w+)\}")
 _TYPES: dict[str, Any] = {"amount_rp": BigInteger, "jkk_rp": BigInteger, "jkm_rp": BigInteger, "jht_rp": BigInteger,
-                          "late": Integer, "refund_due": Integer}
+                          "late": Integer, "refund_due": Integer, "members": BigInteger}
 
 
 def define_paid_tables(metadata: MetaData, suffix: str) -> None:
@@ -111,7 +142,9 @@ def define_paid_tables(metadata: MetaData, suffix: str) -> None:
           # at a payment, and moves them on by series and ordinal
           UniqueConstraint("series", "last_ordinal", "run_id", name=f"ux_paid_runs{suffix}_ending"))
     Table(f"paid_run_members{suffix}", metadata,
-          Column("run_id", BigInteger, nullable=False), Column("member_id", String(36), nullable=False),
+          Column("run_id", BigInteger, nullable=False),
+          # indexed: a refunded member-period finds its run by member (PAID_REFUNDED_SQL)
+          Column("member_id", String(36), nullable=False, index=True),
           PrimaryKeyConstraint("run_id", "member_id"), sqlite_with_rowid=False)
     Table(f"paid_refunds{suffix}", metadata,
           Column("member_id", String(36), nullable=False), Column("period", String(7), nullable=False),
@@ -119,11 +152,13 @@ def define_paid_tables(metadata: MetaData, suffix: str) -> None:
           sqlite_with_rowid=False)
 
 
-def paid_rows(tables: dict[str, Table]) -> Subquery:
-    """:data:`PAID_ROWS_SQL` over ``tables`` (name → this generation's table) as a subquery named ``paid``."""
-    sql = _PLACEHOLDER.sub(lambda m: tables[m.group(1)].name, PAID_ROWS_SQL)
-    columns = [Column(name, _TYPES.get(name, String)) for name in PAID_COLUMNS]
-    return text(sql).columns(*columns).subquery("paid")
+def paid_rows(tables: dict[str, Table], shape: str = "rows") -> Subquery:
+    """One of :data:`PAID_SHAPES` over ``tables`` (name → this generation's table) as a subquery named ``paid``
+    (or ``paid_groups``, ``paid_refunded``)."""
+    template, names = PAID_SHAPES[shape]
+    sql = _PLACEHOLDER.sub(lambda m: tables[m.group(1)].name, template)
+    columns = [Column(name, _TYPES.get(name, String)) for name in names]
+    return text(sql).columns(*columns).subquery("paid" if shape == "rows" else f"paid_{shape}")
 
 
 class _Run:

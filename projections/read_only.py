@@ -39,7 +39,7 @@ from projections.paid_runs import PAID_TABLES, paid_rows
 DEFAULT_STORE = "jamsos.db"
 """``eventstore.settings.DEFAULT_STORE`` (a test checks they agree): the store when none is named."""
 REGISTERS = "registers"
-REGISTERS_VERSION = 12
+REGISTERS_VERSION = 13
 """``projections.registers.Registers.version`` (tests/test_light_read.py checks they agree): serving tables of
 another version are rebuilt by the full path before they are read."""
 REGISTER_TABLES = ("agreements", "members", "spells", "segments", "claims", "workforce", "budgets", *PAID_TABLES)
@@ -147,7 +147,7 @@ class ServingRegisters:
 
     def __init__(self, engine: Engine, generation: int) -> None:
         self.generation = generation
-        self._paid_rows: Subquery | None = None
+        self._paid_rows: dict[str, Subquery] = {}
         metadata = MetaData()
         self.tables: dict[str, Table] = {}
         with engine.connect() as conn:
@@ -161,11 +161,11 @@ class ServingRegisters:
     def table(self, name: str) -> Table:
         return self.tables[name]
 
-    def paid_rows(self) -> Subquery:
+    def paid_rows(self, shape: str = "rows") -> Subquery:
         """Every member-period paid, one row each, joined from the paid runs (as ``Registers.paid_rows``)."""
-        if self._paid_rows is None:
-            self._paid_rows = paid_rows(self.tables)
-        return self._paid_rows
+        if shape not in self._paid_rows:
+            self._paid_rows[shape] = paid_rows(self.tables, shape)
+        return self._paid_rows[shape]
 
 
 class ServingStore:

@@ -47,17 +47,17 @@ structure to write instead of a rowid table plus its key index."""
 
 class Registers(Projection):
     name = "registers"
-    version = 12  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
+    version = 13  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
     # 6: paid keyed by (period, member); 7: business dates of payer changes, refunds, claim steps, budgets;
     # 8: a workforce figure recorded again for the same day replaces the first; 9: paid indexed by (late, paid_on)
     # for the reports' reinstated months (projections.chain_reports); 10: paid kept as runs (projections.paid_runs);
     # 11: the runs' and payments' lookups are constraints, made with the tables (a rebuild uses them while loading);
-    # 12: alike members share a run (paid_run_members)
+    # 12: alike members share a run (paid_run_members); 13: a member's runs indexed by member (refunded periods)
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
         self._claim_ids: dict[str, str] = {}  # claim stream id → claim id (ids are uuid5 of the claim id)
-        self._paid_rows: Subquery | None = None
+        self._paid_rows: dict[str, Subquery] = {}
         t = {n: self.table(n) for n in ("agreements", "members", "spells", "segments", "claims", "workforce",
                                         "budgets", *PAID_TABLES)}
         self.t = t
@@ -200,12 +200,12 @@ class Registers(Projection):
         queue.flush()
         paid.flush()
 
-    def paid_rows(self) -> Subquery:
+    def paid_rows(self, shape: str = "rows") -> Subquery:
         """Every member-period paid, one row each (``projections.paid_runs.PAID_COLUMNS``): one subquery per
         generation, so predicates on its columns refer to the same FROM."""
-        if self._paid_rows is None:
-            self._paid_rows = paid_rows(self.t)
-        return self._paid_rows
+        if shape not in self._paid_rows:
+            self._paid_rows[shape] = paid_rows(self.t, shape)
+        return self._paid_rows[shape]
 
     def _spell_counts(self, conn: Connection, member_ids: set[str]) -> dict[str, int]:
         """How many chains each member already has (one query per 500 members)."""
