@@ -173,21 +173,23 @@ class Facts:
         """Every member-period paid by ``on`` (in scope), ``refund_due`` 1 only if the refund was due by then."""
         p = self.table("paid")
         refund = case((and_(p.c.refund_due != 0, p.c.refund_due_on <= self.day), 1), else_=0).label("refund_due")
-        query = select(*(c for c in p.c if c.name != "refund_due"), refund).where(p.c.paid_on <= self.day)
-        return query.where(p.c.agreement_code == self.scope) if self.scope is not None else query
+        return self._paid_by_day(p, select(*(c for c in p.c if c.name != "refund_due"), refund))
 
     def paid_groups(self) -> Select[Any]:
         """The member-periods of :meth:`paid` grouped by run, payment and period, ``members`` in each: their sums
         without a row per member (``projections.paid_runs.PAID_GROUPS_SQL``); refunds are :meth:`paid_refunded`."""
         g = self.registers.paid_rows("groups")
-        query = select(g).where(g.c.paid_on <= self.day)
-        return query.where(g.c.agreement_code == self.scope) if self.scope is not None else query
+        return self._paid_by_day(g, select(g))
 
     def paid_refunded(self) -> Select[Any]:
         """The member-periods of :meth:`paid` whose refund was due by ``on`` (``refund_due`` 1 there)."""
         r = self.registers.paid_rows("refunded")
-        query = select(r).where(r.c.paid_on <= self.day, r.c.refund_due_on <= self.day)
-        return query.where(r.c.agreement_code == self.scope) if self.scope is not None else query
+        return self._paid_by_day(r, select(r).where(r.c.refund_due_on <= self.day))
+
+    def _paid_by_day(self, paid: Subquery, query: Select[Any]) -> Select[Any]:
+        """``query`` over a shape of the paid rows, narrowed to what was paid by ``on`` (in scope)."""
+        query = query.where(paid.c.paid_on <= self.day)
+        return query.where(paid.c.agreement_code == self.scope) if self.scope is not None else query
 
     def _claims(self) -> list[dict[str, Any]]:
         """The claims submitted by ``on`` (in scope), each as it stood then, with its member's region (``?`` if
