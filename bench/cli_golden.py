@@ -1,8 +1,9 @@
-"""Golden outputs of whole `jamsos report` commands, byte for byte: stdout, stderr, exit code and the files of
-``--csv`` / ``--xlsx``, for the local admin and for principals of every kind (an auditor, an operator, a claims
-officer, a scoped finance officer, a revoked, a rotated and an expired token, a malformed one), on a copy of the
-demo store, with the clock frozen. It checks what ``bench/report_golden.py`` cannot: the command line around the
-report (who may read it, its refusals, its renderings), for a change to how a report command runs.
+"""Golden outputs of whole `jamsos report` and `jamsos agreement show` commands, byte for byte: stdout, stderr,
+exit code and the files of ``--csv`` / ``--xlsx``, for the local admin and for principals of every kind (an
+auditor, an operator, a claims officer, a scoped finance officer, a revoked, a rotated and an expired token, a
+malformed one), on a copy of the demo store, with the clock frozen. It checks what ``bench/report_golden.py``
+cannot: the command line around the report (who may read it, its refusals, its renderings), for a change to how
+a report command runs.
 
     python -m bench.cli_golden --demo-store demo/jamsos.db --out cli-golden.json       # before
     python -m bench.cli_golden --demo-store demo/jamsos.db --compare cli-golden.json   # after: exit 1 on a difference
@@ -115,6 +116,14 @@ def dump(store: Path, work: Path) -> dict[str, Any]:
                                              "--json"],
         "members period": ["report", "members", "--period", "2026-01", "--json"],
         "unknown report": ["report", "nope", "--json"],
+        "agreement show json": ["agreement", "show", code_a, "--json"],
+        "agreement show table": ["agreement", "show", code_b],
+        "agreement show on json": ["agreement", "show", code_b, "--on", "2026-01-31", "--json"],
+        "agreement show on table": ["agreement", "show", code_a, "--on", "2025-06-15"],
+        "agreement show unknown": ["agreement", "show", "NOPE-2025", "--json"],
+        "agreement show before signing": ["agreement", "show", code_a, "--on", "2020-01-01", "--json"],
+        "agreement show as-of": ["agreement", "show", code_a, "--as-of", "2026-02-12T12:00:00+07:00", "--on",
+                                 "2026-01-31", "--json"],
         "trial-balance": ["report", "trial-balance", "--json"],
     }
     who: dict[str, list[tuple[str, list[str]]]] = {
@@ -131,6 +140,9 @@ def dump(store: Path, work: Path) -> dict[str, Any]:
         for name, extra in reads:
             cases[f"{principal} {name} {' '.join(extra)}".strip()] = ["--token", tokens[principal], "report", name,
                                                                      *extra, "--json"]
+    for principal, code in (("fin-a", code_a), ("fin-a", code_b), ("clm", code_a), ("aud", code_b)):
+        cases[f"{principal} agreement show {code}"] = ["--token", tokens[principal], "agreement", "show", code,
+                                                        "--json"]
     cases["op members bad on"] = ["--token", tokens["op"], "report", "members", "--on", "2026-13-01", "--json"]
     cases["clm members bad on"] = ["--token", tokens["clm"], "report", "members", "--on", "2026-13-01", "--json"]
     out: dict[str, Any] = {}

@@ -1,12 +1,14 @@
-"""`jamsos agreement`: sign, show, amend a budget (perjanjian pendanaan)."""
+"""`jamsos agreement`: sign, show, amend a budget and confirm it (perjanjian pendanaan).
+
+Light at import (as ``cli.reports``): `agreement show` takes the read-only path (``cli.light_read``) when it can,
+so the write side (command messages, the event store) is imported only inside the verbs that need it."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from cli import render
 from cli.common import (
     AsOfOpt,
     CommandIdOpt,
@@ -15,20 +17,15 @@ from cli.common import (
     StoreOpt,
     build,
     choices,
-    console,
     emit,
+    get_console,
     parse_date,
     parse_rupiah,
     parse_timestamp,
     read_with,
     run_command,
 )
-from cli.principals import agreement_confirm_budget
 from cli.verbs import summary
-from commands.messages import (
-    AmendBudget,
-    SignAgreement,
-)
 from ledger.values import BillingCadence, FundSource, PayerType, Programme
 
 agreement_app = typer.Typer(help=summary("agreement"))
@@ -61,6 +58,8 @@ def agreement_sign(
     command_id: CommandIdOpt = None,
 ) -> None:
     """Record a funding agreement; the rate is taken from the tariff in force, never typed."""
+    from commands.messages import SignAgreement
+
     command = build(
         SignAgreement,
         agreement_id=agreement_id, name=name, payer_id=payer_id, payer_name=payer_name, payer_type=payer_type,
@@ -80,6 +79,8 @@ def agreement_amend_budget(
     on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False, command_id: CommandIdOpt = None,
 ) -> None:
     """Amend the budget ceiling (an event; the old figure stays in history)."""
+    from commands.messages import AmendBudget
+
     run_command(store, build(AmendBudget, agreement_id=agreement_id, budget_rp=parse_rupiah(budget, "budget_rp"),
                              reason=reason, effective_on=parse_date(on), command_id=command_id), as_json)
 
@@ -90,14 +91,35 @@ def agreement_show(
     on: OnOpt = None, as_of: AsOfOpt = None, store: StoreOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Show an agreement and its cohort: members enrolled, active and paid."""
-    from projections.ledger_views import agreement_view
+    from cli.light_read import light_agreement
 
-    view = read_with(store, "agreement.show", lambda ledger: agreement_view(
-        ledger, agreement_id, parse_date(on), parse_timestamp(as_of)), agreement_id=agreement_id)
-    emit(view, as_json, lambda v: render.render_agreement(console, v))
+    view = light_agreement(store, agreement_id, on, as_of)
+    if view is None:
+        from projections.ledger_views import agreement_view
+
+        view = read_with(store, "agreement.show", lambda ledger: agreement_view(
+            ledger, agreement_id, parse_date(on), parse_timestamp(as_of)), agreement_id=agreement_id)
+    emit(view, as_json, _render_agreement)
+
+
+def _render_agreement(view: dict[str, Any]) -> None:
+    from cli import render
+
+    render.render_agreement(get_console(), view)
 
 
 # --- members --------------------------------------------------------------------------------------
 
 
-agreement_app.command("confirm-budget")(agreement_confirm_budget)  # four-eyes: beside the principals
+@agreement_app.command("confirm-budget")
+def agreement_confirm_budget(
+    agreement_id: Annotated[str, typer.Option("--agreement", help="Agreement id.")],
+    budget: Annotated[str, typer.Option(help="The amount proposed, whole rupiah (what you confirm).")],
+    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False,
+    command_id: CommandIdOpt = None,
+) -> None:
+    """Confirm a budget amendment above the four-eyes threshold (a budget owner other than the proposer)."""
+    from commands.messages import ConfirmBudget
+
+    run_command(store, build(ConfirmBudget, agreement_id=agreement_id, budget_rp=parse_rupiah(budget, "budget_rp"),
+                             effective_on=parse_date(on), command_id=command_id), as_json)

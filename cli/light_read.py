@@ -1,12 +1,14 @@
-"""The read-only path of `jamsos report`: a registers report (members, balances, claims, coverage) read from the
-serving tables of a SQLite store without loading the write side — no event-sourcing application, no pydantic, no
-command module — and authenticated and authorised as :func:`cli.common.read_with` does it, with the same refusals.
+"""The read-only path of `jamsos report` and `jamsos agreement show`: a registers report (members, balances, claims,
+coverage) or an agreement's document read from the serving tables of a SQLite store without loading the write side
+— no event-sourcing application, no pydantic, no command module — and authenticated and authorised as
+:func:`cli.common.read_with` does it, with the same refusals.
 
 Who acts: the principal of ``--token`` (its roles, scope, current token hash, expiry and revocation read from its
 snapshot, ``projections.read_only``), or the local operating-system user; what it may read: the checks of
 :mod:`commands.read_access`, which :mod:`commands.authorise` makes too; a scoped principal's agreement is looked up
 in the registers (at the log's head, as the full path's store would give it). Then the report itself is
-:func:`projections.register_reports.registers_report`, as :func:`projections.reports.build_report` makes it.
+:func:`projections.register_reports.registers_report`, as :func:`projections.reports.build_report` makes it, or
+the agreement :func:`projections.agreement_figures.agreement_document`, as ``projections.ledger_views`` makes it.
 
 The path is taken only when the full one would do nothing but read: a SQLite store whose registers are at the log's
 head and schema, its files and key table as the full open accepts them, no ``--as-of`` (an in-memory rebuild), no
@@ -22,12 +24,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from cli.common import fail, parse_date, parse_timestamp
+from cli.common import fail, parse_date
 from cli.root import SESSION
 from commands.read_access import Actor, Grant, check_read, local_actor, token_actor, token_name
 from eventstore.clock import WIB, Clock, SimulatedClock, SystemClock
@@ -37,6 +39,8 @@ from ledger.scope import principal_id_for
 from ledger.values import Role
 from projections.read_only import DEFAULT_STORE, NotServing, ServingStore, open_serving, sqlite_paths
 from projections.register_reports import REPORTS, Report, registers_report
+
+T = TypeVar("T")
 
 HANDLED_ENV = frozenset({"JAMSOS_STORE", "JAMSOS_TOKEN", "JAMSOS_KEY_FILE", "JAMSOS_CLOCK"})
 """The ``JAMSOS_*`` variables this path reads as the full one does (the store and the token through their options,
@@ -127,7 +131,37 @@ def light_report(store: str | None, name: str, on: str | None, as_of: str | None
                  period: str | None, env: Mapping[str, str] = os.environ) -> Report | None:
     """Report ``name`` on the read-only path, as ``jamsos report`` makes it (refusals are printed and exit, as
     there); None when this path cannot make it exactly so: the caller then takes the full path."""
-    if name not in REPORTS or as_of is not None or agreement_id == "" or not environment_handled(env):
+    if name not in REPORTS:
+        return None
+
+    def report(serving: ServingStore, now: datetime) -> Report:
+        assert serving.engine is not None
+        engine, registers, position = serving.engine, serving.registers, serving.position
+        return registers_report(name, parse_date(on), None, now, agreement_id, period,
+                                lambda: (registers, engine, position))
+
+    return _light_read(store, f"report.{name}", as_of, agreement_id, report, env)
+
+
+def light_agreement(store: str | None, agreement_id: str, on: str | None, as_of: str | None,
+                    env: Mapping[str, str] = os.environ) -> dict[str, Any] | None:
+    """``jamsos agreement show`` on the read-only path (:func:`projections.agreement_figures.agreement_document`
+    over the serving registers, as the full path reads its caught-up ones); None when this path cannot."""
+    from projections.agreement_figures import agreement_document
+
+    def document(serving: ServingStore, now: datetime) -> dict[str, Any]:
+        assert serving.engine is not None
+        return agreement_document(serving.engine, serving.registers, agreement_id, parse_date(on), now, None)
+
+    return _light_read(store, "agreement.show", as_of, agreement_id, document, env)
+
+
+def _light_read(store: str | None, read: str, as_of: str | None, agreement_id: str | None,
+                fn: Callable[[ServingStore, datetime], T], env: Mapping[str, str]) -> T | None:
+    """``fn`` over the serving store once the acting principal may make ``read`` (of ``agreement_id``), as
+    :func:`cli.common.read_with` allows it; None (nothing printed) when the full path must make it: an ``--as-of``
+    (an in-memory rebuild), an empty agreement id, a setting not read here, a store not serving its head."""
+    if as_of is not None or agreement_id == "" or not environment_handled(env):
         return None
     try:
         clock = clock_from(env)
@@ -136,13 +170,9 @@ def light_report(store: str | None, name: str, on: str | None, as_of: str | None
         return None
     try:
         actor = acting(serving, SESSION["token"], clock)
-        check_read(actor, f"report.{name}", lambda: agreement_reach(serving, agreement_id or "", clock),
+        check_read(actor, read, lambda: agreement_reach(serving, agreement_id or "", clock),
                    agreement_id=agreement_id)
-        day, as_of_t = parse_date(on), parse_timestamp(as_of)
-        assert serving.engine is not None
-        engine, registers, position = serving.engine, serving.registers, serving.position
-        return registers_report(name, day, as_of_t, clock.now(), agreement_id, period,
-                                lambda: (registers, engine, position))
+        return fn(serving, clock.now())
     except NotServing:
         return None
     except LedgerError as err:

@@ -1,4 +1,4 @@
-"""`jamsos principal …` and `jamsos agreement confirm-budget`: who may act, and the second pair of eyes.
+"""`jamsos principal …`: who may act (the second pair of eyes on a budget: `jamsos agreement confirm-budget`).
 
 A token is made here, printed once and never stored: the command carries only its SHA-256. A web password is read
 here (hidden, asked twice, or one line of standard input), hashed with argon2id and never printed: the command
@@ -17,7 +17,6 @@ from cli.common import (
     AsOfOpt,
     CommandIdOpt,
     JsonOpt,
-    OnOpt,
     StoreOpt,
     build,
     console,
@@ -25,7 +24,6 @@ from cli.common import (
     emit,
     fail,
     parse_date,
-    parse_rupiah,
     parse_timestamp,
     read_with,
     run_command,
@@ -35,7 +33,6 @@ from cli.verbs import summary
 from commands.authorise import new_token
 from commands.messages import (
     AddPrincipal,
-    ConfirmBudget,
     RevokePrincipal,
     RotatePrincipalToken,
     SetPrincipalPassword,
@@ -133,18 +130,6 @@ def principal_list(
     as_of_t = parse_timestamp(as_of)
     rows = read_with(store, "principal.list", lambda ledger: principals(ledger.store, as_of_t))
     emit({"principals": rows}, as_json, lambda v: render.render_rows(console, v["principals"]))
-
-def agreement_confirm_budget(
-    agreement_id: Annotated[str, typer.Option("--agreement", help="Agreement id.")],
-    budget: Annotated[str, typer.Option(help="The amount proposed, whole rupiah (what you confirm).")],
-    on: OnOpt = None, store: StoreOpt = None, as_json: JsonOpt = False,
-    command_id: CommandIdOpt = None,
-) -> None:
-    """Confirm a budget amendment above the four-eyes threshold (a budget owner other than the proposer)."""
-    run_command(store, build(ConfirmBudget, agreement_id=agreement_id,
-                                     budget_rp=parse_rupiah(budget, "budget_rp"),
-                                     effective_on=parse_date(on), command_id=command_id), as_json)
-
 
 def _run_with_token(store: str | None, command: Any, token: str, as_json: bool) -> None:
     """Run the command; show the token only when this run recorded it (a replay recorded nothing new)."""

@@ -47,12 +47,13 @@ structure to write instead of a rowid table plus its key index."""
 
 class Registers(Projection):
     name = "registers"
-    version = 13  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
+    version = 14  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
     # 6: paid keyed by (period, member); 7: business dates of payer changes, refunds, claim steps, budgets;
     # 8: a workforce figure recorded again for the same day replaces the first; 9: paid indexed by (late, paid_on)
     # for the reports' reinstated months (projections.chain_reports); 10: paid kept as runs (projections.paid_runs);
     # 11: the runs' and payments' lookups are constraints, made with the tables (a rebuild uses them while loading);
-    # 12: alike members share a run (paid_run_members); 13: a member's runs indexed by member (refunded periods)
+    # 12: alike members share a run (paid_run_members); 13: a member's runs indexed by member (refunded periods);
+    # 14: an agreement's legal basis (``agreement show`` reads the registers)
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -83,7 +84,7 @@ class Registers(Projection):
               Column("region_code", String(16)), Column("first_period", String(7)), Column("last_period", String(7)),
               Column("rate_rp", BigInteger), Column("budget_rp", BigInteger), Column("cadence", String(16)),
               Column("signed_on", String(10)), Column("closed", Integer, default=0), Column("programmes", String(32)),
-              Column("declared_income_rp", BigInteger))
+              Column("declared_income_rp", BigInteger), Column("legal_basis", Text))
         Table(f"members{suffix}", metadata,
               Column("member_id", String(36), primary_key=True), Column("region_code", String(16)),
               Column("village_code", String(16)), Column("role", String(64)), Column("died_on", String(10)),
@@ -136,7 +137,7 @@ class Registers(Projection):
                     "last_period": d["last_period"], "rate_rp": d["rate_per_member_month_rp"],
                     "budget_rp": d["budget_rp"], "cadence": d["billing_cadence"], "signed_on": d["effective_on"],
                     "closed": 0, "programmes": ",".join(d["programmes"]),
-                    "declared_income_rp": d["declared_income_rp"]})
+                    "declared_income_rp": d["declared_income_rp"], "legal_basis": d["legal_basis"]})
                 queue.add("budget", {"position": e.position, "agreement_code": d["agreement_code"],
                                      "effective_on": d["effective_on"], "budget_rp": d["budget_rp"],
                                      "reason": "signed"})

@@ -182,6 +182,7 @@ VIEWS: tuple[View, ...] = (
         C("programmes", "a.programmes", "text", "Programmes funded, comma-separated: JKK, JKM and possibly JHT."),
         C("declared_income_rp", "a.declared_income_rp", "bigint",
           "Monthly income declared for the cohort (the JKK tariff base), whole rupiah."),
+        C("legal_basis", "a.legal_basis", "text", "The regulation it rests on (e.g. Perwali Singkawang 2025)."),
     )),
     View("members", "Every member ever enrolled, by pseudonymous id: where and as what they first enrolled, their "
          "death, whether their personal data was erased. No personal data.", "{registers.members} AS m", (

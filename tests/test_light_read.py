@@ -43,7 +43,7 @@ def frozen(cli: Cli) -> Cli:
 def both(monkeypatch: pytest.MonkeyPatch) -> Paths:
     """``both(cli, *args)``: the command on the light path and on the full path, and what the light path did
     ("report", "refused" or "fell back") — asserting the two runs are the same."""
-    original = light_read.light_report
+    original = light_read._light_read  # both light reads (reports, agreement show) go through it
 
     def run(cli: Cli, *args: str) -> tuple[Run, Run, list[str]]:
         taken: list[str] = []
@@ -57,11 +57,11 @@ def both(monkeypatch: pytest.MonkeyPatch) -> Paths:
             taken.append("fell back" if result is None else "report")
             return result
 
-        monkeypatch.setattr(light_read, "light_report", spy)
+        monkeypatch.setattr(light_read, "_light_read", spy)
         light = cli(*args)
-        monkeypatch.setattr(light_read, "light_report", lambda *a, **k: None)
+        monkeypatch.setattr(light_read, "_light_read", lambda *a, **k: None)
         full = cli(*args)
-        monkeypatch.setattr(light_read, "light_report", original)
+        monkeypatch.setattr(light_read, "_light_read", original)
         assert (light.code, light.out, light.err) == (full.code, full.out, full.err), f"light: {light}\nfull: {full}"
         return light, full, taken
 
@@ -77,6 +77,28 @@ def test_every_registers_report_is_the_full_paths(frozen: Cli, both: Paths) -> N
     assert taken == ["report"] and "by_agreement" in light.out
     light, _, taken = both(frozen, "report", "claims", "--section", "totals")
     assert taken == ["report"] and light.out.startswith("report,on,zone,")
+
+
+def test_agreement_show_is_the_full_paths(frozen: Cli, both: Paths) -> None:
+    """``agreement show`` on the light path: every figure, the tables, the refusals, the principal's scope."""
+    for extra in ([], ["--on", "2025-01-15"], ["--on", "2025-06-30"], ["--json"], ["--on", "2025-01-31", "--json"]):
+        for code in (AGREEMENT, OTHER_AGREEMENT):
+            light, _, taken = both(frozen, "agreement", "show", code, *extra)
+            assert light.code == 0 and taken == ["report"], (code, extra, light)
+    for extra, status in ((["NOPE-2025"], 4), ([AGREEMENT, "--on", "2020-01-01"], 4),
+                          ([AGREEMENT, "--on", "2025-13-01"], 2)):
+        light, _, taken = both(frozen, "agreement", "show", *extra, "--json")
+        assert light.code == status and taken == ["refused"], (extra, light)
+    scoped = frozen.grant("fin-skw", "finance", scope="payer:PEMKOT-SKW")
+    officer = frozen.grant("clm", "claims-officer")
+    assert frozen.ok("report", "members")  # the grants moved the log: catch the registers up again
+    light, _, taken = both(frozen, *scoped, "agreement", "show", AGREEMENT, "--json")
+    assert light.code == 0 and taken == ["report"], light
+    for token, code in ((scoped, OTHER_AGREEMENT), (officer, AGREEMENT)):
+        light, _, taken = both(frozen, *token, "agreement", "show", code, "--json")
+        assert light.code == 10 and taken == ["refused"], light
+    _, _, taken = both(frozen, "agreement", "show", AGREEMENT, "--as-of", datetime.now(UTC).isoformat(), "--json")
+    assert taken == ["fell back"]
 
 
 def test_arguments_refused_alike(frozen: Cli, both: Paths) -> None:
@@ -158,7 +180,7 @@ def test_what_the_light_path_leaves_to_the_full_one(frozen: Cli, both: Paths) ->
     assert light.code == 0 and taken == ["fell back"]
     for name in ("trial-balance", "audit", "nope"):
         _, _, taken = both(frozen, "report", name, "--json")
-        assert taken == ["fell back"], name
+        assert taken == [], name  # not a registers report: the light path is not even opened
     frozen.env["JAMSOS_VIEWS"] = f"sqlite:///{frozen.root / 'ledger.views.db'}"  # a setting not read here
     _, _, taken = both(frozen, "report", "members", "--json")
     assert taken == ["fell back"]
@@ -178,9 +200,13 @@ def test_a_registers_report_imports_none_of_the_write_side(frozen: Cli) -> None:
     token = frozen.grant("op", "operator")
     assert frozen.ok("report", "members")
     for args in (["report", "members", "--json"], ["report", "claims", "--json"], ["report", "coverage", "--json"],
-                 [*token, "report", "members", "--json"], ["report", "members", "--agreement", AGREEMENT, "--json"]):
+                 [*token, "report", "members", "--json"], ["report", "members", "--agreement", AGREEMENT, "--json"],
+                 ["agreement", "show", AGREEMENT, "--json"]):
         code, out, modules = loaded_by(frozen, args)
-        assert code == 0 and json.loads(out)["report"] == args[args.index("report") + 1], (args, out)
+        shown = json.loads(out)
+        named = (shown["report"], args[args.index("report") + 1]) if "report" in args else (shown["agreement_id"],
+                                                                                             AGREEMENT)
+        assert code == 0 and named[0] == named[1], (args, out)
         heavy = {m for m in WRITE_SIDE if m in modules}
         assert not heavy, f"{args}: imported {sorted(heavy)}"
         assert "projections.read_only" in modules
