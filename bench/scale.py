@@ -253,6 +253,11 @@ def run_store(kind: str, members: int, distinct: bool, cohort_rows: int, pg_url:
             scope = ["--agreement", agreement_of(REGIONS[0])] if name == "reconciliation" else []
             reports[name] = child([*cli, "report", name, *scope, "--json", "--store", url, "--on", "2025-12-31"])
             log(f"  report {name}: {reports[name]['wall_s']:.1f} s, {reports[name]['peak_rss_bytes'] >> 20} MB")
+        shown = agreement_of(REGIONS[0])  # its member figures are aggregated over the registers as the reports are
+        reports["agreement show"] = child([*cli, "agreement", "show", shown, "--json", "--store", url, "--on",
+                                           "2025-12-31"])
+        log(f"  agreement show {shown}: {reports['agreement show']['wall_s']:.1f} s, "
+            f"{reports['agreement show']['peak_rss_bytes'] >> 20} MB")
         segments = [s for s in ingest.segments if s.events]
         first, last = segments[0], segments[-1]
         growth = last.us_per_event / first.us_per_event if first.us_per_event else float("nan")
