@@ -18,6 +18,7 @@ Each finding names its first position; consecutive positions with the same probl
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -32,6 +33,7 @@ from eventstore.chain import (
     ChainRow,
     RawEvent,
     inclusion_path,
+    leaf_hash,
     legacy_hash,
     merkle_root,
     raw_leaf,
@@ -86,6 +88,22 @@ class _Live(Generic[T]):
         self.i += 1
         self.after = self.key(item)
         return item
+
+    def take_through(self, last: int) -> list[T]:
+        """Pop every next item whose key is at most ``last`` (the buffer is in key order), reading pages as
+        needed: what :meth:`peek` and :meth:`pop` one by one would give, without a call per item."""
+        taken: list[T] = []
+        while self.peek() is not None:
+            start = self.i
+            end = bisect_right(self.buffer, last, lo=start, key=self.key)
+            if end == start:
+                break
+            taken.extend(self.buffer[start:end])
+            self.i = end
+            self.after = self.key(self.buffer[end - 1])
+            if end < len(self.buffer):
+                break
+        return taken
 
 
 def _dashed(aggregate_id: bytes) -> bytes:
@@ -266,23 +284,25 @@ def _check_events(v: _Verification, row: ChainRow, events: _Live[RawEvent], cove
         if ev[0] > covered:
             v.add(ev[0], UNCHAINED)
     expected = max(first, covered + 1)
-    recomputed: list[bytes] = []
-    while (ev := events.peek()) is not None and ev[0] <= last:
-        events.pop()
-        v.checked += 1
+    held = events.take_through(last)
+    v.checked += len(held)
+    for ev in held:
         if legacy is not None:
             legacy.feed(ev)
         position = ev[0]
         if position > expected:
             v.add(expected, REMOVED, position - 1)
         expected = position + 1
-        leaf = raw_leaf(ev)
-        recomputed.append(leaf)
-        if well_formed:
-            if leaf == row.leaf_at(position):
-                v.chained += 1
-            else:
-                v.add(position, EDITED)
+    recomputed = [leaf_hash(*ev) for ev in held]
+    if well_formed:
+        if len(held) == row.event_count and b"".join(recomputed) == row.leaves:  # every event, each its leaf
+            v.chained += len(held)
+        else:
+            for ev, leaf in zip(held, recomputed, strict=True):
+                if leaf == row.leaf_at(ev[0]):
+                    v.chained += 1
+                else:
+                    v.add(ev[0], EDITED)
     if expected <= last:
         v.add(expected, REMOVED, last)
     if well_formed and merkle_root(split_leaves(row.leaves)) != row.root:
