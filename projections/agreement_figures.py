@@ -28,7 +28,7 @@ from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.engine import Engine
 
 from ledger.errors import NotFound
-from ledger.values import budget_in_force
+from ledger.values import Period, budget_in_force
 from projections.facts import TableSource, period_containing
 from projections.register_reports import report_day
 
@@ -36,16 +36,26 @@ FIGURES = ("members_enrolled", "members_active_on", "members_covered_on", "contr
 """The member figures of an agreement on a day, as ``agreement show`` names them."""
 
 
-def _period_paid(registers: TableSource, chains: Any) -> Any:
-    """Whether the member of each row of ``chains`` was paid its ``period`` (by anyone, whenever): the paid runs
-    asked by member and period (``projections.paid_runs``), not every member-period joined back."""
+def _period_paid(registers: TableSource, chains: Any, on: date) -> Any:
+    """Whether the member of each row of ``chains`` was paid its ``period`` (by anyone, whenever). The period a
+    chain is in on ``on`` is ``on``'s month or the one before (:func:`projections.facts.period_containing`), so
+    the runs that paid each of those two are found once, and a member's own runs (by member) are looked up in
+    them: no per-member pass over every run and payment (what PostgreSQL planned without statistics: 8.9 s at
+    150,000 members)."""
     rm, r = registers.table("paid_run_members"), registers.table("paid_runs")
     p, pp = registers.table("paid_payments"), registers.table("paid_payment_periods")
-    return (exists().select_from(rm.join(r, r.c.run_id == rm.c.run_id)
-                                 .join(p, and_(p.c.series == r.c.series,
-                                               p.c.ordinal.between(r.c.first_ordinal, r.c.last_ordinal)))
-                                 .join(pp, pp.c.payment_no == p.c.payment_no))
-            .where(rm.c.member_id == chains.c.member_id, pp.c.period == chains.c.period))
+
+    def runs_paying(period: str) -> Any:
+        return (select(r.c.run_id)
+                .select_from(r.join(p, and_(p.c.series == r.c.series,
+                                            p.c.ordinal.between(r.c.first_ordinal, r.c.last_ordinal)))
+                             .join(pp, pp.c.payment_no == p.c.payment_no))
+                .where(pp.c.period == period))
+
+    this = Period(on.year, on.month)
+    either = [and_(chains.c.period == str(month), rm.c.run_id.in_(runs_paying(str(month))))
+              for month in (this, this - 1)]
+    return exists().where(rm.c.member_id == chains.c.member_id, or_(*either))
 
 
 def agreement_figures(engine: Engine, registers: TableSource, code: str, payer_id: str, on: date) -> dict[str, int]:
@@ -84,7 +94,7 @@ def agreement_figures(engine: Engine, registers: TableSource, code: str, payer_i
     alive = or_(on_period.c.died_on.is_(None), on_period.c.died_on >= day)
     active = and_(on_period.c.spell_no.is_not(None), alive, on_period.c.payer_id == payer_id)
     counted = select(func.count(), func.sum(case((active, 1), else_=0)),
-                     func.sum(case((and_(active, _period_paid(registers, on_period)), 1), else_=0)))
+                     func.sum(case((and_(active, _period_paid(registers, on_period, on)), 1), else_=0)))
     paid = registers.paid_rows()
     died = select(members.c.died_on).where(members.c.member_id == paid.c.member_id).scalar_subquery()
     refund = and_(paid.c.refund_due != 0, died <= day)

@@ -22,7 +22,7 @@ from projections.facts import registers_for
 from tests.agreement_reference import reference_figures
 from tests.conftest import at, execute, nik
 from tests.test_agreement_views import MEMBERS, _cohort
-from tests.test_behaviour import AGREEMENT
+from tests.test_behaviour import AGREEMENT, enrol, pay, sign
 from tests.test_on_property import CODES, EXAMPLES, NOW, day, days, operations, play, random_log_ledger
 from tests.test_on_semantics import OTHER, two_agreements
 
@@ -107,3 +107,19 @@ def test_a_member_moved_to_another_payer_counts_for_the_payer_of_the_period(ledg
     assert active[OTHER, date(2025, 2, 28)] == 1 and active[OTHER, date(2025, 3, 31)] == 2
     assert figures[OTHER, date(2025, 3, 1)]["members_enrolled"] == 2  # member 3, and member 1's new segment
     assert figures[AGREEMENT, date(2025, 3, 1)]["members_enrolled"] == 2
+
+
+def test_a_chain_anchored_mid_month_is_in_last_month_s_period_before_its_anchor_day(ledger: Ledger) -> None:
+    """A self-payer registered on the 15th (periods run from the 15th) moves to the agreement: on 10 March the
+    period is February's, paid by the agreement, so the member is covered then; the sums agree."""
+    sign(ledger, last="2025-12")
+    enrol(ledger, 1, None, on=date(2025, 1, 15), declared_income_rp=2_000_000)
+    execute(ledger, ChangePayer(nik=nik(1), agreement_id=AGREEMENT, from_period="2025-02",
+                                effective_on=date(2025, 1, 20)))
+    pay(ledger, 1, ["2025-02"], 26_800, "R-1-FEB", on=date(2025, 2, 16))  # the tariff at the declared income
+    at(ledger.clock, date(2025, 4, 1))  # type: ignore[arg-type]
+    for on, covered in ((date(2025, 3, 10), 1), (date(2025, 3, 20), 0)):  # February's period, then March's
+        view = ledger_views.agreement_view(ledger, AGREEMENT, on, None)
+        assert {name: view[name] for name in FIGURES} == reference_figures(ledger, AGREEMENT, view["payer"]["id"],
+                                                                           on, None), on
+        assert view["members_enrolled"] == view["members_active_on"] == 1 and view["members_covered_on"] == covered
