@@ -178,7 +178,11 @@ class SqlChain(abc.ABC):
         p = self.placeholder
         cursor.execute(f"SELECT {self._raw_columns()} FROM {self._events_t} WHERE {self.position_column} > {p} "
                        f"ORDER BY {self.position_column} LIMIT {p}", [after, limit])
-        return [self._raw_row(r) for r in cursor.fetchall()]
+        return self._raw_rows(cursor.fetchall())
+
+    def _raw_rows(self, fetched: list[Any]) -> list[RawEvent]:
+        """The fetched rows as :data:`RawEvent` tuples."""
+        return [self._raw_row(r) for r in fetched]
 
     def raw_events(self, after: int, limit: int) -> list[RawEvent]:
         """Up to ``limit`` events after position ``after``, as stored bytes (see :data:`RawEvent`)."""

@@ -331,15 +331,12 @@ class SQLiteStore(SqlStore):
     def _raw_row(self, row: Sequence[Any]) -> RawEvent:
         return (row[0], row[1], row[2], row[3], row[4])
 
-    def _raw_page(self, cursor: Any, after: int, limit: int) -> list[RawEvent]:
-        """As the generic one, without remaking each row: the casts give the :data:`RawEvent` columns already,
-        and the store's cursor gives plain tuples (``_plain_cursor``; checked on the first row)."""
-        cursor.execute(f"SELECT {self._raw_columns()} FROM {self._events_t} WHERE {self.position_column} > ? "
-                       f"ORDER BY {self.position_column} LIMIT ?", [after, limit])
-        rows: list[RawEvent] = cursor.fetchall()
-        if rows and type(rows[0]) is not tuple:
-            return [self._raw_row(r) for r in rows]
-        return rows
+    def _raw_rows(self, fetched: list[Any]) -> list[RawEvent]:
+        """As fetched: the casts give the :data:`RawEvent` columns already, and the store's cursor gives plain
+        tuples (``_plain_cursor``; checked on the first row), so no row is remade."""
+        if fetched and type(fetched[0]) is not tuple:
+            return [self._raw_row(r) for r in fetched]
+        return fetched
 
     def _chain_columns(self, leaves: bool) -> str:
         return ("batch, CAST(first_position AS INTEGER), CAST(last_position AS INTEGER), "

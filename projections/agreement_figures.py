@@ -58,14 +58,19 @@ def _period_paid(registers: TableSource, chains: Any, on: date) -> Any:
     return exists().where(rm.c.member_id == chains.c.member_id, or_(*either))
 
 
+def _enrolled_under(registers: TableSource, code: str, day: str, name: str) -> Any:
+    """The members (one row per chain) with a chain enrolled by ``day`` that ``code`` funds in some segment."""
+    funded, chain = registers.table("segments").alias(f"{name}_funded"), registers.table("spells").alias(name)
+    return (select(funded.c.member_id)
+            .join(chain, and_(chain.c.member_id == funded.c.member_id, chain.c.spell_no == funded.c.spell_no))
+            .where(funded.c.agreement_code == code, chain.c.enrolled_on <= day))
+
+
 def agreement_figures(engine: Engine, registers: TableSource, code: str, payer_id: str, on: date) -> dict[str, int]:
     """The :data:`FIGURES` of agreement ``code`` (whose payer is ``payer_id``) on ``on``."""
     day = on.isoformat()
     spells, segments, members = registers.table("spells"), registers.table("segments"), registers.table("members")
-    funded = segments.alias("funded")
-    under = (select(funded.c.member_id).distinct()
-             .join(spells, and_(spells.c.member_id == funded.c.member_id, spells.c.spell_no == funded.c.spell_no))
-             .where(funded.c.agreement_code == code, spells.c.enrolled_on <= day)).cte("under")
+    under = _enrolled_under(registers, code, day, "under_chain").distinct().cte("under")
     # the chain a member is in on the day (the last one enrolled by it and not lapsed by it)
     inside = spells.alias("inside")
     chain_no = (select(func.max(inside.c.spell_no))
@@ -87,10 +92,9 @@ def agreement_figures(engine: Engine, registers: TableSource, code: str, payer_i
         select(func.min(first.c.from_period)).where(same_chain(first)).correlate_except(first).scalar_subquery())
     payer = (select(pick.c.payer_id).where(same_chain(pick), pick.c.from_period == from_period)
              .correlate_except(pick).scalar_subquery())
-    its_chain = and_(chain.c.member_id == on_day.c.member_id, chain.c.spell_no == on_day.c.spell_no)
     on_period = (select(on_day.c.member_id, on_day.c.died_on, on_day.c.spell_no, period.label("period"),
                         payer.label("payer_id"))
-                 .select_from(on_day.outerjoin(chain, its_chain))).subquery("on_period")
+                 .select_from(on_day.outerjoin(chain, same_chain(chain)))).subquery("on_period")
     alive = or_(on_period.c.died_on.is_(None), on_period.c.died_on >= day)
     active = and_(on_period.c.spell_no.is_not(None), alive, on_period.c.payer_id == payer_id)
     counted = select(func.count(), func.sum(case((active, 1), else_=0)),
@@ -101,12 +105,7 @@ def agreement_figures(engine: Engine, registers: TableSource, code: str, payer_i
     # "its member is one of ``under``" as an IN inside the sums' CASE, not in WHERE: there it cannot become a join
     # (without statistics, after a fresh rebuild, PostgreSQL nested-looped every paid row against every member:
     # 2.4-4.5 s at 30,000 members), so both databases build the set of members once and probe it per row
-    funded_too, chain_too = segments.alias("funded_too"), spells.alias("chain_too")
-    enrolled_under = paid.c.member_id.in_(
-        select(funded_too.c.member_id)
-        .join(chain_too, and_(chain_too.c.member_id == funded_too.c.member_id,
-                              chain_too.c.spell_no == funded_too.c.spell_no))
-        .where(funded_too.c.agreement_code == code, chain_too.c.enrolled_on <= day))
+    enrolled_under = paid.c.member_id.in_(_enrolled_under(registers, code, day, "paid_chain"))
     sums = (select(func.sum(case((enrolled_under, paid.c.amount_rp), else_=literal(0))),
                    func.sum(case((and_(enrolled_under, refund), paid.c.amount_rp), else_=literal(0))))
             .where(paid.c.agreement_code == code, paid.c.paid_on <= day))
