@@ -8,8 +8,9 @@ For each store (SQLite, PostgreSQL), in a fresh store:
    ``commands.bulk.quote_cohort``, the clock moved into the month first) until
    ``store.max_notification_id()`` reaches ``--events``.
 2. read the whole log page by page: once untimed (warm-up); once with the database driver's own cursor
-   (``sqlite3`` / ``psycopg``, no library code) decoding each state with ``orjson.loads`` — **the raw
-   baseline** (state bytes are plain JSON); once through the library's ``store.select_notifications`` +
+   (``sqlite3`` / ``psycopg``, no library code) decoding each state with ``orjson.loads`` after unpacking it
+   (``eventstore.state_codec.unpack``: new events are stored packed) — **the raw baseline**; once through the
+   library's ``store.select_notifications`` +
    ``orjson.loads``, and once through ``select_notifications`` + the library's ``mapper.to_domain_event``
    (pydantic models), both for context.
 3. rebuild every projection of ``projections.registry.PROJECTIONS`` into a fresh views database
@@ -76,6 +77,7 @@ from commands.handlers import execute
 from commands.messages import CohortRow, ImportCohort, PayCohort, SignAgreement
 from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.clock import WIB, SimulatedClock
+from eventstore.state_codec import unpack
 from eventstore.store import LedgerStore
 from ledger.values import BillingCadence, FundSource, PayerType
 from projections import runner as projection_runner
@@ -340,13 +342,18 @@ def _ignore(notification: Any) -> object:
     return notification
 
 
+def decode_stored(state: bytes) -> object:
+    """A stored state as every reader must decode it: unpacked (a no-op for plain JSON), then parsed."""
+    return orjson.loads(unpack(state))
+
+
 def raw_decode(notification: Any) -> object:
-    return orjson.loads(notification.state)
+    return decode_stored(notification.state)
 
 
 def read_driver(store: LedgerStore, page_rows: int) -> ReadRun:
     """The raw baseline: the driver's own cursor on a connection of its own (no library code), the same
-    columns the projections need, ``orjson.loads`` of every state."""
+    columns the projections need, every state unpacked and parsed (:func:`decode_stored`)."""
     settings = store.settings
     conn: Any
     if settings.kind == "sqlite":
@@ -361,7 +368,7 @@ def read_driver(store: LedgerStore, page_rows: int) -> ReadRun:
                  "WHERE notification_id > %s ORDER BY notification_id LIMIT %s")
     try:
         return read_pages(lambda after: conn.execute(query, (after, page_rows)).fetchall(), itemgetter(0),
-                          itemgetter(4), orjson.loads, of_state=True)
+                          itemgetter(4), decode_stored, of_state=True)
     finally:
         conn.close()
 

@@ -21,11 +21,14 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
+from eventsourcing.utils import get_topic
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from commands.common import all_windows, load_agreement, release_held_claims, reserve_reference, window_of
 from commands.messages import CohortRow, Command, ImportCohort, PayCohort, Sweep
 from eventstore.bootstrap import Ledger
+from eventstore.mapper import encode_state
+from eventstore.state_codec import pack
 from eventstore.store import EventRow, Head, SnapshotParams, SnapshotRow, event_rows, snapshot_row
 from ledger.aggregate import Aggregate, CommandContext
 from ledger.agreement import Agreement
@@ -149,8 +152,8 @@ def import_cohort(
     for row, mid, template in newcomers:
         (topic, state), = template.states
         personal = _seal(ledger, mid, row).model_dump_json().encode()
-        writes.append(((mid, 0), replace(template, states=((topic, state.replace(SEALED_SLOT, b'"personal":' +
-                                                                                  personal)),))))
+        sealed_state = pack(state.replace(SEALED_SLOT, b'"personal":' + personal))
+        writes.append(((mid, 0), replace(template, states=((topic, sealed_state),))))
     result: Result = {
         "agreement_id": cmd.agreement_id,
         "imported": len(accepted) + len(newcomers),
@@ -222,7 +225,8 @@ def _decide_import(ledger: Ledger, cmd: ImportCohort, ctx: CommandContext, on: d
 
 
 SEALED_SLOT = b'"personal":null'
-"""Where a first enrolment's sealed personal data goes in the template event's canonical JSON."""
+"""Where a first enrolment's sealed personal data goes in the template event's canonical JSON (the template
+holds the plain JSON; each member's copy is packed after its data is put in)."""
 TEMPLATE_ID = uuid.UUID(int=0)
 
 
@@ -238,9 +242,9 @@ def _enrolment_template(
     except LedgerError as err:
         return err
     (event,) = probe.collect_events()
-    stored = ledger.store.mapper.to_stored_event(event)
-    assert stored.state.count(SEALED_SLOT) == 1
-    return Outcome("write", states=((stored.topic, stored.state),), snapshot=snapshot_row(probe))
+    plain = encode_state(event)  # packed per member, once its personal data is in the slot
+    assert plain.count(SEALED_SLOT) == 1
+    return Outcome("write", states=((get_topic(type(event)), plain),), snapshot=snapshot_row(probe))
 
 
 def _seal(ledger: Ledger, member_id: uuid.UUID, row: CohortRow) -> SealedPersonalData:

@@ -1,9 +1,11 @@
 """Maps pydantic ledger events to the library's stored events and back, with upcasting.
 
-The stored state is the event's canonical JSON (pydantic's ``model_dump_json``) without the two
-columns the recorder keeps (originator id and version), plus ``class_version`` when above 1.
-The bulk paths copy these bytes between members in the same situation (see
-:func:`commands.bulk.outcomes_by_state`); ``tests/test_bulk_equivalence.py`` proves that changes nothing.
+An event's canonical state is its JSON (pydantic's ``model_dump_json``) without the two columns the recorder
+keeps (originator id and version), plus ``class_version`` when above 1. It is stored packed
+(:mod:`eventstore.state_codec`: one encoding byte, then zstd with a fixed dictionary); events stored before
+packing existed hold the plain JSON, and read as they are. The bulk paths copy the stored bytes between members
+in the same situation (see :func:`commands.bulk.outcomes_by_state`); ``tests/test_bulk_equivalence.py`` proves
+that changes nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import orjson
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, Transcoding
 from eventsourcing.utils import get_topic, resolve_topic
 
+from eventstore.state_codec import pack, unpack
 from ledger.events import LedgerEvent
 
 _EXCLUDE = {"originator_id", "originator_version"}
@@ -34,12 +37,18 @@ class JsonBytesTranscoder(Transcoder):
 
 
 def encode_state(event: LedgerEvent) -> bytes:
-    """Canonical stored state of an event (the bytes the audit chain hashes)."""
+    """The canonical JSON state of an event (stored packed: :func:`stored_state`)."""
     state = event.model_dump_json(exclude=_EXCLUDE).encode()
     version = type(event).class_version
     if version > 1:
         state = state[:-1] + b',"class_version":' + str(version).encode() + b"}"
     return state
+
+
+def stored_state(event: LedgerEvent) -> bytes:
+    """The bytes a new event is stored as before any app-wide compressor or cipher (and that, after them, the
+    audit chain hashes): its canonical JSON, packed."""
+    return pack(encode_state(event))
 
 
 def upcast_data(cls: type[LedgerEvent], data: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +79,7 @@ class PydanticMapper(Mapper[uuid.UUID]):
     """The library's mapper contract, for pydantic events (compression and cipher still apply)."""
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        state = encode_state(domain_event)
+        state = stored_state(domain_event)
         if self.compressor:
             state = self.compressor.compress(state)
         if self.cipher:
@@ -88,12 +97,14 @@ class PydanticMapper(Mapper[uuid.UUID]):
             state = self.cipher.decrypt(state)
         if self.compressor:
             state = self.compressor.decompress(state)
-        return decode_state(stored_event.topic, stored_event.originator_id, stored_event.originator_version, state)
+        return decode_state(stored_event.topic, stored_event.originator_id, stored_event.originator_version,
+                            unpack(state))
 
     def plain_state(self, state: bytes) -> bytes:
-        """The canonical JSON of a stored state (undoing the app-wide cipher/compressor if set)."""
+        """The canonical JSON of a stored state (undoing the app-wide cipher/compressor if set, then the
+        packing; a state stored before packing existed is its JSON already)."""
         if self.cipher:
             state = self.cipher.decrypt(state)
         if self.compressor:
             state = self.compressor.decompress(state)
-        return state
+        return unpack(state)

@@ -17,6 +17,7 @@ from eventsourcing.persistence import StoredEvent
 from eventstore.chain import CHAIN_TABLE, ChainError, RawEvent
 from eventstore.chain_store import SqlChain
 from eventstore.rows import A
+from eventstore.state_codec import unpack
 from eventstore.store import (
     CHAINED_APPLICATION_ID,
     CHUNK_IDS_MAX,
@@ -185,7 +186,7 @@ class SqlStore(SqlChain, LedgerStore):
         if self.mapper.cipher or self.mapper.compressor or any(type(r[4]) is not bytes for r in fetched):
             plain = self._plain
             return [(position, i, v, topic, plain(state)) for position, i, v, topic, state in fetched]
-        return fetched
+        return [r if r[4][:1] == b"{" else (*r[:4], unpack(r[4])) for r in fetched]
 
     def _plain_rows(self, cursor: Any) -> None:
         self._tuple_rows(cursor)

@@ -36,6 +36,7 @@ from projections.audit import AuditTrail
 from projections.chain_audit import EDITED, REMOVED, UNCHAINED, seal, verify
 from projections.runner import ProjectionFailed, ProjectionRunner, read_envelopes, views_engine
 from tests.conftest import PG_URL, execute, nik
+from tests.tamper import edit_postgres_state, with_state_functions
 from tests.test_behaviour import AGREEMENT, sign
 
 MEMBERS = 25
@@ -87,12 +88,12 @@ def _trail(ledger: Ledger) -> list[tuple[Any, ...]]:
 
 
 def _tamper(db: Path, sql: str, *params: Any) -> int:
-    with sqlite3.connect(db) as conn:
+    with with_state_functions(sqlite3.connect(db)) as conn:
         return conn.execute(sql, params).rowcount
 
 
-EDIT_AMOUNT = ("UPDATE stored_events SET state = CAST(replace(state, '16800', '16801') AS BLOB) "
-               "WHERE rowid = ? AND instr(state, '16800') > 0")
+EDIT_AMOUNT = ("UPDATE stored_events SET state = edited(state, '16800', '16801') "
+               "WHERE rowid = ? AND holds(state, '16800')")
 """One digit of a contribution's amount flipped (changes one row only if that row holds the amount)."""
 
 
@@ -338,8 +339,9 @@ def test_an_old_store_is_linked_once_on_open_and_its_old_seals_still_verify(chai
         if url.startswith("sqlite"):
             assert _tamper(Path(url.removeprefix("sqlite:///")), EDIT_AMOUNT, 40) == 1
         else:
-            _run_sql(url, "UPDATE jamsos_events SET state = replace(convert_from(state, 'UTF8'), '16800', "
-                          "'16801')::bytea WHERE notification_id = 40")
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'SET search_path TO "{url.rsplit("schema=", 1)[1]}"')
+                assert edit_postgres_state(conn, "jamsos_events", 40, "16800", "16801") == 1
         result = verify(ledger.store, old[80])
         assert result["findings"][0] == f"position 40: {EDITED}"
         assert "history rewritten" in result["findings"][1] and len(result["findings"]) == 2

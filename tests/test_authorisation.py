@@ -32,6 +32,7 @@ from projections.ledger_views import member_view
 from services.command_consumer import process
 from tests import auth_matrix
 from tests.conftest import execute, grant
+from tests.tamper import with_state_functions
 
 
 @pytest.fixture
@@ -175,9 +176,9 @@ def test_every_reveal_is_logged_and_its_chain_verifies_until_edited(ledger: Ledg
         ("dpo-1", "verifikasi ahli waris klaim C-M1"), ("dpo-1", "permintaan peserta (hak akses)")]
     assert auth_matrix.SECRET_NAME not in json.dumps(log)
     assert verify(ledger.store)["ok"]
-    with sqlite3.connect(tmp_path / "auth.db") as conn:
-        edited = conn.execute("UPDATE stored_events SET state = CAST(replace(state, 'ahli waris', 'ahli wari5') "
-                              "AS BLOB) WHERE instr(state, 'ahli waris') > 0 AND instr(state, '\"face\"') > 0").rowcount
+    with with_state_functions(sqlite3.connect(tmp_path / "auth.db")) as conn:
+        edited = conn.execute("UPDATE stored_events SET state = edited(state, 'ahli waris', 'ahli wari5') "
+                              "WHERE holds(state, 'ahli waris') AND holds(state, '\"face\"')").rowcount
     assert edited == 1
     result = verify(ledger.store)
     assert not result["ok"] and len(result["findings"]) == 1 and "position" in result["findings"][0]

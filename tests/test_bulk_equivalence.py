@@ -22,7 +22,7 @@ from commands import bulk
 from commands.messages import CohortRow, ImportCohort, PayCohort, PayContribution, SubmitClaim, Sweep
 from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.clock import WIB, SimulatedClock
-from eventstore.mapper import decode_state, encode_state
+from eventstore.mapper import decode_state, stored_state
 from ledger.claim import Claim
 from ledger.member import Member
 from ledger.values import ClaimType
@@ -85,10 +85,11 @@ def _play(tmp: Path, plans: list[tuple[str, int | None, str]], replicate: bool, 
         execute(ledger, Sweep(effective_on=date(2025, 7, 1), command_id="sweep"))
         out = []
         for n in ledger.store.select_notifications(1, 100_000):
-            # canonical form: decoding and re-encoding any stored event gives back its exact bytes
-            event = decode_state(n.topic, n.originator_id, n.originator_version, n.state)
-            assert encode_state(event) == n.state, n.topic
-            out.append((n.originator_id, n.originator_version, n.topic, _normalised(n.state)))
+            # canonical form: decoding and re-encoding (and packing) any stored event gives back its exact bytes
+            plain = ledger.store.mapper.plain_state(n.state)
+            event = decode_state(n.topic, n.originator_id, n.originator_version, plain)
+            assert stored_state(event) == n.state, n.topic
+            out.append((n.originator_id, n.originator_version, n.topic, _normalised(plain)))
         ids = sorted({n[0] for n in out}, key=lambda i: i.hex)
         states = []
         kinds = {row.aggregate_id: row.kind for row in ledger.store.snapshots(ids).values()}

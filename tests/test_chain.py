@@ -25,6 +25,7 @@ from eventstore.chain import (
 )
 from projections.chain_audit import prove, seal
 from tests.conftest import execute
+from tests.tamper import edited_state
 
 # RFC 6962 test data (certificate-transparency's reference tree): leaf inputs and the tree heads of sizes 1..8
 RFC6962_INPUTS = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]
@@ -116,8 +117,10 @@ def test_a_real_proof_checks_offline_up_to_the_sealed_head(proved: Any) -> None:
     assert result == {"ok": True, "position": 3, "batch": 2, "head_batch": 5, "head": head}
     state = ledger.store.raw_event(3)[4]
     assert check_proof(proof, head, state)["ok"]
+    edited = edited_state(state, "1001", "1002")
+    assert edited != state
     with pytest.raises(InvalidProof, match="stored bytes"):
-        check_proof(proof, head, state.replace(b"1001", b"1002"))
+        check_proof(proof, head, edited)
 
 
 def _forged(proof: dict[str, Any], change: Any) -> dict[str, Any]:
