@@ -394,16 +394,17 @@ VIEWS: tuple[View, ...] = (
     )),
     View("audit_trail", "Every event of the log, in order, with a summary without personal data. The hash chain "
          "that proves nothing was changed is written with the events themselves (table jamsos_chain in the store's "
-         "database; `jamsos audit verify`, `seal`, `prove`).", "{audit.audit_trail} AS t", (
-        C("position", "t.position", "bigint", POSITION),
+         "database; `jamsos audit verify`, `seal`, `prove`).",
+         "{audit.audit_events} AS e JOIN {audit.audit_facts} AS t ON t.fact_id = e.fact_id", (
+        C("position", "e.position", "bigint", POSITION),
         C("recorded_at", "t.recorded_at", "timestamptz", "When the ledger recorded it (ISO 8601 with its UTC offset "
           "on SQLite)."),
         C("effective_on", "NULLIF(t.effective_on, '')", "date", "Business date of the event."),
         C("actor", "t.actor", "text", "Who issued the command."),
         C("command_id", "t.command_id", "text", "Idempotency key of the command that wrote it."),
-        C("aggregate_id", "t.aggregate_id", "text", "Event stream: a member's member_id, a claim's "
+        C("aggregate_id", "e.aggregate_id", "text", "Event stream: a member's member_id, a claim's "
           "claims.claim_stream, an agreement's or a statement's stream id."),
-        C("aggregate_version", "t.aggregate_version", "integer", "Version of the stream after the event, from 1."),
+        C("aggregate_version", "e.aggregate_version", "integer", "Version of the stream after the event, from 1."),
         C("event_type", "t.event_type", "text", "Event type (MemberEnrolled, ContributionPaid, ...)."),
         C("subject", "t.subject", "text", "The agreement or claim the event is about, if any."),
         C("summary", "t.summary", "text", "What happened, without personal data."),

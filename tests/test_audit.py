@@ -25,14 +25,14 @@ from typing import Any
 import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import event, select
+from sqlalchemy import event
 
 from commands.messages import CohortRow, ImportCohort, PayCohort, RecordWorkforce
 from eventstore.bootstrap import Ledger, bootstrap
 from eventstore.chain import GENESIS, KIND_UPGRADE, KIND_WRITE, ChainError, split_leaves
 from eventstore.store import CHAINED_APPLICATION_ID
 from ledger.errors import ConcurrencyConflict
-from projections.audit import AuditTrail
+from projections.audit import AuditTrail, trail_select
 from projections.chain_audit import EDITED, REMOVED, UNCHAINED, seal, verify
 from projections.runner import ProjectionFailed, ProjectionRunner, read_envelopes, views_engine
 from tests.conftest import PG_URL, execute, nik
@@ -82,9 +82,9 @@ def sqlite_ledger(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def _trail(ledger: Ledger) -> list[tuple[Any, ...]]:
     runner = ProjectionRunner(ledger.store, views_engine(ledger.store), AuditTrail)
-    table = runner.active.table("audit_trail")
+    query = trail_select(runner.active).order_by("position")
     with runner.engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(select(table).order_by(table.c.position))]
+        return [tuple(r) for r in conn.execute(query)]
 
 
 def _tamper(db: Path, sql: str, *params: Any) -> int:
