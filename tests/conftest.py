@@ -7,6 +7,7 @@ Each test gets its own schema, dropped afterwards. If the server cannot be reach
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -70,6 +71,28 @@ def pg_schema_url() -> Iterator[str]:
     yield f"{PG_URL}{sep}schema={schema}"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@contextlib.contextmanager
+def example_ledger(kind: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Ledger, SimulatedClock]]:
+    """A fresh ``kind`` ledger (``sqlite`` in ``folder``, or ``postgres`` in a schema of its own, dropped after)
+    with a simulated clock, for one hypothesis example (function-scoped fixtures are not made per example)."""
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(folder / "k.key"))
+    schema = f"h_{uuid.uuid4().hex[:10]}"
+    if kind == "postgres":
+        require_postgres()
+        url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
+    else:
+        url = f"sqlite:///{folder / 'ledger.db'}"
+    clock = SimulatedClock(datetime(2025, 1, 2, 8, tzinfo=WIB))
+    ledger = bootstrap(url, clock=clock)
+    try:
+        yield ledger, clock
+    finally:
+        ledger.close()
+        if kind == "postgres":
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -6,12 +6,10 @@ and PostgreSQL."""
 from __future__ import annotations
 
 import random
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +19,7 @@ from eventstore.clock import WIB, SimulatedClock
 from projections.audit import TRAIL_COLUMNS, AuditTrail, position_recorded_by, summary, trail_rows
 from projections.reports import audit_report
 from projections.runner import ProjectionRunner, read_envelopes, views_engine
-from tests.conftest import PG_URL, require_postgres
+from tests.conftest import example_ledger
 from tests.test_reports import _scenario, plans
 
 
@@ -62,17 +60,7 @@ def _check(ledger: Ledger, expected: list[dict[str, Any]]) -> None:
 @given(plan=plans, seed=st.integers(0, 1000))
 def test_the_facts_give_the_per_event_trail(kind: str, plan: Any, seed: int, tmp_path_factory: Any,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    tmp = tmp_path_factory.mktemp("facts")
-    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp / "k.key"))
-    schema = f"f_{uuid.uuid4().hex[:10]}"
-    if kind == "postgres":
-        require_postgres()
-        url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
-    else:
-        url = f"sqlite:///{tmp / 'ledger.db'}"
-    clock = SimulatedClock(datetime(2025, 1, 2, 8, tzinfo=WIB))
-    ledger = bootstrap(url, clock=clock)
-    try:
+    with example_ledger(kind, tmp_path_factory.mktemp("facts"), monkeypatch) as (ledger, clock):
         _scenario(ledger, clock, plan)
         expected = reference_trail(ledger)
         runner = ProjectionRunner(ledger.store, views_engine(ledger.store), AuditTrail)
@@ -82,11 +70,6 @@ def test_the_facts_give_the_per_event_trail(kind: str, plan: Any, seed: int, tmp
         _check(ledger, expected)
         runner.rebuild()
         _check(ledger, expected)
-    finally:
-        ledger.close()
-        if kind == "postgres":
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def test_a_cohort_payment_is_a_few_facts_not_a_row_of_text_per_member(tmp_path: Any,

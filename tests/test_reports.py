@@ -6,12 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import uuid
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -40,7 +38,7 @@ from projections.registry import PROJECTIONS, projection
 from projections.reports import REPORTS, build_report
 from projections.runner import ProjectionRunner, views_engine
 from projections.workbook import read_table
-from tests.conftest import PG_URL, execute, nik, require_postgres
+from tests.conftest import example_ledger, execute, nik
 from tests.test_behaviour import AGREEMENT, sign
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=WIB)
@@ -144,28 +142,13 @@ plans = st.lists(
 @given(plan=plans, seed=st.integers(0, 1000))
 def test_random_logs_incremental_equal_rebuild(kind: str, plan: Any, seed: int, tmp_path_factory: Any,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    tmp = tmp_path_factory.mktemp("log")
-    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp / "k.key"))
-    schema = f"h_{uuid.uuid4().hex[:10]}"
-    if kind == "postgres":
-        require_postgres()
-        url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
-    else:
-        url = f"sqlite:///{tmp / 'ledger.db'}"
-    clock = SimulatedClock(datetime(2025, 1, 2, 8, tzinfo=WIB))
-    ledger = bootstrap(url, clock=clock)
-    try:
+    with example_ledger(kind, tmp_path_factory.mktemp("log"), monkeypatch) as (ledger, clock):
         _scenario(ledger, clock, plan)
         _incremental(ledger, seed)
         on = date(2025, 6, 30)
         incremental = _reports(ledger, on)
         _rebuild(ledger)
         assert _reports(ledger, on) == incremental
-    finally:
-        ledger.close()
-        if kind == "postgres":
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def test_as_of_reproduces_an_earlier_report_after_later_events(ledger: Ledger, clock: SimulatedClock) -> None:
