@@ -231,6 +231,10 @@ def _listen_sqlite_views(engine: Engine) -> None:
 
 WAL_AUTOCHECKPOINT_PAGES = 1000
 """SQLite's default: a commit that leaves more pages than this in the WAL copies them into the database."""
+REBUILD_WAL_CHECKPOINT_PAGES = int(os.environ.get("JAMSOS_REBUILD_WAL_PAGES", str(256 * 1024)))
+"""A rebuild's commits copy the WAL into the database only once it holds this many pages (1 GiB of 4 KiB pages):
+a rebuild of up to a few million events never checkpoints before its end, and a province's (a views database of
+many GB) keeps its WAL near 1 GiB instead of holding the whole new generation twice on disk, WAL and file."""
 
 
 def _sqlite_autocheckpoint_default(dbapi_connection: Any, _record: Any) -> None:
@@ -248,8 +252,8 @@ def _sqlite_views_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA cache_size=-{VIEWS_CACHE_KIB}")  # a rebuild's batch fits without spilling pages
-    # a rebuild grows the WAL to about the size of what it wrote (one checkpoint at the end): give the disk
-    # back once the WAL restarts
+    # a rebuild grows the WAL up to REBUILD_WAL_CHECKPOINT_PAGES before it is copied: give the disk back once
+    # the WAL restarts
     cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
     cursor.close()
 
@@ -426,9 +430,9 @@ def advance(targets: Sequence[Target], batch_size: int, until: int | None = None
     try:
         with gc_paused(), engine.begin() as conn:
             if conn.dialect.name == "sqlite" and all(t.position_col == "building_position" for t in targets):
-                # a rebuild's tables serve nobody yet: its commits only append to the WAL (one checkpoint at
-                # the end of the rebuild), instead of copying each batch's pages into the database and syncing
-                conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+                # a rebuild's tables serve nobody yet: its commits append to the WAL and copy it into the
+                # database only when it is large (and once at the end), not each batch's pages with a sync
+                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={REBUILD_WAL_CHECKPOINT_PAGES}")
             applied = {t.runner.name: t.runner._commit(conn, t, batch, after[t.runner.name]) for t in targets}
         return Pass(len(batch), applied)
     except Exception as exc:

@@ -6,6 +6,7 @@ The tamper tests copy one store built once per module (a fresh copy per test).""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -34,6 +35,7 @@ from eventstore.store import CHAINED_APPLICATION_ID
 from ledger.errors import ConcurrencyConflict
 from projections.audit import AuditTrail, trail_select
 from projections.chain_audit import EDITED, REMOVED, UNCHAINED, seal, verify
+from projections.registry import PROJECTIONS, projection
 from projections.runner import ProjectionFailed, ProjectionRunner, read_envelopes, views_engine
 from tests.conftest import PG_URL, execute, nik
 from tests.tamper import edit_postgres_state, with_state_functions
@@ -472,9 +474,10 @@ def test_failing_event_in_a_group_stops_only_its_projection(
 
 
 def test_rebuild_batches_skip_checkpoints_and_hand_back_connections_with_them_on(sqlite_ledger: Any) -> None:
-    """A rebuild's commits only append to the WAL (one checkpoint when the load is done); a connection goes
-    back to the pool with automatic checkpoints on, so catching up afterwards checkpoints as usual."""
-    from projections.runner import WAL_AUTOCHECKPOINT_PAGES, ProjectionGroup
+    """A rebuild's commits append to the WAL (copied into the database only when it is large, and when the load
+    is done); a connection goes back to the pool with automatic checkpoints on, so catching up afterwards
+    checkpoints as usual."""
+    from projections.runner import REBUILD_WAL_CHECKPOINT_PAGES, WAL_AUTOCHECKPOINT_PAGES, ProjectionGroup
 
     ledger, _, _ = sqlite_ledger
     engine = views_engine(ledger.store)
@@ -493,11 +496,48 @@ def test_rebuild_batches_skip_checkpoints_and_hand_back_connections_with_them_on
         runner.catch_up()
     finally:
         event.remove(engine, "commit", autocheckpoint)
-    assert 0 in during  # the rebuild's batches
+    assert REBUILD_WAL_CHECKPOINT_PAGES in during  # the rebuild's batches
     assert seen and set(seen) == {WAL_AUTOCHECKPOINT_PAGES}
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == WAL_AUTOCHECKPOINT_PAGES
     assert _trail(ledger)[-1][0] == ledger.store.max_notification_id()  # caught up past the rebuild
+
+
+def test_a_rebuild_keeps_its_wal_near_the_checkpoint_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A province's rebuild wrote a 28 GB WAL before its one checkpoint (the views twice on disk). With a
+    checkpoint once the WAL holds ``REBUILD_WAL_CHECKPOINT_PAGES``, it stays within that plus one batch."""
+    from projections import runner as runner_module
+    from projections.runner import ProjectionGroup
+
+    monkeypatch.setenv("JAMSOS_KEY_FILE", str(tmp_path / "k.key"))
+    ledger = bootstrap(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        sign(ledger, last="2025-12")
+        rows = [(k + 2, CohortRow(nik=nik(k), name=f"W{k}", role="PETANI")) for k in range(300)]
+        execute(ledger, ImportCohort(agreement_id=AGREEMENT, rows=rows, effective_on=date(2025, 1, 6)))
+        for month in ("2025-01", "2025-02", "2025-03"):
+            execute(ledger, PayCohort(agreement_id=AGREEMENT, periods=[month], amount_rp=300 * 16_800,
+                                      payment_reference=f"SP2D-{month}", effective_on=date(2025, 3, 10)))
+        # the file shrinks back to journal_size_limit when the WAL restarts: a small one shows the WAL's own size
+        monkeypatch.setattr(runner_module, "WAL_SIZE_LIMIT_BYTES", 0)
+        engine = views_engine(ledger.store)
+        wal = tmp_path / "ledger.views.db-wal"
+
+        def largest_wal(pages: int) -> tuple[int, int]:
+            """The WAL's largest size during a rebuild, and its largest growth in one batch."""
+            monkeypatch.setattr(runner_module, "REBUILD_WAL_CHECKPOINT_PAGES", pages)
+            sizes = [wal.stat().st_size if wal.exists() else 0]
+            group = ProjectionGroup([ProjectionRunner(ledger.store, engine, projection(n)) for n in PROJECTIONS])
+            group.rebuild(batch_size=10, progress=lambda _n: sizes.append(wal.stat().st_size))
+            return max(sizes), max(b - a for a, b in itertools.pairwise(sizes))
+
+        unbounded, batch_bytes = largest_wal(10**9)
+        page_bytes = engine.connect().exec_driver_sql("PRAGMA page_size").scalar_one()
+        bounded, _ = largest_wal(16)
+        assert bounded <= 16 * page_bytes + 2 * batch_bytes, (bounded, unbounded, batch_bytes)
+        assert bounded * 3 < unbounded, (bounded, unbounded)
+    finally:
+        ledger.close()
 
 
 def test_sigkill_during_catch_up_then_restart_equals_rebuild(sqlite_ledger: Any) -> None:
