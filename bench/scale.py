@@ -232,14 +232,26 @@ def store_bytes(target: SQLiteTarget | PostgresTarget) -> int:
 
 
 def run_store(kind: str, members: int, distinct: bool, cohort_rows: int, pg_url: str, workdir: Path,
-              keep: bool = False) -> dict[str, Any]:
-    target = SQLiteTarget(workdir) if kind == "sqlite" else PostgresTarget(workdir, pg_url)
+              keep: bool = False, reuse: bool = False) -> dict[str, Any]:
+    """Ingest, rebuild and report on one store; with ``reuse`` (SQLite) skip the ingest and rebuild and report
+    on the store an earlier ``--keep`` run left in ``workdir`` (its views removed first)."""
+    target: SQLiteTarget | PostgresTarget
+    if reuse:
+        kept = SQLiteTarget(workdir, existing=True)
+        for old_views in kept.directory.glob("ledger.views.db*"):
+            old_views.unlink()
+        target = kept
+    else:
+        target = SQLiteTarget(workdir) if kind == "sqlite" else PostgresTarget(workdir, pg_url)
     clock = SimulatedClock(datetime(SIGNED_ON.year, SIGNED_ON.month, SIGNED_ON.day, 8, tzinfo=WIB))
     ledger = target.open_ledger(clock)
     bulk.SHOW_PROGRESS = False
     try:
         started = time.perf_counter()
-        ingest = ingest_province(ledger, clock, members, distinct, cohort_rows)
+        if reuse:
+            ingest = Ingest(members=members, events=ledger.store.max_notification_id())
+        else:
+            ingest = ingest_province(ledger, clock, members, distinct, cohort_rows)
         ingest_s = time.perf_counter() - started
         ledger.close()
         state_per_event = state_bytes_per_event(target)
@@ -259,7 +271,7 @@ def run_store(kind: str, members: int, distinct: bool, cohort_rows: int, pg_url:
         log(f"  agreement show {shown}: {reports['agreement show']['wall_s']:.1f} s, "
             f"{reports['agreement show']['peak_rss_bytes'] >> 20} MB")
         segments = [s for s in ingest.segments if s.events]
-        first, last = segments[0], segments[-1]
+        first, last = (segments[0], segments[-1]) if segments else (Segment(0), Segment(0))
         growth = last.us_per_event / first.us_per_event if first.us_per_event else float("nan")
         return {
             "store": kind, "members": members, "distinct": distinct, "events": ingest.events,
@@ -288,7 +300,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="build the stores in DIR (made if missing) and keep them there afterwards, to look at")
+    parser.add_argument("--reuse", type=Path, metavar="DIR",
+                        help="SQLite: no ingest; rebuild every view and run every report on the store a --keep run "
+                             "left in DIR (after a change to the views or reports)")
     args = parser.parse_args(argv)
+    if args.reuse is not None:
+        if args.store != "sqlite":
+            parser.error("--reuse: only with --store sqlite")
+        result = run_store("sqlite", args.members, args.distinct, args.cohort_rows, args.pg_url, args.reuse,
+                           keep=True, reuse=True)
+        out = {"commit": commit(), "machine": machine(), "load_after": load(), "reused": str(args.reuse),
+               "results": [result]}
+        if not args.no_save:
+            print(f"saved {save_result('scale', out)}", file=sys.stderr)
+        print(json.dumps(out, indent=2))
+        return
     if args.members < len(REGIONS):
         parser.error(f"--members: at least {len(REGIONS)} (one per regency)")
     kinds = selected(args.store, STORES)
