@@ -275,7 +275,9 @@ def run_store(kind: str, members: int, distinct: bool, cohort_rows: int, pg_url:
         growth = last.us_per_event / first.us_per_event if first.us_per_event else float("nan")
         return {
             "store": kind, "members": members, "distinct": distinct, "events": ingest.events,
-            "ingest_s": round(ingest_s, 1), "ingest_events_per_s": round(ingest.events / ingest_s),
+            # with reuse no ingest was timed: its figures are the kept run's (its log), not this one's
+            "ingest_s": None if reuse else round(ingest_s, 1),
+            "ingest_events_per_s": None if reuse else round(ingest.events / ingest_s),
             "import_s": round(ingest.import_s, 1), "pay_s": round(ingest.pay_s, 1), "quote_s": round(ingest.quote_s, 1),
             "segments": [asdict(s) | {"us_per_event": round(s.us_per_event, 2)} for s in segments],
             "cost_growth_last_vs_first": round(growth, 3), "growth_target": GROWTH_TARGET,
