@@ -28,6 +28,7 @@ Python 3.14.
 from __future__ import annotations
 
 import hashlib
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -49,20 +50,34 @@ class StateEncodingError(ValueError):
 
 
 @cache
-def _codec() -> tuple[Any, Any]:
-    import zstandard  # a C extension: imported on the first packed state, not by every CLI start
-
+def _dictionary_1() -> bytes:
+    """Dictionary 1's bytes, read once and checked against its pinned digest."""
     data = DICTIONARY_1_PATH.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != DICTIONARY_1_SHA256:
         raise StateEncodingError(f"{DICTIONARY_1_PATH.name}: digest {digest} is not dictionary 1's")
-    dictionary = zstandard.ZstdCompressionDict(data, dict_type=zstandard.DICT_TYPE_FULLDICT)
+    return data
+
+
+_per_thread = threading.local()
+"""A zstd compressor or decompressor must not be used by two threads at once (python-zstandard's rule; the HTTP
+face writes from a pool of threads): each thread gets its own pair."""
+
+
+def _codec() -> tuple[Any, Any]:
+    pair: tuple[Any, Any, Path] | None = getattr(_per_thread, "pair", None)
+    if pair is not None and pair[2] is DICTIONARY_1_PATH:
+        return pair[0], pair[1]
+    import zstandard  # a C extension: imported on the first packed state, not by every CLI start
+
+    dictionary = zstandard.ZstdCompressionDict(_dictionary_1(), dict_type=zstandard.DICT_TYPE_FULLDICT)
     packer_params = zstandard.ZstdCompressionParameters.from_level(
         PACK_LEVEL, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_checksum=0, write_content_size=1,
         write_dict_id=0)
     packer = zstandard.ZstdCompressor(dict_data=dictionary, compression_params=packer_params)
     unpacker = zstandard.ZstdDecompressor(dict_data=dictionary, format=zstandard.FORMAT_ZSTD1_MAGICLESS,
                                           max_window_size=1 << 20)
+    _per_thread.pair = (packer, unpacker, DICTIONARY_1_PATH)
     return packer, unpacker
 
 

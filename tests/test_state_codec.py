@@ -5,6 +5,7 @@ as a store of plain events does."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -72,14 +73,32 @@ def test_the_dictionary_is_pinned(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     data[-1] ^= 1
     changed.write_bytes(bytes(data))
     monkeypatch.setattr(state_codec, "DICTIONARY_1_PATH", changed)
-    state_codec._codec.cache_clear()
+    state_codec._dictionary_1.cache_clear()
     try:
         with pytest.raises(StateEncodingError, match="is not dictionary 1's"):
             pack(b"{}")
     finally:
         monkeypatch.undo()
-        state_codec._codec.cache_clear()
+        state_codec._dictionary_1.cache_clear()
     assert unpack(pack(b"{}")) == b"{}"
+
+
+def test_threads_pack_and_unpack_at_once_as_one_thread_does() -> None:
+    """The HTTP face writes from a pool of threads: a shared zstd compressor failed there ("Src size is
+    incorrect"); each thread has its own."""
+    states = [orjson.dumps({"periods": [f"2025-{m:02d}"], "amount_rp": 16_800 * k, "payment_reference": f"R-{k}"})
+              for k in range(300) for m in range(1, 13)]
+    expected = [pack(s) for s in states]
+
+    def work(offset: int) -> bool:
+        order = states[offset:] + states[:offset]
+        for _ in range(3):
+            if [unpack(pack(s)) for s in order] != order:
+                return False
+        return [pack(s) for s in order] == expected[offset:] + expected[:offset]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(work, range(0, 800, 100)))
 
 
 UPGRADED_ON = date(2025, 4, 1)
