@@ -552,11 +552,9 @@ class SQLiteTarget:
     def __init__(self, workdir: Path, *, existing: bool = False) -> None:
         """A new directory ``workdir/sqlite``, or with ``existing`` the one an earlier ``--keep`` run left."""
         self.directory = workdir / "sqlite"
-        self.directory.mkdir(parents=True, exist_ok=existing)
         self.path = self.directory / "ledger.db"
-        if existing:
-            assert self.path.exists(), f"no store at {self.path}"
-            _use_key_file(self.directory / "ledger.key")
+        assert not existing or self.path.exists(), f"no store at {self.path}"
+        self.directory.mkdir(parents=True, exist_ok=existing)
 
     def open_ledger(self, clock: SimulatedClock) -> Ledger:
         _use_key_file(self.directory / "ledger.key")

@@ -306,23 +306,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="SQLite: no ingest; rebuild every view and run every report on the store a --keep run "
                              "left in DIR (after a change to the views or reports)")
     args = parser.parse_args(argv)
-    if args.reuse is not None:
-        if args.store != "sqlite":
-            parser.error("--reuse: only with --store sqlite")
-        result = run_store("sqlite", args.members, args.distinct, args.cohort_rows, args.pg_url, args.reuse,
-                           keep=True, reuse=True)
-        out = {"commit": commit(), "machine": machine(), "load_after": load(), "reused": str(args.reuse),
-               "results": [result]}
-        if not args.no_save:
-            print(f"saved {save_result('scale', out)}", file=sys.stderr)
-        print(json.dumps(out, indent=2))
-        return
+    if args.reuse is not None and args.store != "sqlite":
+        parser.error("--reuse: only with --store sqlite")
     if args.members < len(REGIONS):
         parser.error(f"--members: at least {len(REGIONS)} (one per regency)")
     kinds = selected(args.store, STORES)
     if "postgres" in kinds:
         require_postgres(args.pg_url)
-    if args.keep is not None:
+    if args.reuse is not None:
+        results = [run_store("sqlite", args.members, args.distinct, args.cohort_rows, args.pg_url, args.reuse,
+                             keep=True, reuse=True)]
+    elif args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
         results = [run_store(kind, args.members, args.distinct, args.cohort_rows, args.pg_url, args.keep, keep=True)
                    for kind in kinds]
@@ -330,10 +324,11 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="jamsos-bench-scale-") as work:
             results = [run_store(kind, args.members, args.distinct, args.cohort_rows, args.pg_url, Path(work))
                        for kind in kinds]
-    out = {"commit": commit(), "machine": machine(), "load_after": load(), "results": results}
+    out = {"commit": commit(), "machine": machine(), "load_after": load(), "results": results,
+           **({"reused": str(args.reuse)} if args.reuse is not None else {})}
     if not args.no_save:
         print(f"saved {save_result('scale', out)}", file=sys.stderr)
-    if args.json:
+    if args.json or args.reuse is not None:  # a reuse has no ingest figures for the summary line
         print(json.dumps(out, indent=2))
         return
     for r in results:

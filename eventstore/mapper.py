@@ -92,13 +92,8 @@ class PydanticMapper(Mapper[uuid.UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        state = stored_event.state
-        if self.cipher:
-            state = self.cipher.decrypt(state)
-        if self.compressor:
-            state = self.compressor.decompress(state)
         return decode_state(stored_event.topic, stored_event.originator_id, stored_event.originator_version,
-                            unpack(state))
+                            self.plain_state(stored_event.state))
 
     def plain_state(self, state: bytes) -> bytes:
         """The canonical JSON of a stored state (undoing the app-wide cipher/compressor if set, then the

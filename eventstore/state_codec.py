@@ -65,9 +65,9 @@ face writes from a pool of threads): each thread gets its own pair."""
 
 
 def _codec() -> tuple[Any, Any]:
-    pair: tuple[Any, Any, Path] | None = getattr(_per_thread, "pair", None)
-    if pair is not None and pair[2] is DICTIONARY_1_PATH:
-        return pair[0], pair[1]
+    pair: tuple[Any, Any] | None = getattr(_per_thread, "pair", None)
+    if pair is not None:
+        return pair
     import zstandard  # a C extension: imported on the first packed state, not by every CLI start
 
     dictionary = zstandard.ZstdCompressionDict(_dictionary_1(), dict_type=zstandard.DICT_TYPE_FULLDICT)
@@ -77,7 +77,7 @@ def _codec() -> tuple[Any, Any]:
     packer = zstandard.ZstdCompressor(dict_data=dictionary, compression_params=packer_params)
     unpacker = zstandard.ZstdDecompressor(dict_data=dictionary, format=zstandard.FORMAT_ZSTD1_MAGICLESS,
                                           max_window_size=1 << 20)
-    _per_thread.pair = (packer, unpacker, DICTIONARY_1_PATH)
+    _per_thread.pair = (packer, unpacker)
     return packer, unpacker
 
 

@@ -60,7 +60,6 @@ from eventstore.rows import (
     topic_of,
 )
 from eventstore.settings import APPLICATION_NAME, StoreSettings
-from eventstore.state_codec import unpack
 from ledger.aggregate import Aggregate
 from ledger.errors import ConcurrencyConflict
 from ledger.events import LedgerEvent
@@ -274,9 +273,7 @@ class LedgerStore(abc.ABC):
 
     def _plain(self, state: bytes | str) -> bytes:
         raw = state if isinstance(state, bytes) else str(state).encode()  # a tampered row may hold TEXT
-        if self.mapper.cipher or self.mapper.compressor:
-            return self.mapper.plain_state(raw)
-        return raw if raw[:1] == b"{" else unpack(raw)
+        return self.mapper.plain_state(raw)
 
     def max_notification_id(self) -> int:
         return int(self.recorder.max_notification_id() or 0)

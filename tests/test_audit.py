@@ -532,7 +532,8 @@ def test_a_rebuild_keeps_its_wal_near_the_checkpoint_size(tmp_path: Path, monkey
             return max(sizes), max(b - a for a, b in itertools.pairwise(sizes))
 
         unbounded, batch_bytes = largest_wal(10**9)
-        page_bytes = engine.connect().exec_driver_sql("PRAGMA page_size").scalar_one()
+        with engine.connect() as conn:
+            page_bytes = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
         bounded, _ = largest_wal(16)
         assert bounded <= 16 * page_bytes + 2 * batch_bytes, (bounded, unbounded, batch_bytes)
         assert bounded * 3 < unbounded, (bounded, unbounded)

@@ -5,6 +5,7 @@ as a store of plain events does."""
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
@@ -73,6 +74,7 @@ def test_the_dictionary_is_pinned(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     data[-1] ^= 1
     changed.write_bytes(bytes(data))
     monkeypatch.setattr(state_codec, "DICTIONARY_1_PATH", changed)
+    monkeypatch.setattr(state_codec, "_per_thread", threading.local())  # this thread's codec made afresh
     state_codec._dictionary_1.cache_clear()
     try:
         with pytest.raises(StateEncodingError, match="is not dictionary 1's"):
