@@ -1,20 +1,24 @@
 """The reports over the membership chains, aggregated in the database: ``members`` and ``coverage``.
 
 Each figure is one aggregating query over :class:`projections.facts.Facts`' chains (the rule of ``--on`` lives
-there); Python only folds the grouped rows into the report's sections. Invariant: the rows fetched are
-aggregates (per agreement, region, role, village, month, reason), so neither time nor memory in Python grows
-with the number of chains or payments — only with the report's own size.
+there); Python only folds the grouped rows into the report's sections. The members report reads the plain
+chains (one chain, one payer: almost all) from their counts, kept with the registers
+(:mod:`projections.chain_counts`), and only the entangled members' chains from the registers. Invariant: the rows
+fetched are aggregates (per agreement, region, role, village, month, reason), so neither time nor memory in Python
+grows with the number of chains or payments — only with the report's own size.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
+from projections.chain_counts import plain_chain_rows
 from projections.facts import Facts, count_by, last_covered_index, period_index, self_or
 from projections.member_months import active_by_month
 
@@ -39,7 +43,10 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
     one_payer: list[tuple[str, str, str | None, str | None, int]] = []
     first_enrolled: str | None = None
     with facts.engine.connect() as conn:
-        for code, enrolled_on, lapse_code, reason, lapsed_on, died_on, changed, n in _chain_days(conn, facts):
+        plain = plain_chains(conn, facts)
+        facts = facts.entangled()  # from here on, the chains the counts do not hold
+        for code, enrolled_on, lapse_code, reason, lapsed_on, died_on, changed, n in [*plain.days,
+                                                                                   *_chain_days(conn, facts)]:
             per_agreement[code]["enrolled"] += n
             monthly[enrolled_on[:7]]["enrolments"] += n
             first_enrolled = min(first_enrolled or enrolled_on, enrolled_on)
@@ -54,7 +61,7 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
         active = (select(facts.segment_at(ch, lambda fp: fp <= facts.period_on(ch.c.anchor_day)).label("code"),
                          ch.c.region_code, ch.c.role, ch.c.village_code)
                   .where(facts.active(ch)).subquery("active"))
-        for code, region, role, village, n in count_by(conn, active):
+        for code, region, role, village, n in [*plain.active, *count_by(conn, active)]:
             per_agreement[code]["active"] += n
             by_region[region] += n
             by_role[role] += n
@@ -62,7 +69,7 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
                 by_village[village] += n
         ch = facts.chains()
         active_people = conn.execute(select(func.count(func.distinct(ch.c.member_id))).where(facts.active(ch))
-                                     ).scalar_one()
+                                     ).scalar_one() + sum(row[-1] for row in plain.active)
         everything = facts.paid()
         paid = everything.where(everything.selected_columns.late == 1).subquery("late")
         for month, n in _grouped(conn, paid, lambda p: [func.substr(p.c.paid_on, 1, 7)]):
@@ -85,6 +92,35 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
     }
     enrolled = sum(c["enrolments"] for c in monthly.values())
     return sections, {"active_members": int(active_people), "enrolled_chains": enrolled, "died": int(died)}
+
+
+@dataclass
+class PlainChains:
+    """The plain chains' rows of the members report's queries (``projections.chain_counts``), as the queries
+    over the registers give them for the other chains: ``days`` as :func:`_chain_days`, ``active`` as the active
+    chains' ``(agreement, region, role, village, chains)``. A plain chain has one payer, so the agreement of
+    every period is the one it was enrolled under, and it is never taken over."""
+
+    days: list[tuple[Any, ...]] = field(default_factory=list)
+    active: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def plain_chains(conn: Connection, facts: Facts) -> PlainChains:
+    """The plain chains enrolled by ``on`` (in scope), with their lapse and death as known on ``on`` and
+    whether they are active then (:meth:`projections.facts.Facts.active`: not lapsed by ``on``, the member not
+    dead before it)."""
+    out = PlainChains()
+    day = facts.day
+    for agreement, enrolled_on, lapsed_on, reason, died_on, region, village, role, n in plain_chain_rows(
+            conn, facts.table("chain_counts"), day, facts.scope):
+        code = agreement or "SELF"
+        lapsed = lapsed_on if lapsed_on is not None and lapsed_on <= day else None
+        died = died_on if died_on is not None and died_on <= day else None
+        out.days.append((code, enrolled_on, code if lapsed else None, reason if lapsed else None, lapsed, died, 0,
+                         n))
+        if lapsed is None and (died is None or died >= day):
+            out.active.append((code, region, role, village, n))
+    return out
 
 
 def _grouped(conn: Connection, source: Any, keys: Any) -> list[tuple[Any, ...]]:

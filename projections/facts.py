@@ -10,6 +10,7 @@ claims (each claim is a row of the claims report anyway) are read into Python, f
 from __future__ import annotations
 
 import calendar
+import copy
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
@@ -95,6 +96,9 @@ class Facts:
         day = self.day = on.isoformat()
         self.scope = scope
         """The one agreement this report is restricted to, if any."""
+        self.chain_members: Table | None = None
+        """When set, a table whose ``member_id`` column lists the only members whose chains :meth:`chains` gives
+        (:meth:`entangled`)."""
         budgets: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
         for b in register_rows(engine, registers, "budgets"):
             budgets[b["agreement_code"]].append((b["effective_on"], b["position"], b["budget_rp"]))
@@ -104,6 +108,13 @@ class Facts:
         self.workforce = sorted((w for w in register_rows(engine, registers, "workforce") if w["effective_on"] <= day),
                                 key=lambda w: (w["region_code"], w["effective_on"]))
         self.claims = self._claims()
+
+    def entangled(self) -> Facts:
+        """These facts with only the chains of the entangled members (``projections.chain_counts``: more than
+        one chain or payer); the plain ones are counted in ``chain_counts``."""
+        other = copy.copy(self)
+        other.chain_members = self.table("entangled_members")
+        return other
 
     def table(self, name: str) -> Any:
         """A register table; ``paid`` is every member-period paid, one row each (``Registers.paid_rows``)."""
@@ -137,6 +148,8 @@ class Facts:
                                                      first.c.spell_no == s.c.spell_no,
                                                      first.c.from_period == s.c.first_period)))
                  .where(s.c.enrolled_on <= self.day))
+        if self.chain_members is not None:
+            query = query.where(s.c.member_id.in_(select(self.chain_members.c.member_id)))
         if self.scope is not None:
             query = query.where(exists().where(seg.c.member_id == s.c.member_id, seg.c.spell_no == s.c.spell_no,
                                                seg.c.agreement_code == self.scope, seg.c.changed_on <= self.day))

@@ -34,15 +34,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.selectable import Subquery
 from sqlalchemy.types import TypeEngine
 
+from projections.chain_counts import CHAIN_COUNT_TABLES
 from projections.paid_runs import PAID_TABLES, paid_rows
 
 DEFAULT_STORE = "jamsos.db"
 """``eventstore.settings.DEFAULT_STORE`` (a test checks they agree): the store when none is named."""
 REGISTERS = "registers"
-REGISTERS_VERSION = 14
+REGISTERS_VERSION = 15
 """``projections.registers.Registers.version`` (tests/test_light_read.py checks they agree): serving tables of
 another version are rebuilt by the full path before they are read."""
-REGISTER_TABLES = ("agreements", "members", "spells", "segments", "claims", "workforce", "budgets", *PAID_TABLES)
+REGISTER_TABLES = ("agreements", "members", "spells", "segments", "claims", "workforce", "budgets", *PAID_TABLES,
+                   *CHAIN_COUNT_TABLES)
 """The tables of one ``registers`` generation (``<name>_g<generation>``)."""
 POSITIONS_TABLE = "jamsos_projection_positions"
 STORE_TABLES = ("stored_events", "jamsos_snapshots", "jamsos_snapshot_states", "jamsos_chain")

@@ -34,6 +34,7 @@ from sqlalchemy.sql.selectable import Subquery
 
 from ledger.agreement import agreement_id_for
 from ledger.claim import claim_id_for
+from projections.chain_counts import CHAIN_COUNT_TABLES, CHAIN_EVENTS, ChainCounter, define_chain_count_tables
 from projections.paid_runs import PAID_TABLES, PaidWriter, define_paid_tables, paid_rows
 from projections.runner import Envelope, Projection, insert_rows
 
@@ -47,20 +48,21 @@ structure to write instead of a rowid table plus its key index."""
 
 class Registers(Projection):
     name = "registers"
-    version = 14  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
+    version = 15  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
     # 6: paid keyed by (period, member); 7: business dates of payer changes, refunds, claim steps, budgets;
     # 8: a workforce figure recorded again for the same day replaces the first; 9: paid indexed by (late, paid_on)
     # for the reports' reinstated months (projections.chain_reports); 10: paid kept as runs (projections.paid_runs);
     # 11: the runs' and payments' lookups are constraints, made with the tables (a rebuild uses them while loading);
     # 12: alike members share a run (paid_run_members); 13: a member's runs indexed by member (refunded periods);
-    # 14: an agreement's legal basis (``agreement show`` reads the registers)
+    # 14: an agreement's legal basis (``agreement show`` reads the registers); 15: counts of the plain chains
+    # (projections.chain_counts) for the members report
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
         self._claim_ids: dict[str, str] = {}  # claim stream id → claim id (ids are uuid5 of the claim id)
         self._paid_rows: dict[str, Subquery] = {}
         t = {n: self.table(n) for n in ("agreements", "members", "spells", "segments", "claims", "workforce",
-                                        "budgets", *PAID_TABLES)}
+                                        "budgets", *PAID_TABLES, *CHAIN_COUNT_TABLES)}
         self.t = t
         self.sql: dict[str, Executable] = {  # built once: compiling a statement per event would dominate
             "agreement": insert(t["agreements"]),
@@ -102,6 +104,7 @@ class Registers(Projection):
               Column("changed_on", String(10), nullable=False), **CLUSTERED)
         # the business day a chain was enrolled under the segment's payer, or the payer change was decided
         define_paid_tables(metadata, suffix)  # every member-period paid, as runs
+        define_chain_count_tables(metadata, suffix)
         Table(f"claims{suffix}", metadata,
               Column("claim_id", String(64), primary_key=True), Column("member_id", String(36)),
               Column("claim_type", String(32)), Column("agreement_code", String(64)), Column("event_date", String(10)),
@@ -126,6 +129,9 @@ class Registers(Projection):
         paid = PaidWriter(conn, self.t, batch)
         t = self.t
         spell_counts = self._spell_counts(conn, {e.originator_id for e in batch if e.event_type == "MemberEnrolled"})
+        chains = ChainCounter(t)
+        changed = {e.originator_id for e in batch if e.event_type in CHAIN_EVENTS}
+        chains.before(conn, changed, (m for m in changed if spell_counts.get(m, 1) > 0))
         for e in batch:
             d, m = e.data, e.originator_id
             kind = e.event_type
@@ -200,6 +206,7 @@ class Registers(Projection):
                 queue.add("claim_update", {"cid": self._claim(conn, queue, m), **_CLAIM_UPDATES[kind](d)})
         queue.flush()
         paid.flush()
+        chains.after(conn)
 
     def paid_rows(self, shape: str = "rows") -> Subquery:
         """Every member-period paid, one row each (``projections.paid_runs.PAID_COLUMNS``): one subquery per

@@ -1,0 +1,131 @@
+"""Counts of the plain membership chains, kept up to date with the registers: what the members report reads
+instead of scanning every chain.
+
+Almost every member has one chain (kepesertaan) with one payer from enrolment to lapse. Such a chain is decided,
+for every ``--on`` day, by eight facts alone: its agreement, the days it was enrolled, lapsed and its member died,
+the lapse's reason, and the member's region, village and role. ``chain_counts`` holds how many chains share each
+combination of them, so the report's figures for those chains are a fold over a table whose size is bounded by
+the calendar and the villages, not by the members. A member with a second chain or a second payer segment is
+*entangled* (``entangled_members``, one row each): its chains are read from the registers as before.
+
+Invariants, after every batch the registers apply:
+- a member is in exactly one of the two: counted in ``chain_counts`` (one segment in all its chains, hence one
+  chain) or listed in ``entangled_members``; a member never leaves the list (chains and segments only grow);
+- for every key, ``chains`` is the number of plain members whose chain has that key; a key no longer held keeps
+  its row at 0 (readers skip it);
+- NULL is stored as ``''`` in the key (the columns are a primary key); no real value of these columns is ``''``
+  except an agreement code, where ``''`` and NULL both mean a self-paying chain (``projections.facts.self_or``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy.engine import Connection
+
+CHAIN_COUNT_TABLES = ("chain_counts", "entangled_members")
+KEY = ("agreement_code", "enrolled_on", "lapsed_on", "lapse_reason", "died_on", "region_code", "village_code", "role")
+"""What decides a plain chain's place in every section of the members report, on every day."""
+CHAIN_EVENTS = frozenset({"MemberEnrolled", "PayerChanged", "CoverageLapsed", "MemberDied"})
+"""The events that change a member's chains, segments or death (every other event leaves the counts alone)."""
+MEMBERS_PER_QUERY_MAX = 500
+
+ChainKey = tuple[str, str, str, str, str, str, str, str]
+
+
+def define_chain_count_tables(metadata: MetaData, suffix: str) -> None:
+    widths = {"agreement_code": 64, "role": 64, "lapse_reason": 16, "region_code": 16, "village_code": 16}
+    Table(f"chain_counts{suffix}", metadata,
+          *(Column(k, String(widths.get(k, 10)), primary_key=True) for k in KEY),
+          Column("chains", BigInteger, nullable=False), sqlite_with_rowid=False)
+    Table(f"entangled_members{suffix}", metadata, Column("member_id", String(36), primary_key=True),
+          Column("segments", Integer, nullable=False), sqlite_with_rowid=False)
+
+
+class ChainCounter:
+    """Keeps the two tables of the module for one batch: :meth:`before` reads the contributions of the members
+    the batch will change (before any of its writes), :meth:`after` (once every write is flushed) reads them again
+    and applies the difference, and lists the members who became entangled."""
+
+    def __init__(self, tables: dict[str, Table]) -> None:
+        self.t = tables
+        self.counts = tables["chain_counts"]
+        self.entangled = tables["entangled_members"]
+        self.members: list[str] = []
+        self.delta: Counter[ChainKey] = Counter()
+
+    def before(self, conn: Connection, changed: Iterable[str], known: Iterable[str]) -> None:
+        """``changed``: every member an event of the batch changes; ``known``: those of them already in the
+        registers (a newly enrolled member has nothing to take away)."""
+        self.members = sorted(set(changed))
+        for key, n in self._contributions(conn, sorted(set(known))):
+            self.delta[key] -= n
+
+    def after(self, conn: Connection) -> None:
+        if not self.members:
+            return
+        for key, n in self._contributions(conn, self.members):
+            self.delta[key] += n
+        rows = [{**dict(zip(KEY, key, strict=True)), "chains": n} for key, n in self.delta.items() if n != 0]
+        if rows:
+            conn.execute(_upsert(conn, self.counts, "chains"), rows)
+        s = self.t["segments"]
+        newly = []
+        for chunk in _chunks(self.members):
+            already = {m for (m,) in conn.execute(select(self.entangled.c.member_id)
+                                                   .where(self.entangled.c.member_id.in_(chunk)))}
+            query = (select(s.c.member_id, func.count()).where(s.c.member_id.in_(chunk)).group_by(s.c.member_id)
+                     .having(func.count() > 1))
+            newly += [{"member_id": m, "segments": int(n)} for m, n in conn.execute(query) if m not in already]
+        if newly:
+            conn.execute(self.entangled.insert(), newly)
+        self.members, self.delta = [], Counter()
+
+    def _contributions(self, conn: Connection, members: list[str]) -> list[tuple[ChainKey, int]]:
+        """The keys of the chains of those of ``members`` who are plain (one segment in all), with counts."""
+        sp, m, seg = self.t["spells"], self.t["members"], self.t["segments"]
+        segments = (select(func.count()).where(seg.c.member_id == sp.c.member_id).correlate(sp)
+                    .scalar_subquery())
+        columns = [func.coalesce(seg.c.agreement_code, ""), sp.c.enrolled_on, func.coalesce(sp.c.lapsed_on, ""),
+                   func.coalesce(sp.c.lapse_reason, ""), func.coalesce(m.c.died_on, ""), sp.c.region_code,
+                   func.coalesce(sp.c.village_code, ""), sp.c.role]
+        out: list[tuple[ChainKey, int]] = []
+        for chunk in _chunks(members):
+            query = (select(*columns, func.count())
+                     .select_from(sp.join(m, m.c.member_id == sp.c.member_id)
+                                  .join(seg, (seg.c.member_id == sp.c.member_id) & (seg.c.spell_no == sp.c.spell_no)))
+                     .where(sp.c.member_id.in_(chunk), segments == 1).group_by(*columns))
+            for row in conn.execute(query):
+                key = tuple(row[:-1])
+                assert key[1] and key[5] and key[7], f"a chain without enrolment day, region or role: {key}"
+                out.append((key, int(row[-1])))
+        return out
+
+
+def _chunks(members: list[str]) -> Iterable[list[str]]:
+    for i in range(0, len(members), MEMBERS_PER_QUERY_MAX):
+        yield members[i : i + MEMBERS_PER_QUERY_MAX]
+
+
+def _upsert(conn: Connection, table: Table, column: str) -> Any:
+    """``INSERT … ON CONFLICT (key) DO UPDATE SET column = column + excluded.column`` in the connection's
+    dialect (SQLite or PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+        pg = postgresql.insert(table)
+        return pg.on_conflict_do_update(index_elements=list(KEY), set_={column: table.c[column] + pg.excluded[column]})
+    from sqlalchemy.dialects import sqlite
+    lite = sqlite.insert(table)
+    return lite.on_conflict_do_update(index_elements=list(KEY), set_={column: table.c[column] + lite.excluded[column]})
+
+
+def plain_chain_rows(conn: Connection, counts: Table, day: str, scope: str | None) -> list[tuple[Any, ...]]:
+    """The keys (NULLs back from ``''``) and counts of the plain chains enrolled by ``day`` (of agreement
+    ``scope``, if given: a plain chain has one payer, so it is in scope exactly when that payer is)."""
+    query = select(counts).where(counts.c.chains > 0, counts.c.enrolled_on <= day)
+    if scope is not None:
+        query = query.where(counts.c.agreement_code == scope)
+    return [(*(v if v != "" else None for v in row[:-1]), int(row[-1])) for row in conn.execute(query)]
