@@ -3,9 +3,11 @@ refunds due; per payer and fund source; per programme fund.
 
 The paid side is aggregated in the database per paid run (``members`` times the run's amounts), never per
 member-month (:meth:`projections.facts.Facts.paid_groups`, refunds from :meth:`~projections.facts.Facts.paid_refunded`).
-The expected side is the one rule of ``ledger.billing.expected_spell`` over every chain, so it runs here, on the
-chains streamed from the database one member at a time (ordered by member), once per distinct chain shape:
-memory holds at most :data:`SIGNATURES_MAX` shapes and the report's cells, never the store's rows.
+The expected side is the one rule of ``ledger.billing.expected_spell`` over every chain, so it runs here, once per
+distinct chain shape: the plain chains' shapes come counted from ``projections.chain_counts`` (for the whole
+ledger; one agreement's report lists its members, so it reads them all), the other chains are streamed from the
+database one member at a time (ordered by member). Memory holds at most :data:`SIGNATURES_MAX` shapes and the
+report's cells, never the store's rows.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import and_, case, func, select
 from ledger.billing import expected_spell, monthly_rate_rp
 from ledger.coverage import Segment, Spell
 from ledger.values import PayerType, Period, Programme, period_range
+from projections.chain_counts import plain_chain_rows
 from projections.facts import Facts, self_or
 from projections.registers import PROGRAMME_OF_COMPONENT
 
@@ -148,7 +151,14 @@ def expected_cells(facts: Facts, on: date) -> tuple[dict[tuple[str, str], list[i
         members_of.clear()
         months_of.clear()
 
-    for member_id, rows in members_chain_rows(facts):
+    chains_of = facts
+    if facts.scope is None:  # the plain chains by shape from their counts, the entangled members' from the registers
+        for rows, count in plain_chain_shapes(facts):
+            members_of[rows] += count
+            if len(members_of) >= SIGNATURES_MAX:
+                add_shapes()
+        chains_of = facts.entangled()
+    for member_id, rows in members_chain_rows(chains_of):
         if facts.scope is not None:  # one agreement: every member's own months too
             months = months_of.get(rows)
             if months is None:
@@ -160,6 +170,26 @@ def expected_cells(facts: Facts, on: date) -> tuple[dict[tuple[str, str], list[i
             add_shapes()
     add_shapes()
     return expected, member_expected
+
+
+_SHAPE = ("enrolled_on", "first_period", "anchor_day", "role", "declared_income_rp", "programmes", "lapsed_on",
+          "lapse_reason", "died_on", "agreement_code", "payer_id", "payer_type", "fund_source")
+
+
+def plain_chain_shapes(facts: Facts) -> Iterator[tuple[ChainRows, int]]:
+    """The plain chains enrolled by ``on`` (``projections.chain_counts``: one chain, one payer), as the
+    :data:`ChainRows` :func:`members_chain_rows` would give each of their members (its first chain, one segment
+    from its first period, lapse and death as known on ``on``), with how many members have each."""
+    day = facts.day
+    with facts.engine.connect() as conn:
+        for (enrolled_on, first_period, anchor_day, role, income, programmes, lapsed_on, reason, died_on, code,
+             payer_id, payer_type, fund_source, count) in plain_chain_rows(conn, facts.table("chain_counts"), day,
+                                                                            None, _SHAPE):
+            lapsed = lapsed_on if lapsed_on is not None and lapsed_on <= day else None
+            died = died_on if died_on is not None and died_on <= day else None
+            row = (1, enrolled_on, first_period, anchor_day, role, income, programmes, lapsed,
+                   reason if lapsed else None, died, first_period, code, payer_id, payer_type, fund_source)
+            yield (row,), count
 
 
 def _keys(p: Any) -> list[Any]:

@@ -13,33 +13,48 @@ Invariants, after every batch the registers apply:
   chain) or listed in ``entangled_members``; a member never leaves the list (chains and segments only grow);
 - for every key, ``chains`` is the number of plain members whose chain has that key; a key no longer held keeps
   its row at 0 (readers skip it);
-- NULL is stored as ``''`` in the key (the columns are a primary key); no real value of these columns is ``''``
-  except an agreement code, where ``''`` and NULL both mean a self-paying chain (``projections.facts.self_or``).
+- NULL is stored as ``''`` (a number as :data:`NO_NUMBER`) in the key, whose columns are a primary key; no real
+  value is ``''`` (asserted), but a village or the programmes, where every reader takes ``''`` as NULL.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.engine import Connection
 
 CHAIN_COUNT_TABLES = ("chain_counts", "entangled_members")
-KEY = ("agreement_code", "enrolled_on", "lapsed_on", "lapse_reason", "died_on", "region_code", "village_code", "role")
+MEMBERS_KEY = ("agreement_code", "enrolled_on", "lapsed_on", "lapse_reason", "died_on", "region_code", "village_code",
+               "role")
 """What decides a plain chain's place in every section of the members report, on every day."""
+SHAPE_KEY = ("first_period", "anchor_day", "declared_income_rp", "programmes", "payer_id", "payer_type",
+             "fund_source")
+"""With :data:`MEMBERS_KEY` but the region and village, what decides the months a plain chain is expected to be
+paid for and their tariffs (``projections.balances``: the chain's shape)."""
+KEY = (*MEMBERS_KEY, *SHAPE_KEY)
+NO_NUMBER = -1
+"""A NULL declared income in the key (no income is negative)."""
+NULL_AS = {k: NO_NUMBER if k in ("anchor_day", "declared_income_rp") else "" for k in KEY}
+NULL_ALIKE = frozenset({"village_code", "programmes"})
+"""Columns whose ``''`` every reader takes as NULL (no village; the default programmes): both are stored ``''``."""
 CHAIN_EVENTS = frozenset({"MemberEnrolled", "PayerChanged", "CoverageLapsed", "MemberDied"})
 """The events that change a member's chains, segments or death (every other event leaves the counts alone)."""
 MEMBERS_PER_QUERY_MAX = 500
+ROWS_PER_FETCH = 2000
+"""Count rows fetched at a time (a server-side cursor on PostgreSQL): a reader's memory is its own, not the table's."""
 
-ChainKey = tuple[str, str, str, str, str, str, str, str]
+ChainKey = tuple[Any, ...]
 
 
 def define_chain_count_tables(metadata: MetaData, suffix: str) -> None:
-    widths = {"agreement_code": 64, "role": 64, "lapse_reason": 16, "region_code": 16, "village_code": 16}
+    widths = {"agreement_code": 64, "role": 64, "lapse_reason": 16, "region_code": 16, "village_code": 16,
+              "first_period": 7, "programmes": 32, "payer_id": 64, "payer_type": 16, "fund_source": 16}
+    numbers = {"anchor_day": Integer, "declared_income_rp": BigInteger}
     Table(f"chain_counts{suffix}", metadata,
-          *(Column(k, String(widths.get(k, 10)), primary_key=True) for k in KEY),
+          *(Column(k, numbers[k] if k in numbers else String(widths.get(k, 10)), primary_key=True) for k in KEY),
           Column("chains", BigInteger, nullable=False), sqlite_with_rowid=False)
     Table(f"entangled_members{suffix}", metadata, Column("member_id", String(36), primary_key=True),
           Column("segments", Integer, nullable=False), sqlite_with_rowid=False)
@@ -89,9 +104,9 @@ class ChainCounter:
         sp, m, seg = self.t["spells"], self.t["members"], self.t["segments"]
         segments = (select(func.count()).where(seg.c.member_id == sp.c.member_id).correlate(sp)
                     .scalar_subquery())
-        columns = [func.coalesce(seg.c.agreement_code, ""), sp.c.enrolled_on, func.coalesce(sp.c.lapsed_on, ""),
-                   func.coalesce(sp.c.lapse_reason, ""), func.coalesce(m.c.died_on, ""), sp.c.region_code,
-                   func.coalesce(sp.c.village_code, ""), sp.c.role]
+        columns = [seg.c.agreement_code, sp.c.enrolled_on, sp.c.lapsed_on, sp.c.lapse_reason, m.c.died_on,
+                   sp.c.region_code, sp.c.village_code, sp.c.role, sp.c.first_period, sp.c.anchor_day,
+                   sp.c.declared_income_rp, sp.c.programmes, seg.c.payer_id, seg.c.payer_type, seg.c.fund_source]
         out: list[tuple[ChainKey, int]] = []
         for chunk in _chunks(members):
             query = (select(*columns, func.count())
@@ -99,10 +114,17 @@ class ChainCounter:
                                   .join(seg, (seg.c.member_id == sp.c.member_id) & (seg.c.spell_no == sp.c.spell_no)))
                      .where(sp.c.member_id.in_(chunk), segments == 1).group_by(*columns))
             for row in conn.execute(query):
-                key = tuple(row[:-1])
-                assert key[1] and key[5] and key[7], f"a chain without enrolment day, region or role: {key}"
-                out.append((key, int(row[-1])))
+                out.append((stored_key(row[:-1]), int(row[-1])))
         return out
+
+
+def stored_key(values: Any) -> ChainKey:
+    """A chain's :data:`KEY` values as the table holds them: NULL as ``''`` (:data:`NO_NUMBER` for a number)."""
+    key = tuple(NULL_AS[k] if v is None else v for k, v in zip(KEY, values, strict=True))
+    assert key[1] and key[5] and key[7] and key[8], f"a chain without enrolment day, region, role or period: {key}"
+    assert all(v != NULL_AS[k] for k, v in zip(KEY, values, strict=True) if k not in NULL_ALIKE), (
+        f"a value that means NULL in the counts: {values}")
+    return key
 
 
 def _chunks(members: list[str]) -> Iterable[list[str]]:
@@ -122,10 +144,15 @@ def _upsert(conn: Connection, table: Table, column: str) -> Any:
     return lite.on_conflict_do_update(index_elements=list(KEY), set_={column: table.c[column] + lite.excluded[column]})
 
 
-def plain_chain_rows(conn: Connection, counts: Table, day: str, scope: str | None) -> list[tuple[Any, ...]]:
-    """The keys (NULLs back from ``''``) and counts of the plain chains enrolled by ``day`` (of agreement
-    ``scope``, if given: a plain chain has one payer, so it is in scope exactly when that payer is)."""
-    query = select(counts).where(counts.c.chains > 0, counts.c.enrolled_on <= day)
+def plain_chain_rows(conn: Connection, counts: Table, day: str, scope: str | None,
+                     key: tuple[str, ...] = KEY) -> Iterator[tuple[Any, ...]]:
+    """The ``key`` columns (NULLs back from ``''`` and :data:`NO_NUMBER`) and counts of the plain chains enrolled
+    by ``day``, grouped by ``key`` (of agreement ``scope``, if given: a plain chain has one payer, so it is in
+    scope exactly when that payer is)."""
+    columns = [counts.c[k] for k in key]
+    query = (select(*columns, func.sum(counts.c.chains)).where(counts.c.chains > 0, counts.c.enrolled_on <= day)
+             .group_by(*columns))
     if scope is not None:
         query = query.where(counts.c.agreement_code == scope)
-    return [(*(v if v != "" else None for v in row[:-1]), int(row[-1])) for row in conn.execute(query)]
+    for row in conn.execution_options(yield_per=ROWS_PER_FETCH).execute(query):
+        yield (*(None if v == "" or v == NO_NUMBER else v for v in row[:-1]), int(row[-1]))

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
-from projections.chain_counts import plain_chain_rows
+from projections.chain_counts import MEMBERS_KEY, plain_chain_rows
 from projections.facts import Facts, count_by, last_covered_index, period_index, self_or
 from projections.member_months import active_by_month
 
@@ -112,7 +112,7 @@ def plain_chains(conn: Connection, facts: Facts) -> PlainChains:
     out = PlainChains()
     day = facts.day
     for agreement, enrolled_on, lapsed_on, reason, died_on, region, village, role, n in plain_chain_rows(
-            conn, facts.table("chain_counts"), day, facts.scope):
+            conn, facts.table("chain_counts"), day, facts.scope, MEMBERS_KEY):
         code = agreement or "SELF"
         lapsed = lapsed_on if lapsed_on is not None and lapsed_on <= day else None
         died = died_on if died_on is not None and died_on <= day else None

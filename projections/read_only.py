@@ -40,7 +40,7 @@ from projections.paid_runs import PAID_TABLES, paid_rows
 DEFAULT_STORE = "jamsos.db"
 """``eventstore.settings.DEFAULT_STORE`` (a test checks they agree): the store when none is named."""
 REGISTERS = "registers"
-REGISTERS_VERSION = 15
+REGISTERS_VERSION = 16
 """``projections.registers.Registers.version`` (tests/test_light_read.py checks they agree): serving tables of
 another version are rebuilt by the full path before they are read."""
 REGISTER_TABLES = ("agreements", "members", "spells", "segments", "claims", "workforce", "budgets", *PAID_TABLES,

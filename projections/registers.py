@@ -48,14 +48,14 @@ structure to write instead of a rowid table plus its key index."""
 
 class Registers(Projection):
     name = "registers"
-    version = 15  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
+    version = 16  # 2: workforce; 3: BIGINT money and positions; 4: WITHOUT ROWID on SQLite; 5: agreement programmes;
     # 6: paid keyed by (period, member); 7: business dates of payer changes, refunds, claim steps, budgets;
     # 8: a workforce figure recorded again for the same day replaces the first; 9: paid indexed by (late, paid_on)
     # for the reports' reinstated months (projections.chain_reports); 10: paid kept as runs (projections.paid_runs);
     # 11: the runs' and payments' lookups are constraints, made with the tables (a rebuild uses them while loading);
     # 12: alike members share a run (paid_run_members); 13: a member's runs indexed by member (refunded periods);
     # 14: an agreement's legal basis (``agreement show`` reads the registers); 15: counts of the plain chains
-    # (projections.chain_counts) for the members report
+    # (projections.chain_counts) for the members report; 16: and their shapes, for the balances' expected side
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)

@@ -33,8 +33,10 @@ def from_scratch(conn: Any, registers: Registers) -> tuple[Counter[tuple[str, ..
         if len(mine) > 1:
             entangled.add(spell["member_id"])
             continue
-        values = {**spell, "agreement_code": mine[0]["agreement_code"], "died_on": died[spell["member_id"]]}
-        counts[tuple(values[k] or "" for k in KEY)] += 1
+        values = {**spell, **{k: mine[0][k] for k in ("agreement_code", "payer_id", "payer_type", "fund_source")},
+                  "died_on": died[spell["member_id"]]}
+        counts[tuple(("" if k != "declared_income_rp" else -1) if values[k] is None else values[k]
+                     for k in KEY)] += 1
     return counts, entangled
 
 
