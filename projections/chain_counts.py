@@ -26,6 +26,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.engine import Connection
 
+from projections.kept_sums import add_to_sums
+
 CHAIN_COUNT_TABLES = ("chain_counts", "entangled_members")
 MEMBERS_KEY = ("agreement_code", "enrolled_on", "lapsed_on", "lapse_reason", "died_on", "region_code", "village_code",
                "role")
@@ -84,9 +86,7 @@ class ChainCounter:
             return
         for key, n in self._contributions(conn, self.members):
             self.delta[key] += n
-        rows = [{**dict(zip(KEY, key, strict=True)), "chains": n} for key, n in self.delta.items() if n != 0]
-        if rows:
-            conn.execute(_upsert(conn, self.counts, "chains"), rows)
+        add_to_sums(conn, self.counts, KEY, "chains", self.delta)
         s = self.t["segments"]
         newly = []
         for chunk in _chunks(self.members):
@@ -130,18 +130,6 @@ def stored_key(values: Any) -> ChainKey:
 def _chunks(members: list[str]) -> Iterable[list[str]]:
     for i in range(0, len(members), MEMBERS_PER_QUERY_MAX):
         yield members[i : i + MEMBERS_PER_QUERY_MAX]
-
-
-def _upsert(conn: Connection, table: Table, column: str) -> Any:
-    """``INSERT … ON CONFLICT (key) DO UPDATE SET column = column + excluded.column`` in the connection's
-    dialect (SQLite or PostgreSQL)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql
-        pg = postgresql.insert(table)
-        return pg.on_conflict_do_update(index_elements=list(KEY), set_={column: table.c[column] + pg.excluded[column]})
-    from sqlalchemy.dialects import sqlite
-    lite = sqlite.insert(table)
-    return lite.on_conflict_do_update(index_elements=list(KEY), set_={column: table.c[column] + lite.excluded[column]})
 
 
 def plain_chain_rows(conn: Connection, counts: Table, day: str, scope: str | None,

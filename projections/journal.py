@@ -8,6 +8,7 @@ Everything here is derived from events; a rebuild from position 0 gives identica
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Tex
 from sqlalchemy.engine import Connection
 
 from ledger.journal import Entry, dated_parts, entry_for
+from projections.kept_sums import add_to_sums
 from projections.runner import Envelope, Projection, insert_rows
 
 LINE_STATUS_NEW = "NEW"
@@ -71,10 +73,11 @@ def entry_positions(position: int, last_position: int, step: int) -> range:
 
 class Journal(Projection):
     name = "journal"
-    version = 8  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape;
+    version = 9  # 2: one table of legs; 3: an entry row per event, its legs once per distinct shape;
     # 4: entries dated by the fact they record (a transfer's booking day), with the day it was decided beside;
     # 5: statement lines keep their value date beside the booking date; 6: exceptions remember being parked;
-    # 8: equal entries of consecutive positions folded into one row (position .. last_position)
+    # 8: equal entries of consecutive positions folded into one row (position .. last_position); 9: entries counted
+    # per shape and day (journal_day_totals: the trial balance)
 
     def __init__(self, generation: int) -> None:
         super().__init__(generation)
@@ -95,6 +98,11 @@ class Journal(Projection):
               Column("recorded_at", String(40), nullable=False),
               Column("last_position", BigInteger, nullable=False), Column("step", Integer, nullable=False),
               **CLUSTERED)
+        # how many entries of each shape are effective on each day: the trial balance, in as many rows as there
+        # are shapes and days (projections.kept_sums)
+        Table(f"journal_day_totals{suffix}", metadata,
+              Column("shape", String(32), primary_key=True), Column("effective_on", String(10), primary_key=True),
+              Column("entries", BigInteger, nullable=False), **CLUSTERED)
         Table(f"journal_shapes{suffix}", metadata,
               Column("shape", String(32), primary_key=True),
               Column("leg", Integer, primary_key=True, autoincrement=False),
@@ -195,6 +203,10 @@ class Journal(Projection):
                     add(e.position, seq, shape, fact_on, d["effective_on"], d["recorded_at"])
         self._add_shapes(conn, shapes)
         self._references(conn, references)
+        entries: Counter[tuple[str, str]] = Counter()
+        for row in rows:
+            entries[(row[2], row[3])] += len(entry_positions(row[0], row[6], row[7]))
+        add_to_sums(conn, self.table("journal_day_totals"), ("shape", "effective_on"), "entries", entries)
         self._extend_last_entry(conn, rows)
         insert_rows(conn, self.table("journal_entries"), ENTRY_COLUMNS, [tuple(r) for r in rows])
 

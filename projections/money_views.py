@@ -370,13 +370,14 @@ def _spread_received(views: MoneyViews, code: str, invoices: dict[str, dict[str,
 
 
 def trial_balance(views: MoneyViews, on: date | None) -> tuple[dict[str, Section], dict[str, Any]]:
-    """Debits and credits per account (entries effective by ``on``)."""
-    entries, legs = views.journal.table("journal_entries"), views.journal.table("journal_shapes")
-    n = entry_count(entries)
+    """Debits and credits per account (entries effective by ``on``), from the entries counted per shape and day
+    (``journal_day_totals``; ``check`` sums the entries themselves and compares)."""
+    totals, legs = views.journal.table("journal_day_totals"), views.journal.table("journal_shapes")
+    n = totals.c.entries
     query = (select(legs.c.account, func.sum(legs.c.debit_rp * n), func.sum(legs.c.credit_rp * n))
-             .select_from(entries.join(legs, legs.c.shape == entries.c.shape)).group_by(legs.c.account))
+             .select_from(totals.join(legs, legs.c.shape == totals.c.shape)).group_by(legs.c.account))
     if on is not None:
-        query = query.where(entries.c.effective_on <= on.isoformat())
+        query = query.where(totals.c.effective_on <= on.isoformat())
     with views.engine.connect() as conn:
         sums = sorted((str(a), int(d), int(c)) for a, d, c in conn.execute(query))
     rows: list[list[Any]] = []
@@ -440,9 +441,18 @@ def checks(views: MoneyViews, on: date, max_age_days: int | None) -> dict[str, A
             .where(entries_t.c.shape.in_(list(bad)) | entries_t.c.shape.not_in(select(legs_t.c.shape)))
             .order_by(entries_t.c.position)) for position in entry_positions(first, last, step))
         entries = int(conn.execute(select(func.coalesce(func.sum(n), 0))).scalar_one())
+        totals_t = views.journal.table("journal_day_totals")
+        kept = {(shape, day): int(k) for shape, day, k in conn.execute(
+            select(totals_t.c.shape, totals_t.c.effective_on, totals_t.c.entries).where(totals_t.c.entries != 0))}
+        counted = {(shape, day): int(k) for shape, day, k in conn.execute(
+            select(entries_t.c.shape, entries_t.c.effective_on, func.sum(n))
+            .group_by(entries_t.c.shape, entries_t.c.effective_on))}
     if debit != credit:
         breaches.append(f"trial balance: debits {format_rp(debit)} != credits {format_rp(credit)}")
     breaches += [f"entry at position {p}: {n} leg(s), off by {format_rp(d)}" for p, n, d in unbalanced]
+    breaches += [f"journal day totals: {kept.get(k, 0):,} entries of shape {k[0]} on {k[1]} kept, "
+                 f"{counted.get(k, 0):,} in the journal" for k in sorted(set(kept) | set(counted))
+                 if kept.get(k, 0) != counted.get(k, 0)]
     claims_t, refunds_t = (views.journal.table(n) for n in ("claims_payable", "refunds"))
     day = on.isoformat()
     open_items: list[list[Any]] = []

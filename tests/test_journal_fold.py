@@ -108,3 +108,32 @@ def test_a_run_continues_only_at_its_own_spacing() -> None:
     assert not _fold(row(10, 12, 1), row(13, 17, 2))  # 14 and 16 are no entries of this run
     assert not _fold(row(10, 14, 2), row(15, 15, 1))
     assert not _fold(row(10, 12, 1), [13, 1, "S", "2025-02-07", "2025-02-07", "T", 13, 1])  # a second entry
+
+
+@pytest.mark.parametrize("batch_size", [5, 10_000])
+def test_the_day_totals_count_every_entry_and_check_catches_a_changed_total(memory_ledger: Ledger,
+                                                                            batch_size: int) -> None:
+    """The trial balance reads ``journal_day_totals``: entries per shape and day, kept by the projection in every
+    batch (a cohort run split over batches included); ``check`` counts the entries themselves and names a total
+    that differs."""
+    ledger = memory_ledger
+    _cohort(ledger)
+    engine = views_engine(ledger.store)
+    runner = ProjectionRunner(ledger.store, engine, Journal)
+    runner.rebuild(batch_size)
+    totals_t, entries_t = runner.active.table("journal_day_totals"), runner.active.table("journal_entries")
+    with engine.connect() as conn:
+        kept = {(s, d): n for s, d, n in conn.execute(select(totals_t))}
+        counted = {(s, d): sum(len(entry_positions(p, last, step)) for p, last, step, s2, d2 in conn.execute(
+            select(entries_t.c.position, entries_t.c.last_position, entries_t.c.step, entries_t.c.shape,
+                   entries_t.c.effective_on)) if (s2, d2) == (s, d)) for s, d in kept}
+    assert kept == counted and sum(kept.values()) == MEMBERS + 1
+    views = MoneyViews(ledger.store)
+    assert checks(views, ON, None)["ok"]
+    cohort_shape, cohort_day = max(kept, key=lambda k: kept[k])
+    totals = views.journal.table("journal_day_totals")
+    with views.engine.begin() as conn:
+        conn.execute(update(totals).where(totals.c.shape == cohort_shape).values(entries=totals.c.entries - 1))
+    breaches = checks(views, ON, None)["breaches"]
+    assert f"journal day totals: {MEMBERS - 1:,} entries of shape {cohort_shape} on {cohort_day} kept, " \
+           f"{MEMBERS:,} in the journal" in breaches
