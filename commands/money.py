@@ -68,10 +68,9 @@ from ledger.events import (
 from ledger.member import Member
 from ledger.statement import ReconciliationBook, Statement, book_id_for, statement_id_for
 from ledger.values import Period, format_rp
+from projections.expected_members import expected_by_period, funded_member_ids
 from projections.money_views import (
     MoneyViews,
-    expected_by_period,
-    funded_member_ids,
     invoice_outstanding,
     known_transfers,
     new_lines,

@@ -1,13 +1,11 @@
 """Finance's questions, answered from the ``registers`` and ``journal`` read models (docs/rules.md#four-totals):
-expected per agreement and period (``ledger.billing.is_expected`` over the membership chains), the
-reconciliation report (budget, expected, billed, paid, received), the trial balance and the checks.
+expected per agreement and period (``projections.expected_members``), the reconciliation report (budget,
+expected, billed, paid, received), the trial balance and the checks.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -15,13 +13,13 @@ from sqlalchemy import func, select
 
 from eventstore.store import LedgerStore
 from ledger.agreement import budget_in_force
-from ledger.billing import budget_status, expected_spell, monthly_rate_rp
-from ledger.coverage import Segment, Spell
+from ledger.billing import budget_status
 from ledger.errors import InvalidInput, NotFound
 from ledger.journal import account_type
 from ledger.reconciliation import OpenInvoice, StatementLine
-from ledger.values import PayerType, Period, Programme, format_rp
+from ledger.values import Period, format_rp
 from projections.audit import position_recorded_by
+from projections.expected_members import expected_by_period
 from projections.journal import Journal, entry_count, entry_positions
 from projections.registers import Registers
 from projections.runner import Projection, ProjectionGroup, ProjectionRunner, memory_views_engine, views_engine
@@ -68,113 +66,11 @@ class MoneyViews:
         return found[0]
 
 
-# --- expected ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Chains:
-    """Every member ever funded by one agreement: their membership chains, death, and each chain's tariff
-    inputs (programmes and declared income, by ``id`` of the chain)."""
-
-    members: list[tuple[list[Spell], date | None]]
-    tariff_inputs: dict[int, tuple[tuple[Programme, ...], int, str]]
-
-
-def funded_member_ids(views: MoneyViews, code: str) -> list[str]:
-    """Every member (aggregate id as text) any chain of which ``code`` funded or funds, in order."""
-    seg_t = views.registers.table("segments")
-    with views.engine.connect() as conn:
-        return sorted({r[0] for r in conn.execute(select(seg_t.c.member_id).where(seg_t.c.agreement_code == code))})
-
-
 def statement_streams(views: MoneyViews, payer_id: str) -> set[str]:
     """The aggregate ids (as text) of the payer's imported statements."""
     t = views.journal.table("statements")
     with views.engine.connect() as conn:
         return {str(r[0]) for r in conn.execute(select(t.c.aggregate_id).where(t.c.payer_id == payer_id))}
-
-
-def member_chains(views: MoneyViews, code: str, on: date | None = None) -> Chains:
-    """The chains of every member ever funded by ``code``; with ``on``, as they stood that day (chains enrolled,
-    payer changes decided, lapses and deaths effective by then: the rule of ``projections.reports.Facts``)."""
-    day = on.isoformat() if on is not None else None
-
-    def by(value: str | None) -> str | None:
-        return value if value is not None and (day is None or value <= day) else None
-
-    seg_t = views.registers.table("segments")
-    ids = funded_member_ids(views, code)
-    spells_t, members_t = views.registers.table("spells"), views.registers.table("members")
-    segments: dict[tuple[str, int], list[Segment]] = defaultdict(list)
-    spells: dict[str, list[Spell]] = defaultdict(list)
-    inputs: dict[int, tuple[tuple[Programme, ...], int, str]] = {}
-    died: dict[str, date | None] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        for s in sorted(views.rows(views.registers, "segments", seg_t.c.member_id.in_(chunk)),
-                        key=lambda s: (s["member_id"], s["spell_no"], s["from_period"], s["changed_on"])):
-            if by(s["changed_on"]) is None:
-                continue
-            segments[(s["member_id"], s["spell_no"])].append(Segment(
-                from_period=s["from_period"], agreement_code=s["agreement_code"], payer_id=s["payer_id"],
-                payer_type=s["payer_type"], fund_source=s["fund_source"]))
-        for s in sorted(views.rows(views.registers, "spells", spells_t.c.member_id.in_(chunk)),
-                        key=lambda s: (s["member_id"], s["spell_no"])):
-            if by(s["enrolled_on"]) is None:
-                continue
-            lapsed = by(s["lapsed_on"])
-            spell = Spell(
-                enrolled_on=date.fromisoformat(s["enrolled_on"]), anchor_day=s["anchor_day"],
-                first_period=s["first_period"], segments=segments[(s["member_id"], s["spell_no"])],
-                lapsed_on=date.fromisoformat(lapsed) if lapsed else None,
-                lapse_reason=s["lapse_reason"] if lapsed else None)
-            spells[s["member_id"]].append(spell)
-            inputs[id(spell)] = (tuple(Programme(p) for p in s["programmes"].split(",")), s["declared_income_rp"],
-                                 s["role"])
-        for m in views.rows(views.registers, "members", members_t.c.member_id.in_(chunk)):
-            died_on = by(m["died_on"])
-            died[m["member_id"]] = date.fromisoformat(died_on) if died_on else None
-    return Chains([(spells[m], died.get(m)) for m in ids if spells[m]], inputs)
-
-
-@dataclass(frozen=True, slots=True)
-class Expected:
-    """Members expected in one period and what they cost, per programme (each at its own tariff)."""
-
-    members: int
-    per_programme_rp: dict[Programme, int]
-
-    @property
-    def amount_rp(self) -> int:
-        return sum(self.per_programme_rp.values())
-
-
-def expected_by_period(views: MoneyViews, code: str, periods: Iterable[Period], on: date | None = None
-                       ) -> dict[str, Expected]:
-    """Members expected under ``code`` in each period (``ledger.billing.expected_spell``) and their cost at
-    the tariff in force, with each chain's programmes, declared income and role; with ``on``, from the chains
-    as they stood that day."""
-    agreement = views.agreement(code)
-    payer_type = PayerType(agreement["payer_type"])
-    chains = member_chains(views, code, on)
-    out = {}
-    for p in periods:
-        members = 0
-        amounts: dict[Programme, int] = defaultdict(int)
-        rates: dict[tuple[tuple[Programme, ...], int, str], dict[Programme, int]] = {}
-        for spells, died in chains.members:
-            spell = expected_spell(spells, died, code, p)
-            if spell is None:
-                continue
-            members += 1
-            key = chains.tariff_inputs[id(spell)]
-            rate = rates.get(key)
-            if rate is None:
-                rate = rates[key] = monthly_rate_rp(p, key[0], key[1], payer_type, key[2])
-            for programme, value in rate.items():
-                amounts[programme] += value
-        out[str(p)] = Expected(members, dict(sorted(amounts.items())))
-    return out
 
 
 def window(agreement: dict[str, Any]) -> list[Period]:
