@@ -24,10 +24,10 @@ from sqlalchemy import and_, case, func, select
 
 from ledger.billing import expected_spell, monthly_rate_rp
 from ledger.coverage import Segment, Spell
+from ledger.journal import PROGRAMME_OF_COMPONENT
 from ledger.values import PayerType, Period, Programme, period_range
 from projections.chain_counts import plain_chain_rows
 from projections.facts import Facts, self_or
-from projections.registers import PROGRAMME_OF_COMPONENT
 
 SELF = "SELF"
 """Self-paying members: one row for all of them (their payer ids are per member)."""

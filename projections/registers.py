@@ -38,12 +38,9 @@ from projections.chain_counts import CHAIN_COUNT_TABLES, CHAIN_EVENTS, ChainCoun
 from projections.paid_runs import PAID_TABLES, PaidWriter, define_paid_tables, paid_rows
 from projections.runner import Envelope, Projection, insert_rows
 
-PROGRAMME_OF_COMPONENT = {"jht_balance": "JHT"}
-
 CLUSTERED: dict[str, Any] = {"sqlite_with_rowid": False}
 """Tables keyed by text: on SQLite the rows live in their primary key's B-tree (WITHOUT ROWID), one
 structure to write instead of a rowid table plus its key index."""
-"""Benefit components paid from a fund other than the claim's own programme."""
 
 
 class Registers(Projection):

@@ -17,10 +17,11 @@ from sqlalchemy.engine import Engine
 from ledger.agreement import budget_in_force
 from ledger.billing import expected_spell, monthly_rate_rp
 from ledger.coverage import Segment, Spell
+from ledger.journal import PROGRAMME_OF_COMPONENT
 from ledger.values import PayerType, Period, Programme, period_range
 from projections.claim_register import claim_register
 from projections.facts import claim_on, register_rows
-from projections.registers import PROGRAMME_OF_COMPONENT, Registers
+from projections.registers import Registers
 
 CLAIM_PROGRAMME = {"JKM_DEATH": "JKM", "SCHOLARSHIP": "JKM"}
 SELF = "SELF"
