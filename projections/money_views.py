@@ -17,7 +17,7 @@ from ledger.billing import budget_status
 from ledger.errors import InvalidInput, NotFound
 from ledger.journal import account_type
 from ledger.reconciliation import OpenInvoice, StatementLine
-from ledger.values import Period, format_rp
+from ledger.values import Period, format_count, format_rp
 from projections.audit import position_recorded_by
 from projections.expected_members import expected_by_period
 from projections.journal import Journal, entry_count, entry_positions
@@ -346,8 +346,8 @@ def checks(views: MoneyViews, on: date, max_age_days: int | None) -> dict[str, A
     if debit != credit:
         breaches.append(f"trial balance: debits {format_rp(debit)} != credits {format_rp(credit)}")
     breaches += [f"entry at position {p}: {n} leg(s), off by {format_rp(d)}" for p, n, d in unbalanced]
-    breaches += [f"journal day totals: {kept.get(k, 0):,} entries of shape {k[0]} on {k[1]} kept, "
-                 f"{counted.get(k, 0):,} in the journal" for k in sorted(set(kept) | set(counted))
+    breaches += [f"journal day totals: {format_count(kept.get(k, 0))} entries of shape {k[0]} on {k[1]} kept, "
+                 f"{format_count(counted.get(k, 0))} in the journal" for k in sorted(set(kept) | set(counted))
                  if kept.get(k, 0) != counted.get(k, 0)]
     claims_t, refunds_t = (views.journal.table(n) for n in ("claims_payable", "refunds"))
     day = on.isoformat()

@@ -64,7 +64,8 @@ def test_a_report_reads_as_many_rows_for_many_members_as_for_few(ledger: Ledger,
     few = {name: _rows_read(ledger, fetched, name, agreement) for name in REPORTS}
     _enrol_and_pay(ledger, 100, 30)
     many = {name: _rows_read(ledger, fetched, name, agreement) for name in REPORTS}
-    # balances streams the chains one member at a time (the expected side is ledger.billing's rule, in Python):
-    # one row per chain more; its payments are summed in the database, except for one agreement's by_member
-    # section, which reads that agreement's paid member-periods (30 members × 3 periods)
-    assert many == {**few, "balances": few["balances"] + 30 + (90 if agreement else 0)}, (few, many)
+    # the whole ledger's balances count the plain chains per shape (projections.chain_counts: the 30 alike members
+    # are one row); one agreement's balances list its members, so they stream its chains one member at a time (the
+    # expected side is ledger.billing's rule, in Python): one row per chain more, and its by_member section reads
+    # that agreement's paid member-periods (30 members × 3 periods)
+    assert many == {**few, "balances": few["balances"] + (30 + 90 if agreement else 0)}, (few, many)
