@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, func, or_, select
 from sqlalchemy.engine import Connection
 
 from projections.kept_sums import add_to_sums
@@ -139,13 +139,17 @@ def _chunks(members: list[str]) -> Iterable[list[str]]:
 
 
 def plain_chain_rows(conn: Connection, counts: Table, day: str, scope: str | None,
-                     key: tuple[str, ...] = KEY) -> Iterator[tuple[Any, ...]]:
+                     key: tuple[str, ...] = KEY, active_only: bool = False) -> Iterator[tuple[Any, ...]]:
     """The ``key`` columns (NULLs back from ``''`` and :data:`NO_NUMBER`) and counts of the plain chains enrolled
     by ``day``, grouped by ``key`` (of agreement ``scope``, if given: a plain chain has one payer, so it is in
-    scope exactly when that payer is)."""
+    scope exactly when that payer is); ``active_only``: only the chains active on ``day``
+    (``projections.facts.Facts.active``: not lapsed by then, the member not dead before it)."""
     columns = [counts.c[k] for k in key]
     query = (select(*columns, func.sum(counts.c.chains)).where(counts.c.chains > 0, counts.c.enrolled_on <= day)
              .group_by(*columns))
+    if active_only:
+        query = query.where(or_(counts.c.lapsed_on == "", counts.c.lapsed_on > day),
+                            or_(counts.c.died_on == "", counts.c.died_on >= day))
     if scope is not None:
         query = query.where(counts.c.agreement_code == scope)
     for row in conn.execution_options(yield_per=ROWS_PER_FETCH).execute(query):

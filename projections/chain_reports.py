@@ -11,14 +11,15 @@ grows with the number of chains or payments — only with the report's own size.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import date
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
-from projections.chain_counts import MEMBERS_KEY, plain_chain_rows
+from projections.chain_counts import plain_chain_rows
 from projections.facts import Facts, count_by, last_covered_index, period_index, self_or
 from projections.member_months import active_by_month
 
@@ -43,9 +44,10 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
     one_payer: list[tuple[str, str, str | None, str | None, int]] = []
     first_enrolled: str | None = None
     with facts.engine.connect() as conn:
-        plain = plain_chains(conn, facts)
+        plain_days = plain_chain_days(conn, facts)
+        plain_active = plain_chains_active(conn, facts)
         facts = facts.entangled()  # from here on, the chains the counts do not hold
-        for code, enrolled_on, lapse_code, reason, lapsed_on, died_on, changed, n in [*plain.days,
+        for code, enrolled_on, lapse_code, reason, lapsed_on, died_on, changed, n in [*plain_days,
                                                                                    *_chain_days(conn, facts)]:
             per_agreement[code]["enrolled"] += n
             monthly[enrolled_on[:7]]["enrolments"] += n
@@ -61,7 +63,10 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
         active = (select(facts.segment_at(ch, lambda fp: fp <= facts.period_on(ch.c.anchor_day)).label("code"),
                          ch.c.region_code, ch.c.role, ch.c.village_code)
                   .where(facts.active(ch)).subquery("active"))
-        for code, region, role, village, n in [*plain.active, *count_by(conn, active)]:
+        plain_people = 0
+        for plain, (code, region, role, village, n) in chain(((True, r) for r in plain_active),
+                                                             ((False, r) for r in count_by(conn, active))):
+            plain_people += n if plain else 0
             per_agreement[code]["active"] += n
             by_region[region] += n
             by_role[role] += n
@@ -69,7 +74,7 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
                 by_village[village] += n
         ch = facts.chains()
         active_people = conn.execute(select(func.count(func.distinct(ch.c.member_id))).where(facts.active(ch))
-                                     ).scalar_one() + sum(row[-1] for row in plain.active)
+                                     ).scalar_one() + plain_people
         everything = facts.paid()
         paid = everything.where(everything.selected_columns.late == 1).subquery("late")
         for month, n in _grouped(conn, paid, lambda p: [func.substr(p.c.paid_on, 1, 7)]):
@@ -94,33 +99,31 @@ def members_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, An
     return sections, {"active_members": int(active_people), "enrolled_chains": enrolled, "died": int(died)}
 
 
-@dataclass
-class PlainChains:
-    """The plain chains' rows of the members report's queries (``projections.chain_counts``), as the queries
-    over the registers give them for the other chains: ``days`` as :func:`_chain_days`, ``active`` as the active
-    chains' ``(agreement, region, role, village, chains)``. A plain chain has one payer, so the agreement of
-    every period is the one it was enrolled under, and it is never taken over."""
-
-    days: list[tuple[Any, ...]] = field(default_factory=list)
-    active: list[tuple[Any, ...]] = field(default_factory=list)
+PLAIN_DAYS_KEY = ("agreement_code", "enrolled_on", "lapsed_on", "lapse_reason", "died_on")
+PLAIN_ACTIVE_KEY = ("agreement_code", "region_code", "role", "village_code")
 
 
-def plain_chains(conn: Connection, facts: Facts) -> PlainChains:
-    """The plain chains enrolled by ``on`` (in scope), with their lapse and death as known on ``on`` and
-    whether they are active then (:meth:`projections.facts.Facts.active`: not lapsed by ``on``, the member not
-    dead before it)."""
-    out = PlainChains()
+def plain_chain_days(conn: Connection, facts: Facts) -> list[tuple[Any, ...]]:
+    """The plain chains (``projections.chain_counts``) enrolled by ``on`` (in scope) as :func:`_chain_days` gives
+    the others': a plain chain has one payer, so the agreement of its lapse is the one it was enrolled under, and
+    it never changed payer. Rows are bounded by the calendar, as there."""
     day = facts.day
-    for agreement, enrolled_on, lapsed_on, reason, died_on, region, village, role, n in plain_chain_rows(
-            conn, facts.table("chain_counts"), day, facts.scope, MEMBERS_KEY):
+    out = []
+    for agreement, enrolled_on, lapsed_on, reason, died_on, n in plain_chain_rows(
+            conn, facts.table("chain_counts"), day, facts.scope, PLAIN_DAYS_KEY):
         code = agreement or "SELF"
         lapsed = lapsed_on if lapsed_on is not None and lapsed_on <= day else None
         died = died_on if died_on is not None and died_on <= day else None
-        out.days.append((code, enrolled_on, code if lapsed else None, reason if lapsed else None, lapsed, died, 0,
-                         n))
-        if lapsed is None and (died is None or died >= day):
-            out.active.append((code, region, role, village, n))
+        out.append((code, enrolled_on, code if lapsed else None, reason if lapsed else None, lapsed, died, 0, n))
     return out
+
+
+def plain_chains_active(conn: Connection, facts: Facts) -> Iterator[tuple[Any, ...]]:
+    """``(agreement, region, role, village, chains)`` of the plain chains active on ``on`` (in scope), streamed:
+    as many rows as the report has villages."""
+    for agreement, region, role, village, n in plain_chain_rows(conn, facts.table("chain_counts"), facts.day,
+                                                                facts.scope, PLAIN_ACTIVE_KEY, active_only=True):
+        yield agreement or "SELF", region, role, village, n
 
 
 def _grouped(conn: Connection, source: Any, keys: Any) -> list[tuple[Any, ...]]:
