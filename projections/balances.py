@@ -180,15 +180,12 @@ def plain_chain_shapes(facts: Facts) -> Iterator[tuple[ChainRows, int]]:
     """The plain chains enrolled by ``on`` (``projections.chain_counts``: one chain, one payer), as the
     :data:`ChainRows` :func:`members_chain_rows` would give each of their members (its first chain, one segment
     from its first period, lapse and death as known on ``on``), with how many members have each."""
-    day = facts.day
     with facts.engine.connect() as conn:
         for (enrolled_on, first_period, anchor_day, role, income, programmes, lapsed_on, reason, died_on, code,
-             payer_id, payer_type, fund_source, count) in plain_chain_rows(conn, facts.table("chain_counts"), day,
-                                                                            None, _SHAPE):
-            lapsed = lapsed_on if lapsed_on is not None and lapsed_on <= day else None
-            died = died_on if died_on is not None and died_on <= day else None
-            row = (1, enrolled_on, first_period, anchor_day, role, income, programmes, lapsed,
-                   reason if lapsed else None, died, first_period, code, payer_id, payer_type, fund_source)
+             payer_id, payer_type, fund_source, count) in plain_chain_rows(conn, facts.table("chain_counts"),
+                                                                            facts.day, None, _SHAPE):
+            row = (1, enrolled_on, first_period, anchor_day, role, income, programmes, lapsed_on, reason, died_on,
+                   first_period, code, payer_id, payer_type, fund_source)
             yield (row,), count
 
 

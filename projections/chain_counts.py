@@ -1,12 +1,14 @@
-"""Counts of the plain membership chains, kept up to date with the registers: what the members report reads
-instead of scanning every chain.
+"""Counts of the plain membership chains, kept up to date with the registers: what the members report, the
+balances and the expected members read instead of scanning every chain.
 
 Almost every member has one chain (kepesertaan) with one payer from enrolment to lapse. Such a chain is decided,
-for every ``--on`` day, by eight facts alone: its agreement, the days it was enrolled, lapsed and its member died,
-the lapse's reason, and the member's region, village and role. ``chain_counts`` holds how many chains share each
-combination of them, so the report's figures for those chains are a fold over a table whose size is bounded by
-the calendar and the villages, not by the members. A member with a second chain or a second payer segment is
-*entangled* (``entangled_members``, one row each): its chains are read from the registers as before.
+for every ``--on`` day, by a few facts alone: its agreement, the days it was enrolled, lapsed and its member died,
+the lapse's reason, the member's region, village and role (:data:`MEMBERS_KEY`: the members report), and what its
+expected months and tariffs depend on (:data:`SHAPE_KEY`: balances, billing, reconciliation). ``chain_counts``
+holds how many chains share each combination of them, so the reports' figures for those chains are a fold over a
+table whose size is bounded by the calendar, the villages and the income levels, not by the members. A member
+with a second chain or a second payer segment is *entangled* (``entangled_members``, one row each): its chains
+are read from the registers as before.
 
 Invariants, after every batch the registers apply:
 - a member is in exactly one of the two: counted in ``chain_counts`` (one segment in all its chains, hence one
@@ -23,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, func, or_, select
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 
 from projections.kept_sums import add_to_sums
@@ -141,10 +143,18 @@ def _chunks(members: list[str]) -> Iterable[list[str]]:
 def plain_chain_rows(conn: Connection, counts: Table, day: str, scope: str | None,
                      key: tuple[str, ...] = KEY, active_only: bool = False) -> Iterator[tuple[Any, ...]]:
     """The ``key`` columns (NULLs back from ``''`` and :data:`NO_NUMBER`) and counts of the plain chains enrolled
-    by ``day``, grouped by ``key`` (of agreement ``scope``, if given: a plain chain has one payer, so it is in
-    scope exactly when that payer is); ``active_only``: only the chains active on ``day``
+    by ``day``, as known on ``day`` (a lapse, its reason and a death only if effective by then: the rule of
+    ``projections.facts.Facts.chains``), grouped by ``key`` (of agreement ``scope``, if given: a plain chain has one
+    payer, so it is in scope exactly when that payer is); ``active_only``: only the chains active on ``day``
     (``projections.facts.Facts.active``: not lapsed by then, the member not dead before it)."""
-    columns = [counts.c[k] for k in key]
+
+    def by_day(value: Any, fact: Any) -> Any:
+        return case((and_(fact != "", fact <= day), value), else_="")
+
+    dated = {"lapsed_on": by_day(counts.c.lapsed_on, counts.c.lapsed_on),
+             "lapse_reason": by_day(counts.c.lapse_reason, counts.c.lapsed_on),
+             "died_on": by_day(counts.c.died_on, counts.c.died_on)}
+    columns = [dated[k].label(k) if k in dated else counts.c[k] for k in key]
     query = (select(*columns, func.sum(counts.c.chains)).where(counts.c.chains > 0, counts.c.enrolled_on <= day)
              .group_by(*columns))
     if active_only:

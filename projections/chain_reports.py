@@ -107,14 +107,11 @@ def plain_chain_days(conn: Connection, facts: Facts) -> list[tuple[Any, ...]]:
     """The plain chains (``projections.chain_counts``) enrolled by ``on`` (in scope) as :func:`_chain_days` gives
     the others': a plain chain has one payer, so the agreement of its lapse is the one it was enrolled under, and
     it never changed payer. Rows are bounded by the calendar, as there."""
-    day = facts.day
     out = []
     for agreement, enrolled_on, lapsed_on, reason, died_on, n in plain_chain_rows(
-            conn, facts.table("chain_counts"), day, facts.scope, PLAIN_DAYS_KEY):
+            conn, facts.table("chain_counts"), facts.day, facts.scope, PLAIN_DAYS_KEY):
         code = agreement or "SELF"
-        lapsed = lapsed_on if lapsed_on is not None and lapsed_on <= day else None
-        died = died_on if died_on is not None and died_on <= day else None
-        out.append((code, enrolled_on, code if lapsed else None, reason if lapsed else None, lapsed, died, 0, n))
+        out.append((code, enrolled_on, code if lapsed_on else None, reason, lapsed_on, died_on, 0, n))
     return out
 
 

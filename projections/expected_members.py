@@ -114,9 +114,6 @@ def plain_shapes(views: MoneyViews, code: str, day: str | None
     """The plain chains ``code`` funds (``projections.chain_counts``: one chain, one payer), one per shape, as
     :func:`member_chains` builds a member's (enrolled by ``day``, lapse and death as known then), their tariff
     inputs, and how many members have each shape."""
-    def by(value: str | None) -> str | None:
-        return value if value is not None and (day is None or value <= day) else None
-
     members: list[tuple[list[Spell], date | None]] = []
     inputs: dict[int, tuple[tuple[Programme, ...], int, str]] = {}
     weights: list[int] = []
@@ -124,13 +121,11 @@ def plain_shapes(views: MoneyViews, code: str, day: str | None
         for (enrolled_on, first_period, anchor_day, lapsed_on, reason, died_on, programmes, income, role, payer_id,
              payer_type, fund_source, n) in plain_chain_rows(conn, views.registers.table("chain_counts"),
                                                              day or EVERY_DAY, code, _PLAIN_SHAPE):
-            lapsed, died = by(lapsed_on), by(died_on)
             spell = Spell(enrolled_on=date.fromisoformat(enrolled_on), anchor_day=anchor_day, first_period=first_period,
                           segments=[Segment(from_period=first_period, agreement_code=code, payer_id=payer_id,
                                             payer_type=payer_type, fund_source=fund_source)],
-                          lapsed_on=date.fromisoformat(lapsed) if lapsed else None,
-                          lapse_reason=reason if lapsed else None)
-            members.append(([spell], date.fromisoformat(died) if died else None))
+                          lapsed_on=date.fromisoformat(lapsed_on) if lapsed_on else None, lapse_reason=reason)
+            members.append(([spell], date.fromisoformat(died_on) if died_on else None))
             inputs[id(spell)] = (tuple(Programme(p) for p in programmes.split(",")), income, role)
             weights.append(n)
     return members, inputs, weights
