@@ -58,6 +58,12 @@ def _bulk_write(out: dict[str, Any]) -> list[Line]:
             target = 0.25
         lines.append(Line("bulk_write", f"bulk ingest, {r['store']}, {r['variant']} ({r['members']:,} members)",
                           r["events_per_s"], "ev/s", r["raw_rows_per_s"], r["ratio"], target, "ratio", True))
+        for key, what in (("full", "its every row written by the store alone"),
+                          ("chain", "its events and chain alone, no snapshot row")):
+            if r.get(f"floor_{key}_s"):  # results saved before bench.bulk_floor have none
+                lines.append(Line("bulk_write", f"↳ floor, {r['store']}, {r['variant']}: {what}",
+                                  r["events"] / r[f"floor_{key}_s"], "ev/s", r["raw_rows_per_s"],
+                                  r[f"floor_{key}_ratio"], target, "ratio", True))
     return lines
 
 

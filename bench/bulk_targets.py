@@ -63,12 +63,15 @@ class Target(Protocol):
 
     store: str
 
-    def open_ledger(self, clock: SimulatedClock) -> Ledger: ...
+    def open_ledger(self, clock: SimulatedClock, name: str = "ledger") -> Ledger:
+        """A fresh ledger store (``name`` tells a second one of the same variant apart)."""
+        ...
 
     def ledger_settings(self, ledger: Ledger) -> dict[str, str]: ...
 
-    def raw_insert(self, rows: Sequence[RawRow]) -> tuple[float, dict[str, str]]:
-        """Insert ``rows`` into an empty table in one transaction; return (seconds, effective settings)."""
+    def raw_insert(self, chunks: Sequence[Sequence[RawRow]], name: str = "raw") -> tuple[float, dict[str, str]]:
+        """Insert the rows of ``chunks`` into an empty table named by ``name``, one transaction per chunk (the
+        baseline: one chunk); return (seconds, effective settings)."""
         ...
 
     def cleanup(self) -> None: ...
@@ -93,23 +96,23 @@ class SQLiteTarget:
         self.directory = workdir / f"sqlite-{variant}"
         self.directory.mkdir(parents=True, exist_ok=False)
 
-    def open_ledger(self, clock: SimulatedClock) -> Ledger:
-        _use_key_file(self.directory / "ledger.key")
-        return bootstrap(f"sqlite:///{self.directory / 'ledger.db'}", clock=clock)
+    def open_ledger(self, clock: SimulatedClock, name: str = "ledger") -> Ledger:
+        _use_key_file(self.directory / f"{name}.key")
+        return bootstrap(f"sqlite:///{self.directory / f'{name}.db'}", clock=clock)
 
     def ledger_settings(self, ledger: Ledger) -> dict[str, str]:
         datastore: Any = ledger.store.recorder.datastore
         with datastore.transaction(commit=False) as cursor:
             return {f"ledger_{k}": v for k, v in _sqlite_pragmas(cursor).items()}
 
-    def raw_insert(self, rows: Sequence[RawRow]) -> tuple[float, dict[str, str]]:
+    def raw_insert(self, chunks: Sequence[Sequence[RawRow]], name: str = "raw") -> tuple[float, dict[str, str]]:
         # what the library binds: the id as 32 hex digits (built before timing: the baseline is the database)
-        params = [(oid.hex, version, topic, state) for oid, version, topic, state in rows]
-        conn = _sqlite_connect_like_library(self.directory / "raw.db")
+        params = [[(oid.hex, version, topic, state) for oid, version, topic, state in rows] for rows in chunks]
+        conn = _sqlite_connect_like_library(self.directory / f"{name}.db")
         try:
             conn.execute(RAW_SQLITE_TABLE_DDL)
             settings = {f"raw_{k}": v for k, v in _sqlite_pragmas(conn.cursor()).items()}
-            _, raw_s = timed(lambda: _sqlite_insert_one_transaction(conn, params))
+            _, raw_s = timed(lambda: _sqlite_insert_transactions(conn, params))
         finally:
             conn.close()
         return raw_s, settings
@@ -132,12 +135,14 @@ def _sqlite_connect_like_library(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _sqlite_insert_one_transaction(conn: sqlite3.Connection, params: Sequence[tuple[str, int, str, bytes]]) -> None:
-    """Explicit BEGIN (autocommit mode, as the library does), one ``executemany``, COMMIT."""
+def _sqlite_insert_transactions(conn: sqlite3.Connection,
+                                chunks: Sequence[Sequence[tuple[str, int, str, bytes]]]) -> None:
+    """Per chunk: explicit BEGIN (autocommit mode, as the library does), one ``executemany``, COMMIT."""
     cursor = conn.cursor()
-    cursor.execute("BEGIN")
-    cursor.executemany("INSERT INTO stored_events VALUES (?,?,?,?)", params)
-    conn.commit()
+    for params in chunks:
+        cursor.execute("BEGIN")
+        cursor.executemany("INSERT INTO stored_events VALUES (?,?,?,?)", params)
+        conn.commit()
 
 
 def _sqlite_pragmas(cursor: Any) -> dict[str, str]:
@@ -159,29 +164,35 @@ class PostgresTarget:
         self.key_file = workdir / f"postgres-{variant}.key"
         self.ledger_schema = f"bench_{variant}_{token}"
         self.raw_schema = f"bench_raw_{variant}_{token}"
+        self.extra_schemas: set[str] = set()
 
-    def open_ledger(self, clock: SimulatedClock) -> Ledger:
-        _use_key_file(self.key_file)
+    def open_ledger(self, clock: SimulatedClock, name: str = "ledger") -> Ledger:
+        schema = self.ledger_schema if name == "ledger" else f"{self.ledger_schema}_{name}"
+        self.extra_schemas.add(schema)
+        _use_key_file(self.key_file if name == "ledger" else self.key_file.with_suffix(f".{name}.key"))
         sep = "&" if "?" in self.pg_url else "?"
-        return bootstrap(f"{self.pg_url}{sep}schema={self.ledger_schema}", clock=clock)
+        return bootstrap(f"{self.pg_url}{sep}schema={schema}", clock=clock)
 
     def ledger_settings(self, ledger: Ledger) -> dict[str, str]:
         with psycopg.connect(self.pg_url) as conn:
             return {f"server_{k}": v for k, v in _pg_settings(conn).items()}
 
-    def raw_insert(self, rows: Sequence[RawRow]) -> tuple[float, dict[str, str]]:
+    def raw_insert(self, chunks: Sequence[Sequence[RawRow]], name: str = "raw") -> tuple[float, dict[str, str]]:
+        schema = self.raw_schema if name == "raw" else f"{self.raw_schema}_{name}"
+        self.extra_schemas.add(schema)
         with psycopg.connect(self.pg_url) as conn:
-            _create_raw_pg_table(conn, self.raw_schema)
+            _create_raw_pg_table(conn, schema)
             conn.commit()
             settings = {f"raw_{k}": v for k, v in _pg_settings(conn).items()}
-            _, raw_s = timed(lambda: _pg_copy_one_transaction(conn, self.raw_schema, rows))
+            _, raw_s = timed(lambda: _pg_copy_transactions(conn, schema, chunks))
         return raw_s, settings
 
     def cleanup(self) -> None:
         with psycopg.connect(self.pg_url, autocommit=True) as conn:
-            for schema in (self.ledger_schema, self.raw_schema):
+            for schema in (self.ledger_schema, self.raw_schema, *sorted(self.extra_schemas)):
                 conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-        self.key_file.unlink(missing_ok=True)
+        for key_file in self.key_file.parent.glob(f"{self.key_file.stem}*.key"):
+            key_file.unlink(missing_ok=True)
 
     def location(self) -> str:
         return f"schemas {self.ledger_schema} and {self.raw_schema} (key file {self.key_file})"
@@ -202,16 +213,17 @@ def _create_raw_pg_table(conn: psycopg.Connection[Any], schema: str) -> None:
         sql.Identifier(f"{RAW_PG_TABLE}_notification_id_idx"), table))
 
 
-def _pg_copy_one_transaction(conn: psycopg.Connection[Any], schema: str, rows: Sequence[RawRow]) -> None:
-    """psycopg 3 binary COPY of every row, then COMMIT."""
+def _pg_copy_transactions(conn: psycopg.Connection[Any], schema: str, chunks: Sequence[Sequence[RawRow]]) -> None:
+    """Per chunk: psycopg 3 binary COPY of its rows, then COMMIT."""
     statement = sql.SQL(
         "COPY {} (originator_id, originator_version, topic, state) FROM STDIN WITH (FORMAT BINARY)"
     ).format(sql.Identifier(schema, RAW_PG_TABLE))
-    with conn.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.set_types(RAW_PG_TYPES)
-        for row in rows:
-            copy.write_row(row)
-    conn.commit()
+    for rows in chunks:
+        with conn.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.set_types(RAW_PG_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
 
 
 def _pg_settings(conn: psycopg.Connection[Any]) -> dict[str, str]:

@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from bench.bulk_floor import FloorRun, command_chunks, measure_floors, with_snapshots
 from bench.bulk_targets import PostgresTarget, RawRow, SQLiteTarget, Target
 from bench.bulk_targets import log as log  # re-exported: bench.rebuild, bench.scale and bench.single import them here
 from bench.bulk_targets import timed as timed
@@ -123,6 +124,8 @@ class BulkRun:
     import_s: float
     pay_s: float
     quote_s: float
+    marks: list[int] = field(default_factory=list)
+    """The log's last notification id after each command (import, then each payment)."""
 
     @property
     def bulk_s(self) -> float:
@@ -158,6 +161,19 @@ class VariantResult:
     """The machine's 1-, 5- and 15-minute load averages when the variant finished."""
     settings: dict[str, str] = field(default_factory=dict)
     """Effective write settings of the ledger's connection and of the raw one (to prove they match)."""
+    floor_commits_s: float = 0.0
+    floor_chain_s: float = 0.0
+    floor_full_s: float = 0.0
+    """:mod:`bench.bulk_floor`: the same rows written raw one transaction per command, then through the store
+    with the chain, then with the snapshot rows too."""
+    floor_commits_ratio: float = 0.0
+    floor_chain_ratio: float = 0.0
+    floor_full_ratio: float = 0.0
+    """Each floor's events/s over the raw rows/s: the best ratio a bulk path writing those rows could reach."""
+
+    @property
+    def floor_ratios(self) -> str:
+        return f"{self.floor_commits_ratio:.2f}/{self.floor_chain_ratio:.2f}/{self.floor_full_ratio:.2f}"
 
 
 def per_s(count: int, elapsed_s: float) -> float:
@@ -177,9 +193,14 @@ class RawRun:
     settings: dict[str, str]
 
 
-def variant_result(store: str, variant: str, workload: Workload, run: BulkRun, raw: RawRun) -> VariantResult:
+def variant_result(store: str, variant: str, workload: Workload, run: BulkRun, raw: RawRun,
+                   floor: FloorRun) -> VariantResult:
     events_per_s = per_s(run.events, run.bulk_s)
     raw_rows_per_s = per_s(len(raw.rows), raw.raw_s)
+
+    def floor_ratio(seconds: float) -> float:
+        return per_s(run.events, seconds) / raw_rows_per_s
+
     ratio = events_per_s / raw_rows_per_s
     target = RATIO_TARGET_DISTINCT if workload.distinct_states == 0 else RATIO_TARGETS[store]
     return VariantResult(
@@ -189,6 +210,9 @@ def variant_result(store: str, variant: str, workload: Workload, run: BulkRun, r
         raw_s=raw.raw_s, raw_rows_per_s=raw_rows_per_s, ratio=ratio,
         ratio_with_quote=per_s(run.events, run.bulk_s + run.quote_s) / raw_rows_per_s, target=target,
         target_met=ratio >= target, load=load(), settings=raw.settings,
+        floor_commits_s=floor.commits_s, floor_chain_s=floor.chain_s, floor_full_s=floor.full_s,
+        floor_commits_ratio=floor_ratio(floor.commits_s), floor_chain_ratio=floor_ratio(floor.chain_s),
+        floor_full_ratio=floor_ratio(floor.full_s),
     )
 
 
@@ -268,6 +292,7 @@ def run_bulk(ledger: Ledger, clock: SimulatedClock, workload: Workload, variant:
     sign_agreement(ledger)
     after_id = ledger.store.max_notification_id()
     import_s = import_members(ledger, clock, workload, profiler)
+    marks = [ledger.store.max_notification_id()]
     log(f"  imported {workload.members} members in {import_s:.2f}s")
     quote_s = pay_s = 0.0
     plan = payment_plan(variant)
@@ -275,11 +300,12 @@ def run_bulk(ledger: Ledger, clock: SimulatedClock, workload: Workload, variant:
         one_quote_s, one_pay_s = pay(ledger, clock, payment, workload.members, profiler)
         quote_s += one_quote_s
         pay_s += one_pay_s
+        marks.append(ledger.store.max_notification_id())
         log(f"  paid {','.join(payment.periods) if len(payment.periods) == 1 else variant} "
             f"in {one_pay_s:.2f}s (quote {one_quote_s:.2f}s)")
     last_id = ledger.store.max_notification_id()
     return BulkRun(payments=len(plan), events=last_id - after_id, after_notification_id=after_id,
-                   last_notification_id=last_id, import_s=import_s, pay_s=pay_s, quote_s=quote_s)
+                   last_notification_id=last_id, import_s=import_s, pay_s=pay_s, quote_s=quote_s, marks=marks)
 
 
 def written_rows(ledger: Ledger, after_id: int, last_id: int) -> list[RawRow]:
@@ -329,13 +355,16 @@ def run_variant(target: Target, workload: Workload, variant: str, profiler: cPro
         run = run_bulk(ledger, clock, workload, variant, profiler)
         rows = written_rows(ledger, run.after_notification_id, run.last_notification_id)
         settings = target.ledger_settings(ledger)
+        commands = with_snapshots(ledger, command_chunks(rows, run.after_notification_id, run.marks))
     finally:
         ledger.close()
     if len(rows) != run.events:
         raise RuntimeError(f"read back {len(rows)} rows but the notification ids say {run.events} events")
-    raw_s, raw_settings = target.raw_insert(rows)
+    raw_s, raw_settings = target.raw_insert([rows])
     log(f"  raw insert of {len(rows)} rows ({state_bytes(rows) / 1e6:.1f} MB of state) in {raw_s:.2f}s")
-    return variant_result(target.store, variant, workload, run, RawRun(rows, raw_s, {**settings, **raw_settings}))
+    floor = measure_floors(target, clock, commands)
+    return variant_result(target.store, variant, workload, run, RawRun(rows, raw_s, {**settings, **raw_settings}),
+                          floor)
 
 
 # --- reporting --------------------------------------------------------------------------------------
@@ -353,6 +382,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("raw rows/s", "raw_rows_per_s", "{:>10,.0f}"),
     ("ratio", "ratio", "{:>6.3f}"),
     ("ratio+q", "ratio_with_quote", "{:>7.3f}"),
+    ("floors", "floor_ratios", "{}"),
     ("load", "load", "{0[0]:>5.2f}"),
 ]
 
@@ -372,6 +402,8 @@ def format_table(workload: Workload, results: Sequence[VariantResult]) -> str:
     lines.append("")
     lines.append("seconds = import + payments (execute only); quote s = the payments' quotes, timed apart; "
                  "ratio = events/s / raw rows/s; ratio+q = the same with the quote seconds counted; "
+                 "floors = the ratios of the same rows written raw one transaction per command / through the "
+                 "store with the chain / with the snapshot rows too (bench/bulk_floor.py); "
                  "load = 1-minute load average")
     for r in results:
         verdict = "met" if r.target_met else "NOT met"
