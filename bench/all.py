@@ -98,6 +98,10 @@ def _single(out: dict[str, Any]) -> list[Line]:
     for r in out["results"]:
         lines.append(Line("single", f"one member payment in process vs the plain library, {r['store']}",
                           r["payments_per_s"], "cmd/s", r["plain_saves_per_s"], r["ratio"], 0.5, "ratio", True))
+        if r.get("floor_full_per_s"):  # results saved before the floors have none
+            lines.append(Line("single", f"↳ floor, {r['store']}: each payment's rows written by the store alone",
+                              r["floor_full_per_s"], "cmd/s", r["plain_saves_per_s"], r["floor_full_ratio"], 0.5,
+                              "ratio", True))
         lines.append(Line("single", f"one member payment in process, p99, {r['store']}", r["p99_ms"], "ms", None,
                           None, r["p99_target_ms"], "value", False))
     return lines

@@ -80,8 +80,10 @@ def with_snapshots(ledger: Ledger, chunks: Sequence[list[RawRow]]) -> list[Comma
     return out
 
 
-def _write_through_store(target: Target, clock: SimulatedClock, name: str, commands: Sequence[CommandRows],
-                         snapshots: bool) -> float:
+def write_through_store(target: Target, clock: SimulatedClock, name: str, commands: Sequence[CommandRows],
+                        snapshots: bool) -> float:
+    """Seconds to write ``commands`` into a fresh ledger store ``name``, one ``write_rows`` (one transaction)
+    each; with or without their snapshot rows."""
     ledger = target.open_ledger(clock, name)
     try:
         def write() -> None:
@@ -102,8 +104,8 @@ def _write_through_store(target: Target, clock: SimulatedClock, name: str, comma
 def measure_floors(target: Target, clock: SimulatedClock, commands: Sequence[CommandRows]) -> FloorRun:
     """The three floors of the module's docstring, for the same rows, in this order."""
     commits_s, _ = target.raw_insert([c.events for c in commands], name="commits")
-    chain_s = _write_through_store(target, clock, "floor_chain", commands, snapshots=False)
-    full_s = _write_through_store(target, clock, "floor_full", commands, snapshots=True)
+    chain_s = write_through_store(target, clock, "floor_chain", commands, snapshots=False)
+    full_s = write_through_store(target, clock, "floor_full", commands, snapshots=True)
     log(f"  floors ({len(commands)} transactions): raw per command {commits_s:.2f}s, + chain {chain_s:.2f}s, "
         f"+ snapshot rows {full_s:.2f}s")
     return FloorRun(commits_s=commits_s, chain_s=chain_s, full_s=full_s)

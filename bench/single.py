@@ -35,6 +35,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from psycopg import sql
 
+from bench.bulk_floor import command_chunks, with_snapshots, write_through_store
 from bench.bulk_write import (
     AGREEMENT_ID,
     BENCH_ACTOR,
@@ -49,6 +50,7 @@ from bench.bulk_write import (
     require_postgres,
     selected,
     sign_agreement,
+    written_rows,
 )
 from bench.common import load, save_result
 from cli.seed_demo import synthetic_nik
@@ -90,6 +92,15 @@ class SingleResult:
     ratio_met: bool
     p99_met: bool
     load: list[float]
+    events: int = 0
+    """Events the counted payments wrote."""
+    floor_chain_per_s: float = 0.0
+    floor_full_per_s: float = 0.0
+    """The counted payments' very rows written again by the store alone, one transaction per payment
+    (:func:`bench.bulk_floor.write_through_store`): events and chain, then with the snapshot rows too."""
+    floor_chain_ratio: float = 0.0
+    floor_full_ratio: float = 0.0
+    """Each floor over the plain library's saves/s: the best ratio a payment writing those rows could reach."""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -97,9 +108,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def pay_one_by_one(store: str, workdir: Path, pg_url: str, members: int, payments: int, warmup: int
-                   ) -> tuple[list[float], str]:
-    """Seconds of each counted ``execute``; the store URL's library environment comes from the same target."""
+@dataclass(frozen=True)
+class PaidOneByOne:
+    timings: list[float]
+    """Seconds of each counted ``execute``."""
+    url: str
+    """The store's URL (the plain library's environment comes from the same settings)."""
+    events: int
+    floor_chain_s: float
+    floor_full_s: float
+
+
+def pay_one_by_one(store: str, workdir: Path, pg_url: str, members: int, payments: int, warmup: int) -> PaidOneByOne:
+    """Each counted payment timed, then its rows written again by the store alone (the floors)."""
     target = make_target(store, workdir, "single", pg_url)
     clock = SimulatedClock(datetime(YEAR, 1, 2, 8, tzinfo=WIB))
     ledger = target.open_ledger(clock)
@@ -111,17 +132,27 @@ def pay_one_by_one(store: str, workdir: Path, pg_url: str, members: int, payment
         quote = bulk.quote_cohort(ledger, AGREEMENT_ID, [f"{YEAR}-01"], PAID_ON)
         rate = quote["amount_rp"] // quote["members_payable"]
         timings = []
+        marks: list[int] = []
         for k in range(warmup + payments):
+            if k == warmup:
+                first_id = ledger.store.max_notification_id()
             command = PayContribution(nik=synthetic_nik(NIK_REGION, k), periods=[f"{YEAR}-01"], amount_rp=rate,
                                       payment_reference=f"R-{k}", command_id=f"pay-{k}", effective_on=PAID_ON)
             start = time.perf_counter()
             execute(ledger, command, BENCH_ACTOR)
             if k >= warmup:
                 timings.append(time.perf_counter() - start)
+                marks.append(ledger.store.max_notification_id())
+        rows = written_rows(ledger, first_id, marks[-1])
+        commands = with_snapshots(ledger, command_chunks(rows, first_id, marks))
+        ledger.close()
+        assert len(commands) == payments, "every payment wrote at least one event"
+        chain_s = write_through_store(target, clock, "floor_chain", commands, snapshots=False)
+        full_s = write_through_store(target, clock, "floor_full", commands, snapshots=True)
     finally:
         ledger.close()
         target.cleanup()
-    return timings, url
+    return PaidOneByOne(timings, url, len(rows), chain_s, full_s)
 
 
 def plain_saves_per_s(url: str, workdir: Path, saves: int, warmup: int) -> float:
@@ -154,14 +185,18 @@ def plain_saves_per_s(url: str, workdir: Path, saves: int, warmup: int) -> float
 
 def run_store(store: str, workdir: Path, args: argparse.Namespace) -> SingleResult:
     log(f"{store}: {args.members} members, {args.payments} single payments after {args.warmup} warm-up")
-    timings, url = pay_one_by_one(store, workdir, args.pg_url, args.members, args.payments, args.warmup)
-    plain = plain_saves_per_s(url, workdir, args.payments, args.warmup)
+    paid = pay_one_by_one(store, workdir, args.pg_url, args.members, args.payments, args.warmup)
+    timings = paid.timings
+    plain = plain_saves_per_s(paid.url, workdir, args.payments, args.warmup)
     per_s = len(timings) / sum(timings)
     p99 = percentile(timings, 0.99) * 1000
     ratio = per_s / plain
+    chain_per_s, full_per_s = len(timings) / paid.floor_chain_s, len(timings) / paid.floor_full_s
     return SingleResult(store, args.members, len(timings), per_s, statistics.median(timings) * 1000, p99,
                         max(timings) * 1000, plain, ratio, P99_TARGET_MS[store], ratio >= RATIO_TARGET,
-                        p99 <= P99_TARGET_MS[store], load())
+                        p99 <= P99_TARGET_MS[store], load(), events=paid.events, floor_chain_per_s=chain_per_s,
+                        floor_full_per_s=full_per_s, floor_chain_ratio=chain_per_s / plain,
+                        floor_full_ratio=full_per_s / plain)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,10 +223,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(figures, indent=2))
     else:
         print(f"{'store':<8} {'payments/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'plain saves/s':>13} "
-              f"{'ratio':>6} {'load':>5}")
+              f"{'ratio':>6} {'floors':>9} {'load':>5}")
         for r in results:
             print(f"{r.store:<8} {r.payments_per_s:>10,.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {r.max_ms:>7.1f} "
-                  f"{r.plain_saves_per_s:>13,.0f} {r.ratio:>6.3f} {r.load[0]:>5.2f}")
+                  f"{r.plain_saves_per_s:>13,.0f} {r.ratio:>6.3f} {r.floor_chain_ratio:>4.2f}/{r.floor_full_ratio:.2f}"
+                  f" {r.load[0]:>5.2f}")
+        print(f"floors: the payments' own rows ({results[0].events / results[0].payments:.1f} events a payment) "
+              "written again by the store alone, one transaction each: events and chain / with the snapshot rows "
+              "too, over the plain library's saves/s")
         for r in results:
             print(f"{r.store}: ratio >= {RATIO_TARGET} {'met' if r.ratio_met else 'NOT met'}, "
                   f"p99 <= {r.p99_target_ms} ms {'met' if r.p99_met else 'NOT met'}")
