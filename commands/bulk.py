@@ -342,6 +342,8 @@ class _Transaction:
         pending = agg.collect_events()
         if pending:
             self.events.extend(event_rows(self.ledger.store.mapper.to_stored_event(e) for e in pending))
+            if not agg.snapshotted:
+                return
             row = snapshot_row(agg)
             self.snapshots.append(row.params_for(row.aggregate_id, row.version))
             self.states[row.state_hash] = row.state

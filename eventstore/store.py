@@ -119,7 +119,7 @@ class LedgerStore(abc.ABC):
                 touched.append(agg)
         if not events:
             return None
-        snapshots = [snapshot_row(a) for a in touched]
+        snapshots = [snapshot_row(a) for a in touched if a.snapshotted]
         return PreparedWrite(event_rows(self.mapper.to_stored_event(e) for e in events),
                              [r.params_for(r.aggregate_id, r.version) for r in snapshots],
                              {r.state_hash: r.state for r in snapshots})

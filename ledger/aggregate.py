@@ -42,6 +42,10 @@ class Aggregate(Generic[S]):
     state_type: ClassVar[type[BaseModel]]
     events_max: ClassVar[int] = 100_000
     """A limit on everything: a stream longer than this is a modelling error."""
+    snapshotted: ClassVar[bool] = True
+    """Whether a write keeps this aggregate's snapshot row (its state at the version written, and the columns the
+    store queries by kind). False only for a kind that is loaded by id alone, from a stream of an event or two,
+    and never listed by kind: its row would cost every write a snapshot row and a state row and save no read."""
 
     def __init__(self, aggregate_id: uuid.UUID, version: int = 0, state: S | None = None) -> None:
         self.id = aggregate_id

@@ -38,9 +38,13 @@ class CommandRecordState(BaseModel):
 
 
 class CommandRecord(Aggregate[CommandRecordState]):
-    """The memory of one command id: what it asked (a keyed digest) and what it answered."""
+    """The memory of one command id: what it asked (a keyed digest) and what it answered.
+
+    Keeps no snapshot row (``snapshotted``): it is loaded by id from its one ``CommandAccepted`` event, never listed
+    by kind, and its state (the result) is new with every command."""
 
     state_type = CommandRecordState
+    snapshotted = False
 
     def replay_result(self, command_type: str, payload_digest: str) -> dict[str, Any] | None:
         """The original result for a retry, None if unused; raises if the id was used otherwise."""

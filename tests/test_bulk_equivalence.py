@@ -94,7 +94,7 @@ def _play(tmp: Path, plans: list[tuple[str, int | None, str]], replicate: bool, 
         states = []
         kinds = {row.aggregate_id: row.kind for row in ledger.store.snapshots(ids).values()}
         for aggregate_id in ids:
-            cls = {"Member": Member, "Claim": Claim}.get(kinds[aggregate_id])
+            cls = {"Member": Member, "Claim": Claim}.get(kinds.get(aggregate_id, ""))  # no row: a command record
             if cls is not None:
                 agg = ledger.store.load(cls, aggregate_id)
                 states.append((aggregate_id.hex, cls.__name__, agg.version, agg.snapshot()))
