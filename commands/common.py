@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 
 from commands.messages import Command
@@ -18,6 +22,37 @@ from ledger.member import Member
 from ledger.reservations import PaymentReference, payment_reference_id
 
 _WALL_CLOCK = SystemClock()
+_FIRST_ATTEMPT: ContextVar[dict[uuid.UUID, Member] | None] = ContextVar("first_attempt_members", default=None)
+"""The members read so far by the command being run on this thread (or task), during its first attempt only."""
+
+
+@contextmanager
+def first_attempt() -> Iterator[None]:
+    """While one command runs: the member its authorisation read (the one its NIK names) is handed to its first
+    attempt instead of being read again. Safe under optimistic concurrency: if another writer changed the member
+    in between, this write collides on (id, version) and the retry, after :func:`end_first_attempt`, reads afresh.
+    Per thread and task (a context variable), so concurrent commands never share a member."""
+    token = _FIRST_ATTEMPT.set({})
+    try:
+        yield
+    finally:
+        _FIRST_ATTEMPT.reset(token)
+
+
+def end_first_attempt() -> None:
+    """From here on (a retry) every read goes to the store."""
+    _FIRST_ATTEMPT.set(None)
+
+
+def load_member(ledger: Ledger, member_id: uuid.UUID) -> Member:
+    """The member, from the store, or as the running command's first attempt already read it."""
+    seen = _FIRST_ATTEMPT.get()
+    if seen is None:
+        return ledger.store.load(Member, member_id)
+    member = seen.get(member_id)
+    if member is None:
+        member = seen[member_id] = ledger.store.load(Member, member_id)
+    return member
 
 
 def payload_digest(ledger: Ledger, command: Command) -> str:
@@ -53,7 +88,7 @@ def windows_for(ledger: Ledger, member: Member) -> dict[str, AgreementWindow]:
 
 
 def member_for_nik(ledger: Ledger, nik: str, *, must_exist: bool = True) -> Member:
-    member = ledger.store.load(Member, member_id_for(ledger.keyring.secrets.pepper, nik))
+    member = load_member(ledger, member_id_for(ledger.keyring.secrets.pepper, nik))
     if must_exist and not member.exists:
         raise NotFound("nik", "unknown member (no enrolment for this NIK)")
     return member

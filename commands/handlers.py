@@ -20,6 +20,8 @@ from commands.authorise import Actor, authorise
 from commands.business_date import command_business_day
 from commands.common import (
     context,
+    end_first_attempt,
+    first_attempt,
     load_agreement,
     member_for_nik,
     payload_digest,
@@ -82,6 +84,11 @@ HandlerFn = Callable[[Ledger, Any, CommandContext, date], Decided]
 def execute(ledger: Ledger, command: Command, actor: Actor) -> Result:
     """Run ``command`` for ``actor`` exactly once per command id; return its (possibly replayed) result.
     A refusal (:class:`Forbidden`, a rule, bad input) writes nothing."""
+    with first_attempt():  # the member authorised is the member decided on (until a retry)
+        return _execute(ledger, command, actor)
+
+
+def _execute(ledger: Ledger, command: Command, actor: Actor) -> Result:
     kind = command.kind  # type: ignore[attr-defined]
     subject = subject_of(ledger, command)
     authorise(actor, command, subject)  # before the replay too: a stored result is not for everyone
@@ -90,6 +97,8 @@ def execute(ledger: Ledger, command: Command, actor: Actor) -> Result:
     bulk_handler = bulk.BULK_HANDLERS.get(type(command))
     on: date | None = None
     for attempt in range(RETRIES_MAX):
+        if attempt > 0:
+            end_first_attempt()
         ledger.verify_heads = attempt > 0
         record = ledger.store.load(CommandRecord, record_id)
         prior = record.replay_result(kind, digest)

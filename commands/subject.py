@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from commands.common import load_member
 from commands.messages import (
     AddPrincipal,
     AmendBudget,
@@ -97,7 +98,7 @@ def _member(ledger: Ledger, member: Member) -> Subject:
 
 
 def member_subject(ledger: Ledger, nik: str) -> Subject:
-    return _member(ledger, ledger.store.load(Member, member_id_for(ledger.keyring.secrets.pepper, nik)))
+    return _member(ledger, load_member(ledger, member_id_for(ledger.keyring.secrets.pepper, nik)))
 
 
 def _claim(ledger: Ledger, claim_ref: str) -> Subject:
