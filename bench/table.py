@@ -27,11 +27,11 @@ def newest_lines(folder: Path = RESULTS) -> list[dict[str, Any]]:
     """One line per path: the newest full run's, else the newest quick run's; each with its run's commit, date
     and load."""
     chosen: dict[str, tuple[tuple[bool, str], dict[str, Any]]] = {}
-    newest: tuple[tuple[int, str], list[str]] | None = None
+    newest: tuple[tuple[bool, int, str], list[str]] | None = None
     for path in sorted(folder.glob("all-*.json")):
         run = json.loads(path.read_text(encoding="utf-8"))
         rank = (not run.get("quick", False), run["date"])
-        widest = (len(run["lines"]), run["date"])
+        widest = (not run.get("quick", False), len(run["lines"]), run["date"])
         if newest is None or widest >= newest[0]:
             newest = (widest, [line["path"] for line in run["lines"]])
         for line in run["lines"]:
@@ -39,7 +39,7 @@ def newest_lines(folder: Path = RESULTS) -> list[dict[str, Any]]:
                     "quick": run.get("quick", False)}
             if line["path"] not in chosen or rank >= chosen[line["path"]][0]:
                 chosen[line["path"]] = (rank, line)
-    # in the order of the newest of the runs that measured the most paths (a path it did not measure comes after)
+    # in the order of the newest of the full runs that measured the most paths (a path it did not measure comes after)
     order = {p: i for i, p in enumerate(newest[1])} if newest else {}
     seen = list(chosen)
     return [line for _, line in sorted(chosen.values(),
