@@ -6,7 +6,8 @@ from __future__ import annotations
 import itertools
 import struct
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventstore.chain import CHAIN_TABLE, ChainError, RawEvent
@@ -157,6 +158,11 @@ class PostgresStore(SqlStore):
     @property
     def _events_t(self) -> str:
         return f"{self._schema}.{self.recorder.events_table_name}"
+
+    @contextmanager
+    def _statement(self) -> Iterator[Any]:
+        with self.recorder.datastore.get_connection() as conn:  # the library's pool: autocommit connections
+            yield conn.cursor()
 
     def _tuple_rows(self, cursor: Any) -> None:
         from psycopg.rows import tuple_row

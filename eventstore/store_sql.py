@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -161,9 +161,15 @@ class SqlStore(SqlChain, LedgerStore):
     def _deleted(self, cursor: Any) -> int:
         return int(cursor.rowcount or 0)
 
+    @abc.abstractmethod
+    def _statement(self) -> AbstractContextManager[Any]:
+        """A cursor for ONE read statement, outside any explicit transaction (both drivers' connections are in
+        autocommit mode): a single statement reads one consistent snapshot of the database by itself, and it is
+        spared the ``BEGIN`` and the ``ROLLBACK`` (two round trips on PostgreSQL)."""
+
     def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        """Rows as tuples (positional access is the cheap one on both drivers)."""
-        with self._tx(commit=False) as c:
+        """Rows as tuples (positional access is the cheap one on both drivers), by one statement."""
+        with self._statement() as c:
             self._tuple_rows(c)
             c.execute(sql, params)
             return list(c.fetchall())
@@ -216,24 +222,33 @@ class SqlStore(SqlChain, LedgerStore):
         return out
 
     def load(self, cls: type[A], aggregate_id: uuid.UUID) -> A:
-        """As :meth:`LedgerStore.load`, in one transaction of two statements (the snapshot row joined to its state,
-        then the events after it) instead of three transactions: a single command loads several aggregates, and
-        on PostgreSQL each transaction is round trips (BEGIN, the query, ROLLBACK)."""
+        """As :meth:`LedgerStore.load`, in ONE statement (:meth:`_statement`): the snapshot row of the aggregate's
+        kind joined to its state (part 0, at most one row), then the events after its version, or after 0 without
+        one (part 1). A single command loads several aggregates; on PostgreSQL each transaction was four round
+        trips (BEGIN, two queries, ROLLBACK), now one."""
         p, db_id = self.placeholder, self._db_id(aggregate_id)
-        with self._tx(commit=False) as c:
+        with self._statement() as c:
             self._plain_cursor(c)
-            c.execute(f"SELECT s.kind, s.version, s.cohort, s.due_on, s.has_claims, s.state_hash, st.state "
-                      f"FROM {self._snapshots_t} s JOIN {self._states_t} st ON st.state_hash = s.state_hash "
-                      f"WHERE s.aggregate_id = {p}", [db_id])
-            found = c.fetchone()
-            row = None
-            if found is not None and found[0] == cls.__name__:
-                row = SnapshotRow(aggregate_id, found[0], found[1], found[2], found[3], found[4], bytes(found[5]),
-                                  bytes(found[6]))
-            after = row.version if row is not None else 0
-            c.execute(f"SELECT originator_version, topic, state FROM {self._events_t} WHERE originator_id = {p} "
-                      f"AND originator_version > {p} ORDER BY originator_version", [db_id, after])
-            newer = c.fetchall()
+            c.execute(
+                f"WITH s AS (SELECT kind, version, cohort, due_on, has_claims, state_hash FROM {self._snapshots_t} "
+                f"WHERE aggregate_id = {p} AND kind = {p}) "
+                "SELECT 0, s.version, s.kind, s.cohort, s.due_on, s.has_claims, s.state_hash, st.state "
+                f"FROM s JOIN {self._states_t} st ON st.state_hash = s.state_hash UNION ALL "
+                f"SELECT 1, e.originator_version, e.topic, NULL, NULL, NULL, NULL, e.state FROM {self._events_t} e "
+                f"WHERE e.originator_id = {p} AND e.originator_version > COALESCE((SELECT version FROM s), 0)",
+                [db_id, cls.__name__, db_id])
+            found = c.fetchall()
+        row = None
+        newer = []
+        for part, version, kind_or_topic, cohort, due_on, has_claims, state_hash, state in found:
+            if part == 0:
+                row = SnapshotRow(aggregate_id, kind_or_topic, version, cohort, due_on, has_claims, bytes(state_hash),
+                                  bytes(state))
+            else:
+                newer.append((version, kind_or_topic, state))
+        newer.sort()
+        base = row.version if row is not None else 0
+        assert not newer or (newer[0][0] == base + 1 and newer[-1][0] == base + len(newer)), "a gap in the stream"
         agg = row.aggregate(cls) if row is not None else cls(aggregate_id)
         to_domain = self.mapper.to_domain_event
         return cls.replay(aggregate_id, [to_domain(StoredEvent(originator_id=aggregate_id, originator_version=v,
@@ -278,6 +293,11 @@ class SQLiteStore(SqlStore):
         # plain tuples: the library's connections default to sqlite3.Row (and hand out a wrapper of the cursor)
         getattr(cursor, "sqlite_cursor", cursor).row_factory = None
 
+
+    @contextmanager
+    def _statement(self) -> Iterator[Any]:
+        with self.recorder.datastore.get_connection(commit=False) as conn:
+            yield conn.cursor()
 
     def _db_id(self, aggregate_id: uuid.UUID) -> Any:
         return aggregate_id.hex
