@@ -23,11 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import commit, copy_store, demo_store, load, machine, save_result
+from bench.common import child, commit, copy_store, demo_store, load, machine, save_result
 
 RUNS = 15
 HELP_TARGET_MS = 150.0
 REPORT_TARGET_MS = 400.0
+DEMO_RSS_TARGET_MB = 500.0
+"""The issue's target for ``jamsos demo``'s peak RSS (843 MB when it was filed)."""
 RUN_TIMEOUT_S = 120.0
 JAMSOS = [sys.executable, "-m", "cli"]
 """``python -m cli`` is the console script without its wrapper (the same ``cli.app.main``)."""
@@ -89,7 +91,22 @@ def run(store: Path, runs: int) -> dict[str, Any]:
     for row in rows:
         row["over_python_ms"] = round(row["median_ms"] - bare_ms, 1)
         row["met"] = None if row["target_ms"] is None else row["median_ms"] <= row["target_ms"]
-    return {"commit": commit(), "machine": machine(), "load": load(), "store": "SQLite demo", "rows": rows}
+    return {"commit": commit(), "machine": machine(), "load": load(), "store": "SQLite demo", "rows": rows,
+            "demo": demo_peak(env)}
+
+
+def demo_peak(env: dict[str, str]) -> dict[str, Any]:
+    """One ``jamsos demo`` into a fresh directory: its wall time and peak RSS (its own, through
+    :func:`bench.common.child`), against :data:`DEMO_RSS_TARGET_MB`."""
+    clean = {k: v for k, v in env.items() if k != "JAMSOS_STORE"}
+    with tempfile.TemporaryDirectory(prefix="jamsos-bench-demo-") as folder:
+        ran = child([*JAMSOS, "demo", "--store", str(Path(folder) / "jamsos.db")], cwd=Path(folder), env=clean)
+    if ran["exit"]:
+        raise RuntimeError(f"jamsos demo exited {ran['exit']}: {ran.get('stderr', '')}")
+    peak_mb = ran["peak_rss_bytes"] / 2**20
+    print(f"  {'jamsos demo':<42} {ran['wall_s']:7.1f} s  peak RSS {peak_mb:,.0f} MB", file=sys.stderr)
+    return {"wall_s": ran["wall_s"], "peak_rss_mb": round(peak_mb, 1), "target_mb": DEMO_RSS_TARGET_MB,
+            "met": peak_mb < DEMO_RSS_TARGET_MB}
 
 
 def print_table(out: dict[str, Any]) -> None:
@@ -100,6 +117,9 @@ def print_table(out: dict[str, Any]) -> None:
         met = "" if row["met"] is None else ("yes" if row["met"] else "NO")
         print(f"{row['label']:<42} {row['median_ms']:>10.1f} {row['max_ms']:>9.1f} {row['over_python_ms']:>12.1f} "
               f"{target:>8}  {met}")
+    demo = out["demo"]
+    print(f"jamsos demo: {demo['wall_s']:.1f} s, peak RSS {demo['peak_rss_mb']:,.0f} MB (target < "
+          f"{demo['target_mb']:.0f} MB: {'met' if demo['met'] else 'NOT met'})")
 
 
 def main(argv: list[str] | None = None) -> None:

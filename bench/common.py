@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -92,3 +93,31 @@ def demo_store(given: str | None) -> Iterator[Path]:
         yield folder / "jamsos.db"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+TRAMPOLINE = ("import os, subprocess, sys\n"
+              "proc = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL)\n"
+              "_, status, usage = os.wait4(proc.pid, 0)\n"
+              "os.write(int(sys.argv[1]), f'{usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}'.encode())\n")
+"""Runs the measured command as its own child and reports that child's peak RSS (KB) and exit code on the pipe
+whose descriptor it is given. A
+process's ``ru_maxrss`` starts at the RSS of the process that forked it (Linux keeps the larger across exec), so a
+command forked straight from this one, which may hold most of a gigabyte after an ingest, would report at least
+that; forked from the small trampoline, it reports its own. The wall time then includes the trampoline's own
+start (a bare Python start-up, ~20-50 ms here)."""
+
+
+def child(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``argv``; its wall seconds, peak RSS (from wait4, through :data:`TRAMPOLINE`) and exit code."""
+    read_end, write_end = os.pipe()
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", TRAMPOLINE, str(write_end), *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, pass_fds=(write_end,), cwd=cwd, env=env)
+    os.close(write_end)
+    stderr = proc.stderr.read().decode()[-300:] if proc.stderr else ""
+    proc.wait()
+    wall_s = time.perf_counter() - started
+    with os.fdopen(read_end, "rb") as reported:
+        maxrss_kb, code = (int(x) for x in reported.read().split())
+    return {"wall_s": round(wall_s, 3), "peak_rss_bytes": maxrss_kb * 1024, "exit": code,
+            **({"stderr": stderr} if code else {})}

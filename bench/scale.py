@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ import psycopg
 from psycopg import sql
 
 from bench.bulk_write import BENCH_ACTOR, PG_URL_DEFAULT, STORES, log, require_postgres, selected
-from bench.common import commit, load, machine, save_result
+from bench.common import child, commit, load, machine, save_result
 from bench.rebuild import PostgresTarget, SQLiteTarget
 from commands import bulk
 from commands.handlers import execute
@@ -181,34 +179,6 @@ def ingest_province(ledger: Ledger, clock: SimulatedClock, members: int, distinc
 def rss_bytes() -> int:
     """This process's peak resident set so far (Linux reports KB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-TRAMPOLINE = ("import os, subprocess, sys\n"
-              "proc = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL)\n"
-              "_, status, usage = os.wait4(proc.pid, 0)\n"
-              "os.write(int(sys.argv[1]), f'{usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}'.encode())\n")
-"""Runs the measured command as its own child and reports that child's peak RSS (KB) and exit code on the pipe
-whose descriptor it is given. A
-process's ``ru_maxrss`` starts at the RSS of the process that forked it (Linux keeps the larger across exec), so a
-command forked straight from this one, which may hold most of a gigabyte after an ingest, would report at least
-that; forked from the small trampoline, it reports its own. The wall time then includes the trampoline's own
-start (a bare Python start-up, ~20-50 ms here)."""
-
-
-def child(argv: list[str]) -> dict[str, Any]:
-    """Run ``argv``; its wall seconds, peak RSS (from wait4, through :data:`TRAMPOLINE`) and exit code."""
-    read_end, write_end = os.pipe()
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", TRAMPOLINE, str(write_end), *argv], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, pass_fds=(write_end,))
-    os.close(write_end)
-    stderr = proc.stderr.read().decode()[-300:] if proc.stderr else ""
-    proc.wait()
-    wall_s = time.perf_counter() - started
-    with os.fdopen(read_end, "rb") as reported:
-        maxrss_kb, code = (int(x) for x in reported.read().split())
-    return {"wall_s": round(wall_s, 3), "peak_rss_bytes": maxrss_kb * 1024, "exit": code,
-            **({"stderr": stderr} if code else {})}
 
 
 def store_url(target: SQLiteTarget | PostgresTarget) -> str:
