@@ -27,10 +27,8 @@ from ledger.coverage import Segment, Spell
 from ledger.journal import PROGRAMME_OF_COMPONENT
 from ledger.values import PayerType, Period, Programme, period_range
 from projections.chain_counts import plain_chain_rows
-from projections.facts import Facts, self_or
+from projections.facts import SELF, Facts, self_or
 
-SELF = "SELF"
-"""Self-paying members: one row for all of them (their payer ids are per member)."""
 CLAIM_PROGRAMME = {"JKM_DEATH": "JKM", "SCHOLARSHIP": "JKM"}
 STREAM_ROWS = 2000
 """Rows fetched at a time when streaming chains (a server-side cursor on PostgreSQL)."""

@@ -20,7 +20,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
 from projections.chain_counts import plain_chain_rows
-from projections.facts import Facts, count_by, last_covered_index, period_index, self_or
+from projections.facts import Facts, count_by, last_covered_index, period_index, self_or, self_or_code
 from projections.member_months import active_by_month
 
 
@@ -110,7 +110,7 @@ def plain_chain_days(conn: Connection, facts: Facts) -> list[tuple[Any, ...]]:
     out = []
     for agreement, enrolled_on, lapsed_on, reason, died_on, n in plain_chain_rows(
             conn, facts.table("chain_counts"), facts.day, facts.scope, PLAIN_DAYS_KEY):
-        code = agreement or "SELF"
+        code = self_or_code(agreement)
         out.append((code, enrolled_on, code if lapsed_on else None, reason, lapsed_on, died_on, 0, n))
     return out
 
@@ -120,7 +120,7 @@ def plain_chains_active(conn: Connection, facts: Facts) -> Iterator[tuple[Any, .
     as many rows as the report has villages."""
     for agreement, region, role, village, n in plain_chain_rows(conn, facts.table("chain_counts"), facts.day,
                                                                 facts.scope, PLAIN_ACTIVE_KEY, active_only=True):
-        yield agreement or "SELF", region, role, village, n
+        yield self_or_code(agreement), region, role, village, n
 
 
 def _grouped(conn: Connection, source: Any, keys: Any) -> list[tuple[Any, ...]]:

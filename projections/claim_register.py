@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from projections.facts import self_or_code
+
 COLUMNS = ["claim", "agreement", "claim_type", "status", "event_date", "submitted_on", "decided_on", "paid_on",
            "days_to_payment", "amount_rp", "reason_code"]
 
@@ -25,6 +27,6 @@ def claim_register(claims: list[dict[str, Any]]) -> dict[str, Any]:
     for c in sorted(claims, key=lambda c: c["claim_id"]):
         days = ((date.fromisoformat(c["paid_on"]) - date.fromisoformat(c["submitted_on"])).days
                 if c["status"] == "PAID" and c["paid_on"] else None)
-        rows.append([c["claim_id"], c["agreement_code"] or "SELF", c["claim_type"], c["status"], c["event_date"],
+        rows.append([c["claim_id"], self_or_code(c["agreement_code"]), c["claim_type"], c["status"], c["event_date"],
                      c["submitted_on"], c["decided_on"], c["paid_on"], days, c["amount_rp"], c["reason_code"]])
     return {"columns": COLUMNS, "rows": rows}

@@ -229,9 +229,19 @@ def count_by(conn: Connection, keyed: Subquery) -> list[tuple[Any, ...]]:
     return [(*row[:-1], int(row[-1])) for row in conn.execute(select(*keyed.c, func.count()).group_by(*keyed.c))]
 
 
+SELF = "SELF"
+"""How the reports name a self-paying segment's agreement (it has none): one row for all self-payers, whose payer
+ids are per member."""
+
+
 def self_or(code: ColumnElement[Any]) -> ColumnElement[Any]:
-    """An agreement code, or SELF for a self-paying segment (no code)."""
-    return func.coalesce(func.nullif(code, ""), "SELF")
+    """An agreement code, or SELF for a self-paying segment (no code), in SQL (:func:`self_or_code` in Python)."""
+    return func.coalesce(func.nullif(code, ""), SELF)
+
+
+def self_or_code(code: str | None) -> str:
+    """An agreement code, or SELF for a self-paying segment (no code or ``''``), as :func:`self_or` in SQL."""
+    return code or SELF
 
 
 def period_containing(day: date, anchor_day: ColumnElement[Any]) -> ColumnElement[Any]:

@@ -24,7 +24,6 @@ from sqlalchemy import Select, func, select, true
 
 from projections.facts import Facts, counted_days, period_containing_counted
 
-SELF = "SELF"
 COLUMNS = ["month", "agreement", "active"]
 
 

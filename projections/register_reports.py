@@ -20,7 +20,7 @@ from ledger.business_time import BusinessDay, business_day, known_region
 from ledger.errors import InvalidInput, NotFound
 from projections.chain_reports import coverage_report, members_report
 from projections.claim_register import claim_register
-from projections.facts import Facts, TableSource, register_rows
+from projections.facts import Facts, TableSource, register_rows, self_or_code
 from projections.report_names import REPORT_DESCRIPTIONS as REPORT_DESCRIPTIONS  # re-exported
 
 Report = dict[str, Any]
@@ -48,7 +48,7 @@ def claims_report(facts: Facts, on: date) -> tuple[dict[str, Any], dict[str, Any
     for c in visible:
         paid = c["status"] == "PAID"
         amount = c["amount_rp"] if paid else 0
-        for table, key in ((by_type, (c["claim_type"], c["status"])), (by_agreement, c["agreement_code"] or "SELF"),
+        for table, key in ((by_type, (c["claim_type"], c["status"])), (by_agreement, self_or_code(c["agreement_code"])),
                            (by_region, c["member_region"]),
                            (by_month, c["event_date"][:7])):
             table[key][0] += 1  # type: ignore[index]
