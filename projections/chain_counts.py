@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 
-from projections.kept_sums import add_to_sums
+from projections.kept_sums import add_to_sums, insert_missing
 
 CHAIN_COUNT_TABLES = ("chain_counts", "entangled_members")
 MEMBERS_KEY = ("agreement_code", "enrolled_on", "lapsed_on", "lapse_reason", "died_on", "region_code", "village_code",
@@ -89,14 +89,8 @@ class ChainCounter:
         plain, entangled = self._chains(conn, self.members)
         self.delta.update(plain)
         add_to_sums(conn, self.counts, KEY, "chains", self.delta)
-        newly = []
-        wanted = sorted(entangled)
-        for chunk in _chunks(wanted):
-            already = {m for (m,) in conn.execute(select(self.entangled.c.member_id)
-                                                   .where(self.entangled.c.member_id.in_(chunk)))}
-            newly += [{"member_id": m, "segments": entangled[m]} for m in chunk if m not in already]
-        if newly:
-            conn.execute(self.entangled.insert(), newly)
+        # a member entangled before keeps its row: it never leaves the list
+        insert_missing(conn, self.entangled, [{"member_id": m, "segments": entangled[m]} for m in sorted(entangled)])
         self.members, self.delta = [], Counter()
 
     def _chains(self, conn: Connection, members: list[str]) -> tuple[Counter[ChainKey], dict[str, int]]:

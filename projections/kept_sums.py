@@ -34,3 +34,18 @@ def add_to_sums(conn: Connection, table: Table, key: Sequence[str], column: str,
         statement = lite.on_conflict_do_update(index_elements=list(key),
                                                set_={column: table.c[column] + lite.excluded[column]})
     conn.execute(statement, rows)
+
+
+def insert_missing(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows``, leaving any whose primary key is stored already as it is (``ON CONFLICT DO NOTHING`` in
+    the connection's dialect)."""
+    if not rows:
+        return
+    statement: Any
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+        statement = postgresql.insert(table).on_conflict_do_nothing()
+    else:
+        from sqlalchemy.dialects import sqlite
+        statement = sqlite.insert(table).on_conflict_do_nothing()
+    conn.execute(statement, list(rows))
