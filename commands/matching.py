@@ -30,7 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 from typing import NamedTuple
 
-from commands.gc_pause import paused_gc
+from eventstore.gc_pause import paused_gc
 from ledger.errors import LedgerError
 from ledger.events import ExceptionKind, MatchRule
 from ledger.reconciliation import (

@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
-from commands.gc_pause import paused_gc
+from eventstore.gc_pause import paused_gc
 from ledger.errors import InvalidInput
 from ledger.reconciliation import StatementLine
 from ledger.text import from_bank
@@ -648,7 +648,7 @@ def read_statements(
     """Read and validate a whole statement file — every statement in it — or raise :class:`InvalidInput`;
     see the module docstring for formats and rules. ``line_limit`` counts the lines of the whole file.
 
-    The cyclic garbage collector is paused meanwhile (:mod:`commands.gc_pause`): the lines are millions of small
+    The cyclic garbage collector is paused meanwhile (:mod:`eventstore.gc_pause`): the lines are millions of small
     acyclic objects (tuples, tracked), and its passes over them cost more than reading them."""
     with paused_gc():
         return _read_statements(path, period_start, period_end, line_limit)

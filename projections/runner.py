@@ -14,13 +14,11 @@ Invariants:
 from __future__ import annotations
 
 import abc
-import gc
 import os
 import time
 import weakref
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +45,7 @@ from sqlalchemy.sql.expression import TableClause
 
 from eventstore.engines import open_engine
 from eventstore.files import private_file
+from eventstore.gc_pause import paused_gc
 from eventstore.mapper import upcast_data
 from eventstore.store import LedgerStore
 
@@ -122,20 +121,6 @@ def insert_rows(conn: Connection, table: TableClause, columns: Sequence[str], ro
 
 def _position_of(envelope: Envelope) -> int:
     return envelope.position
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside one bulk step (a projection batch, a reconciliation run): it
-    allocates many short-lived objects and no cycles, and the collector's full passes over a growing heap
-    cost more than the step's own work."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class Projection(abc.ABC):
@@ -423,12 +408,12 @@ def advance(targets: Sequence[Target], batch_size: int, until: int | None = None
     engine = targets[0].runner.engine
     with engine.connect() as conn:
         after = {t.runner.name: t.runner._position(conn, t.position_col) for t in targets}
-    with gc_paused():
+    with paused_gc():
         batch = targets[0].runner._envelopes(min(after.values()), batch_size, until)
     if not batch:
         return Pass(0)
     try:
-        with gc_paused(), engine.begin() as conn:
+        with paused_gc(), engine.begin() as conn:
             if conn.dialect.name == "sqlite" and all(t.position_col == "building_position" for t in targets):
                 # a rebuild's tables serve nobody yet: its commits append to the WAL and copy it into the
                 # database only when it is large (and once at the end), not each batch's pages with a sync

@@ -230,7 +230,7 @@ def test_named_invoices_as_whole_text_tokens(refs: tuple[str, ...]) -> None:
 def test_paused_gc_ages_what_it_made() -> None:
     import gc
 
-    from commands.gc_pause import paused_gc
+    from eventstore.gc_pause import paused_gc
 
     assert gc.isenabled()
     with paused_gc():
