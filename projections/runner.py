@@ -456,10 +456,14 @@ class ProjectionGroup:
              until: int | None) -> dict[str, int]:
         done = dict.fromkeys((t.runner.name for t in targets), 0)
         failures: list[ProjectionFailed] = []
+        batches = 0
         while targets:
             step = advance(targets, batch_size, until)
             if step.read == 0:
                 break
+            batches += 1
+            if batches & (batches - 1) == 0 and all(t.position_col == "building_position" for t in targets):
+                analyze(targets[0].runner.engine, [t.projection for t in targets])  # after batch 1, 2, 4, 8, ...
             for name, n in step.applied.items():
                 done[name] += n
             if step.failed:
@@ -495,6 +499,7 @@ class ProjectionGroup:
             _checkpoint(engine)
             for projection in fresh.values():
                 projection.create_indexes(engine)
+            analyze(engine, list(fresh.values()))
             with engine.begin() as conn:
                 lowest = min(r._position(conn, "building_position") for r in self.runners)
                 if self.runners[0].store.max_notification_id() > lowest:
@@ -516,6 +521,21 @@ def refresh_sql_views(conn: Connection, names: Sequence[str]) -> None:
     from projections.sql_refresh import refresh
 
     refresh(conn, names)
+
+
+def analyze(engine: Engine, projections: Sequence[Projection]) -> None:
+    """PostgreSQL: fresh planner statistics of the tables a rebuild is loading, as they grow (after its batches 1,
+    2, 4, 8, ...: a few passes in all) and once loaded. Without them a server that does not analyze them itself
+    (autovacuum off, as on this machine, or not yet run on a table filled in minutes) plans joins on ``IN`` lists
+    as scans of the whole table: the province's rebuild ran at ~930 events/s until its tables were analyzed, and
+    at ~18,000 after. ``ANALYZE`` samples (30,000 rows a table): milliseconds to a second."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        quote = conn.dialect.identifier_preparer.format_table
+        for projection in projections:
+            for table in projection.metadata.sorted_tables:
+                conn.exec_driver_sql(f"ANALYZE {quote(table)}")
 
 
 def _checkpoint(engine: Engine) -> None:
