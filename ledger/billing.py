@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from ledger.coverage import Spell
-from ledger.events import BudgetStatus
 from ledger.tariff import tariff_in_force
-from ledger.values import BillingCadence, PayerType, Period, Programme, in_force
+from ledger.values import BillingCadence, BudgetStatus, PayerType, Period, Programme, in_force
 
 
 @dataclass(frozen=True, slots=True)

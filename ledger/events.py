@@ -24,6 +24,7 @@ from ledger.business_time import WIB
 from ledger.identity import SealedPersonalData
 from ledger.values import (
     BillingCadence,
+    BudgetStatus,
     ClaimType,
     FundSource,
     LapseReason,
@@ -298,14 +299,6 @@ class WorkforceRecorded(LedgerEvent):
 
 
 # --- Money: invoices (tagihan), bank statements (rekening koran), reconciliation ------------------
-
-
-class BudgetStatus(StrEnum):
-    """Expected cost of an agreement's whole window against its budget ceiling (docs/rules.md#budget-thresholds)."""
-
-    WITHIN = "WITHIN"
-    WARNING = "WARNING"
-    OVER_BUDGET = "OVER_BUDGET"
 
 
 class InvoiceLine(BaseModel):

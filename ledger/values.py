@@ -100,6 +100,14 @@ class FundSource(StrEnum):
     SELF = "SELF"
 
 
+class BudgetStatus(StrEnum):
+    """Expected cost of an agreement's whole window against its budget ceiling (docs/rules.md#budget-thresholds)."""
+
+    WITHIN = "WITHIN"
+    WARNING = "WARNING"
+    OVER_BUDGET = "OVER_BUDGET"
+
+
 class BillingCadence(StrEnum):
     MONTHLY = "MONTHLY"
     SEMESTER = "SEMESTER"
