@@ -35,7 +35,8 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from psycopg import sql
 
-from bench.bulk_floor import command_chunks, with_snapshots, write_through_store
+from bench.bulk_floor import CommandRows, command_chunks, with_snapshots, write_through_store
+from bench.bulk_targets import Target
 from bench.bulk_write import (
     AGREEMENT_ID,
     BENCH_ACTOR,
@@ -123,6 +124,18 @@ def pay_one_by_one(store: str, workdir: Path, pg_url: str, members: int, payment
     """Each counted payment timed, then its rows written again by the store alone (the floors)."""
     target = make_target(store, workdir, "single", pg_url)
     clock = SimulatedClock(datetime(YEAR, 1, 2, 8, tzinfo=WIB))
+    try:
+        timings, url, commands = _pay_and_collect(target, clock, members, payments, warmup)
+        chain_s = write_through_store(target, clock, "floor_chain", commands, snapshots=False)
+        full_s = write_through_store(target, clock, "floor_full", commands, snapshots=True)
+    finally:
+        target.cleanup()
+    return PaidOneByOne(timings, url, sum(len(c.events) for c in commands), chain_s, full_s)
+
+
+def _pay_and_collect(target: Target, clock: SimulatedClock, members: int, payments: int, warmup: int
+                     ) -> tuple[list[float], str, list[CommandRows]]:
+    """The timed payments in a fresh ledger of ``target``, and each counted payment's rows (for the floors)."""
     ledger = target.open_ledger(clock)
     url = ledger.store.settings.url
     try:
@@ -145,14 +158,10 @@ def pay_one_by_one(store: str, workdir: Path, pg_url: str, members: int, payment
                 marks.append(ledger.store.max_notification_id())
         rows = written_rows(ledger, first_id, marks[-1])
         commands = with_snapshots(ledger, command_chunks(rows, first_id, marks))
-        ledger.close()
-        assert len(commands) == payments, "every payment wrote at least one event"
-        chain_s = write_through_store(target, clock, "floor_chain", commands, snapshots=False)
-        full_s = write_through_store(target, clock, "floor_full", commands, snapshots=True)
     finally:
         ledger.close()
-        target.cleanup()
-    return PaidOneByOne(timings, url, len(rows), chain_s, full_s)
+    assert len(commands) == payments, "every payment wrote at least one event"
+    return timings, url, commands
 
 
 def plain_saves_per_s(url: str, workdir: Path, saves: int, warmup: int) -> float:

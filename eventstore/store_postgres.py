@@ -161,8 +161,8 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _statement(self) -> Iterator[Any]:
-        with self.recorder.datastore.get_connection() as conn:  # the library's pool: autocommit connections
-            yield conn.cursor()
+        with self.recorder.datastore.get_connection() as conn, conn.cursor() as cursor:  # autocommit connections
+            yield cursor
 
     def _tuple_rows(self, cursor: Any) -> None:
         from psycopg.rows import tuple_row
@@ -300,7 +300,7 @@ class PostgresStore(SqlStore):
         As a plain join, planned without statistics (this machine's server runs with autovacuum off), it became a
         hash join over the whole events table once that was large: ~1 s per 500 members at 13.5M events, where
         the index ranges take milliseconds."""
-        with self._tx(commit=False) as c:
+        with self._statement() as c:
             c.execute(self._newer_sql, [[r.aggregate_id for r in rows], [r.version for r in rows]])
             found = c.fetchall()
         return [(r["id"], r["originator_version"], r["topic"], bytes(r["state"])) for r in found]

@@ -293,11 +293,10 @@ class SQLiteStore(SqlStore):
         # plain tuples: the library's connections default to sqlite3.Row (and hand out a wrapper of the cursor)
         getattr(cursor, "sqlite_cursor", cursor).row_factory = None
 
-
     @contextmanager
     def _statement(self) -> Iterator[Any]:
-        with self.recorder.datastore.get_connection(commit=False) as conn:
-            yield conn.cursor()
+        with self.recorder.datastore.get_connection(commit=False) as conn, conn.cursor() as cursor:
+            yield cursor
 
     def _db_id(self, aggregate_id: uuid.UUID) -> Any:
         return aggregate_id.hex

@@ -22,18 +22,9 @@ def add_to_sums(conn: Connection, table: Table, key: Sequence[str], column: str,
     rows = [{**dict(zip(key, k, strict=True)), column: n} for k, n in deltas.items() if n != 0]
     if not rows:
         return
-    statement: Any
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql
-        pg = postgresql.insert(table)
-        statement = pg.on_conflict_do_update(index_elements=list(key),
-                                             set_={column: table.c[column] + pg.excluded[column]})
-    else:
-        from sqlalchemy.dialects import sqlite
-        lite = sqlite.insert(table)
-        statement = lite.on_conflict_do_update(index_elements=list(key),
-                                               set_={column: table.c[column] + lite.excluded[column]})
-    conn.execute(statement, rows)
+    insert = _upsertable(conn, table)
+    conn.execute(insert.on_conflict_do_update(index_elements=list(key),
+                                              set_={column: table.c[column] + insert.excluded[column]}), rows)
 
 
 def insert_missing(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -41,11 +32,13 @@ def insert_missing(conn: Connection, table: Table, rows: Sequence[Mapping[str, A
     the connection's dialect)."""
     if not rows:
         return
-    statement: Any
+    conn.execute(_upsertable(conn, table).on_conflict_do_nothing(), list(rows))
+
+
+def _upsertable(conn: Connection, table: Table) -> Any:
+    """An ``INSERT`` into ``table`` in the connection's dialect (SQLite or PostgreSQL), which has ``ON CONFLICT``."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql
-        statement = postgresql.insert(table).on_conflict_do_nothing()
-    else:
-        from sqlalchemy.dialects import sqlite
-        statement = sqlite.insert(table).on_conflict_do_nothing()
-    conn.execute(statement, list(rows))
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+    return sqlite.insert(table)
