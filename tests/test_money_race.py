@@ -60,10 +60,11 @@ def inject_once(monkeypatch: pytest.MonkeyPatch, name: str, competing: Callable[
 
 
 def wait_for_enrolments_after_the_first_read(monkeypatch: pytest.MonkeyPatch, ledger: Ledger,
-                                             timeout_s: float = 30.0) -> None:
-    """The bill's first read of the views waits until the enrollers have written ``ENROLLERS_RACE_EVENTS`` more
-    events, so its first save always races them (on a loaded machine the threads may otherwise start only after
-    it)."""
+                                             reading: threading.Event, timeout_s: float = 30.0) -> None:
+    """The bill's first read of the views sets ``reading`` (the enrollers into its agreement start then) and waits
+    until the enrollers have written ``ENROLLERS_RACE_EVENTS`` more events, so its first save always races them:
+    on a loaded machine the threads may otherwise start only after it, and on a quiet one the enrollers could
+    finish their bursts before the bill has caught its views up."""
     real = money.expected_by_period
     first = [True]
 
@@ -71,6 +72,7 @@ def wait_for_enrolments_after_the_first_read(monkeypatch: pytest.MonkeyPatch, le
         value = real(*args, **kwargs)
         if first[0]:
             first[0] = False
+            reading.set()
             head = ledger.store.max_notification_id()
             deadline_s = time.monotonic() + timeout_s
             while ledger.store.max_notification_id() < head + ENROLLERS_RACE_EVENTS and time.monotonic() < deadline_s:
@@ -228,7 +230,8 @@ def test_a_bill_among_concurrent_enrolments_counts_those_before_its_position(
     setup.close()
     biller = bootstrap(pg_url, clock=_clock())
     saves = record_saves(monkeypatch, biller)
-    wait_for_enrolments_after_the_first_read(monkeypatch, biller)
+    reading = threading.Event()
+    wait_for_enrolments_after_the_first_read(monkeypatch, biller, reading)
     started = threading.Barrier(ENROLLERS + 1)
     billed = threading.Event()
     errors: list[BaseException] = []
@@ -243,6 +246,7 @@ def test_a_bill_among_concurrent_enrolments_counts_those_before_its_position(
                     enrol(ledger, n, code=OTHER)
                     n += 1
                 return
+            reading.wait(timeout=60)  # from the bill's first read of its views on
             while "log" not in saves and n - first < BURST_MAX:  # until the bill has lost to one of these
                 enrol(ledger, n)
                 n += 1
